@@ -1,0 +1,131 @@
+using System.Text.Json;
+using FluentAssertions;
+using Sd35.Tensors.Checkpoints;
+using Sd35.Tests.TestSupport;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Tests.Tensors;
+
+public class CheckpointLoaderTests
+{
+    sealed class Tiny : nn.Module
+    {
+        public readonly TorchSharp.Modules.Linear proj = nn.Linear(3, 2);
+        public readonly TorchSharp.Modules.LayerNorm norm = nn.LayerNorm(2);
+
+        public Tiny() : base("Tiny") => RegisterComponents();
+    }
+
+    static Dictionary<string, Tensor> FullState() => new()
+    {
+        ["proj.weight"] = randn(2, 3),
+        ["proj.bias"] = randn(2),
+        ["norm.weight"] = randn(2),
+        ["norm.bias"] = randn(2),
+    };
+
+    static string Save(TempDirectory dir, Dictionary<string, Tensor> state, string name = "m.safetensors")
+    {
+        var path = dir.File(name);
+        SafetensorsWriter.Write(path, state);
+        return path;
+    }
+
+    [Fact]
+    public void Loads_every_tensor_by_name()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        using var checkpoint = Checkpoint.Open(Save(dir, state));
+        var model = new Tiny();
+        CheckpointLoader.Load(model, checkpoint);
+        model.proj.weight!.Equals(state["proj.weight"]).Should().BeTrue();
+        model.norm.bias!.Equals(state["norm.bias"]).Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_weight_left_unloaded_is_caught()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        state.Remove("norm.bias");
+        var path = Save(dir, state);
+        using var checkpoint = Checkpoint.Open(path);
+        var act = () => CheckpointLoader.Load(new Tiny(), checkpoint);
+        act.Should().Throw<InvalidDataException>().Which.Message.Should().Contain("missing keys").And.Contain("norm.bias").And.Contain(path);
+    }
+
+    [Fact]
+    public void Unexpected_key_is_an_error_naming_file_and_key()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        state["extra.weight"] = randn(1);
+        var path = Save(dir, state);
+        using var checkpoint = Checkpoint.Open(path);
+        var act = () => CheckpointLoader.Load(new Tiny(), checkpoint);
+        act.Should().Throw<InvalidDataException>().Which.Message.Should().Contain("unexpected keys").And.Contain("extra.weight").And.Contain(path);
+        CheckpointLoader.Load(new Tiny(), checkpoint, new LoadOptions { IgnoreUnexpected = k => k.StartsWith("extra.") });
+    }
+
+    [Fact]
+    public void Shape_mismatch_names_the_key_and_both_shapes()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        state["proj.weight"] = randn(2, 4);
+        var path = Save(dir, state);
+        using var checkpoint = Checkpoint.Open(path);
+        var act = () => CheckpointLoader.Load(new Tiny(), checkpoint);
+        act.Should().Throw<InvalidDataException>().Which.Message.Should()
+            .Contain("proj.weight").And.Contain("[2, 4]").And.Contain("[2, 3]").And.Contain(path);
+    }
+
+    [Fact]
+    public void Aliases_accept_a_tensor_stored_under_another_name()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        state["shared.weight"] = state["proj.weight"];
+        state.Remove("proj.weight");
+        using var checkpoint = Checkpoint.Open(Save(dir, state));
+        var model = new Tiny();
+        CheckpointLoader.Load(model, checkpoint, new LoadOptions { Aliases = new Dictionary<string, string[]> { ["proj.weight"] = ["shared.weight"] } });
+        model.proj.weight!.Equals(state["shared.weight"]).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Sharded_checkpoints_load_through_their_index()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        Save(dir, state.Where(kv => kv.Key.StartsWith("proj")).ToDictionary(), "part-1.safetensors");
+        Save(dir, state.Where(kv => kv.Key.StartsWith("norm")).ToDictionary(), "part-2.safetensors");
+        var index = new { metadata = new { }, weight_map = state.Keys.ToDictionary(k => k, k => k.StartsWith("proj") ? "part-1.safetensors" : "part-2.safetensors") };
+        var indexPath = dir.File("model.safetensors.index.json");
+        File.WriteAllText(indexPath, JsonSerializer.Serialize(index));
+        using var checkpoint = Checkpoint.Open(indexPath);
+        var model = new Tiny();
+        CheckpointLoader.Load(model, checkpoint);
+        model.norm.weight!.Equals(state["norm.weight"]).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Index_naming_a_missing_shard_is_an_error()
+    {
+        using var dir = new TempDirectory();
+        var indexPath = dir.File("model.safetensors.index.json");
+        File.WriteAllText(indexPath, "{\"weight_map\":{\"a\":\"gone.safetensors\"}}");
+        var act = () => Checkpoint.Open(indexPath);
+        act.Should().Throw<FileNotFoundException>().Which.Message.Should().Contain("gone.safetensors");
+    }
+
+    [Fact]
+    public void Loads_real_transformer_golden_weights_file_header()
+    {
+        using var checkpoint = Checkpoint.Open(RepoPaths.Fixtures("reference", "transformer", "tiny", "diffusion_pytorch_model.safetensors"));
+        checkpoint.Keys.Should().HaveCount(107).And.Contain("pos_embed.pos_embed");
+        checkpoint.Entry("pos_embed.pos_embed").Shape.Should().Equal(1, 576, 64);
+    }
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+
+namespace Sd35.Tensors.Checkpoints;
+
+/// <summary>
+/// One component folder of a diffusers model (<c>transformer/</c>, <c>vae/</c>, <c>text_encoder/</c>…):
+/// a <c>config.json</c> and its weights as one safetensors file or as shards with an index.
+/// </summary>
+public sealed class ModelFolder
+{
+    static readonly string[] WeightNames =
+    [
+        "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors",
+        "model.safetensors.index.json", "model.safetensors",
+    ];
+
+    public string Directory { get; }
+    public string ConfigPath => Path.Combine(Directory, "config.json");
+
+    public ModelFolder(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"Model folder '{directory}' does not exist.");
+        Directory = directory;
+    }
+
+    /// <summary>Reads <c>config.json</c> into a config record; an absent or invalid file is an error naming it.</summary>
+    public T ReadConfig<T>(Func<JsonElement, T> parse)
+    {
+        if (!File.Exists(ConfigPath)) throw new FileNotFoundException($"Model folder '{Directory}' has no config.json.", ConfigPath);
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(ConfigPath));
+            return parse(document.RootElement);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{ConfigPath}' is not valid JSON: {e.Message}", e);
+        }
+        catch (KeyNotFoundException e)
+        {
+            throw new InvalidDataException($"'{ConfigPath}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>The weight file or shard index; pickle-only folders are refused with the reason.</summary>
+    public string WeightsPath
+    {
+        get
+        {
+            foreach (var name in WeightNames)
+            {
+                var path = Path.Combine(Directory, name);
+                if (File.Exists(path)) return path;
+            }
+            var pickles = System.IO.Directory.EnumerateFiles(Directory).Where(PickleGuard.IsPickle).ToList();
+            if (pickles.Count > 0) PickleGuard.RejectPickle(pickles[0]);
+            throw new FileNotFoundException(
+                $"Model folder '{Directory}' has no weights: expected one of {string.Join(", ", WeightNames)}.");
+        }
+    }
+
+    public Checkpoint OpenCheckpoint() => Checkpoint.Open(WeightsPath);
+}

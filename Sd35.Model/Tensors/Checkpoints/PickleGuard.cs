@@ -1,0 +1,17 @@
+namespace Sd35.Tensors.Checkpoints;
+
+/// <summary>Refuses pickle-based checkpoint formats: unpickling can execute arbitrary code.</summary>
+public static class PickleGuard
+{
+    static readonly string[] PickleExtensions = [".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"];
+
+    public static bool IsPickle(string path) =>
+        PickleExtensions.Contains(System.IO.Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
+    public static void RejectPickle(string path)
+    {
+        if (IsPickle(path))
+            throw new NotSupportedException(
+                $"Refusing to load '{path}': pickle checkpoints (.bin, .ckpt, .pt) can execute code when loaded. Convert it to .safetensors.");
+    }
+}

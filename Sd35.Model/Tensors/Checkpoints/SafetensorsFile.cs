@@ -1,0 +1,93 @@
+using Microsoft.Win32.SafeHandles;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Tensors.Checkpoints;
+
+/// <summary>
+/// An open safetensors file. Tensors are read on demand, each straight into the storage that will hold it,
+/// so loading a model needs about the model's own memory plus one tensor, never a second copy of the file.
+/// </summary>
+public sealed class SafetensorsFile : IDisposable
+{
+    readonly FileStream _stream;
+    readonly SafeFileHandle _handle;
+
+    public string Path { get; }
+    public SafetensorsHeader Header { get; }
+    public IEnumerable<string> Keys => Header.Entries.Keys;
+
+    SafetensorsFile(string path, FileStream stream, SafetensorsHeader header)
+    {
+        Path = path;
+        _stream = stream;
+        _handle = stream.SafeFileHandle;
+        Header = header;
+    }
+
+    public static SafetensorsFile Open(string path)
+    {
+        PickleGuard.RejectPickle(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint file '{path}' does not exist.", path);
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
+        try
+        {
+            return new SafetensorsFile(path, stream, SafetensorsHeader.Read(path, stream));
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    public TensorEntry Entry(string key) =>
+        Header.Entries.TryGetValue(key, out var entry)
+            ? entry
+            : throw new KeyNotFoundException($"'{Path}' has no tensor '{key}'.");
+
+    /// <summary>Reads a tensor into a new CPU tensor of the stored dtype.</summary>
+    public Tensor Read(string key)
+    {
+        var entry = Entry(key);
+        var tensor = empty(entry.Shape, entry.DType, CPU);
+        ReadBytes(entry, tensor);
+        return tensor;
+    }
+
+    /// <summary>
+    /// Copies a tensor into <paramref name="target"/>, converting dtype and device on the way. The shapes
+    /// must already agree (the caller reports mismatches with both shapes).
+    /// </summary>
+    public void ReadInto(string key, Tensor target)
+    {
+        var entry = Entry(key);
+        using var noGrad = no_grad();
+        if (target.device_type == DeviceType.CPU && target.dtype == entry.DType && target.is_contiguous())
+        {
+            ReadBytes(entry, target);
+            return;
+        }
+        using var staging = empty(entry.Shape, entry.DType, CPU);
+        ReadBytes(entry, staging);
+        target.copy_(staging);
+    }
+
+    void ReadBytes(TensorEntry entry, Tensor destination)
+    {
+        long length = entry.End - entry.Begin;
+        if (length == 0) return;
+        if (length > int.MaxValue)
+            throw new NotSupportedException($"'{Path}': tensor '{entry.Key}' is {length} bytes; tensors over 2 GiB are not supported.");
+        var span = destination.bytes;
+        int read = 0;
+        while (read < length)
+        {
+            int n = RandomAccess.Read(_handle, span[read..(int)length], Header.DataStart + entry.Begin + read);
+            if (n == 0) throw new InvalidDataException($"Corrupt safetensors file '{Path}': tensor '{entry.Key}' is truncated.");
+            read += n;
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
