@@ -1,0 +1,52 @@
+using Sd35.Mesh;
+using Sd35.Tensors.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Sd35.Layers.Parallel;
+
+/// <summary>
+/// A linear layer whose output features are split across the tensor-parallel group (Megatron's column
+/// parallel): each rank holds rows [r·out/tp, (r+1)·out/tp) of the weight (or, with <c>chunks</c>, its slice of
+/// each chunk) and produces that slice of the output from the full input. No communication. On one device it
+/// is an ordinary <c>nn.Linear</c>; parameter names are <c>weight</c> and <c>bias</c>, as in the checkpoint.
+/// </summary>
+public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedParameters
+{
+    readonly ShardLayout _outLayout;
+    readonly long _paddedIn;
+    public Parameter weight;
+    public Parameter? bias;
+
+    public long InFeatures { get; }
+    public long LocalOutFeatures { get; }
+
+    /// <param name="paddedOut">pad the output features with zero rows to this size before sharding (0: no padding)</param>
+    /// <param name="paddedIn">pad the input features with zero columns to this size (the input arrives padded)</param>
+    /// <param name="chunks">the output is this many equal chunks; each rank gets its slice of every chunk</param>
+    public ColumnParallelLinear(long inFeatures, long outFeatures, IProcessGroup tp, bool hasBias = true,
+        long paddedOut = 0, long paddedIn = 0, int chunks = 1, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : base(nameof(ColumnParallelLinear))
+    {
+        _outLayout = new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks);
+        _paddedIn = paddedIn;
+        InFeatures = paddedIn > 0 ? paddedIn : inFeatures;
+        LocalOutFeatures = _outLayout.LocalSize(outFeatures);
+        weight = new Parameter(empty(LocalOutFeatures, InFeatures, dtype, device), requires_grad: false);
+        bias = hasBias ? new Parameter(empty(LocalOutFeatures, dtype, device), requires_grad: false) : null;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+
+    public Tensor? ShardFromFull(string parameterName, Tensor full)
+    {
+        if (parameterName == "weight" && _paddedIn > full.shape[1])
+        {
+            using var paddedIn = new ShardLayout(1, 0, 1, _paddedIn).Apply(full);
+            return _outLayout.Apply(paddedIn);
+        }
+        return _outLayout.Apply(full);
+    }
+}
