@@ -1,0 +1,29 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Sd35.Layers.Embeddings;
+
+/// <summary>
+/// linear_1 → SiLU → linear_2: diffusers' <c>TimestepEmbedding</c> and <c>PixArtAlphaTextProjection</c>
+/// (act "silu") share this shape and these checkpoint names.
+/// </summary>
+public sealed class MlpEmbedding : nn.Module<Tensor, Tensor>
+{
+    public Linear linear_1;
+    public Linear linear_2;
+
+    public MlpEmbedding(long inFeatures, long outFeatures, ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(MlpEmbedding))
+    {
+        linear_1 = nn.Linear(inFeatures, outFeatures, dtype: dtype, device: device);
+        linear_2 = nn.Linear(outFeatures, outFeatures, dtype: dtype, device: device);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var hidden = linear_1.forward(x);
+        using var activated = nn.functional.silu(hidden);
+        return linear_2.forward(activated);
+    }
+}

@@ -1,0 +1,91 @@
+using Sd35.Layers.Parallel;
+using Sd35.Mesh;
+using Sd35.Tensors.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Sd35.Layers.Embeddings;
+
+/// <summary>
+/// The patch projection of SD3's <c>PatchEmbed</c>: a p×p stride-p convolution, computed as a linear map of
+/// each flattened (channel, row, column) patch so that a rank can project only its own tokens. The weight keeps
+/// the checkpoint's convolution shape [D, C, p, p], with output channels split across tp.
+/// </summary>
+public sealed class PatchProjection : nn.Module, IShardedParameters
+{
+    readonly ShardLayout _layout;
+    public Parameter weight;
+    public Parameter bias;
+
+    public PatchProjection(long inChannels, long dim, long patch, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(PatchProjection))
+    {
+        _layout = new ShardLayout(0, tp.Rank, tp.Size);
+        long local = _layout.LocalSize(dim);
+        weight = new Parameter(empty([local, inChannels, patch, patch], dtype, device), requires_grad: false);
+        bias = new Parameter(empty(local, dtype, device), requires_grad: false);
+        RegisterComponents();
+    }
+
+    /// <param name="patches">[B, N, C·p·p] patches flattened in (channel, row, column) order</param>
+    public Tensor Forward(Tensor patches) => nn.functional.linear(patches, weight.flatten(1), bias);
+
+    public Tensor? ShardFromFull(string parameterName, Tensor full) => _layout.Apply(full);
+}
+
+/// <summary>
+/// diffusers' SD3 <c>PatchEmbed</c>: patchify, project, and add the centre crop of the sin-cos position table
+/// (<c>pos_embed_max_size</c>²). On a mesh each rank embeds only its sequence-parallel range of tokens and its
+/// tensor-parallel slice of the features: the latent arrives replicated and each rank cuts out its own patches
+/// (a local slice, not communication), so the output is already laid out as [B, N/sp, D/tp].
+/// </summary>
+public sealed class PatchEmbed : nn.Module, IShardedParameters
+{
+    readonly long _patch;
+    readonly long _maxSize;
+    readonly ShardLayout _featureLayout;
+    public PatchProjection proj;
+    public Tensor pos_embed;
+
+    public PatchEmbed(long inChannels, long dim, long patch, long sampleSize, long posEmbedMaxSize, IProcessGroup tp,
+        ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(PatchEmbed))
+    {
+        _patch = patch;
+        _maxSize = posEmbedMaxSize;
+        _featureLayout = new ShardLayout(2, tp.Rank, tp.Size);
+        proj = new PatchProjection(inChannels, dim, patch, tp, dtype, device);
+        using (var table = SinCosPositionEmbedding.Table(dim, posEmbedMaxSize, sampleSize / patch))
+            pos_embed = _featureLayout.Apply(table).to(device ?? CPU);
+        RegisterComponents();
+    }
+
+    /// <summary>Embeds tokens [start, start + count) of the row-major patch grid of <paramref name="latent"/> [B, C, H, W].</summary>
+    public Tensor Forward(Tensor latent, long start, long count)
+    {
+        long height = latent.shape[2] / _patch, width = latent.shape[3] / _patch;
+        if (height > _maxSize || width > _maxSize)
+            throw new ArgumentException($"latent of {latent.shape[2]}×{latent.shape[3]} gives a {height}×{width} patch grid, larger than pos_embed_max_size {_maxSize}");
+        using var scope = NewDisposeScope();
+        var patches = Patchify(latent, _patch).narrow(1, start, count);
+        var tokens = proj.Forward(patches.to(proj.weight.dtype));
+        var position = CroppedTable(height, width).narrow(1, start, count);
+        return (tokens + position).to(tokens.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[B, C, H, W] → [B, (H/p)(W/p), C·p·p], tokens in row-major order, features in (c, i, j) order.</summary>
+    public static Tensor Patchify(Tensor x, long p)
+    {
+        long b = x.shape[0], c = x.shape[1], h = x.shape[2] / p, w = x.shape[3] / p;
+        return x.view(b, c, h, p, w, p).permute(0, 2, 4, 1, 3, 5).reshape(b, h * w, c * p * p);
+    }
+
+    Tensor CroppedTable(long height, long width)
+    {
+        long top = (_maxSize - height) / 2, left = (_maxSize - width) / 2;
+        return pos_embed.view(1, _maxSize, _maxSize, -1)
+            .narrow(1, top, height).narrow(2, left, width)
+            .reshape(1, height * width, -1);
+    }
+
+    public Tensor? ShardFromFull(string parameterName, Tensor full) => _featureLayout.Apply(full);
+}

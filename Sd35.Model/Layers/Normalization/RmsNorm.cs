@@ -1,0 +1,30 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Sd35.Layers.Normalization;
+
+/// <summary>
+/// RMSNorm over the last dimension with a learned scale, as diffusers' <c>RMSNorm</c>: the mean square is taken
+/// in float32 whatever the input dtype (TorchSharp has no built-in RMSNorm). Used per attention head on q and k.
+/// </summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    readonly double _eps;
+    public Parameter weight;
+
+    public RmsNorm(long dim, double eps, ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(RmsNorm))
+    {
+        _eps = eps;
+        weight = new Parameter(ones(dim, dtype, device), requires_grad: false);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var variance = x.to(float32).square().mean([-1], keepdim: true);
+        var normed = (x * (variance + _eps).rsqrt()).to(weight.dtype);
+        return (normed * weight).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,109 @@
+using Sd35.Layers.Embeddings;
+using Sd35.Layers.Normalization;
+using Sd35.Layers.Parallel;
+using Sd35.Mesh;
+using Sd35.Tensors.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Sd35.Models.Transformer;
+
+/// <summary>
+/// The SD3 / SD3.5 MMDiT (diffusers <c>SD3Transformer2DModel</c>): patchify the latent with a position table,
+/// build the conditioning vector from timestep and pooled text, project the prompt, run the joint blocks, then
+/// AdaLayerNormContinuous, a linear to patch pixels, and unpatchify. Module names equal the checkpoint keys.
+/// The same class is one rank of a mesh: given a <see cref="RankContext"/> with sp and tp groups, it holds only its
+/// shards and exchanges activations only through those groups (see <see cref="JointTransformerBlock"/>).
+/// </summary>
+public sealed class SD3Transformer2DModel : nn.Module
+{
+    readonly RankContext _rank;
+
+    public PatchEmbed pos_embed;
+    public CombinedTimestepTextProjEmbeddings time_text_embed;
+    public ColumnParallelLinear context_embedder;
+    public ModuleList<JointTransformerBlock> transformer_blocks;
+    public AdaLayerNormContinuous norm_out;
+    public Linear proj_out;
+
+    public SD3TransformerConfig Config { get; }
+    public ScalarType DType { get; }
+
+    public SD3Transformer2DModel(SD3TransformerConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+        : base(nameof(SD3Transformer2DModel))
+    {
+        config.Validate();
+        Config = config;
+        DType = dtype;
+        _rank = rank ?? RankContext.Single();
+        var device = _rank.Device;
+        long d = config.InnerDim;
+        if (d % _rank.Tp.Size != 0) throw new ArgumentException($"hidden size {d} is not divisible by tp = {_rank.Tp.Size}");
+
+        pos_embed = new PatchEmbed(config.InChannels, d, config.PatchSize, config.SampleSize, config.PosEmbedMaxSize, _rank.Tp, dtype, device);
+        time_text_embed = new CombinedTimestepTextProjEmbeddings(d, config.PooledProjectionDim, dtype, device);
+        context_embedder = new ColumnParallelLinear(config.JointAttentionDim, d, _rank.Tp, dtype: dtype, device: device);
+        transformer_blocks = nn.ModuleList(Enumerable.Range(0, config.NumLayers)
+            .Select(i => new JointTransformerBlock(config, i, _rank, dtype)).ToArray());
+        // The output head runs on the gathered, fully replicated image stream, as in the reference system.
+        norm_out = new AdaLayerNormContinuous(d, d, SingleProcessGroup.Instance, dtype, device);
+        proj_out = nn.Linear(d, (long)config.PatchSize * config.PatchSize * config.OutChannels, dtype: dtype, device: device);
+        RegisterComponents();
+    }
+
+    /// <summary>Builds the model described by a diffusers <c>transformer/</c> folder and loads its weights (strict).</summary>
+    public static SD3Transformer2DModel FromFolder(string directory, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+    {
+        var folder = new ModelFolder(directory);
+        var config = SD3TransformerConfig.FromJson(File.ReadAllText(folder.ConfigPath));
+        var model = new SD3Transformer2DModel(config, rank, dtype);
+        using var checkpoint = folder.OpenCheckpoint();
+        CheckpointLoader.Load(model, checkpoint);
+        return model;
+    }
+
+    /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>
+    /// <param name="encoderHiddenStates">[B, L, joint_attention_dim]</param>
+    /// <param name="pooledProjections">[B, pooled_projection_dim]</param>
+    /// <param name="timestep">[B] on the 0..1000 scale</param>
+    /// <param name="skipLayers">blocks bypassed entirely (SD3.5 skip-layer guidance)</param>
+    /// <returns>the predicted velocity [B, out_channels, H, W], complete on every rank</returns>
+    public Tensor Forward(Tensor latent, Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timestep, IReadOnlyCollection<int>? skipLayers = null)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int p = Config.PatchSize;
+        long height = latent.shape[2], width = latent.shape[3];
+        if (height % p != 0 || width % p != 0)
+            throw new ArgumentException($"latent size {height}×{width} is not a multiple of patch size {p}");
+        long tokens = height / p * (width / p);
+        var sp = _rank.Sp;
+        if (tokens % sp.Size != 0) throw new ArgumentException($"{tokens} image tokens do not split evenly over sp = {sp.Size}");
+        long local = tokens / sp.Size;
+
+        var device = _rank.Device;
+        var image = pos_embed.Forward(latent.to(device), sp.Rank * local, local);
+        var temb = time_text_embed.Forward(timestep.to(device), pooledProjections.to(DType, device));
+        var prompt = context_embedder.forward(encoderHiddenStates.to(DType, device));
+
+        for (int i = 0; i < transformer_blocks.Count; i++)
+        {
+            if (skipLayers is not null && skipLayers.Contains(i)) continue;
+            var (nextPrompt, nextImage) = transformer_blocks[i].Forward(image, prompt, temb);
+            image = nextImage;
+            if (nextPrompt is not null) prompt = nextPrompt;
+        }
+
+        var full = _rank.Tp.AllGather(sp.AllGather(image, 1), -1);
+        var patches = proj_out.forward(norm_out.Forward(full, temb));
+        return Unpatchify(patches, height / p, width / p).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[B, h·w, p·p·C] → [B, C, h·p, w·p] (diffusers' einsum nhwpqc → nchpwq).</summary>
+    Tensor Unpatchify(Tensor x, long h, long w)
+    {
+        long p = Config.PatchSize, c = Config.OutChannels;
+        return x.reshape(x.shape[0], h, w, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(x.shape[0], c, h * p, w * p);
+    }
+}
