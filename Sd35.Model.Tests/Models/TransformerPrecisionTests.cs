@@ -1,0 +1,19 @@
+using Sd35.Models.Transformer;
+using Sd35.Tests.TestSupport;
+using static TorchSharp.torch;
+
+namespace Sd35.Tests.Models;
+
+public class TransformerPrecisionTests
+{
+    [Fact]
+    public void Bf16_model_tracks_the_fp32_golden()
+    {
+        using var scope = NewDisposeScope();
+        var folder = RepoPaths.Fixtures("reference", "transformer", "tiny");
+        var model = SD3Transformer2DModel.FromFolder(folder, dtype: ScalarType.BFloat16);
+        var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
+        var actual = model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]);
+        AssertQuality.Close(io["sample"], actual.to(float32), minPcc: 0.99, maxAbsErrorRelative: 0.1, "bf16 transformer");
+    }
+}

@@ -1,0 +1,30 @@
+using BenchmarkDotNet.Attributes;
+
+namespace Sd35.Perf;
+
+/// <summary>
+/// One transformer forward at the two benchmark shapes, fp32 on CPU. The GFLOP/s column divides the
+/// analytic FLOP count by the mean time; the "vs reference" column is the speed-up over the Python reference
+/// stack's time on the same 2-core machine class.
+/// </summary>
+[Config(typeof(GflopsConfig))]
+public class TransformerForwardBenchmark
+{
+    TransformerWorkload? _workload;
+
+    [Params("mmdit_small", "block_sd35_large")]
+    public string Shape { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+        _workload = Workloads.Create(Shape);
+    }
+
+    [Benchmark]
+    public void Forward() => _workload!.Run();
+
+    [GlobalCleanup]
+    public void Cleanup() => _workload?.Dispose();
+}

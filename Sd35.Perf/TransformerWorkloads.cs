@@ -1,0 +1,84 @@
+using Sd35.Layers.Embeddings;
+using Sd35.Mesh;
+using Sd35.Models.Transformer;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Perf;
+
+/// <summary>
+/// The benchmark shapes of fixtures/bench/README.md, with their analytic FLOP counts, so a measurement here
+/// and one made with the Python reference stack describe the same work. Weights are random: values do not
+/// change the time.
+/// </summary>
+public sealed class TransformerWorkload : IDisposable
+{
+    readonly Func<Tensor> _run;
+    readonly DisposeScope _scope;
+
+    public string Name { get; }
+    public double Flops { get; }
+    /// <summary>The reference stack's median time on the 2-core CI-class machine (fixtures/bench/README.md).</summary>
+    public double ReferenceSeconds { get; }
+
+    TransformerWorkload(string name, double flops, double referenceSeconds, DisposeScope scope, Func<Tensor> run)
+    {
+        Name = name;
+        Flops = flops;
+        ReferenceSeconds = referenceSeconds;
+        _scope = scope;
+        _run = run;
+    }
+
+    public void Run()
+    {
+        using var scope = NewDisposeScope();
+        _run();
+    }
+
+    /// <summary>4 blocks × 8 heads × 64, batch 2, 64×64 latents (1024 tokens) + 154 prompt tokens: 82.0 GFLOP.</summary>
+    public static TransformerWorkload MmditSmall(string fixturesDir)
+    {
+        var scope = NewDisposeScope();
+        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(fixturesDir, "bench", "mmdit_small.config.json")));
+        manual_seed(0);
+        var model = new SD3Transformer2DModel(config);
+        RandomizeWeights(model);
+        var latent = randn(2, 16, 64, 64);
+        var prompt = randn(2, 154, config.JointAttentionDim);
+        var pooled = randn(2, config.PooledProjectionDim);
+        var timestep = full([2], 500f);
+        long n = 1024 + 154, d = config.InnerDim;
+        double flops = 2.0 * config.NumLayers * (24.0 * d * d * n + 4.0 * n * n * d);
+        return new TransformerWorkload("mmdit_small", flops, 1.54, scope, () => model.Forward(latent, prompt, pooled, timestep));
+    }
+
+    /// <summary>One full-width SD3.5 Large joint block at 1024²: 4096 image + 333 prompt tokens: 819.5 GFLOP.</summary>
+    public static TransformerWorkload BlockSd35Large(RankContext? rank = null)
+    {
+        var scope = NewDisposeScope();
+        var config = SD3TransformerConfig.SD35Large;
+        manual_seed(0);
+        var block = new JointTransformerBlock(config, 0, rank ?? RankContext.Single());
+        RandomizeWeights(block);
+        var image = randn(1, 4096, config.InnerDim);
+        var prompt = randn(1, 333, config.InnerDim);
+        var temb = randn(1, config.InnerDim);
+        long n = 4096 + 333, d = config.InnerDim;
+        double flops = 24.0 * d * d * n + 4.0 * n * n * d;
+        return new TransformerWorkload("block_sd35_large", flops, 10.0, scope, () => block.Forward(image, prompt, temb).Image);
+    }
+
+    /// <summary>N(0, 1/fan_in) weights, so activations stay in range as in a trained model.</summary>
+    static void RandomizeWeights(nn.Module module)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, p) in module.named_parameters())
+        {
+            if (p.dim() >= 2) p.normal_(0, 1.0 / Math.Sqrt(p.numel() / p.shape[0]));
+            else if (name.EndsWith("bias")) p.normal_(0, 0.02);
+        }
+    }
+
+    public void Dispose() => _scope.Dispose();
+}
