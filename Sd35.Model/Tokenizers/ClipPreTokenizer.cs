@@ -10,6 +10,7 @@ namespace Sd35.Tokenizers;
 /// Written as a scanner rather than handed to .NET's Regex because .NET matches UTF-16 code units, so a letter
 /// or digit outside the BMP (𝐀, 𝟏, CJK extension B) would not count as \p{L} / \p{N} and would be grouped with
 /// punctuation; Python's regex module matches code points. Whitespace separates pieces and is dropped.
+/// Checked against Python's regex module for every assigned code point.
 /// </summary>
 public sealed class ClipPreTokenizer : PreTokenizer
 {
@@ -38,14 +39,15 @@ public sealed class ClipPreTokenizer : PreTokenizer
             }
             else
             {
-                position += RuneAt(text, position).Utf16SequenceLength; // whitespace
+                // Whitespace, or a character no alternative matches: skipped, as re.findall skips it.
+                position += RuneAt(text, position).Utf16SequenceLength;
             }
         }
 
         return pieces;
     }
 
-    // Length of the piece the regex would match at position (alternatives tried in order), 0 for whitespace.
+    // Length of the piece the regex matches at position (alternatives tried in order), or 0 if none does.
     private static int MatchAt(string text, int position)
     {
         foreach (string special in SpecialPieces)
@@ -70,7 +72,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
         CharClass first = Classify(RuneAt(text, position));
         return first switch
         {
-            CharClass.Space => 0,
+            CharClass.Skipped => 0,
             CharClass.Number => RuneAt(text, position).Utf16SequenceLength,
             _ => RunLength(text, position, first),
         };
@@ -115,13 +117,15 @@ public sealed class ClipPreTokenizer : PreTokenizer
         return true;
     }
 
-    private enum CharClass { Space, Letter, Number, Other }
+    private enum CharClass { Skipped, Letter, Number, Other }
 
     private static CharClass Classify(Rune rune)
     {
-        if (Rune.IsWhiteSpace(rune))
+        // U+0345 (combining ypogegrammeni) is not a letter but case-folds to 'ι'; under IGNORECASE Python's
+        // regex lets neither the letter class nor the negated class match it, so it is skipped like a space.
+        if (Rune.IsWhiteSpace(rune) || rune.Value == 0x0345)
         {
-            return CharClass.Space;
+            return CharClass.Skipped;
         }
 
         return Rune.GetUnicodeCategory(rune) switch

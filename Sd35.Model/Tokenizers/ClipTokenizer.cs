@@ -28,16 +28,19 @@ public sealed class ClipTokenizer : IPromptTokenizer
         Dictionary<string, int> vocabulary = files.Vocabulary.ToDictionary(StringComparer.Ordinal);
         BeginId = VocabularyId(vocabulary, StartOfText);
         EndId = VocabularyId(vocabulary, EndOfText);
-        var bpeOptions = new BpeOptions(vocabulary) { Merges = files.Merges };
-        bpeOptions.ByteLevel = true;
-        bpeOptions.EndOfWordSuffix = "</w>";
-        bpeOptions.Normalizer = ClipTextNormalizer.Instance;
-        bpeOptions.PreTokenizer = ClipPreTokenizer.Instance;
-        // The markers can also surface inside a piece after clean-up (e.g. typed in upper case); CLIP's regex
-        // keeps them whole and CLIP maps them straight to their ids, as the library does for special tokens.
-        bpeOptions.SpecialTokens = new Dictionary<string, int> { [StartOfText] = BeginId, [EndOfText] = EndId };
-        _bpe = BpeTokenizer.Create(bpeOptions);
+        _bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
+        {
+            Merges = files.Merges,
+            ByteLevel = true,
+            EndOfWordSuffix = "</w>",
+            Normalizer = ClipTextNormalizer.Instance,
+            PreTokenizer = ClipPreTokenizer.Instance,
+            // The markers can also surface inside a piece after clean-up (e.g. typed in upper case); CLIP's regex
+            // keeps them whole and CLIP maps them straight to their ids, as the library does for special tokens.
+            SpecialTokens = new Dictionary<string, int> { [StartOfText] = BeginId, [EndOfText] = EndId },
+        });
 
+        // As in transformers, the markers and the pad token are added tokens besides any the config lists.
         var addedTokens = new Dictionary<string, int>(specialTokens.ExtraAddedTokens ?? new Dictionary<string, int>())
         {
             [StartOfText] = BeginId,

@@ -25,11 +25,11 @@ public sealed class T5Tokenizer : IPromptTokenizer
         PadId = _sentencePiece.Vocabulary.TryGetValue("<pad>", out int padId) ? padId : 0;
     }
 
-    /// <summary>Loads <c>tokenizer_3/spiece.model</c> of a diffusers SD3 model folder.</summary>
-    public static T5Tokenizer FromDiffusersFolder(string modelDir, int sequenceLength = DefaultSequenceLength)
+    /// <summary>Loads a tokenizer folder's <c>spiece.model</c>, e.g. <c>tokenizer_3/</c> of a diffusers SD3 model.</summary>
+    public static T5Tokenizer FromFolder(string tokenizerDir, int sequenceLength = DefaultSequenceLength)
     {
-        ArgumentException.ThrowIfNullOrEmpty(modelDir);
-        return new T5Tokenizer(Path.Combine(modelDir, "tokenizer_3", "spiece.model"), sequenceLength);
+        ArgumentException.ThrowIfNullOrEmpty(tokenizerDir);
+        return new T5Tokenizer(Path.Combine(tokenizerDir, "spiece.model"), sequenceLength);
     }
 
     public int SequenceLength { get; }

@@ -32,7 +32,7 @@ public sealed class TokenizerSet
         return new TokenizerSet(
             ClipTokenizer.FromFolder(Path.Combine(modelDir, "tokenizer"), ClipSpecialTokens.Sd3ClipL),
             ClipTokenizer.FromFolder(Path.Combine(modelDir, "tokenizer_2"), ClipSpecialTokens.Sd3ClipG),
-            T5Tokenizer.FromDiffusersFolder(modelDir, t5SequenceLength));
+            T5Tokenizer.FromFolder(Path.Combine(modelDir, "tokenizer_3"), t5SequenceLength));
     }
 
     /// <summary>
