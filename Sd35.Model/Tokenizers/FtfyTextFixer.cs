@@ -9,8 +9,9 @@ namespace Sd35.Tokenizers;
 /// on every prompt before BPE (ftfy changes which tokens a prompt gets, e.g. curly quotes and full-width
 /// letters). Each step below names the ftfy fixer it mirrors; the steps run in ftfy's order and repeat until
 /// the text stops changing, as <c>fix_and_explain</c> does.
-/// Left out on purpose: ftfy's mojibake repair (<c>fix_encoding</c>), a statistical heuristic that only acts on
-/// text that was decoded with the wrong code page; prompts typed as Unicode do not contain it.
+/// Left out on purpose: ftfy's mojibake repair (<c>fix_encoding</c>), a statistical heuristic for text decoded
+/// with the wrong code page ("cafÃ©" for "café"). Ordinary prompts never trigger it, but odd mixes of symbols and
+/// accented capitals can (ftfy reads "ﬁÉ" as Mac-Roman mojibake for "ރ"); there this port keeps the text.
 /// </summary>
 public static partial class FtfyTextFixer
 {
