@@ -2,7 +2,7 @@ using FluentAssertions;
 using Sd35.Tokenizers;
 using Xunit;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 /// <summary>
 /// The hand-written parts of CLIP's text pipeline against the Python they mirror. Expected values were printed

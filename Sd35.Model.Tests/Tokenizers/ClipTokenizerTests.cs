@@ -2,7 +2,7 @@ using FluentAssertions;
 using Sd35.Tokenizers;
 using Xunit;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 public sealed class ClipTokenizerTests
 {

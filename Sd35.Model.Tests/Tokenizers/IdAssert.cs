@@ -1,6 +1,6 @@
 using Xunit.Sdk;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 /// <summary>Id-sequence equality whose failure message names the prompt and the first position that differs.</summary>
 public static class IdAssert

@@ -1,9 +1,9 @@
 using FluentAssertions;
-using Sd35.Model.Tests.TestSupport;
+using Sd35.Tests.TestSupport;
 using Sd35.Tokenizers;
 using Xunit;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 /// <summary>The small generic pieces the tokenizers are built from.</summary>
 public sealed class TokenizerBuildingBlockTests

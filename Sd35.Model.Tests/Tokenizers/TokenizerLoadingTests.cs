@@ -1,9 +1,9 @@
 using FluentAssertions;
-using Sd35.Model.Tests.TestSupport;
+using Sd35.Tests.TestSupport;
 using Sd35.Tokenizers;
 using Xunit;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 /// <summary>Building the tokenizers from a diffusers model folder, from the shipped files, and failing by path.</summary>
 public sealed class TokenizerLoadingTests : IDisposable

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using Sd35.Model.Tests.TestSupport;
+using Sd35.Tests.TestSupport;
 using Sd35.Tokenizers;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 /// <summary>
 /// The reference ids in <c>fixtures/tokenizers</c> (see its README for how they were produced), and one

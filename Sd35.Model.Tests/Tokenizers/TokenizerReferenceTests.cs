@@ -1,7 +1,7 @@
 using FluentAssertions;
 using Xunit;
 
-namespace Sd35.Model.Tests.Tokenizers;
+namespace Sd35.Tests.Tokenizers;
 
 /// <summary>
 /// Every prompt of fixtures/tokenizers/prompts.txt against the reference ids: the padded inputs SD3's pipeline
