@@ -1,5 +1,5 @@
+using Sd35.Layers;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Sd35.Models.Clip;
@@ -10,20 +10,20 @@ namespace Sd35.Models.Clip;
 /// </summary>
 public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
 {
-    public readonly Embedding token_embedding;
-    public readonly Embedding position_embedding;
+    public readonly EmbeddingTable token_embedding;
+    public readonly EmbeddingTable position_embedding;
 
     public ClipTextEmbeddings(ClipTextConfig config, ScalarType dtype, Device? device) : base(nameof(ClipTextEmbeddings))
     {
-        token_embedding = nn.Embedding(config.vocab_size, config.hidden_size, device: device, dtype: dtype);
-        position_embedding = nn.Embedding(config.max_position_embeddings, config.hidden_size, device: device, dtype: dtype);
+        token_embedding = new EmbeddingTable(config.vocab_size, config.hidden_size, dtype, device);
+        position_embedding = new EmbeddingTable(config.max_position_embeddings, config.hidden_size, dtype, device);
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor inputIds)
     {
         long tokens = inputIds.shape[1];
-        if (tokens > position_embedding.weight!.shape[0])
+        if (tokens > position_embedding.weight.shape[0])
             throw new ArgumentException($"{tokens} tokens exceed the model's {position_embedding.weight.shape[0]} positions");
         using var scope = NewDisposeScope();
         var positions = arange(tokens, int64, inputIds.device).unsqueeze(0);

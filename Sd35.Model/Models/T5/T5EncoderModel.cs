@@ -1,8 +1,8 @@
+using Sd35.Layers;
 using Sd35.Mesh;
 using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Sd35.Models.T5;
@@ -14,7 +14,7 @@ namespace Sd35.Models.T5;
 /// </summary>
 public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
 {
-    public readonly Embedding shared;
+    public readonly EmbeddingTable shared;
     public readonly T5Stack encoder;
 
     public T5Config Config { get; }
@@ -26,7 +26,7 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
         config.Validate();
         Config = config;
         DType = ModelDTypes.Require(dtype, "T5 encoder");
-        shared = nn.Embedding(config.vocab_size, config.d_model, device: device, dtype: dtype);
+        shared = new EmbeddingTable(config.vocab_size, config.d_model, dtype, device);
         encoder = new T5Stack(config, tp ?? SingleProcessGroup.Instance, dtype, device);
         RegisterComponents();
     }
