@@ -1,0 +1,114 @@
+using Microsoft.ML.Tokenizers;
+
+namespace Sd35.Tokenizers;
+
+/// <summary>
+/// CLIP's tokenizer as SD3 runs it for its two CLIP text encoders: text split on added tokens, each piece
+/// cleaned up (<see cref="ClipTextNormalizer"/>), pre-tokenized (<see cref="ClipPreTokenizer"/>) and
+/// byte-level BPE-encoded with the <c>&lt;/w&gt;</c> end-of-word suffix by Microsoft.ML.Tokenizers, wrapped in
+/// <c>&lt;|startoftext|&gt;</c> … <c>&lt;|endoftext|&gt;</c> and fitted to 77 ids.
+/// </summary>
+public sealed class ClipTokenizer : IPromptTokenizer
+{
+    public const string StartOfText = "<|startoftext|>";
+    public const string EndOfText = "<|endoftext|>";
+    public const int ContextLength = 77;
+
+    private readonly BpeTokenizer _bpe;
+    private readonly AddedTokenSplitter _splitter;
+
+    public ClipTokenizer(string vocabPath, string mergesPath, ClipSpecialTokens specialTokens)
+    {
+        ArgumentNullException.ThrowIfNull(specialTokens);
+        vocabPath = TokenizerFiles.Require(vocabPath, "CLIP vocabulary");
+        mergesPath = TokenizerFiles.Require(mergesPath, "CLIP merges file");
+
+        // The options read both files; the vocabulary is read once more as a dictionary to find the markers' ids.
+        var files = new BpeOptions(vocabPath, mergesPath);
+        Dictionary<string, int> vocabulary = files.Vocabulary.ToDictionary(StringComparer.Ordinal);
+        BeginId = VocabularyId(vocabulary, StartOfText);
+        EndId = VocabularyId(vocabulary, EndOfText);
+        _bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
+        {
+            Merges = files.Merges,
+            ByteLevel = true,
+            EndOfWordSuffix = "</w>",
+            Normalizer = ClipTextNormalizer.Instance,
+            PreTokenizer = ClipPreTokenizer.Instance,
+            // The markers can also surface inside a piece after clean-up (e.g. typed in upper case); CLIP's regex
+            // keeps them whole and CLIP maps them straight to their ids, as the library does for special tokens.
+            SpecialTokens = new Dictionary<string, int> { [StartOfText] = BeginId, [EndOfText] = EndId },
+        });
+
+        // As in transformers, the markers and the pad token are added tokens besides any the config lists.
+        var addedTokens = new Dictionary<string, int>(specialTokens.ExtraAddedTokens ?? new Dictionary<string, int>())
+        {
+            [StartOfText] = BeginId,
+            [EndOfText] = EndId,
+        };
+        PadId = addedTokens.TryGetValue(specialTokens.PadToken, out int padId)
+            ? padId
+            : VocabularyId(vocabulary, specialTokens.PadToken);
+        addedTokens[specialTokens.PadToken] = PadId;
+        _splitter = new AddedTokenSplitter(addedTokens);
+    }
+
+    /// <summary>CLIP-L as SD3's <c>tokenizer/</c> has it: pads with <c>&lt;|endoftext|&gt;</c> (49407).</summary>
+    public static ClipTokenizer ClipL(string vocabPath, string mergesPath) =>
+        new(vocabPath, mergesPath, ClipSpecialTokens.Sd3ClipL);
+
+    /// <summary>CLIP-G as SD3's <c>tokenizer_2/</c> has it: pads with '!' (0), and every '!' in a prompt is 0.</summary>
+    public static ClipTokenizer ClipG(string vocabPath, string mergesPath) =>
+        new(vocabPath, mergesPath, ClipSpecialTokens.Sd3ClipG);
+
+    /// <summary>
+    /// Loads a Hugging Face CLIP tokenizer folder (<c>vocab.json</c>, <c>merges.txt</c>, and if present
+    /// <c>special_tokens_map.json</c> / <c>tokenizer_config.json</c>; without them <paramref name="defaults"/>).
+    /// </summary>
+    public static ClipTokenizer FromFolder(string tokenizerDir, ClipSpecialTokens defaults)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tokenizerDir);
+        return new ClipTokenizer(
+            Path.Combine(tokenizerDir, "vocab.json"),
+            Path.Combine(tokenizerDir, "merges.txt"),
+            ClipSpecialTokens.Load(tokenizerDir, defaults));
+    }
+
+    public int SequenceLength => ContextLength;
+
+    public int PadId { get; }
+
+    public int BeginId { get; }
+
+    public int EndId { get; }
+
+    /// <summary>The texts that are split off before BPE and encoded as one id each.</summary>
+    public IReadOnlyDictionary<string, int> AddedTokens => _splitter.AddedTokens;
+
+    public int[] Encode(string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var ids = new List<int> { BeginId };
+        foreach ((string text, int? addedTokenId) in _splitter.Split(prompt))
+        {
+            if (addedTokenId is int id)
+            {
+                ids.Add(id);
+            }
+            else
+            {
+                ids.AddRange(_bpe.EncodeToIds(text));
+            }
+        }
+
+        ids.Add(EndId);
+        return ids.ToArray();
+    }
+
+    public int[] EncodePadded(string prompt) => TokenSequence.FitToLength(Encode(prompt), ContextLength, PadId);
+
+    private static int VocabularyId(Dictionary<string, int> vocabulary, string token) =>
+        vocabulary.TryGetValue(token, out int id)
+            ? id
+            : throw new InvalidOperationException($"The CLIP vocabulary has no token '{token}'.");
+}
