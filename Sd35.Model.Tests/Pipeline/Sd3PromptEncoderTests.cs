@@ -24,6 +24,19 @@ public class Sd3PromptEncoderTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Bf16_encoders_stay_close_to_the_fp32_pipeline()
+    {
+        var golden = PipelineCase.First();
+        var encoder = new Sd3PromptEncoder(golden.ClipL(ScalarType.BFloat16), golden.ClipG(ScalarType.BFloat16),
+            golden.T5(ScalarType.BFloat16), golden.JointAttentionDim);
+        using var embeddings = encoder.EncodeIds(golden.Io["clip_l_ids"], golden.Io["clip_g_ids"], golden.Io["t5_ids"]);
+        embeddings.PromptEmbeds.dtype.Should().Be(ScalarType.BFloat16);
+        // Bounds as in the T5 bf16 test: the tiny random T5 loses most (see T5EncoderModelTests).
+        log.WriteLine($"{AssertQuality.Close(golden.Io["prompt_embeds"], embeddings.PromptEmbeds, 0.99, 0.15, "bf16 prompt_embeds")}");
+        log.WriteLine($"{AssertQuality.Close(golden.Io["pooled_prompt_embeds"], embeddings.PooledPromptEmbeds, 0.99, 0.05, "bf16 pooled_prompt_embeds")}");
+    }
+
+    [Fact]
     public void Clip_tokens_are_zero_padded_beyond_the_two_clip_widths()
     {
         var golden = PipelineCase.First();
