@@ -1,0 +1,29 @@
+using Sd35.Layers;
+using Sd35.Layers.Parallel;
+using Sd35.Mesh;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Models.Clip;
+
+/// <summary>fc1 → activation (<c>hidden_act</c>) → fc2; fc1 column-parallel, fc2 row-parallel.</summary>
+public sealed class ClipMlp : nn.Module<Tensor, Tensor>
+{
+    readonly Func<Tensor, Tensor> _activation;
+    public readonly ColumnParallelLinear fc1;
+    public readonly RowParallelLinear fc2;
+
+    public ClipMlp(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipMlp))
+    {
+        _activation = Activations.FromName(config.hidden_act);
+        fc1 = new ColumnParallelLinear(config.hidden_size, config.intermediate_size, tp, dtype: dtype, device: device);
+        fc2 = new RowParallelLinear(config.intermediate_size, config.hidden_size, tp, RowReduction.AllReduce, dtype: dtype, device: device);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        return fc2.forward(_activation(fc1.forward(hidden))).MoveToOuterDisposeScope();
+    }
+}

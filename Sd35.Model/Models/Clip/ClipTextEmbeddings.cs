@@ -1,0 +1,32 @@
+using Sd35.Layers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Models.Clip;
+
+/// <summary>
+/// Token embedding plus learned absolute position embedding (positions 0…L−1). Replicated on every
+/// tensor-parallel rank: the lookups are cheap and every rank needs the full hidden state.
+/// </summary>
+public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
+{
+    public readonly EmbeddingTable token_embedding;
+    public readonly EmbeddingTable position_embedding;
+
+    public ClipTextEmbeddings(ClipTextConfig config, ScalarType dtype, Device? device) : base(nameof(ClipTextEmbeddings))
+    {
+        token_embedding = new EmbeddingTable(config.vocab_size, config.hidden_size, dtype, device);
+        position_embedding = new EmbeddingTable(config.max_position_embeddings, config.hidden_size, dtype, device);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor inputIds)
+    {
+        long tokens = inputIds.shape[1];
+        if (tokens > position_embedding.weight.shape[0])
+            throw new ArgumentException($"{tokens} tokens exceed the model's {position_embedding.weight.shape[0]} positions");
+        using var scope = NewDisposeScope();
+        var positions = arange(tokens, int64, inputIds.device).unsqueeze(0);
+        return (token_embedding.forward(inputIds) + position_embedding.forward(positions)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,62 @@
+using Sd35.Layers;
+using Sd35.Mesh;
+using Sd35.Numerics;
+using Sd35.Tensors.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Models.T5;
+
+/// <summary>
+/// transformers' <c>T5EncoderModel</c>: SD3's T5-XXL text encoder (<c>text_encoder_3</c>). Parameter names are the
+/// checkpoint keys (<c>shared.weight</c>, <c>encoder.block.0.layer.0.SelfAttention.q.weight</c>…). Attention and
+/// feed-forward are tensor-parallel through <paramref name="tp"/>; the embedding and norms are replicated.
+/// </summary>
+public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
+{
+    public readonly EmbeddingTable shared;
+    public readonly T5Stack encoder;
+
+    public T5Config Config { get; }
+    public ScalarType DType { get; }
+
+    public T5EncoderModel(T5Config config, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
+        : base(nameof(T5EncoderModel))
+    {
+        config.Validate();
+        Config = config;
+        DType = ModelDTypes.Require(dtype, "T5 encoder");
+        shared = new EmbeddingTable(config.vocab_size, config.d_model, dtype, device);
+        encoder = new T5Stack(config, tp ?? SingleProcessGroup.Instance, dtype, device);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// The token embedding is one tensor tied under two names, <c>shared.weight</c> and
+    /// <c>encoder.embed_tokens.weight</c>; checkpoints store either or both, and the model holds it once.
+    /// </summary>
+    public static LoadOptions LoadOptions { get; } = new()
+    {
+        Aliases = new Dictionary<string, string[]> { ["shared.weight"] = ["encoder.embed_tokens.weight"] },
+    };
+
+    /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
+    public static T5EncoderModel FromFolder(string directory, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
+    {
+        var folder = new ModelFolder(directory);
+        var model = new T5EncoderModel(T5Config.FromFolder(folder), dtype, tp, device);
+        using var checkpoint = folder.OpenCheckpoint();
+        CheckpointLoader.Load(model, checkpoint, LoadOptions);
+        model.eval();
+        return model;
+    }
+
+    /// <param name="inputIds">(batch, tokens) int64 token ids; every token, padding included, is attended.</param>
+    /// <returns><c>last_hidden_state</c>: (batch, tokens, d_model).</returns>
+    public override Tensor forward(Tensor inputIds)
+    {
+        using var noGrad = no_grad();
+        using var embeddings = shared.forward(inputIds);
+        return encoder.forward(embeddings);
+    }
+}

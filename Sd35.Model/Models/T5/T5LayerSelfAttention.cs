@@ -1,0 +1,27 @@
+using Sd35.Mesh;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Models.T5;
+
+/// <summary>Sub-layer 0 of a T5 block: x + SelfAttention(layer_norm(x)).</summary>
+public sealed class T5LayerSelfAttention : nn.Module<Tensor, Tensor, Tensor>
+{
+    public readonly T5Attention SelfAttention;
+    public readonly T5LayerNorm layer_norm;
+
+    public T5LayerSelfAttention(T5Config config, bool hasRelativeAttentionBias, IProcessGroup tp, ScalarType dtype, Device? device)
+        : base(nameof(T5LayerSelfAttention))
+    {
+        SelfAttention = new T5Attention(config, hasRelativeAttentionBias, tp, dtype, device);
+        layer_norm = new T5LayerNorm(config.d_model, config.layer_norm_epsilon, dtype, device);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor positionBias)
+    {
+        using var normed = layer_norm.forward(hidden);
+        using var attended = SelfAttention.forward(normed, positionBias);
+        return hidden + attended;
+    }
+}
