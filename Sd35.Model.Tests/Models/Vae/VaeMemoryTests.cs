@@ -1,0 +1,40 @@
+using System.Diagnostics;
+using Sd35.Models.Vae;
+using Sd35.Tests.TestSupport;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Sd35.Tests.Models.Vae;
+
+/// <summary>
+/// A full-size SD3.5 decode (128×128 latents → 1024×1024) with random weights, measuring the peak memory.
+/// Analytically, the largest live set is in the first resnet of the last stage: its 256-channel 1024² input (1 GiB
+/// in fp32), the normalized copy (1 GiB) and a 128-channel result (0.5 GiB), plus the convolution's workspace.
+/// </summary>
+public class VaeMemoryTests(ITestOutputHelper output)
+{
+    const long GiB = 1L << 30;
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Decoding_a_1024_image_peaks_well_below_the_machine()
+    {
+        Assert.True(PeakMemory.Available, "needs Linux /proc/self/clear_refs");
+        using var vae = new AutoencoderKLDecoder(AutoencoderKLConfig.Sd35);
+        RandomWeights.Fill(vae, seed: 500);
+        using var latents = randn([1, 16, 128, 128], generator: new Generator(1));
+
+        Tensor? image = null;
+        var clock = Stopwatch.StartNew();
+        var (before, peak) = PeakMemory.Measure(() => image = vae.DecodeRaw(latents));
+        clock.Stop();
+        using (image)
+        {
+            Assert.Equal([1L, 3, 1024, 1024], image!.shape);
+            Assert.True(image.isfinite().all().item<bool>());
+        }
+        output.WriteLine($"1024² fp32 decode: {clock.Elapsed.TotalSeconds:F1} s, resident before {before / (double)GiB:F2} GiB, " +
+                         $"peak {peak / (double)GiB:F2} GiB, added by the decode {(peak - before) / (double)GiB:F2} GiB");
+        Assert.True(peak - before < 8 * GiB, $"the decode added {(peak - before) / (double)GiB:F2} GiB");
+    }
+}

@@ -1,0 +1,71 @@
+using FluentAssertions;
+using Sd35.Layers.Parallel;
+using Sd35.Mesh;
+using Sd35.Models.Vae;
+using Sd35.Numerics;
+using Sd35.Tensors.Checkpoints;
+using Sd35.Tests.TestSupport;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Sd35.Tests.Models.Vae;
+
+/// <summary>
+/// Channel tensor parallelism of the decoder, with ranks as threads (<see cref="ThreadedProcessGroup"/>): each rank
+/// loads its channel shards from the same checkpoint and must produce the single-device image.
+/// </summary>
+public class VaeTensorParallelTests(ITestOutputHelper output)
+{
+    static string TinyFolder => RepoPaths.Fixtures("reference", "vae", "vae_tiny");
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Sharded_decode_matches_the_golden_on_every_rank(int tp)
+    {
+        var io = Golden.ReadAll(Path.Combine(TinyFolder, "io.safetensors"));
+        var group = new ThreadedProcessGroup(tp);
+        var images = group.Run(rank =>
+        {
+            using var vae = AutoencoderKLDecoder.Load(new ModelFolder(TinyFolder), tp: rank);
+            return vae.DecodeRaw(io["latents"]);
+        });
+        for (int r = 0; r < tp; r++)
+            output.WriteLine($"tp {tp} rank {r}: " + AssertQuality.Fp32(io["sample"], images[r], $"tp {tp} rank {r} sample"));
+    }
+
+    [Fact]
+    public void Each_rank_holds_only_its_channel_shards()
+    {
+        var group = new ThreadedProcessGroup(2);
+        var counts = group.Run(rank =>
+        {
+            using var vae = AutoencoderKLDecoder.Load(new ModelFolder(TinyFolder), tp: rank);
+            return (vae.decoder.conv_in.weight.shape[0], vae.decoder.mid_block.resnets[0].norm1.weight.shape[0],
+                vae.decoder.conv_out.weight.shape[0], vae.decoder.mid_block.attentions[0].to_q.weight.shape[0]);
+        });
+        // conv_in and norms are halved; the 3-channel conv_out and the single-head attention projections are whole.
+        counts.Should().AllBeEquivalentTo((16L, 16L, 3L, 32L));
+    }
+
+    [Fact]
+    public void A_group_split_across_ranks_is_refused()
+    {
+        var group = new ThreadedProcessGroup(3);
+        var act = () => new ChannelParallelGroupNorm(8, 24, 1e-6, group.Ranks[0]);
+        act.Should().Throw<ArgumentException>().WithMessage("*8 groups*3 ranks*");
+    }
+
+    [Fact]
+    public void Bf16_convolution_with_few_output_channels_matches_float32()
+    {
+        // Guards the workaround for libtorch's CPU bf16 convolution (see ChannelParallelConv2d.NeedsFloat32Workaround).
+        using var conv = new ChannelParallelConv2d(16, 3, 3, SingleProcessGroup.Instance, inputSharded: false, outputSharded: false, ScalarType.BFloat16);
+        RandomWeights.Fill(conv, seed: 3);
+        using var input = randn(1, 16, 32, 48).to(ScalarType.BFloat16);
+        using var actual = conv.forward(input);
+        using var expected = nn.functional.conv2d(input.to(ScalarType.Float32), conv.weight.to(ScalarType.Float32), conv.bias.to(ScalarType.Float32), padding: [1, 1]);
+        actual.dtype.Should().Be(ScalarType.BFloat16);
+        Quality.Compare(expected, actual).Pcc.Should().BeGreaterThan(0.9999);
+    }
+}

@@ -1,0 +1,74 @@
+using Sd35.Mesh;
+using Sd35.Tensors.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Sd35.Layers.Parallel;
+
+/// <summary>
+/// A stride-1, same-size 2-D convolution for channel tensor parallelism, where activations are split by channel
+/// (dim 1) across the group. A convolution mixes all input channels, so a channel-sharded input is first gathered;
+/// the output is either this rank's slice of the output channels (its rows of the weight, so the compute is split
+/// tp ways) or, for a layer too narrow to split (the decoder's 3-channel <c>conv_out</c>), the whole output.
+/// With a group of one it is an ordinary <c>nn.Conv2d</c>; parameter names are <c>weight</c> and <c>bias</c>.
+/// </summary>
+public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParameters
+{
+    readonly IProcessGroup _tp;
+    readonly bool _inputSharded;
+    readonly ShardLayout? _outLayout;
+    readonly long _padding;
+    public Parameter weight;
+    public Parameter bias;
+
+    /// <param name="inputSharded">the input arrives as this rank's channel slice and is gathered first</param>
+    /// <param name="outputSharded">each rank computes only its slice of the output channels</param>
+    public ChannelParallelConv2d(long inChannels, long outChannels, long kernelSize, IProcessGroup tp, bool inputSharded, bool outputSharded,
+        ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : base(nameof(ChannelParallelConv2d))
+    {
+        if (kernelSize % 2 != 1) throw new ArgumentException($"kernel size {kernelSize} has no centre; only odd same-size kernels are supported");
+        if (inputSharded && inChannels % tp.Size != 0)
+            throw new ArgumentException($"{inChannels} input channels do not split over {tp.Size} ranks");
+        _tp = tp;
+        _inputSharded = inputSharded;
+        _outLayout = outputSharded ? new ShardLayout(0, tp.Rank, tp.Size) : null;
+        if (outputSharded && outChannels % tp.Size != 0)
+            throw new ArgumentException($"{outChannels} output channels do not split over {tp.Size} ranks");
+        _padding = kernelSize / 2;
+        long localOut = _outLayout?.LocalSize(outChannels) ?? outChannels;
+        weight = new Parameter(empty([localOut, inChannels, kernelSize, kernelSize], dtype, device), requires_grad: false);
+        bias = new Parameter(empty(localOut, dtype, device), requires_grad: false);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        if (!_inputSharded) return Convolve(input);
+        using var full = _tp.AllGather(input, 1);
+        return Convolve(full);
+    }
+
+    Tensor Convolve(Tensor input)
+    {
+        if (!NeedsFloat32Workaround) return nn.functional.conv2d(input, weight, bias, padding: [_padding, _padding]);
+        using var scope = NewDisposeScope();
+        var result = nn.functional.conv2d(input.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias.to(ScalarType.Float32),
+            padding: [_padding, _padding]);
+        return result.to(weight.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// libtorch 2.10's CPU bfloat16 convolution (TorchSharp-cpu 0.107) computes the output channels beyond the last
+    /// multiple of 16 wrongly for kernels larger than 1×1: on the decoder's 3-channel <c>conv_out</c> the result
+    /// correlates only ~0.95 with the same convolution in float32 (1×1 kernels, linears, and 16·k channels are
+    /// correct). Such layers are computed in float32 and rounded to the layer's dtype — what a correct
+    /// reduced-precision convolution with float32 accumulation returns, up to rounding.
+    /// </summary>
+    bool NeedsFloat32Workaround =>
+        weight.dtype is ScalarType.BFloat16 or ScalarType.Float16 && weight.device_type == DeviceType.CPU
+        && weight.shape[2] > 1 && weight.shape[0] % 16 != 0;
+
+    public Tensor? ShardFromFull(string parameterName, Tensor full) => _outLayout is { Size: > 1 } layout ? layout.Apply(full) : null;
+}

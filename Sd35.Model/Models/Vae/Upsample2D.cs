@@ -1,0 +1,26 @@
+using Sd35.Layers;
+using Sd35.Layers.Parallel;
+using Sd35.Mesh;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Models.Vae;
+
+/// <summary>
+/// diffusers' <c>Upsample2D</c> with a convolution: nearest-neighbour 2× then a 3×3 <c>conv</c>. Nearest
+/// interpolation acts per channel, so it runs on the local channel shard. (diffusers upcasts bf16 to fp32 around the
+/// interpolation for old PyTorch kernels; copying values is exact in any dtype, so that is not reproduced.)
+/// </summary>
+public sealed class Upsample2D : nn.Module<Tensor, Tensor>
+{
+    public readonly ChannelParallelConv2d conv;
+
+    public Upsample2D(long channels, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(Upsample2D))
+    {
+        conv = new ChannelParallelConv2d(channels, channels, 3, tp, inputSharded: true, outputSharded: true, dtype, device);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input) =>
+        nn.functional.interpolate(input, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest).Then(conv.forward);
+}
