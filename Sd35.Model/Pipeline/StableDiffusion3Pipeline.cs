@@ -37,20 +37,27 @@ public sealed class StableDiffusion3Pipeline(PipelineComponents components, Scal
     /// <summary>Called after each denoising step with the step index and the latents.</summary>
     public Action<int, Tensor>? OnStep { get; set; }
 
-    public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null)
+    /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
+    public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null)
     {
         var transformerConfig = components.TransformerConfig();
         int vaeScale = components.VaeScaleFactor();
         request.Validate(vaeScale * transformerConfig.PatchSize);
         var timings = new StageTimings();
 
-        using var encoded = Encode(request, timings);
-        StageReleased?.Invoke("encoding");
-
-        using var latents = Denoise(request, transformerConfig, vaeScale, encoded, timings, progress);
-        StageReleased?.Invoke("denoising");
-
-        var image = Decode(latents, timings);
+        Tensor finalLatents;
+        using (var encoded = Encode(request, timings))
+        {
+            StageReleased?.Invoke("encoding");
+            var start = initialLatents?.to(float32, copy: true) ?? InitialLatents(request, transformerConfig.InChannels, vaeScale);
+            finalLatents = Denoise(request, start, encoded, timings, progress);
+        }
+        Tensor image;
+        using (finalLatents)
+        {
+            StageReleased?.Invoke("denoising");
+            image = Decode(finalLatents, timings);
+        }
         StageReleased?.Invoke("decoding");
         return new GenerationResult(image, timings);
     }
@@ -72,9 +79,8 @@ public sealed class StableDiffusion3Pipeline(PipelineComponents components, Scal
         return encoded;
     }
 
-    Tensor Denoise(GenerationRequest request, SD3TransformerConfig config, int vaeScale, EncodedPrompt encoded, StageTimings timings, IProgress<int>? progress)
+    Tensor Denoise(GenerationRequest request, Tensor latents, EncodedPrompt encoded, StageTimings timings, IProgress<int>? progress)
     {
-        var latents = InitialLatents(request, config.InChannels, vaeScale);
         var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
         scheduler.SetTimesteps(request.Steps);
 

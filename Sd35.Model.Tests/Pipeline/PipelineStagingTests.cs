@@ -1,0 +1,75 @@
+using FluentAssertions;
+using Sd35.Pipeline;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Tests.Pipeline;
+
+public class PipelineStagingTests
+{
+    static long LiveTensors() => DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+
+    [Fact]
+    public void Each_stage_releases_its_models_before_the_next_loads()
+    {
+        var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case0"));
+        var pipeline = new StableDiffusion3Pipeline(components);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long baseline = LiveTensors();
+        var liveAfter = new Dictionary<string, long>();
+        pipeline.StageReleased += stage => liveAfter[stage] = LiveTensors() - baseline;
+
+        using var result = pipeline.Generate(request);
+
+        // Between stages only the prompt embeddings (4 tensors) or the latents cross over; the smallest model
+        // released (the tiny VAE decoder) alone holds over 50 tensors, so a model kept alive shows up at once.
+        liveAfter.Keys.Should().Equal("encoding", "denoising", "decoding");
+        liveAfter["encoding"].Should().BeLessThanOrEqualTo(8, "the text encoders must be gone after encoding");
+        liveAfter["denoising"].Should().BeLessThanOrEqualTo(4, "the transformer and the prompt embeddings must be gone after denoising");
+        liveAfter["decoding"].Should().BeLessThanOrEqualTo(2, "only the image may remain after decoding");
+    }
+
+    [Theory]
+    [InlineData(30, 32, "multiples of 8")]
+    [InlineData(32, 0, "multiples of 8")]
+    public void Image_sizes_that_are_not_multiples_of_the_patch_grid_are_rejected_before_any_work(int width, int height, string expected)
+    {
+        var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case0"));
+        var pipeline = new StableDiffusion3Pipeline(components);
+        bool anyStage = false;
+        pipeline.StageReleased += _ => anyStage = true;
+        var act = () => pipeline.Generate(request with { Width = width, Height = height });
+        act.Should().Throw<ArgumentException>().WithMessage($"*{expected}*");
+        anyStage.Should().BeFalse();
+    }
+
+    [Fact]
+    public void Request_validation_names_the_bad_value()
+    {
+        var request = new GenerationRequest { Prompt = "x" };
+        FluentActions.Invoking(() => (request with { Steps = 0 }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*steps*0*");
+        FluentActions.Invoking(() => (request with { Width = 1000 }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*16*1000×1024*");
+        FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*guidance*");
+    }
+
+    [Fact]
+    public void Missing_model_part_is_named()
+    {
+        using var dir = new TestSupport.TempDirectory();
+        foreach (var part in new[] { "transformer", "vae", "text_encoder", "text_encoder_2" })
+        {
+            Directory.CreateDirectory(Path.Combine(dir.Path, part));
+            File.WriteAllText(Path.Combine(dir.Path, part, "config.json"), "{}");
+        }
+        var act = () => PipelineComponents.FromDiffusersFolder(dir.Path);
+        act.Should().Throw<DirectoryNotFoundException>().WithMessage("*text_encoder_3/*");
+    }
+
+    [Fact]
+    public void Skip_layer_guidance_window_follows_diffusers()
+    {
+        var slg = SkipLayerGuidance.Sd35;
+        Enumerable.Range(0, 28).Where(i => slg.AppliesAt(i, 28)).Should().Equal(1, 2, 3, 4, 5);
+    }
+}
