@@ -10,6 +10,7 @@ namespace Sd35.Tests.Mesh;
 /// Every collective of the in-process backend against a direct computation on the test thread, along each axis
 /// of several meshes (the 2x4 t3k mesh included). Reductions must match the rank-order sum to the bit.
 /// </summary>
+[Collection(MeshRunCollection.Name)]
 public class CollectiveTests
 {
     public static TheoryData<int, int, int> MeshAxes => new()

@@ -9,6 +9,7 @@ namespace Sd35.Tests.Mesh;
 /// Byte accounting for the cost model: per device and group label, what crossed to or from other devices,
 /// matching bandwidth-optimal algorithms (n = 4 ranks along the t3k mesh's rows, a 96-byte fp32 tensor).
 /// </summary>
+[Collection(MeshRunCollection.Name)]
 public class CollectiveTrafficTests
 {
     const long Tensor = 4 * 6 * sizeof(float);
@@ -67,9 +68,8 @@ public class CollectiveTrafficTests
     public void Placed_groups_account_under_sp_tp_and_cfg()
     {
         var config = ParallelConfig.Parse("t3k_cfg2_sp2_tp2");
-        var run = MeshRunner.Execute(DeviceMesh.Create(config.Mesh), rank =>
+        var run = MeshRunner.Execute(config, (rank, placed) =>
         {
-            var placed = rank.Place(config);
             placed.Context.Sp.AllGather(Seeded(rank.Id, 4, 6), 0).Dispose();
             placed.Context.Tp.ReduceScatter(Seeded(rank.Id, 4, 6), 0).Dispose();
             placed.Cfg.SendReceive(Seeded(rank.Id, 4, 6), 1 - placed.CfgIndex, 1 - placed.CfgIndex).Dispose();

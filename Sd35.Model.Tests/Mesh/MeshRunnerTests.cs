@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 namespace Sd35.Tests.Mesh;
 
 /// <summary>The runner: results in mesh order, thread settings, and failing fast with the original exception.</summary>
+[Collection(MeshRunCollection.Name)]
 public class MeshRunnerTests
 {
     /// <summary>Long enough that passing through the timeout path would fail the speed assertions.</summary>

@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace Sd35.Tests.Mesh;
 
+[Collection(MeshRunCollection.Name)]
 public class ParallelPlacementTests
 {
     [Theory]

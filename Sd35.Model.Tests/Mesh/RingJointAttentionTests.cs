@@ -12,6 +12,7 @@ namespace Sd35.Tests.Mesh;
 /// Ring joint attention on 1×n meshes (all ranks on the CPU) against full joint attention over
 /// [all spatial tokens ; prompt tokens], computed in float64 on the test thread.
 /// </summary>
+[Collection(MeshRunCollection.Name)]
 public class RingJointAttentionTests
 {
     const int Batch = 2, Heads = 3;

@@ -175,10 +175,10 @@ internal sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Dev
             if (record) stats.Record(all[Rank].Op, sent, received);
             return result;
         }
-        catch
+        catch (Exception failure)
         {
             // Our deposit may still be read by a rank that got past AwaitAll; let it finish before unwinding.
-            rendezvous.DrainReaders(seq);
+            rendezvous.AbandonRound(seq, failure);
             throw;
         }
     }

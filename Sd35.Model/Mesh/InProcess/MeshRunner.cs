@@ -45,6 +45,13 @@ public static class MeshRunner
     public static T[] Run<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
         Execute(mesh, program, options).Results.ToArray();
 
+    /// <summary>Runs on every device of <paramref name="config"/>'s mesh, each rank already placed (sp, tp and cfg groups made).</summary>
+    public static T[] Run<T>(ParallelConfig config, Func<MeshRank, ParallelRank, T> program, MeshRunOptions? options = null) =>
+        Execute(config, program, options).Results.ToArray();
+
+    public static MeshRunResult<T> Execute<T>(ParallelConfig config, Func<MeshRank, ParallelRank, T> program, MeshRunOptions? options = null) =>
+        Execute(DeviceMesh.Create(config.Mesh), rank => program(rank, rank.Place(config)), options);
+
     public static MeshRunResult<T> Execute<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null)
     {
         options ??= MeshRunOptions.Default;

@@ -113,11 +113,13 @@ internal sealed class Rendezvous(InProcessCommunicator owner, string label, int[
     }
 
     /// <summary>
-    /// On a failed collective, the caller's deposit may still be being copied by another rank: wait until no one
-    /// is reading round <paramref name="seq"/> before the caller unwinds and its tensors are freed.
+    /// On a failed collective, the caller's deposit may still be being copied by another rank. Aborts the run
+    /// (so no one starts reading), then waits until no one is reading round <paramref name="seq"/>, before the
+    /// caller unwinds and its tensors are freed.
     /// </summary>
-    public void DrainReaders(long seq)
+    public void AbandonRound(long seq, Exception failure)
     {
+        owner.Abort(failure);
         lock (_gate)
             while (_rounds.TryGetValue(seq, out var round) && round.Reading > 0)
                 Monitor.Wait(_gate, 100);
@@ -134,10 +136,12 @@ internal sealed class Rendezvous(InProcessCommunicator owner, string label, int[
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var missing = Enumerable.Range(0, Size).Where(r => !ready(r)).ToArray();
-            if (missing.Length == 0) return null;
+            // Abort first, even when everyone is there: after an abort a depositor may already have unwound and
+            // freed its tensor, so nobody may start reading.
             var aborted = owner.AbortedError(Describe(seq, call));
             if (aborted is not null) return aborted;
+            var missing = Enumerable.Range(0, Size).Where(r => !ready(r)).ToArray();
+            if (missing.Length == 0) return null;
             var gone = missing.Where(r => owner.HasFinished(Members[r])).ToArray();
             if (gone.Length > 0)
                 return new CollectiveMismatchException(
