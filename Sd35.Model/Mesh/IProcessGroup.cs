@@ -33,4 +33,32 @@ public interface IProcessGroup
 
     /// <summary>Every rank gets rank <paramref name="root"/>'s tensor.</summary>
     Tensor Broadcast(Tensor local, int root);
+
+    /// <summary>
+    /// Point-to-point exchange made by every rank at once: sends <paramref name="local"/> to <paramref name="toRank"/>
+    /// and returns what <paramref name="fromRank"/> sent. The sends must form a permutation (if r sends to t, t
+    /// receives from r); shapes may differ per rank. <see cref="RingShift"/> is the case to = r + 1, from = r − 1.
+    /// </summary>
+    Tensor SendReceive(Tensor local, int toRank, int fromRank);
+
+    /// <summary>
+    /// <see cref="SendReceive"/> posted without waiting, so the caller can compute while the bytes move (ring
+    /// attention sends the next K/V block while it attends to the current one). As with NCCL, <paramref name="local"/>
+    /// must stay alive and unmodified until <see cref="IPendingTensor.Wait"/> returns; pending exchanges complete
+    /// in the order they were posted, and later collectives may be issued before waiting.
+    /// </summary>
+    IPendingTensor StartSendReceive(Tensor local, int toRank, int fromRank);
+}
+
+/// <summary>A posted exchange. <see cref="Wait"/> returns the received tensor (owned by the caller) once.</summary>
+public interface IPendingTensor : IDisposable
+{
+    Tensor Wait();
+}
+
+public static class ProcessGroupExtensions
+{
+    /// <summary>The asynchronous <see cref="IProcessGroup.RingShift"/>: send to the next rank, receive from the previous.</summary>
+    public static IPendingTensor StartRingShift(this IProcessGroup group, Tensor local) =>
+        group.StartSendReceive(local, (group.Rank + 1) % group.Size, (group.Rank + group.Size - 1) % group.Size);
 }

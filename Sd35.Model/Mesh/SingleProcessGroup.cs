@@ -16,4 +16,22 @@ public sealed class SingleProcessGroup : IProcessGroup
     public Tensor AllToAll(Tensor local, long scatterDim, long gatherDim) => local.alias();
     public Tensor RingShift(Tensor local) => local.alias();
     public Tensor Broadcast(Tensor local, int root) => local.alias();
+
+    public Tensor SendReceive(Tensor local, int toRank, int fromRank)
+    {
+        if (toRank != 0 || fromRank != 0)
+            throw new ArgumentOutOfRangeException(nameof(toRank), $"a group of one can only send to and receive from rank 0, got to {toRank}, from {fromRank}");
+        return local.alias();
+    }
+
+    public IPendingTensor StartSendReceive(Tensor local, int toRank, int fromRank) => new Completed(SendReceive(local, toRank, fromRank));
+
+    sealed class Completed(Tensor result) : IPendingTensor
+    {
+        Tensor? _result = result;
+
+        public Tensor Wait() => Interlocked.Exchange(ref _result, null) ?? throw new InvalidOperationException("Wait was already called");
+
+        public void Dispose() => Interlocked.Exchange(ref _result, null)?.Dispose();
+    }
 }

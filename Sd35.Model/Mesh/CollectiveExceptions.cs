@@ -1,0 +1,16 @@
+namespace Sd35.Mesh;
+
+/// <summary>
+/// A collective could not complete because another rank of the run failed (or the run was aborted). The failing
+/// rank's own exception is <see cref="Exception.InnerException"/>; the runner reports that one, not this.
+/// </summary>
+public sealed class CollectiveAbortedException(string message, Exception? cause) : OperationCanceledException(message, cause);
+
+/// <summary>A collective waited longer than the configured limit; the message names the call and the missing ranks.</summary>
+public sealed class CollectiveTimeoutException(string message) : TimeoutException(message);
+
+/// <summary>
+/// The ranks of a group disagree about a collective (different op, dimension, root, dtype or shape, an
+/// inconsistent send/receive pattern), or a rank finished its program while others still waited for it.
+/// </summary>
+public sealed class CollectiveMismatchException(string message) : InvalidOperationException(message);
