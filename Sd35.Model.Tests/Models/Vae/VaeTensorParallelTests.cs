@@ -11,9 +11,10 @@ using static TorchSharp.torch;
 namespace Sd35.Tests.Models.Vae;
 
 /// <summary>
-/// Channel tensor parallelism of the decoder, with ranks as threads (<see cref="ThreadedProcessGroup"/>): each rank
+/// Channel tensor parallelism of the decoder, on a 1 × tp mesh of the in-process backend: each rank
 /// loads its channel shards from the same checkpoint and must produce the single-device image.
 /// </summary>
+[Collection(Sd35.Tests.Mesh.MeshRunCollection.Name)]
 public class VaeTensorParallelTests(ITestOutputHelper output)
 {
     static string TinyFolder => RepoPaths.Fixtures("reference", "vae", "vae_tiny");
@@ -24,8 +25,7 @@ public class VaeTensorParallelTests(ITestOutputHelper output)
     public void Sharded_decode_matches_the_golden_on_every_rank(int tp)
     {
         var io = Golden.ReadAll(Path.Combine(TinyFolder, "io.safetensors"));
-        var group = new ThreadedProcessGroup(tp);
-        var images = group.Run(rank =>
+        var images = TensorParallel.Run(tp, rank =>
         {
             using var vae = AutoencoderKLDecoder.Load(new ModelFolder(TinyFolder), tp: rank);
             return vae.DecodeRaw(io["latents"]);
@@ -37,8 +37,7 @@ public class VaeTensorParallelTests(ITestOutputHelper output)
     [Fact]
     public void Each_rank_holds_only_its_channel_shards()
     {
-        var group = new ThreadedProcessGroup(2);
-        var counts = group.Run(rank =>
+        var counts = TensorParallel.Run(2, rank =>
         {
             using var vae = AutoencoderKLDecoder.Load(new ModelFolder(TinyFolder), tp: rank);
             return (vae.decoder.conv_in.weight.shape[0], vae.decoder.mid_block.resnets[0].norm1.weight.shape[0],
@@ -51,8 +50,7 @@ public class VaeTensorParallelTests(ITestOutputHelper output)
     [Fact]
     public void A_group_split_across_ranks_is_refused()
     {
-        var group = new ThreadedProcessGroup(3);
-        var act = () => new ChannelParallelGroupNorm(8, 24, 1e-6, group.Ranks[0]);
+        var act = () => TensorParallel.Run(3, rank => new ChannelParallelGroupNorm(8, 24, 1e-6, rank));
         act.Should().Throw<ArgumentException>().WithMessage("*8 groups*3 ranks*");
     }
 
