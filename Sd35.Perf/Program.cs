@@ -1,22 +1,30 @@
-using System.Diagnostics;
 using BenchmarkDotNet.Running;
 using Sd35.Perf;
 
-// `dotnet run -c Release --project Sd35.Perf -- quick` times each workload in this process (a smoke check);
-// any other arguments go to BenchmarkDotNet (e.g. `--filter *Transformer*`).
+// `dotnet run -c Release --project Sd35.Perf -- quick [--repeat N] [workload...]` times each workload in this
+// process next to a GEMM baseline measured right before it (a smoke check that stays meaningful on a shared box);
+// `-- ops [N]` times the block's individual operations; any other arguments go to BenchmarkDotNet
+// (e.g. `--filter *TransformerForward*`).
+// The CPU runtime settings (huge-page allocations, retained heap, oneMKL AVX-512 on AMD) apply to every mode;
+// SD35_CPU_RUNTIME=default measures libtorch as it comes.
+if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts", ..])
+    Console.WriteLine(Sd35.Tensors.CpuRuntime.Configure());
 if (args is ["quick", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
-    Console.WriteLine($"{"workload",-18} {"seconds",8} {"GFLOP/s",8} {"vs reference",12}");
-    foreach (var name in args.Length > 1 ? args[1..] : Workloads.Names)
-    {
-        using var workload = Workloads.Create(name);
-        workload.Run(); // warm-up
-        var watch = Stopwatch.StartNew();
-        workload.Run();
-        double seconds = watch.Elapsed.TotalSeconds;
-        Console.WriteLine($"{name,-18} {seconds,8:F3} {workload.Flops / seconds / 1e9,8:F1} {workload.ReferenceSeconds / seconds,11:F2}×");
-    }
+    QuickReport.Run(args[1..]);
+    return;
+}
+if (args is ["ops", ..])
+{
+    TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+    OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
+    return;
+}
+if (args is ["parts", ..])
+{
+    TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+    BlockProfile.Run(args.Length > 1 ? args[1] : "block_sd35_large", args.Length > 2 ? int.Parse(args[2]) : 3);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(args);

@@ -18,6 +18,9 @@ public class TransformerForwardBenchmark
     [GlobalSetup]
     public void Setup()
     {
+        // BenchmarkDotNet runs each case in its own process: configure its CPU runtime before the first tensor,
+        // as the quick report does (SD35_CPU_RUNTIME=default measures libtorch as it comes).
+        if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default") Console.WriteLine(Sd35.Tensors.CpuRuntime.Configure());
         TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
         _workload = Workloads.Create(Shape);
     }

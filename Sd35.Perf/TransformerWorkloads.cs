@@ -69,6 +69,19 @@ public sealed class TransformerWorkload : IDisposable
         return new TransformerWorkload("block_sd35_large", flops, 10.0, scope, () => block.Forward(image, prompt, temb).Image);
     }
 
+    /// <summary>
+    /// The GEMM baseline: one 4096×2432 by 2432×2432 linear (no bias), the shape of the block's square projections:
+    /// 48.5 GFLOP. Its rate in the same process tells how much of the machine a measurement had.
+    /// </summary>
+    public static TransformerWorkload Gemm()
+    {
+        var scope = NewDisposeScope();
+        manual_seed(0);
+        var x = randn(4096, 2432);
+        var w = randn(2432, 2432);
+        return new TransformerWorkload("gemm", 2.0 * 4096 * 2432 * 2432, 0, scope, () => nn.functional.linear(x, w));
+    }
+
     /// <summary>N(0, 1/fan_in) weights, so activations stay in range as in a trained model.</summary>
     static void RandomizeWeights(nn.Module module)
     {

@@ -9,6 +9,7 @@ public static class Workloads
     {
         "mmdit_small" => TransformerWorkload.MmditSmall(FixturesDirectory()),
         "block_sd35_large" => TransformerWorkload.BlockSd35Large(),
+        "gemm" => TransformerWorkload.Gemm(),
         _ => throw new ArgumentException($"unknown workload '{name}'; known: {string.Join(", ", Names)}"),
     };
 
