@@ -4,7 +4,7 @@ namespace Sd35.Perf;
 
 /// <summary>
 /// The quick report: each workload's median time over a few runs, its analytic GFLOP/s and speed-up over the
-/// reference stack, next to the GEMM rate measured in the same process just before it. On a machine shared with
+/// reference stack, next to the rate of a GEMM run in the same process just before each run. On a machine shared with
 /// other jobs the absolute time moves with the load; the fraction of the GEMM rate ("of gemm") is what to compare
 /// between runs made under different load.
 /// </summary>
@@ -27,28 +27,36 @@ public static class QuickReport
         foreach (var name in names)
         {
             using var workload = Workloads.Create(name);
-            double gemmSeconds = Median(gemm, 3);
-            double seconds = Median(workload, repeats);
-            double gemmRate = gemm.Flops / gemmSeconds / 1e9;
-            double rate = workload.Flops / seconds / 1e9;
-            string vsReference = workload.ReferenceSeconds > 0 ? $"{workload.ReferenceSeconds / seconds,11:F2}×" : $"{"",12}";
-            Console.WriteLine($"{name,-18} {seconds,8:F3} {rate,8:F1} {vsReference} {gemmRate,13:F1} {rate / gemmRate,8:P0}");
+            gemm.Run(); // warm-up
+            workload.Run();
+            // Each run is paired with a GEMM just before it, so a burst of load from other jobs shows in both.
+            var seconds = new double[repeats];
+            var gemmRates = new double[repeats];
+            var fractions = new double[repeats];
+            for (int i = 0; i < repeats; i++)
+            {
+                gemmRates[i] = gemm.Flops / Time(gemm) / 1e9;
+                seconds[i] = Time(workload);
+                fractions[i] = workload.Flops / seconds[i] / 1e9 / gemmRates[i];
+            }
+            double median = Median(seconds), rate = workload.Flops / median / 1e9;
+            string vsReference = workload.ReferenceSeconds > 0 ? $"{workload.ReferenceSeconds / median,11:F2}×" : $"{"",12}";
+            Console.WriteLine($"{name,-18} {median,8:F3} {rate,8:F1} {vsReference} {Median(gemmRates),13:F1} {Median(fractions),8:P0}   (min {seconds.Min():F3} s)");
         }
         Console.WriteLine($"load average: {LoadAverage()}");
     }
 
-    static double Median(TransformerWorkload workload, int repeats)
+    static double Time(TransformerWorkload workload)
     {
-        workload.Run(); // warm-up
-        var times = new double[repeats];
-        for (int i = 0; i < repeats; i++)
-        {
-            var watch = Stopwatch.StartNew();
-            workload.Run();
-            times[i] = watch.Elapsed.TotalSeconds;
-        }
-        Array.Sort(times);
-        return times[repeats / 2];
+        var watch = Stopwatch.StartNew();
+        workload.Run();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     static string LoadAverage() =>

@@ -17,10 +17,12 @@ public sealed class GeluProjection : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <remarks>The GELU runs in place on the projection's output, which nothing else holds: the 4·D-wide hidden state is allocated once.</remarks>
     public override Tensor forward(Tensor x)
     {
-        using var hidden = proj.forward(x);
-        return nn.functional.gelu(hidden, GELU.Approximate.tanh);
+        var hidden = proj.forward(x);
+        hidden.gelu_(GELU.Approximate.tanh);
+        return hidden;
     }
 }
 

@@ -49,10 +49,13 @@ public sealed class AdaLayerNormZero : nn.Module
             : new Modulation(attention, c[2], c[3], c[4], c[5]);
     }
 
-    /// <summary>x·(1 + scale) + shift with per-sample modulation vectors broadcast over tokens.</summary>
+    /// <summary>
+    /// x·(1 + scale) + shift with per-sample modulation vectors broadcast over tokens, as one addcmul pass over x
+    /// (the same product and sum, without the token-sized intermediate of x·(1 + scale)).
+    /// </summary>
     public static Tensor Modulate(Tensor x, Tensor shift, Tensor scale)
     {
         using var scope = NewDisposeScope();
-        return (x * (scale.unsqueeze(1) + 1) + shift.unsqueeze(1)).MoveToOuterDisposeScope();
+        return addcmul(shift.unsqueeze(1), x, scale.unsqueeze(1) + 1, 1).MoveToOuterDisposeScope();
     }
 }

@@ -20,11 +20,15 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <remarks>
+    /// The same operations as diffusers (x·rsqrt(mean(x²) + eps), cast to the weight's dtype, times the weight); the
+    /// last product runs in place on the normalized tensor, which this method created.
+    /// </remarks>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var variance = x.to(float32).square().mean([-1], keepdim: true);
-        var normed = (x * (variance + _eps).rsqrt()).to(weight.dtype);
-        return (normed * weight).MoveToOuterDisposeScope();
+        var inverseRms = x.to(float32).square().mean([-1], keepdim: true).add_(_eps).rsqrt_();
+        var normed = (x * inverseRms).to(weight.dtype);
+        return normed.mul_(weight).MoveToOuterDisposeScope();
     }
 }

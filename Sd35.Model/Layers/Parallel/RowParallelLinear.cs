@@ -47,6 +47,8 @@ public sealed class RowParallelLinear : nn.Module<Tensor, Tensor>, IShardedParam
 
     public override Tensor forward(Tensor input)
     {
+        // A group of one has nothing to reduce: the bias goes into the GEMM (addmm), as in nn.Linear.
+        if (_tp.Size == 1) return nn.functional.linear(input, weight, bias);
         using var partial = nn.functional.linear(input, weight);
         var reduced = _reduction == RowReduction.AllReduce ? _tp.AllReduce(partial) : _tp.ReduceScatter(partial, -1);
         if (bias is null) return reduced;

@@ -72,22 +72,23 @@ public sealed class JointTransformerBlock : nn.Module
         }
 
         var (imageAttention, promptAttention) = attn.Forward(tp.AllGather(m.Normed, -1), tp.AllGather(normedPrompt, -1));
-        image = image + Gated(m.GateMsa, imageAttention);
+        image = GatedResidual(image, m.GateMsa, imageAttention);
         if (attn2 is not null)
-            image = image + Gated(m.GateMsa2!, attn2.Forward(tp.AllGather(m.Normed2!, -1), null).Image);
-        image = image + Gated(m.GateMlp, GatedMlp(ff, image, m.ShiftMlp, m.ScaleMlp));
+            image = GatedResidual(image, m.GateMsa2!, attn2.Forward(tp.AllGather(m.Normed2!, -1), null).Image);
+        image = GatedResidual(image, m.GateMlp, GatedMlp(ff, image, m.ShiftMlp, m.ScaleMlp));
 
         Tensor? newPrompt = null;
         if (cm is not null && ff_context is not null)
         {
-            newPrompt = prompt + Gated(cm.GateMsa, promptAttention!);
-            newPrompt = newPrompt + Gated(cm.GateMlp, GatedMlp(ff_context, newPrompt, cm.ShiftMlp, cm.ScaleMlp));
+            newPrompt = GatedResidual(prompt, cm.GateMsa, promptAttention!);
+            newPrompt = GatedResidual(newPrompt, cm.GateMlp, GatedMlp(ff_context, newPrompt, cm.ShiftMlp, cm.ScaleMlp));
             newPrompt.MoveToOuterDisposeScope();
         }
         return (newPrompt, image.MoveToOuterDisposeScope());
     }
 
-    static Tensor Gated(Tensor gate, Tensor x) => gate.unsqueeze(1) * x;
+    /// <summary>x + gate·y with the per-sample gate broadcast over tokens, in one addcmul pass.</summary>
+    static Tensor GatedResidual(Tensor x, Tensor gate, Tensor y) => addcmul(x, gate.unsqueeze(1), y, 1);
 
     /// <summary>ff(norm(x)·(1 + scale) + shift), the norm over the full (tp-distributed) features.</summary>
     Tensor GatedMlp(FeedForward mlp, Tensor x, Tensor shift, Tensor scale)
