@@ -22,7 +22,7 @@ public static class QuickReport
         if (names.Count == 0) names.AddRange(Workloads.Names);
 
         Console.WriteLine($"load average: {LoadAverage()}; {Environment.ProcessorCount} threads; median of {repeats}");
-        Console.WriteLine($"{"workload",-18} {"seconds",8} {"GFLOP/s",8} {"vs reference",12} {"gemm GFLOP/s",13} {"of gemm",8}");
+        Console.WriteLine($"{"workload",-18} {"seconds",8} {"GFLOP/s",8} {"vs reference",12} {"gemm GFLOP/s",13} {"of gemm",8} {"page faults",12}");
         using var gemm = Workloads.Create("gemm");
         foreach (var name in names)
         {
@@ -33,15 +33,18 @@ public static class QuickReport
             var seconds = new double[repeats];
             var gemmRates = new double[repeats];
             var fractions = new double[repeats];
+            var faults = new double[repeats];
             for (int i = 0; i < repeats; i++)
             {
                 gemmRates[i] = gemm.Flops / Time(gemm) / 1e9;
+                long faults0 = MinorFaults();
                 seconds[i] = Time(workload);
+                faults[i] = MinorFaults() - faults0;
                 fractions[i] = workload.Flops / seconds[i] / 1e9 / gemmRates[i];
             }
             double median = Median(seconds), rate = workload.Flops / median / 1e9;
             string vsReference = workload.ReferenceSeconds > 0 ? $"{workload.ReferenceSeconds / median,11:F2}×" : $"{"",12}";
-            Console.WriteLine($"{name,-18} {median,8:F3} {rate,8:F1} {vsReference} {Median(gemmRates),13:F1} {Median(fractions),8:P0}   (min {seconds.Min():F3} s)");
+            Console.WriteLine($"{name,-18} {median,8:F3} {rate,8:F1} {vsReference} {Median(gemmRates),13:F1} {Median(fractions),8:P0} {Median(faults),12:F0}   (min {seconds.Min():F3} s)");
         }
         Console.WriteLine($"load average: {LoadAverage()}");
     }
@@ -57,6 +60,15 @@ public static class QuickReport
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>This process's minor page faults so far (field 10 of /proc/self/stat): memory touched for the first time.</summary>
+    static long MinorFaults()
+    {
+        if (!File.Exists("/proc/self/stat")) return 0;
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7]);
     }
 
     static string LoadAverage() =>

@@ -109,6 +109,7 @@ public static partial class CpuRuntime
         nint function = DlSym(library, "mkl_serv_intel_cpu_true");
         if (function == 0) return "not applicable (libtorch_cpu.so has no oneMKL vendor check)";
         ReadOnlySpan<byte> returnOne = [0xB8, 0x01, 0x00, 0x00, 0x00, 0xC3]; // mov eax, 1; ret
+        if (SymbolSize(function) < returnOne.Length) return "not applicable (unexpected oneMKL vendor check)";
         long pageSize = Environment.SystemPageSize;
         nint page = (nint)((long)function & ~(pageSize - 1));
         nuint length = (nuint)(((long)function + returnOne.Length - (long)page + pageSize - 1) / pageSize * pageSize);
@@ -119,6 +120,16 @@ public static partial class CpuRuntime
         }
         MProtect(page, length, PROT_READ | PROT_EXEC);
         return "on (oneMKL dispatches its AVX-512 kernels)";
+    }
+
+    /// <summary>The ELF symbol size of the function at <paramref name="address"/> (0 if unknown), so the patch never writes past it.</summary>
+    static unsafe long SymbolSize(nint address)
+    {
+        const int RTLD_DL_SYMENT = 1;
+        var info = stackalloc nint[4]; // Dl_info: dli_fname, dli_fbase, dli_sname, dli_saddr
+        nint symbol = 0;
+        if (DlAddr1(address, info, &symbol, RTLD_DL_SYMENT) == 0 || symbol == 0 || info[3] != address) return 0;
+        return *(long*)(symbol + 16); // Elf64_Sym.st_size
     }
 
     static bool IsIntel()
@@ -143,6 +154,9 @@ public static partial class CpuRuntime
 
     [LibraryImport("libc", EntryPoint = "dlsym", StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint DlSym(nint handle, string name);
+
+    [LibraryImport("libc", EntryPoint = "dladdr1")]
+    private static unsafe partial int DlAddr1(nint address, nint* info, nint* extraInfo, int flags);
 
     [LibraryImport("libc", EntryPoint = "mprotect")]
     private static partial int MProtect(nint address, nuint length, int protection);
