@@ -95,6 +95,25 @@ public static class BlockProfile
         }
         Console.WriteLine($"{"sum of the parts",-40} {total,9:F1} ms");
         double flops = batch * (24.0 * d * d * (n + l) + 4.0 * (n + l) * (n + l) * d);
+        // The block's forward step by step (the same calls in the same order), each step timed, summed over the runs.
+        var steps = new Dictionary<string, double>();
+        for (int r = 0; r < repeats + 1; r++)
+        {
+            using var s = NewDisposeScope();
+            var watch = Stopwatch.StartNew();
+            void Step(string name) { if (r > 0) steps[name] = steps.GetValueOrDefault(name) + watch.Elapsed.TotalMilliseconds / repeats; watch.Restart(); }
+            var sm = block.norm1.Forward(image, temb); Step("norm1");
+            var scm = ((AdaLayerNormZero)block.norm1_context).Forward(prompt, temb); Step("norm1_context");
+            var (ia, pa) = block.attn.Forward(sm.Normed, scm.Normed); Step("attn");
+            var image2 = addcmul(image, sm.GateMsa.unsqueeze(1), ia, 1); Step("residual");
+            var normed = AdaLayerNormZero.Modulate(nn.functional.layer_norm(image2, [d], null, null, 1e-6), sm.ShiftMlp, sm.ScaleMlp); Step("norm mlp");
+            var ffo = block.ff.forward(normed); Step("ff");
+            var image3 = addcmul(image2, sm.GateMlp.unsqueeze(1), ffo, 1); Step("residual");
+            var prompt2 = addcmul(prompt, scm.GateMsa.unsqueeze(1), pa!, 1);
+            var pn = AdaLayerNormZero.Modulate(nn.functional.layer_norm(prompt2, [d], null, null, 1e-6), scm.ShiftMlp, scm.ScaleMlp);
+            var prompt3 = addcmul(prompt2, scm.GateMlp.unsqueeze(1), block.ff_context!.forward(pn), 1); Step("prompt mlp");
+        }
+        Console.WriteLine("block forward, step by step: " + string.Join(", ", steps.Select(kv => $"{kv.Key} {kv.Value:F1}")) + $" = {steps.Values.Sum():F1} ms");
         block.Forward(image, prompt, temb);
         var (blockMs, blockCpu) = Time(() => block.Forward(image, prompt, temb));
         Console.WriteLine($"{"block forward",-40} {blockMs,9:F1} ms {blockCpu,9:F1} cpu-ms {flops / blockMs / 1e6,8:F1} GFLOP/s");
