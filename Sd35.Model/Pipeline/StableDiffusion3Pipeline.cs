@@ -15,10 +15,6 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings) : IDis
     public void Dispose() => Image.Dispose();
 }
 
-/// <summary>Builds the guided denoiser for a loaded transformer; the mesh supplies its own.</summary>
-public delegate IGuidedDenoiser DenoiserFactory(SD3Transformer2DModel transformer, PromptEmbeddings positive, PromptEmbeddings? negative,
-    double guidanceScale, SkipLayerGuidance? skipLayerGuidance);
-
 /// <summary>
 /// Text to image with SD3 / SD3.5, as diffusers' <c>StableDiffusion3Pipeline</c>: encode the prompt (and the
 /// negative prompt under guidance), draw the initial latents from the seed exactly as the reference does
@@ -27,9 +23,11 @@ public delegate IGuidedDenoiser DenoiserFactory(SD3Transformer2DModel transforme
 /// The stages run one after another and each releases its models before the next loads its own:
 /// encoders → transformer → VAE. That keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB.
 /// </summary>
-public sealed class StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, DenoiserFactory? denoiser = null)
+/// The denoising loop runs on a backend: one device (<see cref="SingleDeviceDenoising"/>, the default) or a device
+/// mesh (<see cref="MeshDenoising"/>).
+public sealed class StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, IDenoisingBackend? denoising = null)
 {
-    readonly DenoiserFactory _denoiser = denoiser ?? ((t, p, n, s, slg) => new TransformerDenoiser(t, p, n, s, slg));
+    readonly IDenoisingBackend _denoising = denoising ?? SingleDeviceDenoising.Instance;
 
     /// <summary>Raised after each stage with its name, once its models are released (tests watch memory here).</summary>
     public event Action<string>? StageReleased;
@@ -81,31 +79,13 @@ public sealed class StableDiffusion3Pipeline(PipelineComponents components, Scal
 
     Tensor Denoise(GenerationRequest request, Tensor latents, EncodedPrompt encoded, StageTimings timings, IProgress<int>? progress)
     {
-        var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
-        scheduler.SetTimesteps(request.Steps);
-
-        var watch = Stopwatch.StartNew();
-        using var transformer = SD3Transformer2DModel.FromFolder(components.Transformer, dtype: dtype);
-        timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        using var guided = _denoiser(transformer, encoded.Positive, encoded.Negative, request.GuidanceScale,
-            request.UsesClassifierFreeGuidance ? request.SkipLayerGuidance : null);
-
-        for (int i = 0; i < scheduler.NumInferenceSteps; i++)
+        using (latents)
         {
-            watch.Restart();
-            using (var scope = NewDisposeScope())
-            {
-                bool skip = request.SkipLayerGuidance?.AppliesAt(i, request.Steps) ?? false;
-                var velocity = guided.Predict(latents, scheduler.Timesteps[i], skip);
-                var next = scheduler.Step(velocity, i, latents).MoveToOuterDisposeScope();
-                latents.Dispose();
-                latents = next;
-            }
-            timings.AddStep(watch.Elapsed.TotalSeconds);
-            OnStep?.Invoke(i, latents);
-            progress?.Report(i + 1);
+            var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
+            scheduler.SetTimesteps(request.Steps);
+            var job = new DenoisingJob(components.Transformer, dtype, encoded, latents, scheduler, request);
+            return _denoising.Run(job, new DenoisingObservers(timings, OnStep, progress));
         }
-        return latents;
     }
 
     /// <summary>diffusers' <c>prepare_latents</c>: <c>randn(1, C, H/f, W/f)</c> in float32 on CPU from a generator seeded with the request's seed.</summary>

@@ -36,14 +36,14 @@ public static class CheckpointLoader
             if (!LoadOne(checkpoint, key, target, ShardingOwner(modules, name), out var problem)) mismatched.Add(problem);
         }
 
-        var unexpected = checkpoint.Keys.Where(k => !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var unexpected = checkpoint.Keys.Where(k => k.StartsWith(options.KeyPrefix, StringComparison.Ordinal) && !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         if (missing.Count + mismatched.Count + unexpected.Count > 0)
             throw new InvalidDataException(Describe(checkpoint, module, missing, unexpected, mismatched));
     }
 
     static string? FindKey(Checkpoint checkpoint, string name, LoadOptions options)
     {
-        if (checkpoint.Contains(name)) return name;
+        if (checkpoint.Contains(options.KeyPrefix + name)) return options.KeyPrefix + name;
         return options.Aliases.TryGetValue(name, out var aliases) ? aliases.FirstOrDefault(checkpoint.Contains) : null;
     }
 

@@ -1,0 +1,63 @@
+using Sd35.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace Sd35.Pipeline;
+
+/// <summary>Everything the denoising loop needs: where the transformer is, the encoded prompt, the start and the schedule.</summary>
+public sealed record DenoisingJob(
+    string TransformerFolder, ScalarType DType, EncodedPrompt Prompt, Tensor InitialLatents,
+    FlowMatchEulerScheduler Scheduler, GenerationRequest Request)
+{
+    public bool Guided => Prompt.Negative is not null;
+    public SkipLayerGuidance? SkipLayers => Guided ? Request.SkipLayerGuidance : null;
+    public bool SkipLayersAt(int step) => SkipLayers?.AppliesAt(step, Request.Steps) ?? false;
+}
+
+/// <summary>Observers of the loop: per-step timing, the latents after each step, progress.</summary>
+public sealed record DenoisingObservers(StageTimings Timings, Action<int, Tensor>? OnStep, IProgress<int>? Progress)
+{
+    public void StepDone(int step, double seconds, Tensor latents)
+    {
+        Timings.AddStep(seconds);
+        OnStep?.Invoke(step, latents);
+        Progress?.Report(step + 1);
+    }
+}
+
+/// <summary>
+/// Runs the whole denoising loop — load the transformer, then for every step predict, guide and take the Euler
+/// step — and returns the final latents (float32, on the CPU). One device and a mesh are two backends.
+/// </summary>
+public interface IDenoisingBackend
+{
+    Tensor Run(DenoisingJob job, DenoisingObservers observers);
+}
+
+/// <summary>The loop on one device, as diffusers runs it: guidance as a batch of two.</summary>
+public sealed class SingleDeviceDenoising : IDenoisingBackend
+{
+    public static SingleDeviceDenoising Instance { get; } = new();
+
+    public Tensor Run(DenoisingJob job, DenoisingObservers observers)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using var transformer = SD3Transformer2DModel.FromFolder(job.TransformerFolder, dtype: job.DType);
+        observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
+        using var denoiser = new TransformerDenoiser(transformer, job.Prompt.Positive, job.Prompt.Negative, job.Request.GuidanceScale, job.SkipLayers);
+
+        var latents = job.InitialLatents.alias();
+        for (int i = 0; i < job.Scheduler.NumInferenceSteps; i++)
+        {
+            watch.Restart();
+            using (var scope = NewDisposeScope())
+            {
+                var velocity = denoiser.Predict(latents, job.Scheduler.Timesteps[i], job.SkipLayersAt(i));
+                var next = job.Scheduler.Step(velocity, i, latents).MoveToOuterDisposeScope();
+                latents.Dispose();
+                latents = next;
+            }
+            observers.StepDone(i, watch.Elapsed.TotalSeconds, latents);
+        }
+        return latents;
+    }
+}
