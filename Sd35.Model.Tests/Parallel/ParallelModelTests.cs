@@ -153,6 +153,26 @@ public abstract class ParallelModelTests(string id)
     }
 
     [Fact]
+    public void Mmdit_x_transformer_with_dual_attention_matches_one_device()
+    {
+        // SD3.5 Medium's MMDiT-X blocks add an image-only attention: on a mesh it is the same ring with no prompt.
+        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(TinyTransformer, "config.json"))) with { DualAttentionLayers = [0, 1] };
+        var io = Golden.ReadAll(Path.Combine(TinyTransformer, "io.safetensors"));
+        using var dir = new TempDirectory();
+        var path = SaveRandom(new SD3Transformer2DModel(config), dir, seed: 13);
+        Tensor Run(SD3Transformer2DModel model) =>
+            model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]);
+        var reference = Run(LoadOn(new SD3Transformer2DModel(config), path));
+
+        var results = MeshRunner.Run(Config, (_, placed) =>
+        {
+            using var model = LoadOn(new SD3Transformer2DModel(config, placed.Context), path);
+            return Run(model);
+        });
+        CheckEveryRank(reference, results, "MMDiT-X transformer");
+    }
+
+    [Fact]
     public void Clip_encoders_match_one_device()
     {
         foreach (var name in new[] { "clip_l_tiny", "clip_g_tiny" })
