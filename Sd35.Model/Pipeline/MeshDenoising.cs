@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
 using Sd35.Models.Transformer;
-using Sd35.Tensors.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Sd35.Pipeline;
@@ -35,9 +34,7 @@ public sealed class MeshDenoising(ParallelConfig config, MeshRunOptions? options
     Tensor RankProgram(DenoisingJob job, ParallelRank placed, SD3TransformerConfig transformerConfig, DenoisingObservers observers, bool isReporter)
     {
         var watch = Stopwatch.StartNew();
-        using var model = new SD3Transformer2DModel(transformerConfig, placed.Context, job.DType);
-        using (var checkpoint = new ModelFolder(job.TransformerFolder).OpenCheckpoint())
-            CheckpointLoader.Load(model, checkpoint);
+        using var model = SD3Transformer2DModel.FromFolder(job.TransformerFolder, placed.Context, job.DType);
         if (isReporter) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         var branch = new BranchInputs(job, placed, Config.Cfg.Factor);
