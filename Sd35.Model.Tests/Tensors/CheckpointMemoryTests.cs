@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 
 namespace Sd35.Tests.Tensors;
 
+[Collection(MemoryMeasurementCollection.Name)]
 public class CheckpointMemoryTests(ITestOutputHelper output)
 {
     [Fact]
