@@ -31,10 +31,10 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
             Height = options.Height ?? defaultSize,
             MaxSequenceLength = options.MaxSequenceLength,
         };
-        IDenoisingBackend? backend = options.Parallel is null ? null : new MeshDenoising(ParallelConfig.Parse(options.Parallel));
+        IPipelineBackend? backend = options.Parallel is null ? null : new MeshBackend(ParallelConfig.Parse(options.Parallel));
         var pipeline = new StableDiffusion3Pipeline(components, options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, backend);
         output.WriteLine($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
-            (options.Parallel is null ? "" : $", denoising on mesh config {options.Parallel}"));
+            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}"));
 
         var bar = new ProgressBar(progressOutput, request.Steps);
         using var result = pipeline.Generate(request, bar);

@@ -7,6 +7,7 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
+using Sd35.Numerics;
 using Sd35.Pipeline;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.Mesh;
@@ -223,24 +224,31 @@ public abstract class ParallelModelTests(string id)
     }
 
     [Fact]
-    public void Denoising_step_with_guidance_matches_one_device()
+    public void Pipeline_with_guidance_and_skip_layers_matches_one_device()
     {
+        // Three steps with skip-layer guidance on steps 1 and 2 (diffusers applies it where start·n < i < stop·n):
+        // the mesh encodes (tp on a cfg submesh), denoises (cfg exchange, sp ring, tp) and decodes (channel tp).
         var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case1"));
-        request = request with { Steps = 1, SkipLayerGuidance = new SkipLayerGuidance([1], Start: 0, Stop: 1) };
+        request = request with { Steps = 3, SkipLayerGuidance = new SkipLayerGuidance([1], Start: 0, Stop: 1) };
         var io = Golden.ReadAll(RepoPaths.Fixtures("reference", "pipeline", "case1", "io.safetensors"));
 
-        Tensor Run(IDenoisingBackend backend)
+        (List<Tensor> Steps, Tensor Image) Run(IPipelineBackend backend, GenerationRequest r)
         {
-            var pipeline = new StableDiffusion3Pipeline(components, denoising: backend);
-            Tensor? latents = null;
-            pipeline.OnStep = (_, l) => latents = l.clone();
-            using var result = pipeline.Generate(request, initialLatents: io["initial_latents"]);
-            return latents!;
+            var pipeline = new StableDiffusion3Pipeline(components, backend: backend);
+            var steps = new List<Tensor>();
+            pipeline.OnStep = (_, l) => steps.Add(l.clone());
+            using var result = pipeline.Generate(r, initialLatents: io["initial_latents"]);
+            return (steps, result.Image.clone());
         }
 
-        var expected = Run(SingleDeviceDenoising.Instance);
-        var actual = Run(new MeshDenoising(Config));
-        AssertQuality.Close(expected, actual, Fp32Pcc, Fp32AbsRel, $"{id}: latents after one guided step (cfg + skip-layer guidance)");
+        var expected = Run(SingleDevice.Instance, request);
+        var withoutSkip = Run(SingleDevice.Instance, request with { SkipLayerGuidance = null });
+        Quality.Compare(expected.Steps[^1], withoutSkip.Steps[^1]).MaxAbsError.Should().BeGreaterThan(1e-3, "skip-layer guidance must take part in the run");
+
+        var actual = Run(new MeshBackend(Config), request);
+        for (int i = 0; i < request.Steps; i++)
+            AssertQuality.Close(expected.Steps[i], actual.Steps[i], Fp32Pcc, Fp32AbsRel, $"{id}: latents after step {i} (cfg + skip-layer guidance)");
+        AssertQuality.Close(expected.Image, actual.Image, Fp32Pcc, Fp32AbsRel, $"{id}: decoded image");
     }
 
     /// <summary>Runs <paramref name="program"/> on the devices the placement assigns, each with its tp group; others return null.</summary>

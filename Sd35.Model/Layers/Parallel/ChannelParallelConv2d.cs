@@ -71,5 +71,7 @@ public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedP
         weight.dtype is ScalarType.BFloat16 or ScalarType.Float16 && weight.device_type == DeviceType.CPU
         && weight.shape[2] > 1 && weight.shape[0] % 16 != 0;
 
+    public bool HoldsWhole(string parameterName) => _outLayout is not { Size: > 1 };
+
     public Tensor? ShardFromFull(string parameterName, Tensor full) => _outLayout is { Size: > 1 } layout ? layout.Apply(full) : null;
 }

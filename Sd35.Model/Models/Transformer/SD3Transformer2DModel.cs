@@ -56,7 +56,7 @@ public sealed class SD3Transformer2DModel : nn.Module
     public static SD3Transformer2DModel FromFolder(string directory, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
     {
         var folder = new ModelFolder(directory);
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(folder.ConfigPath));
+        var config = SD3TransformerConfig.FromFile(folder.ConfigPath);
         return folder.Load(() => new SD3Transformer2DModel(config, rank, dtype));
     }
 

@@ -60,7 +60,7 @@ public static class CheckpointLoader
     {
         var entry = checkpoint.Entry(key);
         problem = "";
-        if (owner is { } sharded)
+        if (owner is { } sharded && !sharded.Module.HoldsWhole(sharded.LocalName))
         {
             using var full = checkpoint.Read(key);
             using var piece = sharded.Module.ShardFromFull(sharded.LocalName, full);

@@ -25,20 +25,38 @@ public sealed record DenoisingObservers(StageTimings Timings, Action<int, Tensor
 }
 
 /// <summary>
-/// Runs the whole denoising loop — load the transformer, then for every step predict, guide and take the Euler
-/// step — and returns the final latents (float32, on the CPU). One device and a mesh are two backends.
+/// Where the pipeline's stages run: one device, or a device mesh. A backend checks a request against its layout
+/// before any work, encodes the prompt, runs the whole denoising loop (load the transformer, then for every step
+/// predict, guide and take the Euler step) and decodes the latents.
 /// </summary>
-public interface IDenoisingBackend
+public interface IPipelineBackend
 {
-    Tensor Run(DenoisingJob job, DenoisingObservers observers);
+    /// <summary>Throws, before any model is loaded, if the request cannot run on this backend.</summary>
+    void Validate(PipelineComponents components, GenerationRequest request);
+
+    EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, StageTimings timings);
+
+    /// <summary>Returns the final latents on the CPU.</summary>
+    Tensor Denoise(DenoisingJob job, DenoisingObservers observers);
+
+    /// <summary>Returns the image in [0, 1], float32, on the CPU.</summary>
+    Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, StageTimings timings);
 }
 
-/// <summary>The loop on one device, as diffusers runs it: guidance as a batch of two.</summary>
-public sealed class SingleDeviceDenoising : IDenoisingBackend
+/// <summary>Every stage on one device, as diffusers runs it: guidance as a batch of two.</summary>
+public sealed class SingleDevice : IPipelineBackend
 {
-    public static SingleDeviceDenoising Instance { get; } = new();
+    public static SingleDevice Instance { get; } = new();
 
-    public Tensor Run(DenoisingJob job, DenoisingObservers observers)
+    public void Validate(PipelineComponents components, GenerationRequest request) { }
+
+    public EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, StageTimings timings) =>
+        PipelineStages.Encode(components, dtype, request, Mesh.SingleProcessGroup.Instance, CPU, timings);
+
+    public Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, StageTimings timings) =>
+        PipelineStages.Decode(components, dtype, latents, Mesh.SingleProcessGroup.Instance, CPU, timings);
+
+    public Tensor Denoise(DenoisingJob job, DenoisingObservers observers)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         using var transformer = SD3Transformer2DModel.FromFolder(job.TransformerFolder, dtype: job.DType);
