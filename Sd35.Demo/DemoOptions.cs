@@ -16,6 +16,7 @@ public sealed record DemoOptions
     public string Out { get; init; } = "sd35.png";
     public int MaxSequenceLength { get; init; } = 256;
     public bool Bf16 { get; init; }
+    public string? Parallel { get; init; }
     public bool Help { get; init; }
 
     public const string Usage = """
@@ -31,6 +32,7 @@ public sealed record DemoOptions
                                      without it, the tiny random-weight reference components in fixtures/ are used
           --max-sequence-length <n>  T5 tokens (default 256)
           --bf16                     run the models in bfloat16 (halves memory; about 4× slower on CPUs without AMX)
+          --parallel <config id>     run the denoising loop on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
           --out <file.png>           output image (default sd35.png)
         """;
 
@@ -54,15 +56,27 @@ public sealed record DemoOptions
                 "--out" => options with { Out = Value() },
                 "--max-sequence-length" => options with { MaxSequenceLength = PositiveInt(name, Value()) },
                 "--bf16" => options with { Bf16 = true },
+                "--parallel" => options with { Parallel = Value() },
                 "--help" or "-h" => options with { Help = true },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
         if (!options.Out.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"--out '{options.Out}' must name a .png file");
+        if (options.Parallel is not null) CheckParallelId(options.Parallel);
         if (options.Model is not null && !Directory.Exists(options.Model))
             throw new ArgumentException($"--model '{options.Model}' is not a folder");
         return options;
+    }
+
+    /// <summary>Unknown or malformed config ids fail here, before any work.</summary>
+    static void CheckParallelId(string id)
+    {
+        try { Sd35.Mesh.ParallelConfig.Parse(id); }
+        catch (Exception e) when (e is FormatException or KeyNotFoundException)
+        {
+            throw new ArgumentException($"--parallel '{id}': {e.Message}", e);
+        }
     }
 
     static int PositiveInt(string name, string text) =>

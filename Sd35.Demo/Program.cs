@@ -1,2 +1,12 @@
-using TorchSharp;
-foreach (var t in typeof(torch).Assembly.GetTypes().Where(t => t.Name.Contains("Approximate"))) Console.WriteLine(t.FullName);
+using Sd35.Demo;
+
+try
+{
+    var options = DemoOptions.Parse(args);
+    return new DemoRunner(Console.Out, Console.Error).Run(options);
+}
+catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or NotSupportedException or KeyNotFoundException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}

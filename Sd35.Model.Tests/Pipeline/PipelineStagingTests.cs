@@ -53,17 +53,41 @@ public class PipelineStagingTests
         FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*guidance*");
     }
 
+    static string FakeModelFolder(TestSupport.TempDirectory dir, params string[] parts)
+    {
+        foreach (var part in parts)
+        {
+            Directory.CreateDirectory(Path.Combine(dir.Path, part));
+            File.WriteAllText(Path.Combine(dir.Path, part, part == "scheduler" ? "scheduler_config.json" : "config.json"), "{}");
+        }
+        return dir.Path;
+    }
+
     [Fact]
     public void Missing_model_part_is_named()
     {
         using var dir = new TestSupport.TempDirectory();
-        foreach (var part in new[] { "transformer", "vae", "text_encoder", "text_encoder_2" })
-        {
-            Directory.CreateDirectory(Path.Combine(dir.Path, part));
-            File.WriteAllText(Path.Combine(dir.Path, part, "config.json"), "{}");
-        }
-        var act = () => PipelineComponents.FromDiffusersFolder(dir.Path);
-        act.Should().Throw<DirectoryNotFoundException>().WithMessage("*text_encoder_3/*");
+        var act = () => PipelineComponents.FromDiffusersFolder(FakeModelFolder(dir, "transformer", "text_encoder", "text_encoder_2", "text_encoder_3"));
+        act.Should().Throw<DirectoryNotFoundException>().WithMessage("*'vae/'*");
+    }
+
+    [Fact]
+    public void A_model_without_T5_runs_with_zeros_in_its_place_as_diffusers_allows()
+    {
+        using var dir = new TestSupport.TempDirectory();
+        var components = PipelineComponents.FromDiffusersFolder(
+            FakeModelFolder(dir, "transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"));
+        components.TextEncoder3.Should().BeNull();
+    }
+
+    [Fact]
+    public void A_malformed_config_is_an_error_naming_the_file()
+    {
+        using var dir = new TestSupport.TempDirectory();
+        var path = Path.Combine(dir.Path, "config.json");
+        File.WriteAllText(path, "{\"num_layers\": \"3\"}");
+        var act = () => Sd35.Models.Transformer.SD3TransformerConfig.FromFile(path);
+        act.Should().Throw<InvalidDataException>().WithMessage($"*{path}*num_layers*");
     }
 
     [Fact]

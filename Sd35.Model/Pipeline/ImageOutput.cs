@@ -18,15 +18,22 @@ public static class ImageOutput
         return (decoded / 2 + 0.5).clamp(0, 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Converts each image of the batch to 8-bit RGB.</summary>
+    /// <summary>Converts each decoded image of the batch (about [-1, 1]) to 8-bit RGB.</summary>
     public static IReadOnlyList<RgbImage> ToRgb(Tensor decoded)
     {
-        if (decoded.dim() != 4 || decoded.shape[1] != 3)
-            throw new ArgumentException($"expected decoded images [B, 3, H, W], got [{string.Join(", ", decoded.shape)}]");
+        using var unit = ToUnitRange(decoded);
+        return FromUnitRange(unit);
+    }
+
+    /// <summary>Converts images already in [0, 1] ([B, 3, H, W], what the pipeline returns) to 8-bit RGB.</summary>
+    public static IReadOnlyList<RgbImage> FromUnitRange(Tensor images)
+    {
+        if (images.dim() != 4 || images.shape[1] != 3)
+            throw new ArgumentException($"expected images [B, 3, H, W], got [{string.Join(", ", images.shape)}]");
         using var scope = NewDisposeScope();
-        var bytes = (ToUnitRange(decoded).to(ScalarType.Float32) * 255).round().to(ScalarType.Byte)
+        var bytes = (images.to(ScalarType.Float32) * 255).round().to(ScalarType.Byte)
             .permute(0, 2, 3, 1).contiguous().cpu();                          // [B, H, W, 3]
-        int batch = (int)decoded.shape[0], height = (int)decoded.shape[2], width = (int)decoded.shape[3];
+        int batch = (int)images.shape[0], height = (int)images.shape[2], width = (int)images.shape[3];
         return Enumerable.Range(0, batch).Select(b => new RgbImage(width, height, bytes[b].data<byte>().ToArray())).ToList();
     }
 

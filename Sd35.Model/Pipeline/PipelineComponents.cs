@@ -26,12 +26,14 @@ public sealed record PipelineComponents(
                 throw new FileNotFoundException($"Model part '{name}/' in '{modelDir}' has no config.json.");
             return path;
         }
+        // Like diffusers with text_encoder_3=None, a folder without T5 runs with zeros in its place.
+        string? t5 = Directory.Exists(Path.Combine(modelDir, "text_encoder_3")) ? Part("text_encoder_3") : null;
         var components = new PipelineComponents(
-            Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"), Part("text_encoder_3"),
+            Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"), t5,
             () => TokenizerSet.FromDiffusersFolder(modelDir),
             ReadScheduler(Path.Combine(Part("scheduler"), "scheduler_config.json")),
             $"SD3 model '{modelDir}'");
-        foreach (var tokenizer in new[] { "tokenizer", "tokenizer_2", "tokenizer_3" }) Part(tokenizer);
+        foreach (var tokenizer in t5 is null ? new[] { "tokenizer", "tokenizer_2" } : ["tokenizer", "tokenizer_2", "tokenizer_3"]) Part(tokenizer);
         return components;
     }
 
@@ -51,19 +53,26 @@ public sealed record PipelineComponents(
             tokenizers, new FlowMatchEulerSchedulerConfig(Shift: root.Double("shift", 3.0)), $"reference case '{caseJsonPath}'");
     }
 
-    static FlowMatchEulerSchedulerConfig ReadScheduler(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{path}' does not exist (the scheduler part needs it).", path);
-        using var document = JsonDocument.Parse(File.ReadAllText(path));
-        return FlowMatchEulerSchedulerConfig.FromJson(document.RootElement);
-    }
+    static FlowMatchEulerSchedulerConfig ReadScheduler(string path) => ReadJson(path, FlowMatchEulerSchedulerConfig.FromJson);
 
-    public SD3TransformerConfig TransformerConfig() => SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(Transformer, "config.json")));
+    public SD3TransformerConfig TransformerConfig() => SD3TransformerConfig.FromFile(Path.Combine(Transformer, "config.json"));
 
     /// <summary>The VAE's spatial factor, 2^(number of blocks − 1): 8 for SD3.5.</summary>
-    public int VaeScaleFactor()
+    public int VaeScaleFactor() =>
+        1 << (ReadJson(Path.Combine(Vae, "config.json"), root => root.IntArray("block_out_channels").Length) - 1);
+
+    /// <summary>Parses a JSON file; a missing file, malformed JSON or a missing field is an error naming the file.</summary>
+    static T ReadJson<T>(string path, Func<JsonElement, T> parse)
     {
-        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(Vae, "config.json")));
-        return 1 << (document.RootElement.IntArray("block_out_channels").Length - 1);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{path}' does not exist.", path);
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            return parse(document.RootElement);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"'{path}': {e.Message}", e);
+        }
     }
 }

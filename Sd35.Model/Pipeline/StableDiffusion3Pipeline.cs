@@ -15,10 +15,6 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings) : IDis
     public void Dispose() => Image.Dispose();
 }
 
-/// <summary>Builds the guided denoiser for a loaded transformer; the mesh supplies its own.</summary>
-public delegate IGuidedDenoiser DenoiserFactory(SD3Transformer2DModel transformer, PromptEmbeddings positive, PromptEmbeddings? negative,
-    double guidanceScale, SkipLayerGuidance? skipLayerGuidance);
-
 /// <summary>
 /// Text to image with SD3 / SD3.5, as diffusers' <c>StableDiffusion3Pipeline</c>: encode the prompt (and the
 /// negative prompt under guidance), draw the initial latents from the seed exactly as the reference does
@@ -27,9 +23,11 @@ public delegate IGuidedDenoiser DenoiserFactory(SD3Transformer2DModel transforme
 /// The stages run one after another and each releases its models before the next loads its own:
 /// encoders → transformer → VAE. That keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB.
 /// </summary>
-public sealed class StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, DenoiserFactory? denoiser = null)
+/// The stages run on a backend: one device (<see cref="SingleDevice"/>, the default) or a device mesh
+/// (<see cref="MeshBackend"/>).
+public sealed class StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, IPipelineBackend? backend = null)
 {
-    readonly DenoiserFactory _denoiser = denoiser ?? ((t, p, n, s, slg) => new TransformerDenoiser(t, p, n, s, slg));
+    readonly IPipelineBackend _backend = backend ?? SingleDevice.Instance;
 
     /// <summary>Raised after each stage with its name, once its models are released (tests watch memory here).</summary>
     public event Action<string>? StageReleased;
@@ -43,87 +41,44 @@ public sealed class StableDiffusion3Pipeline(PipelineComponents components, Scal
         var transformerConfig = components.TransformerConfig();
         int vaeScale = components.VaeScaleFactor();
         request.Validate(vaeScale * transformerConfig.PatchSize);
+        _backend.Validate(components, request);
         var timings = new StageTimings();
 
         Tensor finalLatents;
-        using (var encoded = Encode(request, timings))
+        using (var encoded = _backend.Encode(components, dtype, request, timings))
         {
             StageReleased?.Invoke("encoding");
-            var start = initialLatents?.to(float32, copy: true) ?? InitialLatents(request, transformerConfig.InChannels, vaeScale);
+            var start = initialLatents?.to(dtype, copy: true) ?? InitialLatents(request, transformerConfig.InChannels, vaeScale, dtype);
             finalLatents = Denoise(request, start, encoded, timings, progress);
         }
         Tensor image;
         using (finalLatents)
         {
             StageReleased?.Invoke("denoising");
-            image = Decode(finalLatents, timings);
+            image = _backend.Decode(components, dtype, finalLatents, timings);
         }
         StageReleased?.Invoke("decoding");
         return new GenerationResult(image, timings);
     }
 
-    EncodedPrompt Encode(GenerationRequest request, StageTimings timings)
-    {
-        var watch = Stopwatch.StartNew();
-        var tokenizers = Sd3Tokenizers.From(components.Tokenizers());
-        using var clipL = ClipTextModel.FromFolder(components.TextEncoder, dtype);
-        using var clipG = ClipTextModel.FromFolder(components.TextEncoder2, dtype);
-        using var t5 = components.TextEncoder3 is null ? null : T5EncoderModel.FromFolder(components.TextEncoder3, dtype);
-        timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-
-        watch.Restart();
-        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, components.TransformerConfig().JointAttentionDim, tokenizers);
-        var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3);
-        var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength);
-        timings.EncodingSeconds = watch.Elapsed.TotalSeconds;
-        return encoded;
-    }
-
     Tensor Denoise(GenerationRequest request, Tensor latents, EncodedPrompt encoded, StageTimings timings, IProgress<int>? progress)
     {
-        var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
-        scheduler.SetTimesteps(request.Steps);
-
-        var watch = Stopwatch.StartNew();
-        using var transformer = SD3Transformer2DModel.FromFolder(components.Transformer, dtype: dtype);
-        timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        using var guided = _denoiser(transformer, encoded.Positive, encoded.Negative, request.GuidanceScale,
-            request.UsesClassifierFreeGuidance ? request.SkipLayerGuidance : null);
-
-        for (int i = 0; i < scheduler.NumInferenceSteps; i++)
+        using (latents)
         {
-            watch.Restart();
-            using (var scope = NewDisposeScope())
-            {
-                bool skip = request.SkipLayerGuidance?.AppliesAt(i, request.Steps) ?? false;
-                var velocity = guided.Predict(latents, scheduler.Timesteps[i], skip);
-                var next = scheduler.Step(velocity, i, latents).MoveToOuterDisposeScope();
-                latents.Dispose();
-                latents = next;
-            }
-            timings.AddStep(watch.Elapsed.TotalSeconds);
-            OnStep?.Invoke(i, latents);
-            progress?.Report(i + 1);
+            var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
+            scheduler.SetTimesteps(request.Steps);
+            var job = new DenoisingJob(components.Transformer, dtype, encoded, latents, scheduler, request);
+            return _backend.Denoise(job, new DenoisingObservers(timings, OnStep, progress));
         }
-        return latents;
     }
 
-    /// <summary>diffusers' <c>prepare_latents</c>: <c>randn(1, C, H/f, W/f)</c> in float32 on CPU from a generator seeded with the request's seed.</summary>
-    public static Tensor InitialLatents(GenerationRequest request, int channels, int vaeScale)
+    /// <summary>
+    /// diffusers' <c>prepare_latents</c>: <c>randn(1, C, H/f, W/f)</c> on the CPU from a generator seeded with the
+    /// request's seed, drawn in the pipeline's dtype as diffusers draws it (a bf16 draw is a different stream).
+    /// </summary>
+    public static Tensor InitialLatents(GenerationRequest request, int channels, int vaeScale, ScalarType dtype = ScalarType.Float32)
     {
         using var generator = new Generator((ulong)request.Seed);
-        return randn([1, channels, request.Height / vaeScale, request.Width / vaeScale], float32, generator: generator);
-    }
-
-    Tensor Decode(Tensor latents, StageTimings timings)
-    {
-        var watch = Stopwatch.StartNew();
-        using var vae = AutoencoderKLDecoder.Load(new ModelFolder(components.Vae), dtype);
-        timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        watch.Restart();
-        using var scope = NewDisposeScope();
-        var image = ImageOutput.ToUnitRange(vae.Decode(latents)).to(float32);
-        timings.DecodingSeconds = watch.Elapsed.TotalSeconds;
-        return image.MoveToOuterDisposeScope();
+        return randn([1, channels, request.Height / vaeScale, request.Width / vaeScale], dtype, generator: generator);
     }
 }

@@ -49,7 +49,7 @@ public sealed class TransformerDenoiser : IGuidedDenoiser
     Tensor Run(Tensor latents, Tensor embeds, Tensor pooled, float timestep, int[]? skip)
     {
         using var t = full([latents.shape[0]], timestep, float32);
-        return _transformer.Forward(latents, embeds, pooled, t, skip).to(float32);
+        return _transformer.Forward(latents, embeds, pooled, t, skip);
     }
 
     public void Dispose()

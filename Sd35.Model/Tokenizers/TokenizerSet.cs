@@ -29,10 +29,15 @@ public sealed class TokenizerSet
     public static TokenizerSet FromDiffusersFolder(string modelDir, int t5SequenceLength = T5Tokenizer.DefaultSequenceLength)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelDir);
+        // A model without T5 (diffusers' text_encoder_3=None) has no tokenizer_3/; its T5 ids are never used,
+        // so the shipped T5 vocabulary (the same for every T5 v1.1) stands in.
+        var t5Folder = Path.Combine(modelDir, "tokenizer_3");
         return new TokenizerSet(
             ClipTokenizer.FromFolder(Path.Combine(modelDir, "tokenizer"), ClipSpecialTokens.Sd3ClipL),
             ClipTokenizer.FromFolder(Path.Combine(modelDir, "tokenizer_2"), ClipSpecialTokens.Sd3ClipG),
-            T5Tokenizer.FromFolder(Path.Combine(modelDir, "tokenizer_3"), t5SequenceLength));
+            Directory.Exists(t5Folder) || Directory.Exists(Path.Combine(modelDir, "text_encoder_3"))
+                ? T5Tokenizer.FromFolder(t5Folder, t5SequenceLength)
+                : Default(t5SequenceLength: t5SequenceLength).T5);
     }
 
     /// <summary>

@@ -15,17 +15,13 @@ public static class JointAttentionKernel
     /// <returns>image output [B, H, n, d] and prompt output [B, H, L, d] (null without prompt)</returns>
     public static (Tensor Image, Tensor? Prompt) Compute(Tensor q, Tensor k, Tensor v, Tensor? jq, Tensor? jk, Tensor? jv, IProcessGroup sp)
     {
-        if (sp.Size > 1) return RingAttention(q, k, v, jq, jk, jv, sp);
-        if (jq is null) return (nn.functional.scaled_dot_product_attention(q, k, v), null);
+        if (jq is not null) return RingJointAttention.Forward(q, k, v, jq, jk!, jv!, sp);
+        if (sp.Size == 1) return (nn.functional.scaled_dot_product_attention(q, k, v), null);
 
-        using var scope = NewDisposeScope();
-        long n = q.shape[2];
-        var output = nn.functional.scaled_dot_product_attention(cat([q, jq], 2), cat([k, jk!], 2), cat([v, jv!], 2));
-        var image = output.narrow(2, 0, n).MoveToOuterDisposeScope();
-        var prompt = output.narrow(2, n, output.shape[2] - n).MoveToOuterDisposeScope();
-        return (image, prompt);
+        // Image-only attention (MMDiT-X's attn2) over a sharded sequence: the same ring with an empty prompt.
+        using var empty = zeros([q.shape[0], q.shape[1], 0, q.shape[3]], q.dtype, q.device);
+        var (image, prompt) = RingJointAttention.Forward(q, k, v, empty, empty, empty, sp);
+        prompt.Dispose();
+        return (image, null);
     }
-
-    static (Tensor, Tensor?) RingAttention(Tensor q, Tensor k, Tensor v, Tensor? jq, Tensor? jk, Tensor? jv, IProcessGroup sp) =>
-        throw new NotSupportedException("ring attention (sp > 1) arrives with the mesh backend");
 }

@@ -30,6 +30,8 @@ public sealed class PatchProjection : nn.Module, IShardedParameters
     /// <param name="patches">[B, N, C·p·p] patches flattened in (channel, row, column) order</param>
     public Tensor Forward(Tensor patches) => nn.functional.linear(patches, weight.flatten(1), bias);
 
+    public bool HoldsWhole(string parameterName) => _layout.Size == 1;
+
     public Tensor? ShardFromFull(string parameterName, Tensor full) => _layout.Apply(full);
 }
 
@@ -55,7 +57,7 @@ public sealed class PatchEmbed : nn.Module, IShardedParameters
         _featureLayout = new ShardLayout(2, tp.Rank, tp.Size);
         proj = new PatchProjection(inChannels, dim, patch, tp, dtype, device);
         using (var table = SinCosPositionEmbedding.Table(dim, posEmbedMaxSize, sampleSize / patch))
-            pos_embed = _featureLayout.Apply(table).to(device ?? CPU);
+            pos_embed = _featureLayout.Apply(table).to(dtype, device ?? CPU);
         RegisterComponents();
     }
 
@@ -86,6 +88,8 @@ public sealed class PatchEmbed : nn.Module, IShardedParameters
             .narrow(1, top, height).narrow(2, left, width)
             .reshape(1, height * width, -1);
     }
+
+    public bool HoldsWhole(string parameterName) => _featureLayout.Size == 1;
 
     public Tensor? ShardFromFull(string parameterName, Tensor full) => _featureLayout.Apply(full);
 }

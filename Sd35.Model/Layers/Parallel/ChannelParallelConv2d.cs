@@ -64,11 +64,14 @@ public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedP
     /// multiple of 16 wrongly for kernels larger than 1×1: on the decoder's 3-channel <c>conv_out</c> the result
     /// correlates only ~0.95 with the same convolution in float32 (1×1 kernels, linears, and 16·k channels are
     /// correct). Such layers are computed in float32 and rounded to the layer's dtype — what a correct
-    /// reduced-precision convolution with float32 accumulation returns, up to rounding.
+    /// reduced-precision convolution with float32 accumulation returns, up to rounding. float16 is treated alike as a
+    /// precaution (not measured); the layer it concerns is small, so the float32 detour costs little.
     /// </summary>
     bool NeedsFloat32Workaround =>
         weight.dtype is ScalarType.BFloat16 or ScalarType.Float16 && weight.device_type == DeviceType.CPU
         && weight.shape[2] > 1 && weight.shape[0] % 16 != 0;
+
+    public bool HoldsWhole(string parameterName) => _outLayout is not { Size: > 1 };
 
     public Tensor? ShardFromFull(string parameterName, Tensor full) => _outLayout is { Size: > 1 } layout ? layout.Apply(full) : null;
 }

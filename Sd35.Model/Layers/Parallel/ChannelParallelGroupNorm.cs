@@ -38,5 +38,7 @@ public sealed class ChannelParallelGroupNorm : nn.Module<Tensor, Tensor>, IShard
 
     public override Tensor forward(Tensor input) => nn.functional.group_norm(input, _localGroups, weight, bias, _eps);
 
+    public bool HoldsWhole(string parameterName) => _layout.Size == 1;
+
     public Tensor? ShardFromFull(string parameterName, Tensor full) => _layout.Size == 1 ? null : _layout.Apply(full);
 }

@@ -16,6 +16,7 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
 {
     readonly ShardLayout _outLayout;
     readonly long _paddedIn;
+    readonly bool _whole;
     public Parameter weight;
     public Parameter? bias;
 
@@ -31,6 +32,7 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
     {
         _outLayout = new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks);
         _paddedIn = paddedIn;
+        _whole = tp.Size == 1 && (paddedOut == 0 || paddedOut == outFeatures) && (paddedIn == 0 || paddedIn == inFeatures);
         InFeatures = paddedIn > 0 ? paddedIn : inFeatures;
         LocalOutFeatures = _outLayout.LocalSize(outFeatures);
         weight = new Parameter(empty(LocalOutFeatures, InFeatures, dtype, device), requires_grad: false);
@@ -39,6 +41,8 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
     }
 
     public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+
+    public bool HoldsWhole(string parameterName) => _whole;
 
     public Tensor? ShardFromFull(string parameterName, Tensor full)
     {

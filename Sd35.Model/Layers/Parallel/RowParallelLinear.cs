@@ -27,6 +27,7 @@ public sealed class RowParallelLinear : nn.Module<Tensor, Tensor>, IShardedParam
     readonly ShardLayout _inLayout;
     readonly ShardLayout _biasLayout;
     readonly RowReduction _reduction;
+    readonly bool _whole;
     public Parameter weight;
     public Parameter? bias;
 
@@ -37,6 +38,7 @@ public sealed class RowParallelLinear : nn.Module<Tensor, Tensor>, IShardedParam
     {
         _tp = tp;
         _reduction = reduction;
+        _whole = tp.Size == 1 && (paddedIn == 0 || paddedIn == inFeatures);
         _inLayout = new ShardLayout(1, tp.Rank, tp.Size, paddedIn);
         // After a ReduceScatter each rank owns a slice of the output, so it holds that slice of the bias.
         _biasLayout = reduction == RowReduction.ReduceScatter ? new ShardLayout(0, tp.Rank, tp.Size) : new ShardLayout(0, 0, 1);
@@ -54,6 +56,8 @@ public sealed class RowParallelLinear : nn.Module<Tensor, Tensor>, IShardedParam
         if (bias is null) return reduced;
         using (reduced) return reduced + bias;
     }
+
+    public bool HoldsWhole(string parameterName) => _whole;
 
     public Tensor? ShardFromFull(string parameterName, Tensor full) =>
         parameterName == "weight" ? _inLayout.Apply(full) : _biasLayout.Apply(full);

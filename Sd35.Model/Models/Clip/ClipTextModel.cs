@@ -42,11 +42,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     public static ClipTextModel FromFolder(string directory, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
     {
         var folder = new ModelFolder(directory);
-        var model = new ClipTextModel(ClipTextConfig.FromFolder(folder), dtype, tp, device);
-        using var checkpoint = folder.OpenCheckpoint();
-        CheckpointLoader.Load(model, checkpoint, LoadOptions);
-        model.eval();
-        return model;
+        return folder.Load(() => new ClipTextModel(ClipTextConfig.FromFolder(folder), dtype, tp, device), LoadOptions);
     }
 
     /// <param name="inputIds">(batch, tokens) int64 token ids, at most <c>max_position_embeddings</c> tokens.</param>

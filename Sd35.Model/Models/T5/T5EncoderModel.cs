@@ -44,11 +44,7 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
     public static T5EncoderModel FromFolder(string directory, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
     {
         var folder = new ModelFolder(directory);
-        var model = new T5EncoderModel(T5Config.FromFolder(folder), dtype, tp, device);
-        using var checkpoint = folder.OpenCheckpoint();
-        CheckpointLoader.Load(model, checkpoint, LoadOptions);
-        model.eval();
-        return model;
+        return folder.Load(() => new T5EncoderModel(T5Config.FromFolder(folder), dtype, tp, device), LoadOptions);
     }
 
     /// <param name="inputIds">(batch, tokens) int64 token ids; every token, padding included, is attended.</param>

@@ -39,5 +39,7 @@ public sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
         return values.permute(2, 0, 1).unsqueeze(0).MoveToOuterDisposeScope();
     }
 
+    public bool HoldsWhole(string parameterName) => _heads.Size == 1;
+
     public Tensor? ShardFromFull(string parameterName, Tensor full) => _heads.Apply(full);
 }

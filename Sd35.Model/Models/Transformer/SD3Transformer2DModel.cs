@@ -56,11 +56,8 @@ public sealed class SD3Transformer2DModel : nn.Module
     public static SD3Transformer2DModel FromFolder(string directory, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
     {
         var folder = new ModelFolder(directory);
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(folder.ConfigPath));
-        var model = new SD3Transformer2DModel(config, rank, dtype);
-        using var checkpoint = folder.OpenCheckpoint();
-        CheckpointLoader.Load(model, checkpoint);
-        return model;
+        var config = SD3TransformerConfig.FromFile(folder.ConfigPath);
+        return folder.Load(() => new SD3Transformer2DModel(config, rank, dtype));
     }
 
     /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>

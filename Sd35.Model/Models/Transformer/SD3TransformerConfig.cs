@@ -31,6 +31,15 @@ public sealed record SD3TransformerConfig
         _ => throw new NotSupportedException($"qk_norm '{QkNorm}' is not supported (SD3 uses 'rms_norm' or none)"),
     };
 
+    /// <summary>Reads a <c>config.json</c>; malformed JSON or a field of the wrong type is an error naming the file.</summary>
+    public static SD3TransformerConfig FromFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Transformer config '{path}' does not exist.", path);
+        try { return FromJson(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"'{path}' is not a valid transformer config: {e.Message}", e); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"'{path}': {e.Message}", e); }
+    }
+
     public static SD3TransformerConfig FromJson(string json)
     {
         var config = JsonSerializer.Deserialize<SD3TransformerConfig>(json) ?? throw new InvalidDataException("config.json is empty");

@@ -45,20 +45,7 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
 
     /// <summary>Builds the decoder described by a diffusers <c>vae/</c> folder and loads its weights.</summary>
     public static AutoencoderKLDecoder Load(ModelFolder folder, ScalarType dtype = ScalarType.Float32, Device? device = null, IProcessGroup? tp = null)
-    {
-        var model = new AutoencoderKLDecoder(folder.ReadConfig(AutoencoderKLConfig.FromJson), dtype, device, tp);
-        try
-        {
-            using var checkpoint = folder.OpenCheckpoint();
-            CheckpointLoader.Load(model, checkpoint, LoadOptions);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
+        => folder.Load(() => new AutoencoderKLDecoder(folder.ReadConfig(AutoencoderKLConfig.FromJson), dtype, device, tp), LoadOptions);
 
     /// <summary>
     /// What the pipeline does with the final latents: <c>latents / scaling_factor + shift_factor</c> (in the

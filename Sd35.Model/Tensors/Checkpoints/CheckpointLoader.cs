@@ -36,14 +36,14 @@ public static class CheckpointLoader
             if (!LoadOne(checkpoint, key, target, ShardingOwner(modules, name), out var problem)) mismatched.Add(problem);
         }
 
-        var unexpected = checkpoint.Keys.Where(k => !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var unexpected = checkpoint.Keys.Where(k => k.StartsWith(options.KeyPrefix, StringComparison.Ordinal) && !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         if (missing.Count + mismatched.Count + unexpected.Count > 0)
             throw new InvalidDataException(Describe(checkpoint, module, missing, unexpected, mismatched));
     }
 
     static string? FindKey(Checkpoint checkpoint, string name, LoadOptions options)
     {
-        if (checkpoint.Contains(name)) return name;
+        if (checkpoint.Contains(options.KeyPrefix + name)) return options.KeyPrefix + name;
         return options.Aliases.TryGetValue(name, out var aliases) ? aliases.FirstOrDefault(checkpoint.Contains) : null;
     }
 
@@ -60,7 +60,7 @@ public static class CheckpointLoader
     {
         var entry = checkpoint.Entry(key);
         problem = "";
-        if (owner is { } sharded)
+        if (owner is { } sharded && !sharded.Module.HoldsWhole(sharded.LocalName))
         {
             using var full = checkpoint.Read(key);
             using var piece = sharded.Module.ShardFromFull(sharded.LocalName, full);

@@ -14,4 +14,10 @@ public interface IShardedParameters
     /// rank's piece, or returns null when the parameter is stored whole.
     /// </summary>
     Tensor? ShardFromFull(string parameterName, Tensor full);
+
+    /// <summary>
+    /// Whether the parameter is stored whole on this rank (one device, no padding): the loader then reads it
+    /// straight into the parameter, without materialising the full tensor first.
+    /// </summary>
+    bool HoldsWhole(string parameterName) => false;
 }

@@ -15,5 +15,11 @@ public sealed record LoadOptions
     /// </summary>
     public Func<string, bool> IgnoreUnexpected { get; init; } = _ => false;
 
+    /// <summary>
+    /// Loads a submodule from a whole-model checkpoint: parameter <c>n</c> is read from key <c>KeyPrefix + n</c>, and
+    /// only keys under the prefix count as unexpected (e.g. <c>transformer_blocks.0.</c> for one joint block).
+    /// </summary>
+    public string KeyPrefix { get; init; } = "";
+
     public static LoadOptions Strict { get; } = new();
 }

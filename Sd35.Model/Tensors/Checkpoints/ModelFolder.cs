@@ -61,4 +61,25 @@ public sealed class ModelFolder
     }
 
     public Checkpoint OpenCheckpoint() => Checkpoint.Open(WeightsPath);
+
+    /// <summary>
+    /// Builds a model and loads this folder's weights into it by name; a model that fails to load is disposed,
+    /// so no half-loaded model escapes.
+    /// </summary>
+    public TModel Load<TModel>(Func<TModel> build, LoadOptions? options = null) where TModel : TorchSharp.torch.nn.Module
+    {
+        var model = build();
+        try
+        {
+            using var checkpoint = OpenCheckpoint();
+            CheckpointLoader.Load(model, checkpoint, options);
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
 }

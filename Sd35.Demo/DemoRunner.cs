@@ -1,0 +1,62 @@
+using Sd35.Mesh;
+using Sd35.Pipeline;
+using TorchSharp;
+
+namespace Sd35.Demo;
+
+/// <summary>Runs one generation for the command line: progress bar, PNG written only when complete, timing table.</summary>
+public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
+{
+    public int Run(DemoOptions options)
+    {
+        if (options.Help)
+        {
+            output.WriteLine(DemoOptions.Usage);
+            return 0;
+        }
+        var components = DemoComponents.Resolve(options);
+        if (options.Model is null)
+            output.WriteLine("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
+
+        var transformer = components.TransformerConfig();
+        int defaultSize = transformer.SampleSize * components.VaeScaleFactor();
+        var request = new GenerationRequest
+        {
+            Prompt = options.Prompt,
+            NegativePrompt = options.NegativePrompt,
+            Steps = options.Steps,
+            GuidanceScale = options.Guidance,
+            Seed = options.Seed,
+            Width = options.Width ?? defaultSize,
+            Height = options.Height ?? defaultSize,
+            MaxSequenceLength = options.MaxSequenceLength,
+        };
+        IPipelineBackend? backend = options.Parallel is null ? null : new MeshBackend(ParallelConfig.Parse(options.Parallel));
+        var pipeline = new StableDiffusion3Pipeline(components, options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, backend);
+        output.WriteLine($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
+            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}"));
+
+        var bar = new ProgressBar(progressOutput, request.Steps);
+        using var result = pipeline.Generate(request, bar);
+        bar.Finish();
+        ImageOutput.SavePng(ImageOutput.FromUnitRange(result.Image)[0], options.Out);
+        output.WriteLine($"wrote {options.Out} ({request.Width}×{request.Height})");
+        output.WriteLine(result.Timings.ToTable());
+        return 0;
+    }
+}
+
+/// <summary>A one-line text progress bar over the denoising steps.</summary>
+sealed class ProgressBar(TextWriter writer, int total) : IProgress<int>
+{
+    const int Width = 30;
+
+    public void Report(int done)
+    {
+        int filled = total == 0 ? Width : done * Width / total;
+        writer.Write($"\rdenoising [{new string('#', filled)}{new string('.', Width - filled)}] {done}/{total}");
+        writer.Flush();
+    }
+
+    public void Finish() => writer.WriteLine();
+}
