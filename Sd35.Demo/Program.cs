@@ -1,5 +1,9 @@
 using Sd35.Demo;
+using Sd35.Tensors;
 
+// oneMKL's AVX-512 kernels on non-Intel CPUs (see Sd35.Perf/README.md; SD35_MKL_AVX512=0 turns it off). The memory
+// switches stay off here: the staged pipeline wants freed weights returned to the system between stages.
+CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });
 try
 {
     var options = DemoOptions.Parse(args);
