@@ -198,14 +198,11 @@ public abstract class ParallelModelTests(string id)
     {
         var folder = Reference("text_encoder", "t5_tiny");
         var ids = Golden.ReadAll(Path.Combine(folder, "io.safetensors"))["input_ids"];
-        using var single = T5EncoderModel.FromFolder(folder);
-        var expected = single.forward(ids);
-        var results = RunOnEncoderGroups(EncoderPlacement.TextEncoderGroup, group =>
+        CompareWithOneDevice(EncoderPlacement.TextEncoderGroup, "T5 last_hidden_state", tp =>
         {
-            using var model = T5EncoderModel.FromFolder(folder, tp: group);
+            using var model = T5EncoderModel.FromFolder(folder, tp: tp);
             return model.forward(ids);
         });
-        CheckEveryRank(expected, results, "T5 last_hidden_state");
     }
 
     [Fact]
@@ -213,14 +210,18 @@ public abstract class ParallelModelTests(string id)
     {
         var folder = new ModelFolder(Reference("vae", "vae_tiny"));
         var latents = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"))["latents"];
-        using var single = AutoencoderKLDecoder.Load(folder);
-        var expected = single.DecodeRaw(latents);
-        var results = RunOnEncoderGroups(EncoderPlacement.VaeGroup, group =>
+        CompareWithOneDevice(EncoderPlacement.VaeGroup, "VAE decode", tp =>
         {
-            using var vae = AutoencoderKLDecoder.Load(folder, tp: group);
+            using var vae = AutoencoderKLDecoder.Load(folder, tp: tp);
             return vae.DecodeRaw(latents);
         });
-        CheckEveryRank(expected, results, "VAE decode");
+    }
+
+    /// <summary>Runs <paramref name="stage"/> on one device, then on every device the placement assigns, and compares.</summary>
+    void CompareWithOneDevice(Func<DeviceMesh, ParallelConfig, int, IReadOnlyList<int>?> placement, string what, Func<IProcessGroup, Tensor> stage)
+    {
+        var expected = stage(SingleProcessGroup.Instance);
+        CheckEveryRank(expected, RunOnEncoderGroups(placement, stage), what);
     }
 
     [Fact]
