@@ -12,8 +12,8 @@ public sealed class GflopsConfig : ManualConfig
     public GflopsConfig()
     {
         AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
-        AddColumn(new WorkloadColumn("GFLOP/s", (name, seconds) => Workloads.FlopsOf(name) / seconds / 1e9));
-        AddColumn(new WorkloadColumn("vs reference", (name, seconds) => Workloads.ReferenceSecondsOf(name) / seconds));
+        AddColumn(new WorkloadColumn("GFLOP/s", (name, seconds) => Workloads.CostOf(name).Flops / seconds / 1e9));
+        AddColumn(new WorkloadColumn("vs reference", (name, seconds) => Workloads.CostOf(name).ReferenceSeconds / seconds));
     }
 
     sealed class WorkloadColumn(string name, Func<string, double, double> value) : IColumn

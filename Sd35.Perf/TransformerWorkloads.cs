@@ -21,11 +21,10 @@ public sealed class TransformerWorkload : IDisposable
     /// <summary>The reference stack's median time on the 2-core CI-class machine (fixtures/bench/README.md).</summary>
     public double ReferenceSeconds { get; }
 
-    TransformerWorkload(string name, double flops, double referenceSeconds, DisposeScope scope, Func<Tensor> run)
+    TransformerWorkload(string name, DisposeScope scope, Func<Tensor> run)
     {
         Name = name;
-        Flops = flops;
-        ReferenceSeconds = referenceSeconds;
+        (Flops, ReferenceSeconds) = Workloads.CostOf(name);
         _scope = scope;
         _run = run;
     }
@@ -48,9 +47,7 @@ public sealed class TransformerWorkload : IDisposable
         var prompt = randn(2, 154, config.JointAttentionDim);
         var pooled = randn(2, config.PooledProjectionDim);
         var timestep = full([2], 500f);
-        long n = 1024 + 154, d = config.InnerDim;
-        double flops = 2.0 * config.NumLayers * (24.0 * d * d * n + 4.0 * n * n * d);
-        return new TransformerWorkload("mmdit_small", flops, 1.54, scope, () => model.Forward(latent, prompt, pooled, timestep));
+        return new TransformerWorkload("mmdit_small", scope, () => model.Forward(latent, prompt, pooled, timestep));
     }
 
     /// <summary>One full-width SD3.5 Large joint block at 1024²: 4096 image + 333 prompt tokens: 819.5 GFLOP.</summary>
@@ -64,9 +61,7 @@ public sealed class TransformerWorkload : IDisposable
         var image = randn(1, 4096, config.InnerDim);
         var prompt = randn(1, 333, config.InnerDim);
         var temb = randn(1, config.InnerDim);
-        long n = 4096 + 333, d = config.InnerDim;
-        double flops = 24.0 * d * d * n + 4.0 * n * n * d;
-        return new TransformerWorkload("block_sd35_large", flops, 10.0, scope, () => block.Forward(image, prompt, temb).Image);
+        return new TransformerWorkload("block_sd35_large", scope, () => block.Forward(image, prompt, temb).Image);
     }
 
     /// <summary>
@@ -79,7 +74,7 @@ public sealed class TransformerWorkload : IDisposable
         manual_seed(0);
         var x = randn(4096, 2432);
         var w = randn(2432, 2432);
-        return new TransformerWorkload("gemm", 2.0 * 4096 * 2432 * 2432, 0, scope, () => nn.functional.linear(x, w));
+        return new TransformerWorkload("gemm", scope, () => nn.functional.linear(x, w));
     }
 
     /// <summary>N(0, 1/fan_in) weights, so activations stay in range as in a trained model.</summary>

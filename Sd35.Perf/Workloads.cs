@@ -13,19 +13,24 @@ public static class Workloads
         _ => throw new ArgumentException($"unknown workload '{name}'; known: {string.Join(", ", Names)}"),
     };
 
-    public static double FlopsOf(string name) => name switch
+    /// <summary>The analytic cost and the reference stack's time of each shape (fixtures/bench/README.md), in one place.</summary>
+    public sealed record Cost(double Flops, double ReferenceSeconds);
+
+    static readonly Dictionary<string, Cost> Costs = new()
     {
-        "mmdit_small" => 2.0 * 4 * (24.0 * 512 * 512 * 1178 + 4.0 * 1178 * 1178 * 512),
-        "block_sd35_large" => 24.0 * 2432 * 2432 * 4429 + 4.0 * 4429 * 4429 * 2432,
-        _ => throw new ArgumentException($"unknown workload '{name}'"),
+        // 4 blocks, batch 2, hidden 512, 1024 image + 154 prompt tokens: 82.0 GFLOP.
+        ["mmdit_small"] = new(2 * 4 * JointBlockFlops(512, 1024 + 154), 1.54),
+        // one SD3.5 Large block, hidden 2432, 4096 image + 333 prompt tokens: 819.5 GFLOP.
+        ["block_sd35_large"] = new(JointBlockFlops(2432, 4096 + 333), 10.0),
+        // 4096×2432 by 2432×2432: the GEMM baseline, no reference time.
+        ["gemm"] = new(2.0 * 4096 * 2432 * 2432, 0),
     };
 
-    public static double ReferenceSecondsOf(string name) => name switch
-    {
-        "mmdit_small" => 1.54,
-        "block_sd35_large" => 10.0,
-        _ => throw new ArgumentException($"unknown workload '{name}'"),
-    };
+    public static Cost CostOf(string name) =>
+        Costs.TryGetValue(name, out var cost) ? cost : throw new ArgumentException($"unknown workload '{name}'");
+
+    /// <summary>One joint block over n tokens of width d: projections and MLP 24·d²·n, attention 4·n²·d.</summary>
+    static double JointBlockFlops(double d, double n) => 24.0 * d * d * n + 4.0 * n * n * d;
 
     /// <summary>The repository's fixtures folder, found by walking up to Sd35.sln (BenchmarkDotNet runs from a generated folder).</summary>
     public static string FixturesDirectory()
