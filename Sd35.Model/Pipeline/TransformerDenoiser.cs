@@ -8,7 +8,7 @@ namespace Sd35.Pipeline;
 /// [negative ; positive], then the halves are combined. With skip-layer guidance active at a step, one more
 /// conditional pass runs with the guidance layers skipped.
 /// </summary>
-public sealed class TransformerDenoiser : IGuidedDenoiser
+public sealed class TransformerDenoiser : IDisposable
 {
     readonly SD3Transformer2DModel _transformer;
     readonly Tensor _promptEmbeds, _pooled;           // batched [negative ; positive] under guidance
@@ -30,6 +30,7 @@ public sealed class TransformerDenoiser : IGuidedDenoiser
         _pooled = negative is null ? _positivePooled.alias() : cat([negative.PooledPromptEmbeds, positive.PooledPromptEmbeds], 0);
     }
 
+    /// <summary>The guided velocity for <paramref name="latents"/> at <paramref name="timestep"/>; <paramref name="skipLayers"/> when skip-layer guidance applies at this step.</summary>
     public Tensor Predict(Tensor latents, float timestep, bool skipLayers)
     {
         using var scope = NewDisposeScope();
