@@ -17,6 +17,7 @@ public sealed record DemoOptions
     public int MaxSequenceLength { get; init; } = 256;
     public bool Bf16 { get; init; }
     public string? Parallel { get; init; }
+    public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
     public bool Help { get; init; }
 
     public const string Usage = """
@@ -33,6 +34,7 @@ public sealed record DemoOptions
           --max-sequence-length <n>  T5 tokens (default 256)
           --bf16                     run the models in bfloat16 (halves memory; about 4× slower on CPUs without AMX)
           --parallel <config id>     run the denoising loop on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
+          --device cpu|cuda          bind every device of the run to the CPU (default) or to the CUDA GPUs, round-robin
           --out <file.png>           output image (default sd35.png)
         """;
 
@@ -57,6 +59,7 @@ public sealed record DemoOptions
                 "--max-sequence-length" => options with { MaxSequenceLength = PositiveInt(name, Value()) },
                 "--bf16" => options with { Bf16 = true },
                 "--parallel" => options with { Parallel = Value() },
+                "--device" => options with { Device = ParseDevice(name, Value()) },
                 "--help" or "-h" => options with { Help = true },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
@@ -78,6 +81,13 @@ public sealed record DemoOptions
             throw new ArgumentException($"--parallel '{id}': {e.Message}", e);
         }
     }
+
+    static Sd35.Mesh.ComputeDevice ParseDevice(string name, string text) => text.ToLowerInvariant() switch
+    {
+        "cpu" => Sd35.Mesh.ComputeDevice.Cpu,
+        "cuda" => Sd35.Mesh.ComputeDevice.Cuda,
+        _ => throw new ArgumentException($"{name} must be cpu or cuda, got '{text}'"),
+    };
 
     static int PositiveInt(string name, string text) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0

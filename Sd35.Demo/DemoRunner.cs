@@ -31,14 +31,19 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
             Height = options.Height ?? defaultSize,
             MaxSequenceLength = options.MaxSequenceLength,
         };
-        IPipelineBackend? backend = options.Parallel is null ? null : new MeshBackend(ParallelConfig.Parse(options.Parallel));
-        var pipeline = new StableDiffusion3Pipeline(components, options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, backend);
+        var placement = new PipelineOptions
+        {
+            Parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel),
+            Device = options.Device,
+        };
+        var pipeline = new StableDiffusion3Pipeline(components, options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, placement);
         output.WriteLine($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
-            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}"));
+            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
         var bar = new ProgressBar(progressOutput, request.Steps);
         using var result = pipeline.Generate(request, bar);
         bar.Finish();
+        if (!result.IsLead) return 0; // under a multi-process launcher, only the lead's process writes the image
         ImageOutput.SavePng(ImageOutput.FromUnitRange(result.Image)[0], options.Out);
         output.WriteLine($"wrote {options.Out} ({request.Width}×{request.Height})");
         output.WriteLine(result.Timings.ToTable());

@@ -20,9 +20,11 @@ namespace Sd35.Tests.Parallel;
 
 /// <summary>
 /// The parallel models of one named config against the same models on one device (fp32 CPU): attention,
-/// feed-forward, joint blocks, the whole transformer, CLIP, T5, the VAE decoder and a denoising step with
-/// classifier-free guidance. Each config is a derived class named by its id (see PerConfigTests.cs), so
-/// <c>dotnet test --filter &lt;id&gt;</c> selects exactly that config's tests. Every device's result is checked.
+/// feed-forward, joint blocks and the whole transformer; CLIP, T5 and the VAE decoder against their goldens, on
+/// exactly the devices the reference places them on (the only copy of these tensor-parallel checks); and the whole
+/// pipeline with classifier-free and skip-layer guidance. Each config is a derived class named by its id (see
+/// PerConfigTests.cs), so <c>dotnet test --filter &lt;id&gt;</c> selects exactly that config's tests. Every
+/// participating device's result is checked, and the set of participants is asserted.
 /// </summary>
 [Collection(MeshRunCollection.Name)]
 public abstract class ParallelModelTests(string id)
@@ -34,17 +36,45 @@ public abstract class ParallelModelTests(string id)
     static string Reference(params string[] parts) => RepoPaths.Fixtures(["reference", .. parts]);
     static string TinyTransformer => Reference("transformer", "tiny");
 
-    void CheckEveryRank(Tensor expected, IEnumerable<Tensor?> actual, string what, double pcc = Fp32Pcc, double absRel = Fp32AbsRel)
+    /// <summary>Every device of the mesh ran and returned a result, and each one matches.</summary>
+    void CheckEveryRank(Tensor expected, IReadOnlyList<Tensor?> actual, string what, double pcc = Fp32Pcc, double absRel = Fp32AbsRel) =>
+        CheckParticipants(expected, actual, Enumerable.Range(0, Config.DeviceCount).ToArray(), what, pcc, absRel);
+
+    /// <summary>
+    /// Exactly the devices <paramref name="participants"/> returned a result (the others sat the stage out), and
+    /// every participant's result matches.
+    /// </summary>
+    void CheckParticipants(Tensor expected, IReadOnlyList<Tensor?> actual, IReadOnlyList<int> participants, string what, double pcc = Fp32Pcc, double absRel = Fp32AbsRel)
     {
-        int checkedRanks = 0;
-        foreach (var (tensor, rank) in actual.Select((t, r) => (t, r)))
-        {
-            if (tensor is null) continue;
-            AssertQuality.Close(expected, tensor, pcc, absRel, $"{id}: {what} on device {rank}");
-            checkedRanks++;
-        }
-        checkedRanks.Should().BeGreaterThan(0);
+        actual.Select((t, device) => (t, device)).Where(p => p.t is not null).Select(p => p.device)
+            .Should().Equal(participants, $"{id}: {what} must run on exactly these devices");
+        foreach (var device in participants)
+            AssertQuality.Close(expected, actual[device]!, pcc, absRel, $"{id}: {what} on device {device}");
     }
+
+    /// <summary>
+    /// The reference system's placement of the text encoders and the VAE, written out per config (device ids,
+    /// row-major): the encoders on cfg submesh 0 reshaped into a row of at most four devices (a larger submesh
+    /// uses each of its rows); the VAE on cfg submesh 1 when the submesh is four wide (no reshape needed), else
+    /// on submesh 0 with the encoders.
+    /// </summary>
+    static readonly Dictionary<string, (int[] Encoders, int[] Vae)> StageDevices = new()
+    {
+        ["n150_cfg1_sp1_tp1"] = ([0], [0]),
+        ["n300_cfg1_sp1_tp2"] = ([0, 1], [0, 1]),
+        ["n300_cfg1_sp2_tp1"] = ([0, 1], [0, 1]),
+        ["qb_cfg1_sp1_tp4"] = ([0, 1, 2, 3], [0, 1, 2, 3]),
+        ["qb_cfg1_sp2_tp2"] = ([0, 1, 2, 3], [0, 1, 2, 3]),
+        ["t3k_cfg1_sp2_tp4"] = ([0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7]),
+        ["t3k_cfg2_sp2_tp2"] = ([0, 1, 4, 5], [0, 1, 4, 5]),   // 2×2 submeshes: reshaped to 1×4, so the VAE shares submesh 0
+        ["t3k_cfg2_sp1_tp4"] = ([0, 1, 2, 3], [4, 5, 6, 7]),   // 1×4 submeshes (rows): VAE on submesh 1
+        ["tg_cfg2_sp4_tp4"] = (Columns(0, 4), Columns(4, 8)),  // 4×4 submeshes of the 4×8 mesh, each row a tp group of 4
+    };
+
+    static int[] Columns(int from, int to) => Enumerable.Range(0, 4).SelectMany(row => Enumerable.Range(from, to - from).Select(col => row * 8 + col)).ToArray();
+
+    /// <summary>The tp width the encoders and the VAE run with: a row of at most four devices of a cfg submesh.</summary>
+    int StageTensorParallel => Math.Min(4, Config.Submesh.Size);
 
     readonly string id = id;
 
@@ -84,8 +114,8 @@ public abstract class ParallelModelTests(string id)
             var (image, prompt) = attention.Forward(MeshLayout.Shard(x, rank.Sp, 1), context);
             return (Image: MeshLayout.GatherImage(image, rank), Prompt: rank.Tp.AllGather(prompt!, -1));
         });
-        CheckEveryRank(reference.Image, results.Select(r => r.Image), "attention image output");
-        CheckEveryRank(reference.Prompt!, results.Select(r => r.Prompt), "attention prompt output");
+        CheckEveryRank(reference.Image, results.Select(r => r.Image).ToArray(), "attention image output");
+        CheckEveryRank(reference.Prompt!, results.Select(r => r.Prompt).ToArray(), "attention prompt output");
     }
 
     [Fact]
@@ -130,8 +160,8 @@ public abstract class ParallelModelTests(string id)
             Tensor? gatheredPrompt = p is { } promptStream ? rank.Tp.AllGather(promptStream, -1) : null;
             return (Image: MeshLayout.GatherImage(i, rank), Prompt: gatheredPrompt);
         });
-        CheckEveryRank(reference.Image, results.Select(r => r.Image), $"block {index} image stream");
-        if (reference.Prompt is not null) CheckEveryRank(reference.Prompt, results.Select(r => r.Prompt), $"block {index} prompt stream");
+        CheckEveryRank(reference.Image, results.Select(r => r.Image).ToArray(), $"block {index} image stream");
+        if (reference.Prompt is not null) CheckEveryRank(reference.Prompt, results.Select(r => r.Prompt).ToArray(), $"block {index} prompt stream");
         else results.Should().OnlyContain(r => ReferenceEquals(r.Prompt, null));
     }
 
@@ -174,89 +204,94 @@ public abstract class ParallelModelTests(string id)
     }
 
     [Fact]
-    public void Clip_encoders_match_one_device()
+    public void Clip_encoders_match_the_golden_on_their_devices()
     {
         foreach (var name in new[] { "clip_l_tiny", "clip_g_tiny" })
         {
             var folder = Reference("text_encoder", name);
-            var ids = Golden.ReadAll(Path.Combine(folder, "io.safetensors"))["input_ids"];
-            using var single = ClipTextModel.FromFolder(folder);
-            using var expected = single.forward(ids);
-            var results = RunOnEncoderGroups(EncoderPlacement.TextEncoderGroup, group =>
+            var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
+            var results = RunOnStageGroups(EncoderPlacement.TextEncoderGroup, tp =>
             {
-                using var model = ClipTextModel.FromFolder(folder, tp: group);
-                using var output = model.forward(ids);
+                using var model = ClipTextModel.FromFolder(folder, tp: tp);
+                model.text_model.encoder.layers[0].mlp.fc1.LocalOutFeatures.Should().Be(model.Config.intermediate_size / tp.Size);
+                using var output = model.forward(io["input_ids"]);
                 return new[] { output.HiddenState(-2).clone(), output.TextEmbeds!.clone() };
             });
-            CheckEveryRank(expected.HiddenState(-2), results.Select(r => r?[0]), $"{name} penultimate hidden state");
-            CheckEveryRank(expected.TextEmbeds!, results.Select(r => r?[1]), $"{name} text_embeds");
+            CheckParticipants(io["hidden_states.2"], results.Select(r => r?[0]).ToArray(), StageDevices[id].Encoders, $"{name} penultimate hidden state");
+            CheckParticipants(io["text_embeds"], results.Select(r => r?[1]).ToArray(), StageDevices[id].Encoders, $"{name} text_embeds");
         }
     }
 
     [Fact]
-    public void T5_encoder_matches_one_device()
+    public void T5_encoder_matches_the_golden_on_its_devices()
     {
         var folder = Reference("text_encoder", "t5_tiny");
-        var ids = Golden.ReadAll(Path.Combine(folder, "io.safetensors"))["input_ids"];
-        CompareWithOneDevice(EncoderPlacement.TextEncoderGroup, "T5 last_hidden_state", tp =>
+        var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
+        var results = RunOnStageGroups(EncoderPlacement.TextEncoderGroup, tp =>
         {
             using var model = T5EncoderModel.FromFolder(folder, tp: tp);
-            return model.forward(ids);
+            var table = model.encoder.block[0].SelfAttentionLayer.SelfAttention.relative_attention_bias!;
+            table.weight.shape.Should().Equal(model.Config.relative_attention_num_buckets, model.Config.num_heads / tp.Size);
+            return model.forward(io["input_ids"]);
         });
+        CheckParticipants(io["last_hidden_state"], results, StageDevices[id].Encoders, "T5 last_hidden_state");
     }
 
     [Fact]
-    public void Vae_decoder_matches_one_device()
+    public void Vae_decoder_matches_the_golden_on_its_devices()
     {
         var folder = new ModelFolder(Reference("vae", "vae_tiny"));
-        var latents = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"))["latents"];
-        CompareWithOneDevice(EncoderPlacement.VaeGroup, "VAE decode", tp =>
+        var io = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"));
+        var results = RunOnStageGroups(EncoderPlacement.VaeGroup, tp =>
         {
             using var vae = AutoencoderKLDecoder.Load(folder, tp: tp);
-            return vae.DecodeRaw(latents);
+            return vae.DecodeRaw(io["latents"]);
         });
-    }
-
-    /// <summary>Runs <paramref name="stage"/> on one device, then on every device the placement assigns, and compares.</summary>
-    void CompareWithOneDevice(Func<DeviceMesh, ParallelConfig, int, IReadOnlyList<int>?> placement, string what, Func<IProcessGroup, Tensor> stage)
-    {
-        var expected = stage(SingleProcessGroup.Instance);
-        CheckEveryRank(expected, RunOnEncoderGroups(placement, stage), what);
+        CheckParticipants(io["sample"], results, StageDevices[id].Vae, "VAE decode");
     }
 
     [Fact]
     public void Pipeline_with_guidance_and_skip_layers_matches_one_device()
     {
-        // Three steps with skip-layer guidance on steps 1 and 2 (diffusers applies it where start·n < i < stop·n):
-        // the mesh encodes (tp on a cfg submesh), denoises (cfg exchange, sp ring, tp) and decodes (channel tp).
+        // The whole per-device program, on this config against the 1×1 config: encode (tp on a cfg submesh), three
+        // denoising steps with classifier-free guidance (cfg exchange, sp ring, tp) and skip-layer guidance on steps
+        // 1 and 2 (diffusers applies it where start·n < i < stop·n), decode (channel tp). On n150_cfg1_sp1_tp1 both
+        // runs are the same program, so there it checks only that the run is deterministic.
         var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case1"));
         request = request with { Steps = 3, SkipLayerGuidance = new SkipLayerGuidance([1], Start: 0, Stop: 1) };
         var io = Golden.ReadAll(RepoPaths.Fixtures("reference", "pipeline", "case1", "io.safetensors"));
 
-        (List<Tensor> Steps, Tensor Image) Run(IPipelineBackend backend, GenerationRequest r)
+        (List<Tensor> Steps, Tensor Image) Run(ParallelConfig parallel, GenerationRequest r)
         {
-            var pipeline = new StableDiffusion3Pipeline(components, backend: backend);
+            var pipeline = new StableDiffusion3Pipeline(components, options: new PipelineOptions { Parallel = parallel });
             var steps = new List<Tensor>();
             pipeline.OnStep = (_, l) => steps.Add(l.clone());
             using var result = pipeline.Generate(r, initialLatents: io["initial_latents"]);
+            result.IsLead.Should().BeTrue("the in-process launcher hosts the lead device");
             return (steps, result.Image.clone());
         }
 
-        var expected = Run(SingleDevice.Instance, request);
-        var withoutSkip = Run(SingleDevice.Instance, request with { SkipLayerGuidance = null });
+        var expected = Run(PipelineOptions.OneDevice, request);
+        var withoutSkip = Run(PipelineOptions.OneDevice, request with { SkipLayerGuidance = null });
         Quality.Compare(expected.Steps[^1], withoutSkip.Steps[^1]).MaxAbsError.Should().BeGreaterThan(1e-3, "skip-layer guidance must take part in the run");
 
-        var actual = Run(new MeshBackend(Config), request);
+        var actual = Run(Config, request);
+        actual.Steps.Should().HaveCount(request.Steps);
         for (int i = 0; i < request.Steps; i++)
             AssertQuality.Close(expected.Steps[i], actual.Steps[i], Fp32Pcc, Fp32AbsRel, $"{id}: latents after step {i} (cfg + skip-layer guidance)");
         AssertQuality.Close(expected.Image, actual.Image, Fp32Pcc, Fp32AbsRel, $"{id}: decoded image");
     }
 
-    /// <summary>Runs <paramref name="program"/> on the devices the placement assigns, each with its tp group; others return null.</summary>
-    T?[] RunOnEncoderGroups<T>(Func<DeviceMesh, ParallelConfig, int, IReadOnlyList<int>?> placement, Func<IProcessGroup, T> program) where T : class =>
+    /// <summary>
+    /// Runs <paramref name="program"/> on every device, handing the devices a placement assigns their tp group
+    /// (which must be a row of at most four); the others return null.
+    /// </summary>
+    T?[] RunOnStageGroups<T>(Func<DeviceMesh, ParallelConfig, int, IReadOnlyList<int>?> placement, Func<IProcessGroup, T> program) where T : class =>
         MeshRunner.Run(DeviceMesh.Create(Config.Mesh), rank =>
         {
             var members = placement(rank.Mesh, Config, rank.Id);
-            return members is null ? null : program(rank.Group("encoder_tp", members));
+            if (members is null) return null;
+            members.Should().HaveCount(StageTensorParallel, $"{id}: a stage's tp group is a row of at most four devices of a cfg submesh");
+            return program(rank.Group("stage_tp", members));
         });
 }

@@ -38,23 +38,16 @@ public sealed class DeviceMesh
     public LogicalDevice this[int row, int col] => this[new MeshCoord(row, col)];
 
     /// <summary>
-    /// A new mesh of the given shape. Without <paramref name="place"/>, logical device i goes to CUDA device
-    /// i mod device_count when CUDA is available (several logical devices then share a GPU), else to the CPU.
+    /// A new mesh of the given shape; <paramref name="place"/> binds logical device i to a TorchSharp device (the
+    /// CPU without it; see <see cref="DeviceBinding"/> for CUDA).
     /// </summary>
     public static DeviceMesh Create(MeshShape shape, Func<int, Device>? place = null)
     {
-        place ??= DefaultPlacement();
+        place ??= _ => CPU;
         return new DeviceMesh(shape, Enumerable.Range(0, shape.Size).Select(id => new LogicalDevice(id, place(id))).ToArray());
     }
 
     public static DeviceMesh Create(int rows, int cols, Func<int, Device>? place = null) => Create(new MeshShape(rows, cols), place);
-
-    static Func<int, Device> DefaultPlacement()
-    {
-        if (!cuda.is_available()) return _ => CPU;
-        int count = cuda.device_count();
-        return id => new Device(DeviceType.CUDA, id % count);
-    }
 
     public MeshCoord CoordOf(int id) =>
         TryCoordOf(id, out var coord) ? coord : throw new ArgumentException($"device {id} is not in this {Shape} mesh (devices {string.Join(",", Ids)})");

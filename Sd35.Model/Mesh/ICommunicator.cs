@@ -16,4 +16,7 @@ public interface ICommunicator
 
     /// <summary>What device <paramref name="self"/> moved through the groups of <paramref name="label"/> so far.</summary>
     CollectiveStats Traffic(int self, string label);
+
+    /// <summary>Every label device <paramref name="self"/> has traffic under, with its statistics.</summary>
+    IReadOnlyDictionary<string, CollectiveStats> TrafficOf(int self);
 }

@@ -61,4 +61,32 @@ public static class ProcessGroupExtensions
     /// <summary>The asynchronous <see cref="IProcessGroup.RingShift"/>: send to the next rank, receive from the previous.</summary>
     public static IPendingTensor StartRingShift(this IProcessGroup group, Tensor local) =>
         group.StartSendReceive(local, (group.Rank + 1) % group.Size, (group.Rank + group.Size - 1) % group.Size);
+
+    /// <summary>
+    /// <see cref="IProcessGroup.Broadcast"/> of a tensor whose shape and dtype only the root knows (the others pass
+    /// null): a fixed-size header goes first, so a backend that needs receive buffers (MPI, NCCL) can allocate
+    /// them on <paramref name="device"/>. On a group of one it returns <paramref name="local"/> itself.
+    /// </summary>
+    public static Tensor BroadcastFromRoot(this IProcessGroup group, Tensor? local, int root, Device device)
+    {
+        bool isRoot = group.Rank == root;
+        if (isRoot && local is null) throw new ArgumentNullException(nameof(local), $"rank {root} is the root of the broadcast and must pass its tensor");
+        if (group.Size == 1) return local!;
+        const int maxDims = 8;
+        var header = new long[maxDims + 2];
+        if (isRoot)
+        {
+            if (local!.dim() > maxDims) throw new ArgumentException($"BroadcastFromRoot takes at most {maxDims} dimensions, got {local.dim()}");
+            header[0] = (long)local.dtype;
+            header[1] = local.dim();
+            for (int d = 0; d < local.dim(); d++) header[d + 2] = local.shape[d];
+        }
+        using var sentHeader = tensor(header, device: device);
+        using var receivedHeader = group.Broadcast(sentHeader, root);
+        using var hostHeader = receivedHeader.cpu();
+        var h = hostHeader.data<long>().ToArray();
+        if (isRoot) return group.Broadcast(local!, root);
+        using var buffer = empty(h.Skip(2).Take((int)h[1]).ToArray(), (ScalarType)h[0], device);
+        return group.Broadcast(buffer, root);
+    }
 }

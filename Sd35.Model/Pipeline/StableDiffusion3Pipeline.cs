@@ -1,16 +1,16 @@
-using System.Diagnostics;
-using Sd35.Models.Clip;
-using Sd35.Models.T5;
+using Sd35.Mesh;
 using Sd35.Models.Transformer;
-using Sd35.Models.Vae;
-using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sd35.Pipeline;
 
-/// <summary>The image in [0, 1] ([1, 3, H, W], float32) and how long each stage took.</summary>
-public sealed record GenerationResult(Tensor Image, StageTimings Timings) : IDisposable
+/// <summary>
+/// The image in [0, 1] ([1, 3, H, W], float32, on the CPU) and how long each stage took. Under a multi-process
+/// launcher every process gets the image; <see cref="IsLead"/> is true in exactly one of them (the process hosting
+/// the lead device), the one that should write it.
+/// </summary>
+public sealed record GenerationResult(Tensor Image, StageTimings Timings, bool IsLead = true) : IDisposable
 {
     public void Dispose() => Image.Dispose();
 }
@@ -22,54 +22,63 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings) : IDis
 /// optional skip-layer guidance, un-scale the latents and decode them.
 /// The stages run one after another and each releases its models before the next loads its own:
 /// encoders → transformer → VAE. That keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB.
+/// Every device of the configured mesh runs the same program (<see cref="GenerationProgram"/>), started through
+/// the options' <see cref="IMeshLauncher"/>; one device is the 1×1 mesh, run inline on the calling thread.
 /// </summary>
-/// The stages run on a backend: one device (<see cref="SingleDevice"/>, the default) or a device mesh
-/// (<see cref="MeshBackend"/>).
-public sealed class StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, IPipelineBackend? backend = null)
+public sealed class StableDiffusion3Pipeline
 {
-    readonly IPipelineBackend _backend = backend ?? SingleDevice.Instance;
+    readonly PipelineComponents _components;
+    readonly ScalarType _dtype;
+    readonly ParallelConfig _parallel;
+    readonly IMeshLauncher _launcher;
 
-    /// <summary>Raised after each stage with its name, once its models are released (tests watch memory here).</summary>
+    /// <exception cref="Sd35.Errors.RequestException">the options ask for a device kind that is not available (field <c>device</c>)</exception>
+    public StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, PipelineOptions? options = null)
+    {
+        options ??= new PipelineOptions();
+        _components = components;
+        _dtype = dtype;
+        _parallel = options.Parallel;
+        _launcher = options.ResolveLauncher();
+    }
+
+    /// <summary>Raised on the lead device after each stage with its name, once its models are released (tests watch memory here).</summary>
     public event Action<string>? StageReleased;
 
-    /// <summary>Called after each denoising step with the step index and the latents.</summary>
+    /// <summary>Called on the lead device after each denoising step with the step index and the latents (on the CPU).</summary>
     public Action<int, Tensor>? OnStep { get; set; }
 
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
     public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null)
     {
-        var transformerConfig = components.TransformerConfig();
-        int vaeScale = components.VaeScaleFactor();
+        var transformerConfig = _components.TransformerConfig();
+        int vaeScale = _components.VaeScaleFactor();
         request.Validate(vaeScale * transformerConfig.PatchSize);
-        _backend.Validate(components, request);
+        ValidateLayout(request, transformerConfig, vaeScale);
         var timings = new StageTimings();
 
-        Tensor finalLatents;
-        using (var encoded = _backend.Encode(components, dtype, request, timings))
-        {
-            StageReleased?.Invoke("encoding");
-            var start = initialLatents?.to(dtype, copy: true) ?? InitialLatents(request, transformerConfig.InChannels, vaeScale, dtype);
-            finalLatents = Denoise(request, start, encoded, timings, progress);
-        }
-        Tensor image;
-        using (finalLatents)
-        {
-            StageReleased?.Invoke("denoising");
-            image = _backend.Decode(components, dtype, finalLatents, timings);
-        }
-        StageReleased?.Invoke("decoding");
-        return new GenerationResult(image, timings);
+        using var start = initialLatents?.to(_dtype, copy: true) ?? InitialLatents(request, transformerConfig.InChannels, vaeScale, _dtype);
+        var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
+        scheduler.SetTimesteps(request.Steps);
+        var program = new GenerationProgram(_components, _dtype, _parallel, request, start, scheduler,
+            new GenerationObservers(timings, OnStep, progress, StageReleased));
+        var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
+
+        // Every hosted device holds the image; keep the lead's (or, in a process without it, the first one's).
+        bool isLead = images.ContainsKey(GenerationProgram.Lead);
+        int keep = isLead ? GenerationProgram.Lead : images.Keys.Min();
+        foreach (var (id, image) in images) if (id != keep) image.Dispose();
+        return new GenerationResult(images[keep], timings, isLead);
     }
 
-    Tensor Denoise(GenerationRequest request, Tensor latents, EncodedPrompt encoded, StageTimings timings, IProgress<int>? progress)
+    /// <summary>Throws, before any model is loaded, if the request cannot run on the parallel layout.</summary>
+    void ValidateLayout(GenerationRequest request, SD3TransformerConfig transformerConfig, int vaeScale)
     {
-        using (latents)
-        {
-            var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
-            scheduler.SetTimesteps(request.Steps);
-            var job = new DenoisingJob(components.Transformer, dtype, encoded, latents, scheduler, request);
-            return _backend.Denoise(job, new DenoisingObservers(timings, OnStep, progress));
-        }
+        int latentScale = vaeScale * transformerConfig.PatchSize;
+        long tokens = (long)(request.Height / latentScale) * (request.Width / latentScale);
+        _parallel.ValidateFor(tokens, transformerConfig.NumAttentionHeads, transformerConfig.InnerDim);
+        if (_parallel.Cfg.Factor == 2 && !request.UsesClassifierFreeGuidance)
+            throw new ArgumentException($"config {_parallel.Id ?? _parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
-namespace Sd35.Mesh;
+using Sd35.Mesh;
+
+namespace Sd35.Pipeline;
 
 /// <summary>
 /// Where the text encoders and the VAE decoder run on a parallel config, following the reference system: on one

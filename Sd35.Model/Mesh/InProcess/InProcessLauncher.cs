@@ -1,0 +1,120 @@
+using System.Runtime.ExceptionServices;
+using static TorchSharp.torch;
+
+namespace Sd35.Mesh.InProcess;
+
+/// <summary>
+/// The in-process <see cref="IMeshLauncher"/>: one program per logical device, each on its own thread, with
+/// in-process collectives between them — the single-machine stand-in for launching one process per accelerator.
+/// A 1×1 mesh runs inline on the calling thread (no thread, no change to the intra-op thread setting), so one
+/// device is simply the smallest mesh. If a rank throws, the others are released from their collectives and the
+/// run rethrows that first, original exception (with its stack trace).
+/// </summary>
+public sealed class InProcessLauncher : IMeshLauncher
+{
+    static readonly object s_threadsGate = new();
+    static int s_activeRuns;
+    static int s_savedThreads;
+
+    readonly Func<int, Device> _bind;
+    readonly MeshRunOptions _options;
+
+    /// <summary>Binds ranks to <paramref name="device"/> devices now (fails here if CUDA is asked for but unavailable).</summary>
+    public InProcessLauncher(ComputeDevice device = ComputeDevice.Cpu, MeshRunOptions? options = null)
+    {
+        _bind = DeviceBinding.For(device);
+        _options = options ?? MeshRunOptions.Default;
+    }
+
+    public MeshRunResult<T> Run<T>(MeshShape shape, Func<MeshRank, T> program) =>
+        Run(DeviceMesh.Create(shape, _bind), program, _options);
+
+    /// <summary>Runs on every device of <paramref name="mesh"/> (which may be a submesh of a larger one: its devices keep their ids).</summary>
+    public static MeshRunResult<T> Run<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null)
+    {
+        options ??= MeshRunOptions.Default;
+        var communicator = new InProcessCommunicator(mesh, options.CollectiveTimeout);
+        var results = new T[mesh.Size];
+        var programs = mesh.Devices.Select((device, index) => (Action)(() =>
+        {
+            try
+            {
+                results[index] = program(new MeshRank(mesh, device.Id, communicator, communicator.Aborted));
+            }
+            catch (Exception ex)
+            {
+                ex.Data["MeshRank"] = device.Id;
+                communicator.Abort(ex);
+            }
+            finally
+            {
+                communicator.MarkFinished(device.Id);
+            }
+        })).ToArray();
+
+        if (programs.Length == 1) programs[0]();
+        else RunOnThreads(mesh, programs, options);
+        if (communicator.Cause is { } cause) ExceptionDispatchInfo.Capture(cause).Throw();
+        return new MeshRunResult<T>(mesh.Devices.Select((d, i) => (d.Id, results[i])).ToDictionary(p => p.Id, p => p.Item2), communicator);
+    }
+
+    static void RunOnThreads(DeviceMesh mesh, Action[] programs, MeshRunOptions options)
+    {
+        var threads = programs.Select((program, index) => new Thread(() => program())
+        {
+            Name = $"mesh rank {mesh.Devices[index].Id}",
+            IsBackground = true, // a rank stuck outside any collective must not keep the process alive
+        }).ToArray();
+        int threadsPerRank = options.IntraOpThreads ?? Math.Max(1, (Environment.ProcessorCount + mesh.Size - 1) / mesh.Size);
+        EnterThreads(threadsPerRank);
+        try
+        {
+            foreach (var t in threads) t.Start();
+            foreach (var t in threads) t.Join();
+        }
+        finally
+        {
+            LeaveThreads();
+        }
+    }
+
+    // set_num_threads is process-global: the first of overlapping runs sets it, the last one restores it.
+    // Rank threads are new threads, and libtorch gives a thread the current setting at its first parallel op.
+    static void EnterThreads(int threads)
+    {
+        lock (s_threadsGate)
+        {
+            if (s_activeRuns++ == 0)
+            {
+                s_savedThreads = get_num_threads();
+                set_num_threads(threads);
+            }
+        }
+    }
+
+    static void LeaveThreads()
+    {
+        lock (s_threadsGate)
+        {
+            if (--s_activeRuns == 0) set_num_threads(s_savedThreads);
+        }
+    }
+}
+
+/// <summary>Shorthands over <see cref="InProcessLauncher"/> for tests and tools that hold every rank in-process.</summary>
+public static class MeshRunner
+{
+    /// <summary>Every rank's result, in the mesh's row-major order.</summary>
+    public static T[] Run<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
+        InProcessLauncher.Run(mesh, program, options).Results.ToArray();
+
+    /// <summary>Runs on every device of <paramref name="config"/>'s mesh, each rank already placed (sp, tp and cfg groups made).</summary>
+    public static T[] Run<T>(ParallelConfig config, Func<MeshRank, ParallelRank, T> program, MeshRunOptions? options = null) =>
+        Execute(config, program, options).Results.ToArray();
+
+    public static MeshRunResult<T> Execute<T>(ParallelConfig config, Func<MeshRank, ParallelRank, T> program, MeshRunOptions? options = null) =>
+        InProcessLauncher.Run(DeviceMesh.Create(config.Mesh), rank => program(rank, rank.Place(config)), options);
+
+    public static MeshRunResult<T> Execute<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
+        InProcessLauncher.Run(mesh, program, options);
+}

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Sd35.Mesh;
+using Sd35.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace Sd35.Pipeline;
+
+/// <summary>
+/// The denoising loop of diffusers' <c>StableDiffusion3Pipeline.__call__</c>, as one device's program, with
+/// xDiT's two changes for classifier-free guidance on a mesh: each device runs only its branch
+/// (<see cref="GuidanceBranch"/>), and the branches' predictions are gathered over the cfg group before the
+/// guidance arithmetic. With a cfg group of one the gather is the identity and the device runs both branches as a
+/// batch of two — which is exactly diffusers' loop. Every device then computes the same guided velocity and the
+/// same Euler step, so the next step's latents are laid out on every submesh again without a trip through a host.
+/// </summary>
+static class DenoisingLoop
+{
+    /// <param name="latents">this device's copy of the initial latents; consumed (each step's input is released)</param>
+    /// <param name="stepDone">called after each step with its index, the latents and its seconds (on the reporting device)</param>
+    public static Tensor Run(SD3Transformer2DModel transformer, GuidanceBranch branch, ParallelRank placed, Tensor latents,
+        FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone)
+    {
+        var skipLayers = branch.Guided ? request.SkipLayerGuidance : null;
+        var watch = new Stopwatch();
+        for (int i = 0; i < scheduler.NumInferenceSteps; i++)
+        {
+            watch.Restart();
+            float t = scheduler.Timesteps[i];
+            using (var scope = NewDisposeScope())
+            {
+                // expand the latents if we are doing classifier-free guidance (on this device)
+                var latentModelInput = branch.Batch == 2 ? cat([latents, latents], 0) : latents;
+                var noisePred = Predict(transformer, latentModelInput, branch.Embeds, branch.Pooled, t);
+                if (branch.Guided)
+                {
+                    // [uncond ; cond], gathered over the cfg group (the identity when this device ran both).
+                    var halves = placed.Cfg.AllGather(noisePred, 0).chunk(2, 0);
+                    var (uncond, cond) = (halves[0], halves[1]);
+                    noisePred = Guidance.Classifier(uncond, cond, request.GuidanceScale);
+                    if (skipLayers is not null && skipLayers.AppliesAt(i, request.Steps))
+                        noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, branch, placed, latents, cond, t, skipLayers), skipLayers.Scale);
+                }
+                var next = scheduler.Step(noisePred, i, latents).MoveToOuterDisposeScope();
+                latents.Dispose();
+                latents = next;
+            }
+            stepDone?.Invoke(i, latents, watch.Elapsed.TotalSeconds);
+        }
+        return latents;
+    }
+
+    /// <summary>
+    /// Skip-layer guidance's extra conditional pass with the guidance layers skipped. With a cfg group of two the
+    /// conditional submesh computes it and hands it to its unconditional partner (every device takes part).
+    /// </summary>
+    static Tensor SkipLayerPrediction(SD3Transformer2DModel transformer, GuidanceBranch branch, ParallelRank placed, Tensor latents, Tensor cond, float t, SkipLayerGuidance skip)
+    {
+        var skipped = branch.RunsPositive
+            ? Predict(transformer, latents, branch.PositiveEmbeds, branch.PositivePooled, t, skip.Layers)
+            : zeros_like(cond); // the receiving side's buffer
+        return placed.Cfg.Size == 1 ? skipped : placed.Cfg.Broadcast(skipped, root: 1);
+    }
+
+    static Tensor Predict(SD3Transformer2DModel transformer, Tensor latents, Tensor embeds, Tensor pooled, float t, int[]? skipLayers = null)
+    {
+        using var timestep = full([latents.shape[0]], t, float32);
+        return transformer.Forward(latents, embeds, pooled, timestep, skipLayers);
+    }
+}

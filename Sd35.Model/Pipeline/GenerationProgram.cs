@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using Sd35.Mesh;
+using Sd35.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace Sd35.Pipeline;
+
+/// <summary>Who watches a generation: timings, the latents after each step, progress, and the stage boundaries.</summary>
+sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnStep, IProgress<int>? Progress, Action<string>? StageReleased)
+{
+    public void StepDone(int step, Tensor latents, double seconds)
+    {
+        Timings.AddStep(seconds);
+        if (OnStep is not null)
+        {
+            using var host = latents.cpu();
+            OnStep(step, host);
+        }
+        Progress?.Report(step + 1);
+    }
+}
+
+/// <summary>
+/// One device's program for a whole generation — encode → denoise → decode — the same on every device of every
+/// mesh (one device is the 1×1 mesh). The text encoders run tensor parallel on the devices
+/// <see cref="EncoderPlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
+/// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
+/// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
+/// the one that writes it. Only the lead device reports progress, steps and stage boundaries (the VAE's first
+/// device reports the decoding times). Each stage releases its models before the next loads its own.
+/// </summary>
+sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
+    Tensor initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers)
+{
+    /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
+    public const int Lead = 0;
+
+    /// <summary>Returns the image in [0, 1] ([1, 3, H, W], float32) on the CPU.</summary>
+    public Tensor Run(MeshRank rank)
+    {
+        bool lead = rank.Id == Lead;
+        var everyone = rank.Group("pipeline", rank.Mesh.Ids);
+        var placed = rank.Place(config);
+        Tensor latents;
+        using (var prompt = Encode(rank, everyone, lead))
+        {
+            if (lead) observers.StageReleased?.Invoke("encoding");
+            latents = Denoise(placed, prompt, lead);
+        }
+        Tensor image;
+        using (latents)
+        {
+            if (lead) observers.StageReleased?.Invoke("denoising");
+            image = Decode(rank, everyone, latents);
+        }
+        if (lead) observers.StageReleased?.Invoke("decoding");
+        return image;
+    }
+
+    EncodedPrompt Encode(MeshRank rank, IProcessGroup everyone, bool lead)
+    {
+        var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
+        var encoded = members is null ? null
+            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null);
+        if (everyone.Size == 1) return encoded!;
+        // Every device denoises with the lead's prompt, the encoders' other devices too, so all run on the same bits.
+        using (encoded)
+        {
+            PromptEmbeddings Share(PromptEmbeddings? side) => new(
+                everyone.BroadcastFromRoot(side?.PromptEmbeds, Lead, rank.Device),
+                everyone.BroadcastFromRoot(side?.PooledPromptEmbeds, Lead, rank.Device));
+            return new EncodedPrompt(Share(encoded?.Positive), request.UsesClassifierFreeGuidance ? Share(encoded?.Negative) : null);
+        }
+    }
+
+    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, bool lead)
+    {
+        var watch = Stopwatch.StartNew();
+        using var transformer = SD3Transformer2DModel.FromFolder(components.Transformer, placed.Context, dtype);
+        if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
+        using var branch = new GuidanceBranch(prompt, placed);
+        var latents = initialLatents.to(placed.Context.Device, copy: true);
+        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, lead ? observers.StepDone : null);
+    }
+
+    Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)
+    {
+        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
+        var ids = rank.Mesh.Ids;
+        int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
+        var image = members is null ? null
+            : PipelineStages.Decode(components, dtype, latents, rank.Group("stage_tp", members), rank.Device, rank.Id == reporter ? observers.Timings : null);
+        if (everyone.Size == 1) return image!;
+        using (image)
+        using (var shared = everyone.BroadcastFromRoot(image, ids.ToList().IndexOf(reporter), rank.Device))
+            return shared.cpu();
+    }
+}
