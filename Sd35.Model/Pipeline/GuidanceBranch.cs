@@ -40,8 +40,8 @@ sealed class GuidanceBranch : IDisposable
         }
         else
         {
-            Embeds = cat([negative.PromptEmbeds, positive.PromptEmbeds], 0).to(device);
-            Pooled = cat([negative.PooledPromptEmbeds, positive.PooledPromptEmbeds], 0).to(device);
+            Embeds = Batched(negative.PromptEmbeds, positive.PromptEmbeds, device);
+            Pooled = Batched(negative.PooledPromptEmbeds, positive.PooledPromptEmbeds, device);
             Batch = 2;
             RunsPositive = true;
         }
@@ -49,6 +49,12 @@ sealed class GuidanceBranch : IDisposable
 
     /// <summary>Whether this device computes the positive (conditional) branch: always, unless it is on the negative cfg submesh.</summary>
     public bool RunsPositive { get; }
+
+    static Tensor Batched(Tensor negative, Tensor positive, Device device)
+    {
+        using var both = cat([negative, positive], 0);
+        return both.to(device, copy: true);
+    }
 
     public void Dispose()
     {

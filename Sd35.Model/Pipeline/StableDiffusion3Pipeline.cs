@@ -57,10 +57,9 @@ public sealed class StableDiffusion3Pipeline
         ValidateLayout(request, transformerConfig, vaeScale);
         var timings = new StageTimings();
 
-        using var start = initialLatents?.to(_dtype, copy: true) ?? InitialLatents(request, transformerConfig.InChannels, vaeScale, _dtype);
         var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
         scheduler.SetTimesteps(request.Steps);
-        var program = new GenerationProgram(_components, _dtype, _parallel, request, start, scheduler,
+        var program = new GenerationProgram(_components, _dtype, _parallel, request, initialLatents, scheduler,
             new GenerationObservers(timings, OnStep, progress, StageReleased));
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
 
