@@ -33,7 +33,7 @@ public sealed record DemoOptions
                                      without it, the tiny random-weight reference components in fixtures/ are used
           --max-sequence-length <n>  T5 tokens (default 256)
           --bf16                     run the models in bfloat16 (halves memory; about 4× slower on CPUs without AMX)
-          --parallel <config id>     run the denoising loop on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
+          --parallel <config id>     run on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
           --device cpu|cuda          bind every device of the run to the CPU (default) or to the CUDA GPUs, round-robin
           --out <file.png>           output image (default sd35.png)
         """;

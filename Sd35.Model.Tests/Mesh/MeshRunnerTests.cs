@@ -27,6 +27,29 @@ public class MeshRunnerTests
     }
 
     [Fact]
+    public void A_one_device_mesh_runs_inline_on_the_calling_thread_through_the_launcher_seam()
+    {
+        IMeshLauncher launcher = MeshLaunchers.InProcess();
+        var run = launcher.Run(new MeshShape(1, 1), rank => (rank.Id, rank.Device.type, Environment.CurrentManagedThreadId));
+        run.Local.Keys.Should().Equal(0);
+        run.Local[0].Should().Be((0, TorchSharp.DeviceType.CPU, Environment.CurrentManagedThreadId));
+    }
+
+    [Fact]
+    public void Cuda_ranks_are_bound_round_robin_or_refused_naming_why()
+    {
+        if (TorchSharp.torch.cuda.is_available())
+        {
+            var bind = DeviceBinding.For(ComputeDevice.Cuda);
+            bind(0).Should().Be(new TorchSharp.torch.Device(TorchSharp.DeviceType.CUDA, 0));
+            bind(TorchSharp.torch.cuda.device_count()).index.Should().Be(0);
+            return;
+        }
+        var act = () => MeshLaunchers.InProcess(ComputeDevice.Cuda);
+        act.Should().Throw<Sd35.Errors.RequestException>().Where(e => e.Field == "device").WithMessage("*CUDA*not available*");
+    }
+
+    [Fact]
     public void Intra_op_threads_are_set_for_the_run_and_restored_after()
     {
         int before = get_num_threads();

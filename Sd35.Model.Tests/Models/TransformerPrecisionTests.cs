@@ -14,6 +14,7 @@ public class TransformerPrecisionTests
         var model = SD3Transformer2DModel.FromFolder(folder, dtype: ScalarType.BFloat16);
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
         var actual = model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]);
-        AssertQuality.Close(io["sample"], actual.to(float32), minPcc: 0.99, maxAbsErrorRelative: 0.1, "bf16 transformer");
+        // The reference system's bf16 transformer gate is PCC 0.998; measured here: PCC 0.99997, max |error| 0.008 × max |reference|.
+        AssertQuality.Close(io["sample"], actual.to(float32), minPcc: 0.998, maxAbsErrorRelative: 0.02, "bf16 transformer");
     }
 }

@@ -30,7 +30,9 @@ namespace Sd35.Tests.Parallel;
 public abstract class ParallelModelTests(string id)
 {
     const double Fp32Pcc = 0.99999, Fp32AbsRel = 1e-4;
-    const double Bf16Pcc = 0.99;
+    // bf16 against fp32 on one device, gated as the reference system gates its bf16 transformer (PCC 0.998). Measured
+    // on the tiny transformer: PCC ≥ 0.99996 and max |error| ≤ 0.0097 × max |reference| (n150, qb_cfg1_sp1_tp4, t3k_cfg2_sp2_tp2).
+    const double Bf16Pcc = 0.998, Bf16AbsRel = 0.02;
 
     protected ParallelConfig Config { get; } = ParallelConfig.Parse(id);
     static string Reference(params string[] parts) => RepoPaths.Fixtures(["reference", .. parts]);
@@ -180,7 +182,7 @@ public abstract class ParallelModelTests(string id)
             return model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]).to(float32);
         });
         if (dtype == ScalarType.Float32) CheckEveryRank(reference, results, "transformer fp32");
-        else CheckEveryRank(reference, results, "transformer bf16", Bf16Pcc, absRel: 0.1);
+        else CheckEveryRank(reference, results, "transformer bf16", Bf16Pcc, Bf16AbsRel);
     }
 
     [Fact]
