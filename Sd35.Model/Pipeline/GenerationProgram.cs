@@ -29,10 +29,10 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// the one that writes it. Only the lead device reports progress, steps and stage boundaries (the VAE's first
 /// device reports the decoding times). Each stage releases its models before the next loads its own.
 /// </summary>
-/// <param name="givenLatents">diffusers' <c>latents=</c>, owned by the caller; null: every device draws the same
-/// latents from the request's seed (as every process of a multi-process run would)</param>
+/// <param name="initialLatents">makes a fresh host copy of the initial latents; every device calls it (drawing from the
+/// request's seed gives every device, and every process of a multi-process run, the same latents)</param>
 sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
-    Tensor? givenLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers)
+    Func<Tensor> initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers)
 {
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
     public const int Lead = 0;
@@ -81,16 +81,9 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var transformer = SD3Transformer2DModel.FromFolder(components.Transformer, placed.Context, dtype);
         if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, placed);
-        var latents = InitialLatents(placed.Context.Device);
+        Tensor latents;
+        using (var host = initialLatents()) latents = host.to(placed.Context.Device, copy: true);
         return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, lead ? observers.StepDone : null);
-    }
-
-    Tensor InitialLatents(Device device)
-    {
-        if (givenLatents is not null) return givenLatents.to(dtype, device, copy: true);
-        var transformerConfig = components.TransformerConfig();
-        using var drawn = StableDiffusion3Pipeline.InitialLatents(request, transformerConfig.InChannels, components.VaeScaleFactor(), dtype);
-        return drawn.to(device, copy: true);
     }
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)

@@ -59,7 +59,10 @@ public sealed class StableDiffusion3Pipeline
 
         var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
         scheduler.SetTimesteps(request.Steps);
-        var program = new GenerationProgram(_components, _dtype, _parallel, request, initialLatents, scheduler,
+        Func<Tensor> start = initialLatents is null
+            ? () => InitialLatents(request, transformerConfig.InChannels, vaeScale, _dtype)
+            : () => initialLatents.to(_dtype, copy: true);
+        var program = new GenerationProgram(_components, _dtype, _parallel, request, start, scheduler,
             new GenerationObservers(timings, OnStep, progress, StageReleased));
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
 
