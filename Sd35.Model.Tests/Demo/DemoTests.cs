@@ -32,6 +32,7 @@ public class DemoTests
     [InlineData(new[] { "--prompt" }, "--prompt needs a value")]
     [InlineData(new[] { "--parallel", "t3k_cfg9" }, "t3k_cfg9")]
     [InlineData(new[] { "--model", "/nonexistent/sd35" }, "/nonexistent/sd35")]
+    [InlineData(new[] { "--device", "tpu" }, "--device must be cpu or cuda")]
     public void Bad_arguments_are_named(string[] args, string expected)
     {
         var act = () => DemoOptions.Parse(args);
@@ -63,5 +64,21 @@ public class DemoTests
         act.Should().Throw<ArgumentException>().WithMessage("*multiples of 8*30×64*");
         File.Exists(png).Should().BeFalse();
         Directory.EnumerateFiles(dir.Path).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Cuda_where_there_is_none_is_an_error_naming_cuda_and_nothing_is_written()
+    {
+        if (TorchSharp.torch.cuda.is_available())
+        {
+            // Where there is CUDA the request is valid: the ranks bind to it instead.
+            FluentActions.Invoking(() => Sd35.Mesh.MeshLaunchers.InProcess(Sd35.Mesh.ComputeDevice.Cuda)).Should().NotThrow();
+            return;
+        }
+        using var dir = new TempDirectory();
+        var png = dir.File("out.png");
+        var act = () => new DemoRunner(TextWriter.Null, TextWriter.Null).Run(DemoOptions.Parse(["--device", "cuda", "--out", png]));
+        act.Should().Throw<Sd35.Errors.RequestException>().Where(e => e.Field == "device").WithMessage("*CUDA*not available*");
+        File.Exists(png).Should().BeFalse();
     }
 }

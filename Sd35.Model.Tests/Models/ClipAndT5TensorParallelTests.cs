@@ -1,5 +1,4 @@
 using FluentAssertions;
-using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Tests.TestSupport;
 using static Sd35.Tests.Models.TextEncoderFixtures;
