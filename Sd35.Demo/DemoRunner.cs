@@ -18,8 +18,8 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
         if (options.Model is null)
             output.WriteLine("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
 
-        var transformer = components.TransformerConfig();
-        int defaultSize = transformer.SampleSize * components.VaeScaleFactor();
+        var transformer = components.TransformerConfig;
+        int defaultSize = transformer.SampleSize * components.VaeConfig.ScaleFactor;
         var request = new GenerationRequest
         {
             Prompt = options.Prompt,

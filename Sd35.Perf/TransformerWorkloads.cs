@@ -1,5 +1,6 @@
 using Sd35.Layers.Embeddings;
 using Sd35.Mesh;
+using Sd35.Tensors.Checkpoints;
 using Sd35.Models.Transformer;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,7 +40,7 @@ public sealed class TransformerWorkload : IDisposable
     public static TransformerWorkload MmditSmall(string fixturesDir)
     {
         var scope = NewDisposeScope();
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(fixturesDir, "bench", "mmdit_small.config.json")));
+        var config = ModelConfig.Read<SD3TransformerConfig>(Path.Combine(fixturesDir, "bench", "mmdit_small.config.json"));
         manual_seed(0);
         var model = new SD3Transformer2DModel(config);
         RandomizeWeights(model);

@@ -1,3 +1,4 @@
+using Sd35.Tensors.Checkpoints;
 using System.Text.Json;
 using Sd35.Models.Clip;
 using Xunit.Abstractions;
@@ -15,7 +16,7 @@ namespace Sd35.Tests.Models;
 public class ClipAndT5GoldenTests(ITestOutputHelper log)
 {
     public static TheoryData<string> Cases => Golden.Cases(Golden.Folders(
-        folder => ModelType(folder) is ClipTextConfig.ModelType or T5Config.ModelType,
+        folder => ModelType(folder) is ClipTextConfig.ClipTextModelType or T5Config.T5ModelType,
         "config.json", "model.safetensors", "io.safetensors"));
 
     internal static string? ModelType(string folder)
@@ -31,13 +32,13 @@ public class ClipAndT5GoldenTests(ITestOutputHelper log)
         var folder = Golden.Resolve(relativeFolder);
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
         using var scope = NewDisposeScope();
-        var compared = ModelType(folder) == ClipTextConfig.ModelType ? CompareClip(folder, io) : CompareT5(folder, io);
+        var compared = ModelType(folder) == ClipTextConfig.ClipTextModelType ? CompareClip(folder, io) : CompareT5(folder, io);
         Assert.True(compared > 0, $"{relativeFolder}: io.safetensors holds no output this test knows");
     }
 
     int CompareClip(string folder, Dictionary<string, Tensor> io)
     {
-        using var model = ClipTextModel.FromFolder(folder);
+        using var model = ClipTextModel.FromFolder(new ModelFolder(folder));
         using var output = model.forward(io["input_ids"]);
         int compared = 0;
         foreach (var (name, reference) in io)
@@ -58,7 +59,7 @@ public class ClipAndT5GoldenTests(ITestOutputHelper log)
 
     int CompareT5(string folder, Dictionary<string, Tensor> io)
     {
-        using var model = T5EncoderModel.FromFolder(folder);
+        using var model = T5EncoderModel.FromFolder(new ModelFolder(folder));
         using var output = model.forward(io["input_ids"]);
         log.WriteLine($"last_hidden_state: {AssertQuality.Fp32(io["last_hidden_state"], output, $"{folder}: last_hidden_state")}");
         return 1;

@@ -1,3 +1,5 @@
+using Sd35.Tensors.Checkpoints;
+using Sd35.Mesh;
 using FluentAssertions;
 using Sd35.Models.T5;
 using Sd35.Tests.TestSupport;
@@ -17,7 +19,7 @@ public class ClipAndT5TensorParallelTests
     [Fact]
     public void Heads_that_do_not_split_evenly_are_refused()
     {
-        var act = () => TensorParallel.Run(3, group => new T5EncoderModel(T5Config.T5Xxl, ScalarType.BFloat16, group, Meta));
+        var act = () => TensorParallel.Run(3, group => new T5EncoderModel(T5Config.T5Xxl, RankContext.TensorParallel(group, Meta), ScalarType.BFloat16));
         act.Should().Throw<ArgumentException>().WithMessage("*64 attention heads*3*");
     }
 }

@@ -1,3 +1,5 @@
+using Sd35.Errors;
+using Sd35.Tensors.Checkpoints;
 using FluentAssertions;
 using Sd35.Models.Transformer;
 using Sd35.Tests.TestSupport;
@@ -12,7 +14,7 @@ public class TransformerConfigTests
     [Fact]
     public void Closed_form_count_equals_the_built_tiny_models()
     {
-        var tiny = SD3TransformerConfig.FromJson(File.ReadAllText(RepoPaths.Fixtures("reference", "transformer", "tiny", "config.json")));
+        var tiny = ModelConfig.Read<SD3TransformerConfig>(RepoPaths.Fixtures("reference", "transformer", "tiny", "config.json"));
         foreach (var config in new[] { tiny, tiny with { DualAttentionLayers = [0, 1] }, tiny with { QkNorm = null } })
             CountParameters(new SD3Transformer2DModel(config)).Should().Be(config.ParameterCount(), $"{config}");
     }
@@ -21,7 +23,7 @@ public class TransformerConfigTests
     public void Closed_form_count_equals_the_checkpoint_of_the_tiny_golden()
     {
         var folder = RepoPaths.Fixtures("reference", "transformer", "tiny");
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")));
+        var config = ModelConfig.Read<SD3TransformerConfig>(Path.Combine(folder, "config.json"));
         using var checkpoint = Sd35.Tensors.Checkpoints.Checkpoint.Open(Path.Combine(folder, "diffusion_pytorch_model.safetensors"));
         long stored = checkpoint.Keys.Where(k => k != "pos_embed.pos_embed").Sum(k => checkpoint.Entry(k).ElementCount);
         config.ParameterCount().Should().Be(stored);
@@ -47,9 +49,9 @@ public class TransformerConfigTests
     [Fact]
     public void Invalid_config_values_are_rejected_by_name()
     {
-        var act = () => SD3TransformerConfig.FromJson("{\"num_attention_heads\":4,\"attention_head_dim\":16,\"caption_projection_dim\":60}");
-        act.Should().Throw<InvalidDataException>().WithMessage("*caption_projection_dim 60*");
-        var qk = () => SD3TransformerConfig.FromJson("{\"num_attention_heads\":4,\"attention_head_dim\":16,\"caption_projection_dim\":64,\"qk_norm\":\"layer_norm\"}");
-        qk.Should().Throw<NotSupportedException>().WithMessage("*layer_norm*");
+        var act = () => ModelConfig.Parse<SD3TransformerConfig>("{\"num_attention_heads\":4,\"attention_head_dim\":16,\"caption_projection_dim\":60}");
+        act.Should().Throw<ConfigException>().WithMessage("*$.caption_projection_dim*60*");
+        var qk = () => ModelConfig.Parse<SD3TransformerConfig>("{\"num_attention_heads\":4,\"attention_head_dim\":16,\"caption_projection_dim\":64,\"qk_norm\":\"layer_norm\"}");
+        qk.Should().Throw<ConfigException>().WithMessage("*$.qk_norm*layer_norm*");
     }
 }

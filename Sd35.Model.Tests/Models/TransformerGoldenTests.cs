@@ -1,3 +1,4 @@
+using Sd35.Tensors.Checkpoints;
 using System.Text.Json;
 using FluentAssertions;
 using Sd35.Layers.Embeddings;
@@ -39,7 +40,7 @@ public class TransformerGoldenTests
     public void Output_matches_the_diffusers_reference(string folder, string ioFile)
     {
         using var scope = NewDisposeScope();
-        var model = SD3Transformer2DModel.FromFolder(Golden.Resolve(folder));
+        var model = SD3Transformer2DModel.FromFolder(new ModelFolder(Golden.Resolve(folder)));
         var io = Golden.ReadAll(Path.Combine(Golden.Resolve(folder), "io.safetensors"));
         var expected = Golden.ReadAll(Path.Combine(Golden.Resolve(folder), ioFile))["sample"];
         var skip = SkipLayersOf(ioFile);
@@ -62,7 +63,7 @@ public class TransformerGoldenTests
     {
         // Guards the skip-layer golden against a model that ignores skip_layers.
         var folder = Golden.Resolve(Path.Combine("reference", "transformer", "tiny"));
-        var model = SD3Transformer2DModel.FromFolder(folder);
+        var model = SD3Transformer2DModel.FromFolder(new ModelFolder(folder));
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
         var full = model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]);
         var skipped = model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"], [1]);
@@ -73,7 +74,7 @@ public class TransformerGoldenTests
     public void Computed_position_table_equals_the_checkpoint_buffer()
     {
         var folder = Golden.Resolve(Path.Combine("reference", "transformer", "tiny"));
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")));
+        var config = ModelConfig.Read<SD3TransformerConfig>(Path.Combine(folder, "config.json"));
         using var file = Sd35.Tensors.Checkpoints.SafetensorsFile.Open(Path.Combine(folder, "diffusion_pytorch_model.safetensors"));
         var stored = file.Read("pos_embed.pos_embed");
         var computed = SinCosPositionEmbedding.Table(config.InnerDim, config.PosEmbedMaxSize, config.SampleSize / config.PatchSize);

@@ -145,7 +145,7 @@ public abstract class ParallelModelTests(string id)
     [InlineData(2)] // the last block: context-pre-only
     public void Joint_block_matches_one_device(int index)
     {
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(TinyTransformer, "config.json")));
+        var config = ModelConfig.Read<SD3TransformerConfig>(Path.Combine(TinyTransformer, "config.json"));
         var weights = Path.Combine(TinyTransformer, "diffusion_pytorch_model.safetensors");
         var prefix = $"transformer_blocks.{index}.";
         manual_seed(7);
@@ -173,12 +173,12 @@ public abstract class ParallelModelTests(string id)
     public void Transformer_matches_one_device(ScalarType dtype)
     {
         var io = Golden.ReadAll(Path.Combine(TinyTransformer, "io.safetensors"));
-        var reference = SD3Transformer2DModel.FromFolder(TinyTransformer)
+        var reference = SD3Transformer2DModel.FromFolder(new ModelFolder(TinyTransformer))
             .Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]);
 
         var results = MeshRunner.Run(Config, (_, placed) =>
         {
-            using var model = SD3Transformer2DModel.FromFolder(TinyTransformer, placed.Context, dtype);
+            using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(TinyTransformer), placed.Context, dtype);
             return model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]).to(float32);
         });
         if (dtype == ScalarType.Float32) CheckEveryRank(reference, results, "transformer fp32");
@@ -189,7 +189,7 @@ public abstract class ParallelModelTests(string id)
     public void Mmdit_x_transformer_with_dual_attention_matches_one_device()
     {
         // SD3.5 Medium's MMDiT-X blocks add an image-only attention: on a mesh it is the same ring with no prompt.
-        var config = SD3TransformerConfig.FromJson(File.ReadAllText(Path.Combine(TinyTransformer, "config.json"))) with { DualAttentionLayers = [0, 1] };
+        var config = ModelConfig.Read<SD3TransformerConfig>(Path.Combine(TinyTransformer, "config.json")) with { DualAttentionLayers = [0, 1] };
         var io = Golden.ReadAll(Path.Combine(TinyTransformer, "io.safetensors"));
         using var dir = new TempDirectory();
         var path = SaveRandom(new SD3Transformer2DModel(config), dir, seed: 13);
@@ -214,8 +214,8 @@ public abstract class ParallelModelTests(string id)
             var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
             var results = RunOnStageGroups(EncoderPlacement.TextEncoderGroup, tp =>
             {
-                using var model = ClipTextModel.FromFolder(folder, tp: tp);
-                model.text_model.encoder.layers[0].mlp.fc1.LocalOutFeatures.Should().Be(model.Config.intermediate_size / tp.Size);
+                using var model = ClipTextModel.FromFolder(new ModelFolder(folder), RankContext.TensorParallel(tp));
+                model.text_model.encoder.layers[0].mlp.fc1.LocalOutFeatures.Should().Be(model.Config.IntermediateSize / tp.Size);
                 using var output = model.forward(io["input_ids"]);
                 return new[] { output.HiddenState(-2).clone(), output.TextEmbeds!.clone() };
             });
@@ -231,9 +231,9 @@ public abstract class ParallelModelTests(string id)
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
         var results = RunOnStageGroups(EncoderPlacement.TextEncoderGroup, tp =>
         {
-            using var model = T5EncoderModel.FromFolder(folder, tp: tp);
+            using var model = T5EncoderModel.FromFolder(new ModelFolder(folder), RankContext.TensorParallel(tp));
             var table = model.encoder.block[0].SelfAttentionLayer.SelfAttention.relative_attention_bias!;
-            table.weight.shape.Should().Equal(model.Config.relative_attention_num_buckets, model.Config.num_heads / tp.Size);
+            table.weight.shape.Should().Equal(model.Config.RelativeAttentionNumBuckets, model.Config.NumHeads / tp.Size);
             return model.forward(io["input_ids"]);
         });
         CheckParticipants(io["last_hidden_state"], results, StageDevices[id].Encoders, "T5 last_hidden_state");
@@ -246,7 +246,7 @@ public abstract class ParallelModelTests(string id)
         var io = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"));
         var results = RunOnStageGroups(EncoderPlacement.VaeGroup, tp =>
         {
-            using var vae = AutoencoderKLDecoder.Load(folder, tp: tp);
+            using var vae = AutoencoderKLDecoder.FromFolder(folder, RankContext.TensorParallel(tp));
             return vae.DecodeRaw(io["latents"]);
         });
         CheckParticipants(io["sample"], results, StageDevices[id].Vae, "VAE decode");

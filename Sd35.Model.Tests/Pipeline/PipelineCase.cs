@@ -1,8 +1,10 @@
+using Sd35.Tensors.Checkpoints;
 using System.Text.Json;
 using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Pipeline;
 using Sd35.Tests.TestSupport;
+using Sd35.Tokenizers;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.Pipeline;
@@ -54,10 +56,10 @@ sealed class PipelineCase
         }
     }
 
-    public ClipTextModel ClipL(ScalarType dtype = ScalarType.Float32) => ClipTextModel.FromFolder(Component("text_encoder"), dtype);
-    public ClipTextModel ClipG(ScalarType dtype = ScalarType.Float32) => ClipTextModel.FromFolder(Component("text_encoder_2"), dtype);
-    public T5EncoderModel T5(ScalarType dtype = ScalarType.Float32) => T5EncoderModel.FromFolder(Component("text_encoder_3"), dtype);
+    public ClipTextModel ClipL(ScalarType dtype = ScalarType.Float32) => ClipTextModel.FromFolder(new ModelFolder(Component("text_encoder")), dtype: dtype);
+    public ClipTextModel ClipG(ScalarType dtype = ScalarType.Float32) => ClipTextModel.FromFolder(new ModelFolder(Component("text_encoder_2")), dtype: dtype);
+    public T5EncoderModel T5(ScalarType dtype = ScalarType.Float32) => T5EncoderModel.FromFolder(new ModelFolder(Component("text_encoder_3")), dtype: dtype);
 
-    public Sd3PromptEncoder Encoder(bool withT5 = true, Sd3Tokenizers? tokenizers = null) =>
+    public Sd3PromptEncoder Encoder(bool withT5 = true, TokenizerSet? tokenizers = null) =>
         new(ClipL(), ClipG(), withT5 ? T5() : null, JointAttentionDim, tokenizers);
 }

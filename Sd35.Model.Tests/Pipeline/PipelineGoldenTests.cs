@@ -70,7 +70,7 @@ public class PipelineGoldenTests
         // Seeds recovered by search (fixtures/reference/pipeline/SEEDS.md): torch.randn on CPU with a seeded generator.
         var (components, request) = Load(Path.Combine("reference", "pipeline", caseName));
         var io = Golden.ReadAll(Path.Combine(RepoPaths.Fixtures("reference", "pipeline", caseName), "io.safetensors"));
-        var initial = StableDiffusion3Pipeline.InitialLatents(request with { Seed = seed }, components.TransformerConfig().InChannels, components.VaeScaleFactor());
+        var initial = StableDiffusion3Pipeline.InitialLatents(request with { Seed = seed }, components.TransformerConfig.InChannels, components.VaeConfig.ScaleFactor);
         initial.Equals(io["initial_latents"]).Should().BeTrue();
     }
 

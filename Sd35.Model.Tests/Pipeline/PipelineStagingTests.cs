@@ -1,5 +1,8 @@
 using FluentAssertions;
+using Sd35.Errors;
 using Sd35.Pipeline;
+using Sd35.Tensors.Checkpoints;
+using Sd35.Tests.TestSupport;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,14 +54,25 @@ public class PipelineStagingTests
         FluentActions.Invoking(() => (request with { Steps = 0 }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*steps*0*");
         FluentActions.Invoking(() => (request with { Width = 1000 }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*16*1000×1024*");
         FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*guidance*");
+        FluentActions.Invoking(() => (request with { SkipLayerGuidance = new SkipLayerGuidance([7, 38]) }).Validate(16, transformerLayers: 38))
+            .Should().Throw<RequestException>().WithMessage("skip_layer_guidance: layer 38 *0..37*");
     }
 
+    /// <summary>A model folder holding only the configs of the tiny reference components (no weights).</summary>
     static string FakeModelFolder(TestSupport.TempDirectory dir, params string[] parts)
     {
+        var configs = new Dictionary<string, string>
+        {
+            ["transformer"] = "transformer/tiny", ["vae"] = "vae/vae_tiny", ["text_encoder"] = "text_encoder/clip_l_tiny",
+            ["text_encoder_2"] = "text_encoder/clip_g_tiny", ["text_encoder_3"] = "text_encoder/t5_tiny",
+        };
         foreach (var part in parts)
         {
             Directory.CreateDirectory(Path.Combine(dir.Path, part));
-            File.WriteAllText(Path.Combine(dir.Path, part, part == "scheduler" ? "scheduler_config.json" : "config.json"), "{}");
+            if (part == "scheduler")
+                File.Copy(RepoPaths.Fixtures("reference", "scheduler", "scheduler_config.json"), Path.Combine(dir.Path, part, "scheduler_config.json"));
+            else if (configs.TryGetValue(part, out var source))
+                File.Copy(RepoPaths.Fixtures("reference", source, "config.json"), Path.Combine(dir.Path, part, "config.json"));
         }
         return dir.Path;
     }
@@ -68,7 +82,7 @@ public class PipelineStagingTests
     {
         using var dir = new TestSupport.TempDirectory();
         var act = () => PipelineComponents.FromDiffusersFolder(FakeModelFolder(dir, "transformer", "text_encoder", "text_encoder_2", "text_encoder_3"));
-        act.Should().Throw<DirectoryNotFoundException>().WithMessage("*'vae/'*");
+        act.Should().Throw<ModelFolderException>().WithMessage("*'vae/'*");
     }
 
     [Fact]
@@ -86,8 +100,8 @@ public class PipelineStagingTests
         using var dir = new TestSupport.TempDirectory();
         var path = Path.Combine(dir.Path, "config.json");
         File.WriteAllText(path, "{\"num_layers\": \"3\"}");
-        var act = () => Sd35.Models.Transformer.SD3TransformerConfig.FromFile(path);
-        act.Should().Throw<InvalidDataException>().WithMessage($"*{path}*num_layers*");
+        var act = () => ModelConfig.Read<Sd35.Models.Transformer.SD3TransformerConfig>(path);
+        act.Should().Throw<ConfigException>().WithMessage($"{path}: $.num_layers: *integer*");
     }
 
     [Fact]

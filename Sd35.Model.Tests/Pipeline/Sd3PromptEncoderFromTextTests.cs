@@ -15,7 +15,7 @@ public class Sd3PromptEncoderFromTextTests(ITestOutputHelper log)
 {
     public static TheoryData<string> Cases => PipelineCase.Cases;
 
-    static Sd3Tokenizers Tokenizers() => Sd3Tokenizers.From(TokenizerSet.Default(RepoPaths.Fixtures("tokenizers")));
+    static TokenizerSet Tokenizers() => TokenizerSet.Default(RepoPaths.Fixtures("tokenizers"));
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -88,7 +88,7 @@ public class Sd3PromptEncoderTests(ITestOutputHelper log)
         using var clipL = golden.ClipL();
         using var output = clipL.forward(golden.Io["clip_l_ids"]);
         // hidden_states[-(clip_skip + 2)] = hidden_states[-3]
-        using var clipLPart = skipped.PromptEmbeds.narrow(1, 0, Sd3PromptEncoder.ClipTokens).narrow(2, 0, clipL.Config.hidden_size);
+        using var clipLPart = skipped.PromptEmbeds.narrow(1, 0, Sd3PromptEncoder.ClipTokens).narrow(2, 0, clipL.Config.HiddenSize);
         clipLPart.Equals(output.HiddenState(-3)).Should().BeTrue();
     }
 

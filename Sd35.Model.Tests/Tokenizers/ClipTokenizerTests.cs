@@ -16,8 +16,8 @@ public sealed class ClipTokenizerTests
     public void Empty_prompt_is_the_two_markers_then_padding()
     {
         ClipL.Encode("").Should().Equal(Bos, Eos);
-        ClipL.EncodePadded("").Should().Equal([Bos, Eos, .. Enumerable.Repeat(Eos, 75)]);
-        ClipG.EncodePadded("").Should().Equal([Bos, Eos, .. Enumerable.Repeat(0, 75)]);
+        ClipL.Encode("", ClipTokenizer.ContextLength).Should().Equal([Bos, Eos, .. Enumerable.Repeat(Eos, 75)]);
+        ClipG.Encode("", ClipTokenizer.ContextLength).Should().Equal([Bos, Eos, .. Enumerable.Repeat(0, 75)]);
     }
 
     [Fact]
@@ -27,9 +27,9 @@ public sealed class ClipTokenizerTests
         int[] all = ClipL.Encode(reference.Prompt);
         all.Should().HaveCount(89);
 
-        int[] padded = ClipL.EncodePadded(reference.Prompt);
+        int[] padded = ClipL.Encode(reference.Prompt, ClipTokenizer.ContextLength);
         padded.Should().Equal([.. all.Take(76), Eos]);
-        ClipG.EncodePadded(reference.Prompt).Should().Equal(padded, "the prompt has no '!'");
+        ClipG.Encode(reference.Prompt, ClipTokenizer.ContextLength).Should().Equal(padded, "the prompt has no '!'");
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public sealed class ClipTokenizerTests
     [Fact]
     public void Markers_and_pad_ids_come_from_the_vocabulary()
     {
-        (ClipL.BeginId, ClipL.EndId, ClipL.PadId, ClipL.SequenceLength).Should().Be((Bos, Eos, Eos, 77));
+        (ClipL.BeginId, ClipL.EndId, ClipL.PadId).Should().Be((Bos, Eos, Eos));
         (ClipG.BeginId, ClipG.EndId, ClipG.PadId).Should().Be((Bos, Eos, 0));
     }
 }

@@ -15,7 +15,7 @@ public sealed class T5TokenizerTests
     public void Empty_prompt_is_end_of_sequence_then_padding()
     {
         T5.Encode("").Should().Equal(EndOfSequence);
-        T5.EncodePadded("").Should().Equal([EndOfSequence, .. Enumerable.Repeat(Pad, 255)]);
+        T5.Encode("", 256).Should().Equal([EndOfSequence, .. Enumerable.Repeat(Pad, 255)]);
     }
 
     [Fact]
@@ -24,7 +24,7 @@ public sealed class T5TokenizerTests
         ReferenceIds reference = TokenizerReference.ForPromptStartingWith("In the heart of a quiet coastal village");
         int[] all = T5.Encode(reference.Prompt);
         all.Should().HaveCount(387);
-        T5.EncodePadded(reference.Prompt).Should().Equal([.. all.Take(255), EndOfSequence]);
+        T5.Encode(reference.Prompt, 256).Should().Equal([.. all.Take(255), EndOfSequence]);
     }
 
     [Fact]
@@ -37,10 +37,10 @@ public sealed class T5TokenizerTests
     }
 
     [Fact]
-    public void Sequence_length_is_configurable()
+    public void Sequence_length_is_chosen_per_call()
     {
-        var t5 = new T5Tokenizer(RepoPaths.Fixtures("tokenizers", "t5", "spiece.model"), sequenceLength: 77);
-        t5.EncodePadded("a photo of a cat").Should().HaveCount(77).And.StartWith(T5.Encode("a photo of a cat"));
+        var t5 = new T5Tokenizer(RepoPaths.Fixtures("tokenizers", "t5", "spiece.model"));
+        t5.Encode("a photo of a cat", 77).Should().HaveCount(77).And.StartWith(T5.Encode("a photo of a cat"));
         (t5.PadId, t5.EndId, t5.UnknownId).Should().Be((Pad, EndOfSequence, Unknown));
     }
 }

@@ -1,4 +1,5 @@
 using FluentAssertions;
+using Sd35.Errors;
 using Sd35.Tests.TestSupport;
 using Sd35.Tokenizers;
 using Xunit;
@@ -72,21 +73,49 @@ public sealed class TokenizerLoadingTests : IDisposable
     public void Missing_files_are_named_in_the_error()
     {
         Action diffusers = () => TokenizerSet.FromDiffusersFolder(_modelDir);
-        diffusers.Should().Throw<FileNotFoundException>()
+        diffusers.Should().Throw<TokenizerException>()
             .WithMessage($"*{Path.Combine(_modelDir, "tokenizer", "vocab.json")}*");
 
         Directory.CreateDirectory(Path.Combine(_modelDir, "tokenizer"));
         File.Copy(Fixture("clip", "vocab.json"), Path.Combine(_modelDir, "tokenizer", "vocab.json"));
-        diffusers.Should().Throw<FileNotFoundException>()
+        diffusers.Should().Throw<TokenizerException>()
             .WithMessage($"*{Path.Combine(_modelDir, "tokenizer", "merges.txt")}*");
 
         Action t5 = () => T5Tokenizer.FromFolder(Path.Combine(_modelDir, "tokenizer_3"));
-        t5.Should().Throw<FileNotFoundException>()
+        t5.Should().Throw<TokenizerException>()
             .WithMessage($"*{Path.Combine(_modelDir, "tokenizer_3", "spiece.model")}*");
 
         Action shipped = () => TokenizerSet.Default(_modelDir);
-        shipped.Should().Throw<FileNotFoundException>()
+        shipped.Should().Throw<TokenizerException>()
             .WithMessage($"*{Path.Combine(_modelDir, "clip", "vocab.json")}*");
+    }
+
+    [Theory]
+    [InlineData("tokenizer", "vocab.json", "not json {")]
+    [InlineData("tokenizer", "vocab.json", "[1, 2, 3]")]
+    [InlineData("tokenizer_2", "vocab.json", "{\"a\": \"b\"}")]
+    [InlineData("tokenizer", "tokenizer_config.json", "{ \"pad_token\": ")]
+    [InlineData("tokenizer_2", "special_tokens_map.json", "\u0000\u0001")]
+    [InlineData("tokenizer_3", "spiece.model", "\u00ff\u00fe random bytes \u0007\u000b\u000c")]
+    public void Damaged_files_are_a_tokenizer_error_naming_the_file(string folder, string file, string content)
+    {
+        WriteDiffusersFolder();
+        string path = Path.Combine(_modelDir, folder, file);
+        File.WriteAllText(path, content);
+        Action load = () => TokenizerSet.FromDiffusersFolder(_modelDir);
+        load.Should().Throw<TokenizerException>().Which.File.Should().Be(path);
+    }
+
+    [Fact]
+    public void Random_bytes_in_spiece_model_name_the_file_not_the_protobuf_wire_type()
+    {
+        WriteDiffusersFolder();
+        string path = Path.Combine(_modelDir, "tokenizer_3", "spiece.model");
+        var bytes = new byte[4096];
+        new Random(12).NextBytes(bytes);
+        File.WriteAllBytes(path, bytes);
+        Action load = () => T5Tokenizer.FromFolder(Path.Combine(_modelDir, "tokenizer_3"));
+        load.Should().Throw<TokenizerException>().WithMessage($"{path}: *SentencePiece*");
     }
 
     private void WriteDiffusersFolder()
@@ -107,9 +136,9 @@ public sealed class TokenizerLoadingTests : IDisposable
         TokenizerSet reference = TokenizerReference.Tokenizers;
         set.ClipL.PadId.Should().Be(49407);
         set.ClipG.PadId.Should().Be(0);
-        set.ClipL.EncodePadded(Prompt).Should().Equal(reference.ClipL.EncodePadded(Prompt));
-        set.ClipG.EncodePadded(Prompt).Should().Equal(reference.ClipG.EncodePadded(Prompt)).And.Contain(0);
-        set.T5.EncodePadded(Prompt).Should().Equal(reference.T5.EncodePadded(Prompt));
+        set.ClipL.Encode(Prompt, ClipTokenizer.ContextLength).Should().Equal(reference.ClipL.Encode(Prompt, ClipTokenizer.ContextLength));
+        set.ClipG.Encode(Prompt, ClipTokenizer.ContextLength).Should().Equal(reference.ClipG.Encode(Prompt, ClipTokenizer.ContextLength)).And.Contain(0);
+        set.T5.Encode(Prompt, 256).Should().Equal(reference.T5.Encode(Prompt, 256));
     }
 
     private static string Fixture(params string[] parts) => RepoPaths.Fixtures(["tokenizers", .. parts]);

@@ -1,3 +1,4 @@
+using Sd35.Tokenizers;
 using FluentAssertions;
 using Xunit;
 
@@ -19,17 +20,17 @@ public sealed class TokenizerReferenceTests
     [Theory]
     [MemberData(nameof(TokenizerReference.PromptIndices), MemberType = typeof(TokenizerReference))]
     public void ClipL_padded_ids_match_the_pipeline(int index) =>
-        Check(index, r => r.HfClipL77, p => TokenizerReference.Tokenizers.ClipL.EncodePadded(p), "CLIP-L padded ids");
+        Check(index, r => r.HfClipL77, p => TokenizerReference.Tokenizers.ClipL.Encode(p, ClipTokenizer.ContextLength), "CLIP-L padded ids");
 
     [Theory]
     [MemberData(nameof(TokenizerReference.PromptIndices), MemberType = typeof(TokenizerReference))]
     public void ClipG_padded_ids_match_the_pipeline(int index) =>
-        Check(index, r => r.HfClipG77, p => TokenizerReference.Tokenizers.ClipG.EncodePadded(p), "CLIP-G padded ids");
+        Check(index, r => r.HfClipG77, p => TokenizerReference.Tokenizers.ClipG.Encode(p, ClipTokenizer.ContextLength), "CLIP-G padded ids");
 
     [Theory]
     [MemberData(nameof(TokenizerReference.PromptIndices), MemberType = typeof(TokenizerReference))]
     public void T5_padded_ids_match_the_pipeline(int index) =>
-        Check(index, r => r.HfT5_256, p => TokenizerReference.Tokenizers.T5.EncodePadded(p), "T5 padded ids");
+        Check(index, r => r.HfT5_256, p => TokenizerReference.Tokenizers.T5.Encode(p, 256), "T5 padded ids");
 
     // CLIP-L has no added token besides its markers, so its unpadded ids are plain CLIP's.
     [Theory]

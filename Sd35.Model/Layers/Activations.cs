@@ -8,6 +8,9 @@ namespace Sd35.Layers;
 /// </summary>
 public static class Activations
 {
+    /// <summary>The names <see cref="FromName"/> knows, for config validation.</summary>
+    public static string?[] Names { get; } = ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu"];
+
     /// <summary>The function for a transformers activation name; an unknown name is an error naming it.</summary>
     public static Func<Tensor, Tensor> FromName(string name) => name switch
     {

@@ -12,5 +12,9 @@ public sealed record RankContext(Device Device, IProcessGroup Sp, IProcessGroup 
     public static RankContext Single(Device? device = null) =>
         new(device ?? CPU, SingleProcessGroup.Instance, SingleProcessGroup.Instance);
 
+    /// <summary>A device of a tensor-parallel group with no sequence parallelism (the text encoders and the VAE).</summary>
+    public static RankContext TensorParallel(IProcessGroup tp, Device? device = null) =>
+        new(device ?? CPU, SingleProcessGroup.Instance, tp);
+
     public bool IsSingle => Sp.Size == 1 && Tp.Size == 1;
 }

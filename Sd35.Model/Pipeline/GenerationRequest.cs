@@ -1,3 +1,5 @@
+using Sd35.Errors;
+
 namespace Sd35.Pipeline;
 
 /// <summary>SD3.5's skip-layer guidance: the layers skipped and the part of the schedule where it applies.</summary>
@@ -29,7 +31,8 @@ public sealed record GenerationRequest
     public bool UsesClassifierFreeGuidance => GuidanceScale > 1;
 
     /// <param name="sizeMultiple">the VAE scale factor × patch size (16 for SD3.5)</param>
-    public void Validate(int sizeMultiple)
+    /// <param name="transformerLayers">the transformer's block count, which skip-layer guidance's layers must lie within</param>
+    public void Validate(int sizeMultiple, int? transformerLayers = null)
     {
         if (Width <= 0 || Height <= 0 || Width % sizeMultiple != 0 || Height % sizeMultiple != 0)
             throw new ArgumentException($"width and height must be positive multiples of {sizeMultiple}; got {Width}×{Height}");
@@ -38,5 +41,7 @@ public sealed record GenerationRequest
         if (MaxSequenceLength <= 0 || MaxSequenceLength > 512) throw new ArgumentException($"max_sequence_length must be in 1..512; got {MaxSequenceLength}");
         if (SkipLayerGuidance is { } slg && (slg.Layers.Length == 0 || slg.Start < 0 || slg.Stop > 1 || slg.Start >= slg.Stop))
             throw new ArgumentException($"skip-layer guidance needs layers and 0 ≤ start < stop ≤ 1; got start {slg.Start}, stop {slg.Stop}");
+        if (SkipLayerGuidance is { } skip && transformerLayers is int layers && skip.Layers.FirstOrDefault(l => l < 0 || l >= layers, -1) is var bad and not -1)
+            throw new RequestException("skip_layer_guidance", $"layer {bad} is outside the transformer's blocks 0..{layers - 1}");
     }
 }

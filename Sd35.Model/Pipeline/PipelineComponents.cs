@@ -1,40 +1,70 @@
 using System.Text.Json;
+using Sd35.Errors;
+using Sd35.Models.Clip;
+using Sd35.Models.T5;
 using Sd35.Models.Transformer;
-using Sd35.Tensors;
+using Sd35.Models.Vae;
+using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
 
 namespace Sd35.Pipeline;
 
 /// <summary>
-/// Where each part of an SD3 pipeline lives. Nothing is loaded here: the pipeline loads each part only for
-/// its stage and releases it afterwards, so SD3.5 Large fits a 24 GB machine. Every path is checked up front,
-/// so a missing part is reported by name before any work starts.
+/// The parts of an SD3 pipeline: each model's folder with its config, read and validated once here, before any
+/// work. No weights are loaded here: the pipeline loads each model only for its stage and releases it afterwards,
+/// so SD3.5 Large fits a 24 GB machine. The models load from the same <see cref="ModelFolder"/>s and so see the
+/// same config records (a folder reads its config once).
 /// </summary>
-public sealed record PipelineComponents(
-    string Transformer, string Vae, string TextEncoder, string TextEncoder2, string? TextEncoder3,
-    Func<TokenizerSet> Tokenizers, FlowMatchEulerSchedulerConfig Scheduler, string Description)
+public sealed class PipelineComponents
 {
+    public PipelineComponents(ModelFolder transformer, ModelFolder vae, ModelFolder textEncoder, ModelFolder textEncoder2, ModelFolder? textEncoder3,
+        Func<TokenizerSet> tokenizers, FlowMatchEulerSchedulerConfig scheduler, string description)
+    {
+        (Transformer, Vae, TextEncoder, TextEncoder2, TextEncoder3) = (transformer, vae, textEncoder, textEncoder2, textEncoder3);
+        (Tokenizers, Scheduler, Description) = (tokenizers, scheduler, description);
+        TransformerConfig = transformer.ReadConfig<SD3TransformerConfig>();
+        VaeConfig = vae.ReadConfig<AutoencoderKLConfig>();
+        TextEncoderConfig = textEncoder.ReadConfig<ClipTextConfig>();
+        TextEncoder2Config = textEncoder2.ReadConfig<ClipTextConfig>();
+        TextEncoder3Config = textEncoder3?.ReadConfig<T5Config>();
+        CheckTheyFitTogether();
+    }
+
+    public ModelFolder Transformer { get; }
+    public ModelFolder Vae { get; }
+    public ModelFolder TextEncoder { get; }
+    public ModelFolder TextEncoder2 { get; }
+    /// <summary>null runs without T5, as diffusers with <c>text_encoder_3=None</c>.</summary>
+    public ModelFolder? TextEncoder3 { get; }
+    public Func<TokenizerSet> Tokenizers { get; }
+    public FlowMatchEulerSchedulerConfig Scheduler { get; }
+    public string Description { get; }
+
+    public SD3TransformerConfig TransformerConfig { get; }
+    public AutoencoderKLConfig VaeConfig { get; }
+    public ClipTextConfig TextEncoderConfig { get; }
+    public ClipTextConfig TextEncoder2Config { get; }
+    public T5Config? TextEncoder3Config { get; }
+
     /// <summary>A diffusers SD3 / SD3.5 folder: transformer/, vae/, text_encoder{,_2,_3}/, tokenizer{,_2,_3}/, scheduler/.</summary>
     public static PipelineComponents FromDiffusersFolder(string modelDir)
     {
-        if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"Model folder '{modelDir}' does not exist.");
+        if (!Directory.Exists(modelDir)) throw new ModelFolderException(modelDir, "the model folder does not exist");
         string Part(string name)
         {
             var path = Path.Combine(modelDir, name);
-            if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Model folder '{modelDir}' has no '{name}/' part (the SD3 pipeline needs it).");
-            if (!File.Exists(Path.Combine(path, "config.json")) && !name.StartsWith("tokenizer") && name != "scheduler")
-                throw new FileNotFoundException($"Model part '{name}/' in '{modelDir}' has no config.json.");
+            if (!Directory.Exists(path)) throw new ModelFolderException(modelDir, $"has no '{name}/' part (the SD3 pipeline needs it)");
             return path;
         }
         // Like diffusers with text_encoder_3=None, a folder without T5 runs with zeros in its place.
-        string? t5 = Directory.Exists(Path.Combine(modelDir, "text_encoder_3")) ? Part("text_encoder_3") : null;
-        var components = new PipelineComponents(
-            Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"), t5,
-            () => TokenizerSet.FromDiffusersFolder(modelDir),
-            ReadScheduler(Path.Combine(Part("scheduler"), "scheduler_config.json")),
-            $"SD3 model '{modelDir}'");
-        foreach (var tokenizer in t5 is null ? new[] { "tokenizer", "tokenizer_2" } : ["tokenizer", "tokenizer_2", "tokenizer_3"]) Part(tokenizer);
-        return components;
+        bool hasT5 = Directory.Exists(Path.Combine(modelDir, "text_encoder_3"));
+        var parts = hasT5 ? new[] { "tokenizer", "tokenizer_2", "tokenizer_3" } : ["tokenizer", "tokenizer_2"];
+        foreach (var part in new[] { "transformer", "vae", "text_encoder", "text_encoder_2", "scheduler" }.Concat(parts)) Part(part);
+        var scheduler = new ModelFolder(Part("scheduler")).ReadConfig<FlowMatchEulerSchedulerConfig>(FlowMatchEulerSchedulerConfig.FileName);
+        return new PipelineComponents(
+            new ModelFolder(Part("transformer")), new ModelFolder(Part("vae")), new ModelFolder(Part("text_encoder")),
+            new ModelFolder(Part("text_encoder_2")), hasT5 ? new ModelFolder(Part("text_encoder_3")) : null,
+            () => TokenizerSet.FromDiffusersFolder(modelDir), scheduler, $"SD3 model '{modelDir}'");
     }
 
     /// <summary>
@@ -46,33 +76,28 @@ public sealed record PipelineComponents(
         using var document = JsonDocument.Parse(File.ReadAllText(caseJsonPath));
         var root = document.RootElement;
         var parts = root.GetProperty("components");
-        string Part(string name) => Path.Combine(referenceDir, parts.GetProperty(name).GetString()
-            ?? throw new InvalidDataException($"'{caseJsonPath}': component '{name}' is not a string"));
-        string? Optional(string name) => parts.TryGetProperty(name, out var v) && v.GetString() is { } s ? Path.Combine(referenceDir, s) : null;
+        ModelFolder Part(string name) => new(Path.Combine(referenceDir, parts.GetProperty(name).GetString()
+            ?? throw new ConfigException(caseJsonPath, $"$.components.{name}", "is not a string")));
+        ModelFolder? Optional(string name) => parts.TryGetProperty(name, out var v) && v.GetString() is { } s ? new(Path.Combine(referenceDir, s)) : null;
+        double shift = root.TryGetProperty("shift", out var value) ? value.GetDouble() : 3.0;
         return new PipelineComponents(Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"), Optional("text_encoder_3"),
-            tokenizers, new FlowMatchEulerSchedulerConfig(Shift: root.Double("shift", 3.0)), $"reference case '{caseJsonPath}'");
+            tokenizers, new FlowMatchEulerSchedulerConfig { Shift = shift }, $"reference case '{caseJsonPath}'");
     }
 
-    static FlowMatchEulerSchedulerConfig ReadScheduler(string path) => ReadJson(path, FlowMatchEulerSchedulerConfig.FromJson);
-
-    public SD3TransformerConfig TransformerConfig() => SD3TransformerConfig.FromFile(Path.Combine(Transformer, "config.json"));
-
-    /// <summary>The VAE's spatial factor, 2^(number of blocks − 1): 8 for SD3.5.</summary>
-    public int VaeScaleFactor() =>
-        1 << (ReadJson(Path.Combine(Vae, "config.json"), root => root.IntArray("block_out_channels").Length) - 1);
-
-    /// <summary>Parses a JSON file; a missing file, malformed JSON or a missing field is an error naming the file.</summary>
-    static T ReadJson<T>(string path, Func<JsonElement, T> parse)
+    /// <summary>The widths one part hands to the next must agree; checked here so a mismatch fails before any weights load.</summary>
+    void CheckTheyFitTogether()
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{path}' does not exist.", path);
-        try
-        {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            return parse(document.RootElement);
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"'{path}': {e.Message}", e);
-        }
+        var transformer = new ConfigRules(Transformer.ConfigPath);
+        var t = TransformerConfig;
+        transformer.That(VaeConfig.LatentChannels == t.InChannels && VaeConfig.LatentChannels == t.OutChannels, "in_channels",
+            $"in_channels {t.InChannels} and out_channels {t.OutChannels} must equal the VAE's latent_channels {VaeConfig.LatentChannels} ({Vae.ConfigPath})");
+        int clipWidth = TextEncoderConfig.HiddenSize + TextEncoder2Config.HiddenSize;
+        transformer.That(clipWidth <= t.JointAttentionDim, "joint_attention_dim",
+            $"{t.JointAttentionDim} is narrower than the two CLIP hidden states together ({clipWidth})");
+        transformer.That(TextEncoderConfig.ProjectionDim + TextEncoder2Config.ProjectionDim == t.PooledProjectionDim, "pooled_projection_dim",
+            $"{t.PooledProjectionDim} must equal the CLIP projection_dims together ({TextEncoderConfig.ProjectionDim} + {TextEncoder2Config.ProjectionDim})");
+        if (TextEncoder3Config is { } t5)
+            transformer.That(t5.DModel == t.JointAttentionDim, "joint_attention_dim",
+                $"{t.JointAttentionDim} must equal T5's d_model {t5.DModel} ({TextEncoder3!.ConfigPath})");
     }
 }

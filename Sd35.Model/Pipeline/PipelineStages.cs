@@ -3,7 +3,6 @@ using Sd35.Mesh;
 using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Vae;
-using Sd35.Tensors.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Sd35.Pipeline;
@@ -18,14 +17,15 @@ public static class PipelineStages
     public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings)
     {
         var watch = Stopwatch.StartNew();
-        var tokenizers = Sd3Tokenizers.From(components.Tokenizers());
-        using var clipL = ClipTextModel.FromFolder(components.TextEncoder, dtype, tp, device);
-        using var clipG = ClipTextModel.FromFolder(components.TextEncoder2, dtype, tp, device);
-        using var t5 = components.TextEncoder3 is null ? null : T5EncoderModel.FromFolder(components.TextEncoder3, dtype, tp, device);
+        var tokenizers = components.Tokenizers();
+        var rank = RankContext.TensorParallel(tp, device);
+        using var clipL = ClipTextModel.FromFolder(components.TextEncoder, rank, dtype);
+        using var clipG = ClipTextModel.FromFolder(components.TextEncoder2, rank, dtype);
+        using var t5 = components.TextEncoder3 is null ? null : T5EncoderModel.FromFolder(components.TextEncoder3, rank, dtype);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, components.TransformerConfig().JointAttentionDim, tokenizers);
+        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, components.TransformerConfig.JointAttentionDim, tokenizers);
         var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3);
         var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength);
         if (timings is not null) timings.EncodingSeconds = watch.Elapsed.TotalSeconds;
@@ -36,7 +36,7 @@ public static class PipelineStages
     public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings)
     {
         var watch = Stopwatch.StartNew();
-        using var vae = AutoencoderKLDecoder.Load(new ModelFolder(components.Vae), dtype, device, tp);
+        using var vae = AutoencoderKLDecoder.FromFolder(components.Vae, RankContext.TensorParallel(tp, device), dtype);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         watch.Restart();
         using var scope = NewDisposeScope();

@@ -1,5 +1,6 @@
 using Sd35.Models.Clip;
 using Sd35.Models.T5;
+using Sd35.Tokenizers;
 using static TorchSharp.torch;
 
 namespace Sd35.Pipeline;
@@ -24,7 +25,7 @@ public sealed class Sd3PromptEncoder
     readonly ClipTextModel _clipL;
     readonly ClipTextModel _clipG;
     readonly T5EncoderModel? _t5;
-    readonly Sd3Tokenizers? _tokenizers;
+    readonly TokenizerSet? _tokenizers;
 
     /// <summary>The width of every token of <c>prompt_embeds</c>: the MMDiT's <c>joint_attention_dim</c>.</summary>
     public int JointAttentionDim { get; }
@@ -32,18 +33,18 @@ public sealed class Sd3PromptEncoder
     /// <param name="t5">null runs without T5, as diffusers with <c>text_encoder_3=None</c>.</param>
     /// <param name="jointAttentionDim">the transformer's <c>joint_attention_dim</c>; must equal T5's d_model when T5 is present.</param>
     /// <param name="tokenizers">needed only to encode text; <see cref="EncodeIds"/> works without them.</param>
-    public Sd3PromptEncoder(ClipTextModel clipL, ClipTextModel clipG, T5EncoderModel? t5, int jointAttentionDim, Sd3Tokenizers? tokenizers = null)
+    public Sd3PromptEncoder(ClipTextModel clipL, ClipTextModel clipG, T5EncoderModel? t5, int jointAttentionDim, TokenizerSet? tokenizers = null)
     {
         _clipL = clipL;
         _clipG = clipG;
         _t5 = t5;
         _tokenizers = tokenizers;
         JointAttentionDim = jointAttentionDim;
-        int clipWidth = clipL.Config.hidden_size + clipG.Config.hidden_size;
+        int clipWidth = clipL.Config.HiddenSize + clipG.Config.HiddenSize;
         if (clipWidth > jointAttentionDim)
             throw new ArgumentException($"the CLIP hidden states ({clipWidth} features together) are wider than joint_attention_dim {jointAttentionDim}");
-        if (t5 is not null && t5.Config.d_model != jointAttentionDim)
-            throw new ArgumentException($"T5's d_model {t5.Config.d_model} differs from the transformer's joint_attention_dim {jointAttentionDim}");
+        if (t5 is not null && t5.Config.DModel != jointAttentionDim)
+            throw new ArgumentException($"T5's d_model {t5.Config.DModel} differs from the transformer's joint_attention_dim {jointAttentionDim}");
     }
 
     public bool HasT5 => _t5 is not null;
@@ -134,12 +135,12 @@ public sealed class Sd3PromptEncoder
             throw new ArgumentException($"{what} ids must be (batch, {tokens}), got [{string.Join(", ", ids.shape)}]");
     }
 
-    static Tensor Ids(TokenizeToLength tokenize, IReadOnlyList<string> texts, int length, string what)
+    static Tensor Ids(IPromptTokenizer tokenizer, IReadOnlyList<string> texts, int length, string what)
     {
         var rows = new long[texts.Count * length];
         for (int i = 0; i < texts.Count; i++)
         {
-            var ids = tokenize(texts[i], length);
+            var ids = tokenizer.Encode(texts[i], length);
             if (ids.Length != length) throw new InvalidOperationException($"the {what} tokenizer returned {ids.Length} ids, expected {length}");
             for (int j = 0; j < length; j++) rows[i * length + j] = ids[j];
         }

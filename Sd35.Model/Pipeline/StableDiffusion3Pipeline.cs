@@ -51,9 +51,9 @@ public sealed class StableDiffusion3Pipeline
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
     public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null)
     {
-        var transformerConfig = _components.TransformerConfig();
-        int vaeScale = _components.VaeScaleFactor();
-        request.Validate(vaeScale * transformerConfig.PatchSize);
+        var transformerConfig = _components.TransformerConfig;
+        int vaeScale = _components.VaeConfig.ScaleFactor;
+        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers);
         ValidateLayout(request, transformerConfig, vaeScale);
         var timings = new StageTimings();
 

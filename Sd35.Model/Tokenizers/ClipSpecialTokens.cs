@@ -34,12 +34,13 @@ public sealed record ClipSpecialTokens(string PadToken, IReadOnlyDictionary<stri
     }
 
     private static JsonDocument? ReadJson(string path) =>
-        File.Exists(path) ? JsonDocument.Parse(File.ReadAllBytes(path)) : null;
+        File.Exists(path) ? TokenizerFiles.ReadJson(path) : null;
 
     // A special token is written either as its text or as an AddedToken object with a "content" field.
     private static string? TokenText(JsonDocument? document, string key)
     {
-        if (document is null || !document.RootElement.TryGetProperty(key, out JsonElement token))
+        if (document is null || document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty(key, out JsonElement token))
         {
             return null;
         }
@@ -47,7 +48,8 @@ public sealed record ClipSpecialTokens(string PadToken, IReadOnlyDictionary<stri
         return token.ValueKind switch
         {
             JsonValueKind.String => token.GetString(),
-            JsonValueKind.Object when token.TryGetProperty("content", out JsonElement content) => content.GetString(),
+            JsonValueKind.Object when token.TryGetProperty("content", out JsonElement content) && content.ValueKind == JsonValueKind.String
+                => content.GetString(),
             _ => null,
         };
     }
@@ -55,7 +57,9 @@ public sealed record ClipSpecialTokens(string PadToken, IReadOnlyDictionary<stri
     // tokenizer_config.json lists added tokens as { "<id>": { "content": "<text>", ... } }.
     private static Dictionary<string, int>? AddedTokensDecoder(JsonDocument? document)
     {
-        if (document is null || !document.RootElement.TryGetProperty("added_tokens_decoder", out JsonElement decoder))
+        if (document is null || document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("added_tokens_decoder", out JsonElement decoder)
+            || decoder.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
@@ -63,7 +67,8 @@ public sealed record ClipSpecialTokens(string PadToken, IReadOnlyDictionary<stri
         var tokens = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (JsonProperty entry in decoder.EnumerateObject())
         {
-            string? content = entry.Value.TryGetProperty("content", out JsonElement c) ? c.GetString() : null;
+            string? content = entry.Value.ValueKind == JsonValueKind.Object && entry.Value.TryGetProperty("content", out JsonElement c)
+                && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
             if (!string.IsNullOrEmpty(content) && int.TryParse(entry.Name, out int id))
             {
                 tokens[content] = id;

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Microsoft.ML.Tokenizers;
+using Sd35.Errors;
 
 namespace Sd35.Tokenizers;
 
@@ -6,7 +8,7 @@ namespace Sd35.Tokenizers;
 /// CLIP's tokenizer as SD3 runs it for its two CLIP text encoders: text split on added tokens, each piece
 /// cleaned up (<see cref="ClipTextNormalizer"/>), pre-tokenized (<see cref="ClipPreTokenizer"/>) and
 /// byte-level BPE-encoded with the <c>&lt;/w&gt;</c> end-of-word suffix by Microsoft.ML.Tokenizers, wrapped in
-/// <c>&lt;|startoftext|&gt;</c> … <c>&lt;|endoftext|&gt;</c> and fitted to 77 ids.
+/// <c>&lt;|startoftext|&gt;</c> … <c>&lt;|endoftext|&gt;</c> and fitted to the encoder's length (77 in SD3).
 /// </summary>
 public sealed class ClipTokenizer : IPromptTokenizer
 {
@@ -23,14 +25,13 @@ public sealed class ClipTokenizer : IPromptTokenizer
         vocabPath = TokenizerFiles.Require(vocabPath, "CLIP vocabulary");
         mergesPath = TokenizerFiles.Require(mergesPath, "CLIP merges file");
 
-        // The options read both files; the vocabulary is read once more as a dictionary to find the markers' ids.
-        var files = new BpeOptions(vocabPath, mergesPath);
-        Dictionary<string, int> vocabulary = files.Vocabulary.ToDictionary(StringComparer.Ordinal);
-        BeginId = VocabularyId(vocabulary, StartOfText);
-        EndId = VocabularyId(vocabulary, EndOfText);
+        Dictionary<string, int> vocabulary = ReadVocabulary(vocabPath);
+        BeginId = VocabularyId(vocabulary, StartOfText, vocabPath);
+        EndId = VocabularyId(vocabulary, EndOfText, vocabPath);
+        IEnumerable<string> merges = ReadMerges(vocabPath, mergesPath);
         _bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
         {
-            Merges = files.Merges,
+            Merges = merges,
             ByteLevel = true,
             EndOfWordSuffix = "</w>",
             Normalizer = ClipTextNormalizer.Instance,
@@ -48,7 +49,7 @@ public sealed class ClipTokenizer : IPromptTokenizer
         };
         PadId = addedTokens.TryGetValue(specialTokens.PadToken, out int padId)
             ? padId
-            : VocabularyId(vocabulary, specialTokens.PadToken);
+            : VocabularyId(vocabulary, specialTokens.PadToken, vocabPath);
         addedTokens[specialTokens.PadToken] = PadId;
         _splitter = new AddedTokenSplitter(addedTokens);
     }
@@ -74,8 +75,6 @@ public sealed class ClipTokenizer : IPromptTokenizer
             ClipSpecialTokens.Load(tokenizerDir, defaults));
     }
 
-    public int SequenceLength => ContextLength;
-
     public int PadId { get; }
 
     public int BeginId { get; }
@@ -85,6 +84,7 @@ public sealed class ClipTokenizer : IPromptTokenizer
     /// <summary>The texts that are split off before BPE and encoded as one id each.</summary>
     public IReadOnlyDictionary<string, int> AddedTokens => _splitter.AddedTokens;
 
+    /// <summary>All ids of the prompt between the begin/end markers, neither truncated nor padded.</summary>
     public int[] Encode(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -105,10 +105,46 @@ public sealed class ClipTokenizer : IPromptTokenizer
         return ids.ToArray();
     }
 
-    public int[] EncodePadded(string prompt) => TokenSequence.FitToLength(Encode(prompt), ContextLength, PadId);
+    public int[] Encode(string prompt, int length) => TokenSequence.FitToLength(Encode(prompt), length, PadId);
 
-    private static int VocabularyId(Dictionary<string, int> vocabulary, string token) =>
+    private static int VocabularyId(Dictionary<string, int> vocabulary, string token, string vocabPath) =>
         vocabulary.TryGetValue(token, out int id)
             ? id
-            : throw new InvalidOperationException($"The CLIP vocabulary has no token '{token}'.");
+            : throw new TokenizerException(vocabPath, $"the CLIP vocabulary has no token '{token}'");
+
+    // vocab.json is one JSON object from token text to id.
+    private static Dictionary<string, int> ReadVocabulary(string path)
+    {
+        using JsonDocument document = TokenizerFiles.ReadJson(path);
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            throw new TokenizerException(path, $"expected a JSON object of token → id, got {document.RootElement.ValueKind}");
+        }
+
+        var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (JsonProperty entry in document.RootElement.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
+            {
+                throw new TokenizerException(path, $"token '{entry.Name}' has id {entry.Value.GetRawText()}, expected a non-negative integer");
+            }
+
+            vocabulary[entry.Name] = id;
+        }
+
+        return vocabulary;
+    }
+
+    // The library reads merges.txt (its "#version" header included); a file it cannot read is named here.
+    private static IEnumerable<string> ReadMerges(string vocabPath, string mergesPath)
+    {
+        try
+        {
+            return new BpeOptions(vocabPath, mergesPath).Merges?.ToList() ?? [];
+        }
+        catch (Exception e) when (e is not TokenizerException and not OutOfMemoryException)
+        {
+            throw new TokenizerException(mergesPath, $"is not a BPE merges file: {e.Message}", e);
+        }
+    }
 }

@@ -3,17 +3,10 @@ namespace Sd35.Tokenizers;
 /// <summary>Turns a prompt into the token ids one SD3 text encoder takes.</summary>
 public interface IPromptTokenizer
 {
-    /// <summary>The fixed number of ids <see cref="EncodePadded"/> returns.</summary>
-    int SequenceLength { get; }
-
-    int PadId { get; }
-
-    /// <summary>All ids of the prompt with the encoder's begin/end markers, neither truncated nor padded.</summary>
-    int[] Encode(string prompt);
-
     /// <summary>
-    /// The encoder's input: <see cref="Encode"/> cut to <see cref="SequenceLength"/> (keeping the final end
-    /// marker) or filled up with <see cref="PadId"/>.
+    /// Exactly <paramref name="length"/> ids, as the Hugging Face tokenizer gives with
+    /// <c>padding="max_length", truncation=True</c>: the encoder's begin/end markers included, filled up with the pad
+    /// id, or cut keeping the final end marker.
     /// </summary>
-    int[] EncodePadded(string prompt);
+    int[] Encode(string prompt, int length);
 }

@@ -1,38 +1,32 @@
 using Microsoft.ML.Tokenizers;
+using Sd35.Errors;
 
 namespace Sd35.Tokenizers;
 
 /// <summary>
 /// T5's SentencePiece (unigram) tokenizer as SD3 runs it for its T5-XXL encoder: no BOS, <c>&lt;/s&gt;</c>
-/// appended, padded with <c>&lt;pad&gt;</c> (0) or truncated to <see cref="SequenceLength"/> ids (256 by
-/// default, diffusers' <c>max_sequence_length</c>). Encoding is Microsoft.ML.Tokenizers'
+/// appended, padded with <c>&lt;pad&gt;</c> (0) or truncated to the request's <c>max_sequence_length</c>. Encoding is Microsoft.ML.Tokenizers'
 /// SentencePieceTokenizer with two corrections, see <see cref="LoadSentencePiece"/> and <see cref="Encode"/>.
 /// </summary>
 public sealed class T5Tokenizer : IPromptTokenizer
 {
-    public const int DefaultSequenceLength = 256;
-
     // ModelProto.trainer_spec (2) -> TrainerSpec.bos_id (41), in sentencepiece_model.proto.
     private static readonly int[] BosIdPath = [2, 41];
 
     private readonly SentencePieceTokenizer _sentencePiece;
 
-    public T5Tokenizer(string spieceModelPath, int sequenceLength = DefaultSequenceLength)
+    public T5Tokenizer(string spieceModelPath)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 1);
-        SequenceLength = sequenceLength;
         _sentencePiece = LoadSentencePiece(TokenizerFiles.Require(spieceModelPath, "T5 SentencePiece model"));
         PadId = _sentencePiece.Vocabulary.TryGetValue("<pad>", out int padId) ? padId : 0;
     }
 
     /// <summary>Loads a tokenizer folder's <c>spiece.model</c>, e.g. <c>tokenizer_3/</c> of a diffusers SD3 model.</summary>
-    public static T5Tokenizer FromFolder(string tokenizerDir, int sequenceLength = DefaultSequenceLength)
+    public static T5Tokenizer FromFolder(string tokenizerDir)
     {
         ArgumentException.ThrowIfNullOrEmpty(tokenizerDir);
-        return new T5Tokenizer(Path.Combine(tokenizerDir, "spiece.model"), sequenceLength);
+        return new T5Tokenizer(Path.Combine(tokenizerDir, "spiece.model"));
     }
-
-    public int SequenceLength { get; }
 
     public int PadId { get; }
 
@@ -40,6 +34,7 @@ public sealed class T5Tokenizer : IPromptTokenizer
 
     public int UnknownId => _sentencePiece.UnknownId;
 
+    /// <summary>All ids of the prompt and the final <c>&lt;/s&gt;</c>, neither truncated nor padded.</summary>
     public int[] Encode(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -61,16 +56,24 @@ public sealed class T5Tokenizer : IPromptTokenizer
         return ids.ToArray();
     }
 
-    public int[] EncodePadded(string prompt) => TokenSequence.FitToLength(Encode(prompt), SequenceLength, PadId);
+    public int[] Encode(string prompt, int length) => TokenSequence.FitToLength(Encode(prompt), length, PadId);
 
     // T5's model has no BOS piece (bos_id = -1), and the library indexes its piece table with that id while
     // loading (IndexOutOfRangeException). Pointing bos_id at the pad piece in memory lets it load; the BOS id
     // only matters when a BOS is added, which T5 never does, so the encodings are unchanged.
+    // Anything the parsers reject (a truncated or foreign file: "Unsupported protobuf wire type 4") names the file.
     private static SentencePieceTokenizer LoadSentencePiece(string path)
     {
-        byte[] model = ProtobufVarintEditor.UpdateVarint(
-            File.ReadAllBytes(path), BosIdPath, bosId => bosId < 0 ? 0 : bosId);
-        using var stream = new MemoryStream(model, writable: false);
-        return SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
+        try
+        {
+            byte[] model = ProtobufVarintEditor.UpdateVarint(
+                File.ReadAllBytes(path), BosIdPath, bosId => bosId < 0 ? 0 : bosId);
+            using var stream = new MemoryStream(model, writable: false);
+            return SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
+        }
+        catch (Exception e) when (e is not TokenizerException and not OutOfMemoryException)
+        {
+            throw new TokenizerException(path, $"is not a valid SentencePiece model: {e.Message}", e);
+        }
     }
 }

@@ -1,6 +1,9 @@
+using System.Text.Json;
+using Sd35.Errors;
+
 namespace Sd35.Tokenizers;
 
-/// <summary>Checks for the files a tokenizer is built from, so a wrong folder is reported by path.</summary>
+/// <summary>Checks and reads the files a tokenizer is built from, so a wrong or damaged file is reported by path.</summary>
 internal static class TokenizerFiles
 {
     public static string Require(string path, string description)
@@ -9,9 +12,22 @@ internal static class TokenizerFiles
         string fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
         {
-            throw new FileNotFoundException($"The {description} '{fullPath}' does not exist.", fullPath);
+            throw new TokenizerException(fullPath, $"the {description} does not exist");
         }
 
         return fullPath;
+    }
+
+    /// <summary>Parses a JSON tokenizer file; malformed JSON is a <see cref="TokenizerException"/> naming it.</summary>
+    public static JsonDocument ReadJson(string path)
+    {
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw new TokenizerException(path, $"is not valid JSON: {e.Message}", e);
+        }
     }
 }

@@ -26,7 +26,7 @@ public sealed class TokenizerSet
     /// The tokenizers of a diffusers SD3 model folder: <c>tokenizer/</c> (CLIP-L), <c>tokenizer_2/</c> (CLIP-G)
     /// and <c>tokenizer_3/spiece.model</c> (T5). Missing json configs fall back to SD3's settings.
     /// </summary>
-    public static TokenizerSet FromDiffusersFolder(string modelDir, int t5SequenceLength = T5Tokenizer.DefaultSequenceLength)
+    public static TokenizerSet FromDiffusersFolder(string modelDir)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelDir);
         // A model without T5 (diffusers' text_encoder_3=None) has no tokenizer_3/; its T5 ids are never used,
@@ -36,8 +36,8 @@ public sealed class TokenizerSet
             ClipTokenizer.FromFolder(Path.Combine(modelDir, "tokenizer"), ClipSpecialTokens.Sd3ClipL),
             ClipTokenizer.FromFolder(Path.Combine(modelDir, "tokenizer_2"), ClipSpecialTokens.Sd3ClipG),
             Directory.Exists(t5Folder) || Directory.Exists(Path.Combine(modelDir, "text_encoder_3"))
-                ? T5Tokenizer.FromFolder(t5Folder, t5SequenceLength)
-                : Default(t5SequenceLength: t5SequenceLength).T5);
+                ? T5Tokenizer.FromFolder(t5Folder)
+                : Default().T5);
     }
 
     /// <summary>
@@ -45,7 +45,7 @@ public sealed class TokenizerSet
     /// CLIP-G share them and differ only in their pad token) and <c>t5/spiece.model</c>, in
     /// <paramref name="directory"/> or else <see cref="DefaultDirectory"/>.
     /// </summary>
-    public static TokenizerSet Default(string? directory = null, int t5SequenceLength = T5Tokenizer.DefaultSequenceLength)
+    public static TokenizerSet Default(string? directory = null)
     {
         directory ??= DefaultDirectory;
         string vocab = Path.Combine(directory, "clip", "vocab.json");
@@ -53,6 +53,6 @@ public sealed class TokenizerSet
         return new TokenizerSet(
             ClipTokenizer.ClipL(vocab, merges),
             ClipTokenizer.ClipG(vocab, merges),
-            new T5Tokenizer(Path.Combine(directory, "t5", "spiece.model"), t5SequenceLength));
+            new T5Tokenizer(Path.Combine(directory, "t5", "spiece.model")));
     }
 }

@@ -1,3 +1,5 @@
+using Sd35.Errors;
+using Sd35.Mesh;
 using FluentAssertions;
 using Sd35.Models.Clip;
 using Sd35.Tensors.Checkpoints;
@@ -16,9 +18,9 @@ public class ClipTextModelTests(ITestOutputHelper log)
     /// </summary>
     static long ExpectedParameters(ClipTextConfig c)
     {
-        long h = c.hidden_size, i = c.intermediate_size;
+        long h = c.HiddenSize, i = c.IntermediateSize;
         long perLayer = 4 * (h * h + h) + 2 * 2 * h + (h * i + i) + (i * h + h);
-        return (long)c.vocab_size * h + (long)c.max_position_embeddings * h + c.num_hidden_layers * perLayer + 2 * h + h * c.projection_dim;
+        return (long)c.VocabSize * h + (long)c.MaxPositionEmbeddings * h + c.NumHiddenLayers * perLayer + 2 * h + h * c.ProjectionDim;
     }
 
     [Theory]
@@ -28,7 +30,7 @@ public class ClipTextModelTests(ITestOutputHelper log)
     {
         var config = preset == "ClipL" ? ClipTextConfig.ClipL : ClipTextConfig.ClipG;
         ExpectedParameters(config).Should().Be(expected);
-        using var model = new ClipTextModel(config, ScalarType.BFloat16, device: Meta);
+        using var model = new ClipTextModel(config, RankContext.Single(Meta), ScalarType.BFloat16);
         ParameterCount(model).Should().Be(expected);
     }
 
@@ -37,7 +39,7 @@ public class ClipTextModelTests(ITestOutputHelper log)
     {
         foreach (var folder in new[] { ClipLFolder, ClipGFolder })
         {
-            var config = ClipTextConfig.FromFolder(new ModelFolder(folder));
+            var config = new ModelFolder(folder).ReadConfig<ClipTextConfig>();
             using var model = new ClipTextModel(config);
             ParameterCount(model).Should().Be(ExpectedParameters(config), folder);
             using var checkpoint = new ModelFolder(folder).OpenCheckpoint();
@@ -48,9 +50,12 @@ public class ClipTextModelTests(ITestOutputHelper log)
     [Fact]
     public void Config_reads_the_checkpoint_field_names()
     {
-        var config = ClipTextConfig.FromFolder(new ModelFolder(ClipGFolder));
-        config.Should().Be(new ClipTextConfig(49408, 32, 96, 32, 3, 4, 77, "gelu", 1e-5, 49407));
-        ClipTextConfig.FromFolder(new ModelFolder(ClipLFolder)).hidden_act.Should().Be("quick_gelu");
+        var config = new ModelFolder(ClipGFolder).ReadConfig<ClipTextConfig>();
+        config.Should().Be(new ClipTextConfig
+        {
+            ModelType = "clip_text_model", HiddenSize = 32, IntermediateSize = 96, ProjectionDim = 32, NumHiddenLayers = 3, NumAttentionHeads = 4, HiddenAct = "gelu",
+        });
+        new ModelFolder(ClipLFolder).ReadConfig<ClipTextConfig>().HiddenAct.Should().Be("quick_gelu");
     }
 
     [Theory]
@@ -60,7 +65,7 @@ public class ClipTextModelTests(ITestOutputHelper log)
     {
         var folder = RepoPaths.Fixtures("reference", "text_encoder", name);
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
-        using var model = ClipTextModel.FromFolder(folder, ScalarType.BFloat16);
+        using var model = ClipTextModel.FromFolder(new ModelFolder(folder), dtype: ScalarType.BFloat16);
         using var output = model.forward(io["input_ids"]);
         output.TextEmbeds!.dtype.Should().Be(ScalarType.BFloat16);
         foreach (var (key, actual) in new[] { ("hidden_states.2", output.HiddenState(-2)), ("text_embeds", output.TextEmbeds) })
@@ -82,9 +87,9 @@ public class ClipTextModelTests(ITestOutputHelper log)
     public void Hidden_states_hold_embeddings_then_each_layer_and_negative_indices_count_from_the_end()
     {
         var io = Golden.ReadAll(Path.Combine(ClipLFolder, "io.safetensors"));
-        using var model = ClipTextModel.FromFolder(ClipLFolder);
+        using var model = ClipTextModel.FromFolder(new ModelFolder(ClipLFolder));
         using var output = model.forward(io["input_ids"]);
-        output.HiddenStates.Should().HaveCount(model.Config.num_hidden_layers + 1);
+        output.HiddenStates.Should().HaveCount(model.Config.NumHiddenLayers + 1);
         ReferenceEquals(output.HiddenState(-2), output.HiddenStates[^2]).Should().BeTrue();
         ReferenceEquals(output.HiddenState(0), output.HiddenStates[0]).Should().BeTrue();
     }
@@ -97,18 +102,18 @@ public class ClipTextModelTests(ITestOutputHelper log)
         state["text_model.embeddings.position_ids"] = arange(77, int64).unsqueeze(0);
         SafetensorsWriter.Write(dir.File("model.safetensors"), state);
         File.Copy(Path.Combine(ClipLFolder, "config.json"), dir.File("config.json"));
-        using var model = ClipTextModel.FromFolder(dir.Path);
+        using var model = ClipTextModel.FromFolder(new ModelFolder(dir.Path));
         model.text_projection.weight!.Equals(state["text_projection.weight"]).Should().BeTrue();
     }
 
     [Fact]
     public void Float16_and_unknown_activations_are_refused_with_the_reason()
     {
-        var fp16 = () => new ClipTextModel(ClipTextConfig.ClipL, ScalarType.Float16, device: Meta);
+        var fp16 = () => new ClipTextModel(ClipTextConfig.ClipL, RankContext.Single(Meta), ScalarType.Float16);
         fp16.Should().Throw<ArgumentException>().WithMessage("*Float16*");
-        var act = () => new ClipTextModel(ClipTextConfig.ClipL with { hidden_act = "swish" }, device: Meta);
-        act.Should().Throw<NotSupportedException>().WithMessage("*swish*");
-        var heads = () => new ClipTextModel(ClipTextConfig.ClipL with { num_attention_heads = 7 }, device: Meta);
-        heads.Should().Throw<InvalidDataException>().WithMessage("*num_attention_heads 7*");
+        var act = () => new ClipTextModel(ClipTextConfig.ClipL with { HiddenAct = "swish" }, RankContext.Single(Meta));
+        act.Should().Throw<ConfigException>().WithMessage("*$.hidden_act*swish*");
+        var heads = () => new ClipTextModel(ClipTextConfig.ClipL with { NumAttentionHeads = 7 }, RankContext.Single(Meta));
+        heads.Should().Throw<ConfigException>().WithMessage("*$.num_attention_heads*num_attention_heads 7*");
     }
 }

@@ -1,3 +1,4 @@
+using Sd35.Errors;
 using System.Text.Json;
 using FluentAssertions;
 using Sd35.Models.Vae;
@@ -46,7 +47,7 @@ public class VaeDecoderTests(ITestOutputHelper output)
     {
         using var checkpoint = Checkpoint.Open(Path.Combine(TinyFolder, "diffusion_pytorch_model.safetensors"));
         long stored = checkpoint.Keys.Where(k => k.StartsWith("decoder.")).Sum(k => checkpoint.Entry(k).Shape.Aggregate(1L, (a, b) => a * b));
-        var config = new ModelFolder(TinyFolder).ReadConfig(AutoencoderKLConfig.FromJson);
+        var config = new ModelFolder(TinyFolder).ReadConfig<AutoencoderKLConfig>();
         ClosedFormParameterCount(config).Should().Be(stored);
     }
 
@@ -69,7 +70,7 @@ public class VaeDecoderTests(ITestOutputHelper output)
     [Fact]
     public void Config_reads_diffusers_names_and_defaults()
     {
-        var config = new ModelFolder(TinyFolder).ReadConfig(AutoencoderKLConfig.FromJson);
+        var config = new ModelFolder(TinyFolder).ReadConfig<AutoencoderKLConfig>();
         config.LatentChannels.Should().Be(16);
         config.BlockOutChannels.Should().Equal(16, 32, 32);
         config.LayersPerBlock.Should().Be(1);
@@ -77,8 +78,7 @@ public class VaeDecoderTests(ITestOutputHelper output)
         config.ScalingFactor.Should().Be(1.5305);
         config.ShiftFactor.Should().Be(0.0609);
         config.UsePostQuantConv.Should().BeFalse();
-        using var defaults = JsonDocument.Parse("{}");
-        AutoencoderKLConfig.FromJson(defaults.RootElement).Should().BeEquivalentTo(new AutoencoderKLConfig());
+        ModelConfig.Parse<AutoencoderKLConfig>("{}").Should().BeEquivalentTo(new AutoencoderKLConfig());
     }
 
     [Theory]
@@ -86,15 +86,14 @@ public class VaeDecoderTests(ITestOutputHelper output)
     [InlineData("""{"block_out_channels": [32], "up_block_types": ["AttnUpDecoderBlock2D"]}""", "AttnUpDecoderBlock2D")]
     public void Other_architectures_are_refused_by_name(string json, string named)
     {
-        using var document = JsonDocument.Parse(json);
-        var act = () => AutoencoderKLConfig.FromJson(document.RootElement);
-        act.Should().Throw<NotSupportedException>().WithMessage($"*{named}*");
+        var act = () => ModelConfig.Parse<AutoencoderKLConfig>(json);
+        act.Should().Throw<ConfigException>().WithMessage($"*{named}*");
     }
 
     [Fact]
     public void Post_quant_conv_is_applied_before_the_decoder_when_configured()
     {
-        var config = new ModelFolder(TinyFolder).ReadConfig(AutoencoderKLConfig.FromJson) with { UsePostQuantConv = true };
+        var config = new ModelFolder(TinyFolder).ReadConfig<AutoencoderKLConfig>() with { UsePostQuantConv = true };
         using var vae = new AutoencoderKLDecoder(config);
         RandomWeights.Fill(vae, seed: 7);
         vae.post_quant_conv.Should().NotBeNull();
@@ -113,14 +112,14 @@ public class VaeDecoderTests(ITestOutputHelper output)
         File.Copy(Path.Combine(TinyFolder, "diffusion_pytorch_model.safetensors"), dir.File("diffusion_pytorch_model.safetensors"));
         var config = File.ReadAllText(Path.Combine(TinyFolder, "config.json")).Replace("\"use_post_quant_conv\": false", "\"use_post_quant_conv\": true");
         File.WriteAllText(dir.File("config.json"), config);
-        var act = () => AutoencoderKLDecoder.Load(new ModelFolder(dir.Path));
+        var act = () => AutoencoderKLDecoder.FromFolder(new ModelFolder(dir.Path));
         act.Should().Throw<InvalidDataException>().WithMessage("*post_quant_conv.weight*");
     }
 
     [Fact]
     public void Decode_unscales_latents_as_the_pipeline_does()
     {
-        using var vae = AutoencoderKLDecoder.Load(new ModelFolder(TinyFolder));
+        using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(TinyFolder));
         using var latents = randn(1, 16, 4, 4);
         using var decoded = vae.Decode(latents);
         using var unscaled = latents / 1.5305 + 0.0609;
@@ -140,13 +139,13 @@ public class VaeDecoderTests(ITestOutputHelper output)
     {
         var folder = Golden.Resolve(caseName);
         using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "case.json")));
-        int steps = document.RootElement.Int("steps");
+        int steps = document.RootElement.GetProperty("steps").GetInt32();
         var vaeComponent = document.RootElement.GetProperty("components").GetProperty("vae").GetString()!;
         // Components are named relative to the reference root, the folder above pipeline/.
         var vaeFolder = Path.GetFullPath(Path.Combine(folder, "..", "..", vaeComponent));
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
 
-        using var vae = AutoencoderKLDecoder.Load(new ModelFolder(vaeFolder));
+        using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(vaeFolder));
         using var decoded = vae.Decode(io[$"latents_after_step_{steps - 1}"]);
         using var image = ImageOutput.ToUnitRange(decoded);
         output.WriteLine(AssertQuality.Fp32(io["image"], image, $"{caseName} image").ToString());

@@ -30,7 +30,7 @@ public class VaeGoldenTests(ITestOutputHelper output)
     {
         var folder = Golden.Resolve(caseName);
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
-        using var vae = AutoencoderKLDecoder.Load(new ModelFolder(folder));
+        using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(folder));
         using var sample = vae.DecodeRaw(io["latents"]);
         Assert.Equal(io["sample"].shape, sample.shape);
         output.WriteLine(AssertQuality.Fp32(io["sample"], sample, $"{caseName} sample").ToString());
@@ -42,7 +42,7 @@ public class VaeGoldenTests(ITestOutputHelper output)
     {
         var folder = Golden.Resolve(caseName);
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
-        using var vae = AutoencoderKLDecoder.Load(new ModelFolder(folder), ScalarType.BFloat16);
+        using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(folder), dtype: ScalarType.BFloat16);
         using var sample = vae.DecodeRaw(io["latents"]);
         Assert.Equal(ScalarType.BFloat16, sample.dtype);
         // bf16 keeps 8 significant bits, and the error grows through ~20 convolutions and norms.

@@ -24,7 +24,7 @@ public class VaeTensorParallelTests
     {
         var counts = TensorParallel.Run(2, rank =>
         {
-            using var vae = AutoencoderKLDecoder.Load(new ModelFolder(TinyFolder), tp: rank);
+            using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(TinyFolder), RankContext.TensorParallel(rank));
             return (vae.decoder.conv_in.weight.shape[0], vae.decoder.mid_block.resnets[0].norm1.weight.shape[0],
                 vae.decoder.conv_out.weight.shape[0], vae.decoder.mid_block.attentions[0].to_q.weight.shape[0]);
         });

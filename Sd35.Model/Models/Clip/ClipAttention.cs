@@ -21,8 +21,8 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor>
 
     public ClipAttention(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipAttention))
     {
-        int hidden = config.hidden_size;
-        _localHeads = AttentionHeads.Local(config.num_attention_heads, tp.Size, "CLIP attention");
+        int hidden = config.HiddenSize;
+        _localHeads = AttentionHeads.Local(config.NumAttentionHeads, tp.Size, "CLIP attention");
         q_proj = new ColumnParallelLinear(hidden, hidden, tp, dtype: dtype, device: device);
         k_proj = new ColumnParallelLinear(hidden, hidden, tp, dtype: dtype, device: device);
         v_proj = new ColumnParallelLinear(hidden, hidden, tp, dtype: dtype, device: device);

@@ -16,7 +16,7 @@ public sealed class ClipEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
 
     public ClipEncoder(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipEncoder))
     {
-        layers = nn.ModuleList(Enumerable.Range(0, config.num_hidden_layers).Select(_ => new ClipEncoderLayer(config, tp, dtype, device)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ClipEncoderLayer(config, tp, dtype, device)).ToArray());
         RegisterComponents();
     }
 

@@ -16,9 +16,9 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public ClipEncoderLayer(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipEncoderLayer))
     {
         self_attn = new ClipAttention(config, tp, dtype, device);
-        layer_norm1 = nn.LayerNorm(config.hidden_size, config.layer_norm_eps, device: device, dtype: dtype);
+        layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device, dtype: dtype);
         mlp = new ClipMlp(config, tp, dtype, device);
-        layer_norm2 = nn.LayerNorm(config.hidden_size, config.layer_norm_eps, device: device, dtype: dtype);
+        layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device, dtype: dtype);
         RegisterComponents();
     }
 

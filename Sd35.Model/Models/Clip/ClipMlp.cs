@@ -15,9 +15,9 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
 
     public ClipMlp(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipMlp))
     {
-        _activation = Activations.FromName(config.hidden_act);
-        fc1 = new ColumnParallelLinear(config.hidden_size, config.intermediate_size, tp, dtype: dtype, device: device);
-        fc2 = new RowParallelLinear(config.intermediate_size, config.hidden_size, tp, RowReduction.AllReduce, dtype: dtype, device: device);
+        _activation = Activations.FromName(config.HiddenAct);
+        fc1 = new ColumnParallelLinear(config.HiddenSize, config.IntermediateSize, tp, dtype: dtype, device: device);
+        fc2 = new RowParallelLinear(config.IntermediateSize, config.HiddenSize, tp, RowReduction.AllReduce, dtype: dtype, device: device);
         RegisterComponents();
     }
 

@@ -1,61 +1,57 @@
-using System.Text.Json;
-using Sd35.Tensors;
+using System.Text.Json.Serialization;
 using Sd35.Tensors.Checkpoints;
 
 namespace Sd35.Models.Clip;
 
 /// <summary>
 /// The fields of a transformers <c>CLIPTextConfig</c> (<c>model_type</c> "clip_text_model") that the text model
-/// uses, under the names <c>config.json</c> gives them, so a config file and this record read side by side.
+/// uses, under the names <c>config.json</c> gives them; absent fields take transformers' defaults.
 /// </summary>
-public sealed record ClipTextConfig(
-    int vocab_size,
-    int hidden_size,
-    int intermediate_size,
-    int projection_dim,
-    int num_hidden_layers,
-    int num_attention_heads,
-    int max_position_embeddings,
-    string hidden_act,
-    double layer_norm_eps,
-    int eos_token_id)
+public sealed record ClipTextConfig : IModelConfig
 {
-    public const string ModelType = "clip_text_model";
+    public const string ClipTextModelType = "clip_text_model";
 
-    public int head_dim => hidden_size / num_attention_heads;
+    [JsonPropertyName("model_type")] public string? ModelType { get; init; }
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 49408;
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 512;
+    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 2048;
+    [JsonPropertyName("projection_dim")] public int ProjectionDim { get; init; } = 512;
+    [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 12;
+    [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 8;
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 77;
+    [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "quick_gelu";
+    [JsonPropertyName("layer_norm_eps")] public double LayerNormEps { get; init; } = 1e-5;
+    [JsonPropertyName("eos_token_id")] public int EosTokenId { get; init; } = 49407;
+
+    public int HeadDim => HiddenSize / NumAttentionHeads;
 
     /// <summary>SD3's <c>text_encoder</c>: OpenAI CLIP ViT-L/14's text tower (~124 M parameters).</summary>
-    public static ClipTextConfig ClipL { get; } = new(49408, 768, 3072, 768, 12, 12, 77, "quick_gelu", 1e-5, 49407);
+    public static ClipTextConfig ClipL { get; } = new()
+    {
+        HiddenSize = 768, IntermediateSize = 3072, ProjectionDim = 768, NumHiddenLayers = 12, NumAttentionHeads = 12, HiddenAct = "quick_gelu",
+    };
 
     /// <summary>SD3's <c>text_encoder_2</c>: OpenCLIP ViT-bigG/14's text tower (~695 M parameters).</summary>
-    public static ClipTextConfig ClipG { get; } = new(49408, 1280, 5120, 1280, 32, 20, 77, "gelu", 1e-5, 49407);
-
-    /// <summary>Reads a config.json; absent fields take transformers' <c>CLIPTextConfig</c> defaults.</summary>
-    public static ClipTextConfig FromJson(JsonElement json)
+    public static ClipTextConfig ClipG { get; } = new()
     {
-        var modelType = json.String("model_type");
-        if (modelType is not null && modelType != ModelType)
-            throw new InvalidDataException($"model_type is '{modelType}', expected '{ModelType}'");
-        var config = new ClipTextConfig(
-            json.Int("vocab_size", 49408),
-            json.Int("hidden_size", 512),
-            json.Int("intermediate_size", 2048),
-            json.Int("projection_dim", 512),
-            json.Int("num_hidden_layers", 12),
-            json.Int("num_attention_heads", 8),
-            json.Int("max_position_embeddings", 77),
-            json.String("hidden_act", "quick_gelu")!,
-            json.Double("layer_norm_eps", 1e-5),
-            json.Int("eos_token_id", 49407));
-        config.Validate();
-        return config;
-    }
+        HiddenSize = 1280, IntermediateSize = 5120, ProjectionDim = 1280, NumHiddenLayers = 32, NumAttentionHeads = 20, HiddenAct = "gelu",
+    };
 
-    public static ClipTextConfig FromFolder(ModelFolder folder) => folder.ReadConfig(FromJson);
-
-    public void Validate()
+    public void Validate(string file = ModelConfig.InMemory)
     {
-        if (hidden_size % num_attention_heads != 0)
-            throw new InvalidDataException($"hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}");
+        var rules = new ConfigRules(file);
+        rules.OneOf("model_type", ModelType, null, ClipTextModelType);
+        rules.Positive("vocab_size", VocabSize);
+        rules.Positive("hidden_size", HiddenSize);
+        rules.Positive("num_attention_heads", NumAttentionHeads);
+        rules.That(HiddenSize % NumAttentionHeads == 0, "num_attention_heads",
+            $"hidden_size {HiddenSize} is not a multiple of num_attention_heads {NumAttentionHeads}");
+        rules.Positive("intermediate_size", IntermediateSize);
+        rules.Positive("projection_dim", ProjectionDim);
+        rules.AtLeast("num_hidden_layers", NumHiddenLayers, 1);
+        rules.Positive("max_position_embeddings", MaxPositionEmbeddings);
+        rules.OneOf("hidden_act", HiddenAct, Layers.Activations.Names);
+        rules.PositiveFinite("layer_norm_eps", LayerNormEps);
+        rules.That(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", $"{EosTokenId} is outside the vocabulary 0..{VocabSize - 1}");
     }
 }

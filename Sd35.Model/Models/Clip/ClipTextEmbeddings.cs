@@ -15,8 +15,8 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
 
     public ClipTextEmbeddings(ClipTextConfig config, ScalarType dtype, Device? device) : base(nameof(ClipTextEmbeddings))
     {
-        token_embedding = new EmbeddingTable(config.vocab_size, config.hidden_size, dtype, device);
-        position_embedding = new EmbeddingTable(config.max_position_embeddings, config.hidden_size, dtype, device);
+        token_embedding = new EmbeddingTable(config.VocabSize, config.HiddenSize, dtype, device);
+        position_embedding = new EmbeddingTable(config.MaxPositionEmbeddings, config.HiddenSize, dtype, device);
         RegisterComponents();
     }
 

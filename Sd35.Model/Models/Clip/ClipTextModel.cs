@@ -10,7 +10,7 @@ namespace Sd35.Models.Clip;
 /// <summary>
 /// transformers' <c>CLIPTextModelWithProjection</c>: SD3's CLIP-L and CLIP-G text encoders. Parameter names are
 /// the checkpoint keys (<c>text_model.encoder.layers.0.self_attn.q_proj.weight</c>, <c>text_projection.weight</c>),
-/// so a transformers checkpoint loads by name. Attention and MLP are tensor-parallel through <paramref name="tp"/>;
+/// so a transformers checkpoint loads by name. Attention and MLP are tensor-parallel through the rank's tp group;
 /// embeddings, LayerNorms and the projection are replicated.
 /// </summary>
 public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
@@ -21,14 +21,16 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     public ClipTextConfig Config { get; }
     public ScalarType DType { get; }
 
-    public ClipTextModel(ClipTextConfig config, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
+    /// <param name="rank">the device and the tensor-parallel group (<see cref="RankContext.TensorParallel"/>); one CPU device by default</param>
+    public ClipTextModel(ClipTextConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(ClipTextModel))
     {
         config.Validate();
         Config = config;
         DType = ModelDTypes.Require(dtype, "CLIP text model");
-        text_model = new ClipTextTransformer(config, tp ?? SingleProcessGroup.Instance, dtype, device);
-        text_projection = nn.Linear(config.hidden_size, config.projection_dim, hasBias: false, device: device, dtype: dtype);
+        rank ??= RankContext.Single();
+        text_model = new ClipTextTransformer(config, rank.Tp, dtype, rank.Device);
+        text_projection = nn.Linear(config.HiddenSize, config.ProjectionDim, hasBias: false, device: rank.Device, dtype: dtype);
         RegisterComponents();
     }
 
@@ -39,11 +41,8 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     public static LoadOptions LoadOptions { get; } = new() { IgnoreUnexpected = key => key == "text_model.embeddings.position_ids" };
 
     /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
-    public static ClipTextModel FromFolder(string directory, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
-    {
-        var folder = new ModelFolder(directory);
-        return folder.Load(() => new ClipTextModel(ClipTextConfig.FromFolder(folder), dtype, tp, device), LoadOptions);
-    }
+    public static ClipTextModel FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+        folder.Load(() => new ClipTextModel(folder.ReadConfig<ClipTextConfig>(), rank, dtype), LoadOptions);
 
     /// <param name="inputIds">(batch, tokens) int64 token ids, at most <c>max_position_embeddings</c> tokens.</param>
     public override ClipTextOutput forward(Tensor inputIds)

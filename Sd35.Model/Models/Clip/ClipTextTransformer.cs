@@ -15,10 +15,10 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
 
     public ClipTextTransformer(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipTextTransformer))
     {
-        _eosTokenId = config.eos_token_id;
+        _eosTokenId = config.EosTokenId;
         embeddings = new ClipTextEmbeddings(config, dtype, device);
         encoder = new ClipEncoder(config, tp, dtype, device);
-        final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps, device: device, dtype: dtype);
+        final_layer_norm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device, dtype: dtype);
         RegisterComponents();
     }
 

@@ -23,11 +23,11 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
 
     public T5Attention(T5Config config, bool hasRelativeAttentionBias, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5Attention))
     {
-        _localHeads = AttentionHeads.Local(config.num_heads, tp.Size, "T5 attention");
-        q = new ColumnParallelLinear(config.d_model, config.inner_dim, tp, hasBias: false, dtype: dtype, device: device);
-        k = new ColumnParallelLinear(config.d_model, config.inner_dim, tp, hasBias: false, dtype: dtype, device: device);
-        v = new ColumnParallelLinear(config.d_model, config.inner_dim, tp, hasBias: false, dtype: dtype, device: device);
-        o = new RowParallelLinear(config.inner_dim, config.d_model, tp, RowReduction.AllReduce, hasBias: false, dtype: dtype, device: device);
+        _localHeads = AttentionHeads.Local(config.NumHeads, tp.Size, "T5 attention");
+        q = new ColumnParallelLinear(config.DModel, config.InnerDim, tp, hasBias: false, dtype: dtype, device: device);
+        k = new ColumnParallelLinear(config.DModel, config.InnerDim, tp, hasBias: false, dtype: dtype, device: device);
+        v = new ColumnParallelLinear(config.DModel, config.InnerDim, tp, hasBias: false, dtype: dtype, device: device);
+        o = new RowParallelLinear(config.InnerDim, config.DModel, tp, RowReduction.AllReduce, hasBias: false, dtype: dtype, device: device);
         relative_attention_bias = hasRelativeAttentionBias ? new T5RelativeAttentionBias(config, tp, dtype, device) : null;
         RegisterComponents();
     }

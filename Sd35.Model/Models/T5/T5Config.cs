@@ -1,60 +1,48 @@
-using System.Text.Json;
-using Sd35.Tensors;
+using System.Text.Json.Serialization;
+using Sd35.Layers;
 using Sd35.Tensors.Checkpoints;
 
 namespace Sd35.Models.T5;
 
 /// <summary>
 /// The fields of a transformers <c>T5Config</c> (<c>model_type</c> "t5") that the encoder uses, under the names
-/// <c>config.json</c> gives them. Only the gated feed-forward of T5 v1.1 (SD3's T5-XXL) is supported.
+/// <c>config.json</c> gives them; absent fields take transformers' defaults. Only the gated feed-forward of
+/// T5 v1.1 (SD3's T5-XXL) is supported.
 /// </summary>
-public sealed record T5Config(
-    int vocab_size,
-    int d_model,
-    int d_kv,
-    int d_ff,
-    int num_layers,
-    int num_heads,
-    int relative_attention_num_buckets,
-    int relative_attention_max_distance,
-    double layer_norm_epsilon,
-    string feed_forward_proj,
-    string dense_act_fn)
+public sealed record T5Config : IModelConfig
 {
-    public const string ModelType = "t5";
+    public const string T5ModelType = "t5";
+
+    [JsonPropertyName("model_type")] public string? ModelType { get; init; }
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 32128;
+    [JsonPropertyName("d_model")] public int DModel { get; init; } = 512;
+    [JsonPropertyName("d_kv")] public int DKv { get; init; } = 64;
+    [JsonPropertyName("d_ff")] public int DFf { get; init; } = 2048;
+    [JsonPropertyName("num_layers")] public int NumLayers { get; init; } = 6;
+    [JsonPropertyName("num_heads")] public int NumHeads { get; init; } = 8;
+    [JsonPropertyName("relative_attention_num_buckets")] public int RelativeAttentionNumBuckets { get; init; } = 32;
+    [JsonPropertyName("relative_attention_max_distance")] public int RelativeAttentionMaxDistance { get; init; } = 128;
+    [JsonPropertyName("layer_norm_epsilon")] public double LayerNormEpsilon { get; init; } = 1e-6;
+    [JsonPropertyName("feed_forward_proj")] public string FeedForwardProj { get; init; } = "relu";
+
+    /// <summary>
+    /// <c>dense_act_fn</c> as the file stores it. transformers derives the activation from <c>feed_forward_proj</c>
+    /// ("gated-gelu" means gelu_new, for backwards compatibility); a stored value overrides that.
+    /// </summary>
+    [JsonPropertyName("dense_act_fn")] public string? DenseActFnSetting { get; init; }
+
+    public string DenseActFn => DenseActFnSetting ?? DefaultActivation(FeedForwardProj);
 
     /// <summary>The width of q/k/v: heads × d_kv, not necessarily d_model.</summary>
-    public int inner_dim => num_heads * d_kv;
+    public int InnerDim => NumHeads * DKv;
+
+    public bool IsGatedAct => FeedForwardProj.StartsWith("gated-", StringComparison.Ordinal);
 
     /// <summary>SD3's <c>text_encoder_3</c>: the encoder of Google's T5 v1.1 XXL (~4.76 B parameters).</summary>
-    public static T5Config T5Xxl { get; } = new(32128, 4096, 64, 10240, 24, 64, 32, 128, 1e-6, "gated-gelu", "gelu_new");
-
-    /// <summary>Reads a config.json; absent fields take transformers' <c>T5Config</c> defaults.</summary>
-    public static T5Config FromJson(JsonElement json)
+    public static T5Config T5Xxl { get; } = new()
     {
-        var modelType = json.String("model_type");
-        if (modelType is not null && modelType != ModelType)
-            throw new InvalidDataException($"model_type is '{modelType}', expected '{ModelType}'");
-        var feedForward = json.String("feed_forward_proj", "relu")!;
-        var config = new T5Config(
-            json.Int("vocab_size", 32128),
-            json.Int("d_model", 512),
-            json.Int("d_kv", 64),
-            json.Int("d_ff", 2048),
-            json.Int("num_layers", 6),
-            json.Int("num_heads", 8),
-            json.Int("relative_attention_num_buckets", 32),
-            json.Int("relative_attention_max_distance", 128),
-            json.Double("layer_norm_epsilon", 1e-6),
-            feedForward,
-            // T5Config derives the activation from feed_forward_proj ("gated-gelu" means gelu_new, for
-            // backwards compatibility); a dense_act_fn stored in the file overrides it, as in transformers.
-            json.String("dense_act_fn") ?? DefaultActivation(feedForward));
-        config.Validate();
-        return config;
-    }
-
-    public static T5Config FromFolder(ModelFolder folder) => folder.ReadConfig(FromJson);
+        DModel = 4096, DKv = 64, DFf = 10240, NumLayers = 24, NumHeads = 64, FeedForwardProj = "gated-gelu",
+    };
 
     static string DefaultActivation(string feedForwardProj)
     {
@@ -62,12 +50,24 @@ public sealed record T5Config(
         return activation == "gelu" && feedForwardProj == "gated-gelu" ? "gelu_new" : activation;
     }
 
-    public bool is_gated_act => feed_forward_proj.StartsWith("gated-", StringComparison.Ordinal);
-
-    public void Validate()
+    public void Validate(string file = ModelConfig.InMemory)
     {
-        if (!is_gated_act)
-            throw new NotSupportedException(
-                $"feed_forward_proj '{feed_forward_proj}': only the gated feed-forward of T5 v1.1 (wi_0, wi_1, wo) is implemented");
+        var rules = new ConfigRules(file);
+        rules.OneOf("model_type", ModelType, null, T5ModelType);
+        rules.Positive("vocab_size", VocabSize);
+        rules.Positive("d_model", DModel);
+        rules.Positive("d_kv", DKv);
+        rules.Positive("d_ff", DFf);
+        rules.AtLeast("num_layers", NumLayers, 1);
+        rules.Positive("num_heads", NumHeads);
+        rules.That((long)NumHeads * DKv <= int.MaxValue, "num_heads", $"{NumHeads} × d_kv {DKv} overflows");
+        // Half the buckets go to each direction and half of those are exact offsets: at least one exact bucket each.
+        rules.AtLeast("relative_attention_num_buckets", RelativeAttentionNumBuckets, 4);
+        rules.That(RelativeAttentionMaxDistance > RelativeAttentionNumBuckets / 4, "relative_attention_max_distance",
+            $"{RelativeAttentionMaxDistance} must exceed the exact range relative_attention_num_buckets / 4 = {RelativeAttentionNumBuckets / 4}");
+        rules.PositiveFinite("layer_norm_epsilon", LayerNormEpsilon);
+        rules.That(FeedForwardProj is not null && IsGatedAct, "feed_forward_proj",
+            $"'{FeedForwardProj}': only the gated feed-forward of T5 v1.1 (wi_0, wi_1, wo) is implemented");
+        rules.OneOf(DenseActFnSetting is null ? "feed_forward_proj" : "dense_act_fn", DenseActFn, Activations.Names);
     }
 }

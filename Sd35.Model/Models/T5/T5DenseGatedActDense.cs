@@ -22,10 +22,10 @@ public sealed class T5DenseGatedActDense : nn.Module<Tensor, Tensor>
 
     public T5DenseGatedActDense(T5Config config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5DenseGatedActDense))
     {
-        _activation = Activations.FromName(config.dense_act_fn);
-        wi_0 = new ColumnParallelLinear(config.d_model, config.d_ff, tp, hasBias: false, dtype: dtype, device: device);
-        wi_1 = new ColumnParallelLinear(config.d_model, config.d_ff, tp, hasBias: false, dtype: dtype, device: device);
-        wo = new RowParallelLinear(config.d_ff, config.d_model, tp, RowReduction.AllReduce, hasBias: false, dtype: dtype, device: device);
+        _activation = Activations.FromName(config.DenseActFn);
+        wi_0 = new ColumnParallelLinear(config.DModel, config.DFf, tp, hasBias: false, dtype: dtype, device: device);
+        wi_1 = new ColumnParallelLinear(config.DModel, config.DFf, tp, hasBias: false, dtype: dtype, device: device);
+        wo = new RowParallelLinear(config.DFf, config.DModel, tp, RowReduction.AllReduce, hasBias: false, dtype: dtype, device: device);
         RegisterComponents();
     }
 

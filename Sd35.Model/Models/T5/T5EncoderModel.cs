@@ -10,7 +10,7 @@ namespace Sd35.Models.T5;
 /// <summary>
 /// transformers' <c>T5EncoderModel</c>: SD3's T5-XXL text encoder (<c>text_encoder_3</c>). Parameter names are the
 /// checkpoint keys (<c>shared.weight</c>, <c>encoder.block.0.layer.0.SelfAttention.q.weight</c>…). Attention and
-/// feed-forward are tensor-parallel through <paramref name="tp"/>; the embedding and norms are replicated.
+/// feed-forward are tensor-parallel through the rank's tp group; the embedding and norms are replicated.
 /// </summary>
 public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
 {
@@ -20,14 +20,16 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
     public T5Config Config { get; }
     public ScalarType DType { get; }
 
-    public T5EncoderModel(T5Config config, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
+    /// <param name="rank">the device and the tensor-parallel group (<see cref="RankContext.TensorParallel"/>); one CPU device by default</param>
+    public T5EncoderModel(T5Config config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(T5EncoderModel))
     {
         config.Validate();
         Config = config;
         DType = ModelDTypes.Require(dtype, "T5 encoder");
-        shared = new EmbeddingTable(config.vocab_size, config.d_model, dtype, device);
-        encoder = new T5Stack(config, tp ?? SingleProcessGroup.Instance, dtype, device);
+        rank ??= RankContext.Single();
+        shared = new EmbeddingTable(config.VocabSize, config.DModel, dtype, rank.Device);
+        encoder = new T5Stack(config, rank.Tp, dtype, rank.Device);
         RegisterComponents();
     }
 
@@ -41,11 +43,8 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
     };
 
     /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
-    public static T5EncoderModel FromFolder(string directory, ScalarType dtype = ScalarType.Float32, IProcessGroup? tp = null, Device? device = null)
-    {
-        var folder = new ModelFolder(directory);
-        return folder.Load(() => new T5EncoderModel(T5Config.FromFolder(folder), dtype, tp, device), LoadOptions);
-    }
+    public static T5EncoderModel FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+        folder.Load(() => new T5EncoderModel(folder.ReadConfig<T5Config>(), rank, dtype), LoadOptions);
 
     /// <param name="inputIds">(batch, tokens) int64 token ids; every token, padding included, is attended.</param>
     /// <returns><c>last_hidden_state</c>: (batch, tokens, d_model).</returns>

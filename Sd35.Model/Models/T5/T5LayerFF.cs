@@ -13,7 +13,7 @@ public sealed class T5LayerFF : nn.Module<Tensor, Tensor>
     public T5LayerFF(T5Config config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5LayerFF))
     {
         DenseReluDense = new T5DenseGatedActDense(config, tp, dtype, device);
-        layer_norm = new T5LayerNorm(config.d_model, config.layer_norm_epsilon, dtype, device);
+        layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
         RegisterComponents();
     }
 

@@ -14,7 +14,7 @@ public sealed class T5LayerSelfAttention : nn.Module<Tensor, Tensor, Tensor>
         : base(nameof(T5LayerSelfAttention))
     {
         SelfAttention = new T5Attention(config, hasRelativeAttentionBias, tp, dtype, device);
-        layer_norm = new T5LayerNorm(config.d_model, config.layer_norm_epsilon, dtype, device);
+        layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
         RegisterComponents();
     }
 

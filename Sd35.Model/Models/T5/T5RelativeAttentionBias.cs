@@ -22,9 +22,9 @@ public sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
     public T5RelativeAttentionBias(T5Config config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5RelativeAttentionBias))
     {
         _heads = new ShardLayout(1, tp.Rank, tp.Size);
-        _numBuckets = config.relative_attention_num_buckets;
-        _maxDistance = config.relative_attention_max_distance;
-        weight = new Parameter(zeros(_numBuckets, _heads.LocalSize(config.num_heads), dtype, device), requires_grad: false);
+        _numBuckets = config.RelativeAttentionNumBuckets;
+        _maxDistance = config.RelativeAttentionMaxDistance;
+        weight = new Parameter(zeros(_numBuckets, _heads.LocalSize(config.NumHeads), dtype, device), requires_grad: false);
         RegisterComponents();
     }
 

@@ -17,8 +17,8 @@ public sealed class T5Stack : nn.Module<Tensor, Tensor>
 
     public T5Stack(T5Config config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5Stack))
     {
-        block = nn.ModuleList(Enumerable.Range(0, config.num_layers).Select(i => new T5Block(config, i == 0, tp, dtype, device)).ToArray());
-        final_layer_norm = new T5LayerNorm(config.d_model, config.layer_norm_epsilon, dtype, device);
+        block = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new T5Block(config, i == 0, tp, dtype, device)).ToArray());
+        final_layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
         RegisterComponents();
     }
 

@@ -2,6 +2,7 @@ using Sd35.Layers.Embeddings;
 using Sd35.Layers.Normalization;
 using Sd35.Layers.Parallel;
 using Sd35.Mesh;
+using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -35,7 +36,7 @@ public sealed class SD3Transformer2DModel : nn.Module
     {
         config.Validate();
         Config = config;
-        DType = dtype;
+        DType = ModelDTypes.Require(dtype, "SD3 transformer");
         _rank = rank ?? RankContext.Single();
         var device = _rank.Device;
         long d = config.InnerDim;
@@ -53,12 +54,8 @@ public sealed class SD3Transformer2DModel : nn.Module
     }
 
     /// <summary>Builds the model described by a diffusers <c>transformer/</c> folder and loads its weights (strict).</summary>
-    public static SD3Transformer2DModel FromFolder(string directory, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
-    {
-        var folder = new ModelFolder(directory);
-        var config = SD3TransformerConfig.FromFile(folder.ConfigPath);
-        return folder.Load(() => new SD3Transformer2DModel(config, rank, dtype));
-    }
+    public static SD3Transformer2DModel FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+        folder.Load(() => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), rank, dtype));
 
     /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>
     /// <param name="encoderHiddenStates">[B, L, joint_attention_dim]</param>

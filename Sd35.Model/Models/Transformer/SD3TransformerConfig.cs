@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using Sd35.Tensors.Checkpoints;
 
 namespace Sd35.Models.Transformer;
 
@@ -7,7 +7,7 @@ namespace Sd35.Models.Transformer;
 /// The configuration of diffusers' <c>SD3Transformer2DModel</c>, under the names its <c>config.json</c> uses.
 /// Presets carry the real sizes of the released models.
 /// </summary>
-public sealed record SD3TransformerConfig
+public sealed record SD3TransformerConfig : IModelConfig
 {
     [JsonPropertyName("sample_size")] public int SampleSize { get; init; } = 128;
     [JsonPropertyName("patch_size")] public int PatchSize { get; init; } = 2;
@@ -23,38 +23,35 @@ public sealed record SD3TransformerConfig
     [JsonPropertyName("dual_attention_layers")] public int[] DualAttentionLayers { get; init; } = [];
     [JsonPropertyName("qk_norm")] public string? QkNorm { get; init; }
 
+    /// <summary>The model width, heads × head dim (2432 for SD3.5 Large).</summary>
     public int InnerDim => NumAttentionHeads * AttentionHeadDim;
-    public bool UsesQkNorm => QkNorm switch
-    {
-        null => false,
-        "rms_norm" => true,
-        _ => throw new NotSupportedException($"qk_norm '{QkNorm}' is not supported (SD3 uses 'rms_norm' or none)"),
-    };
+    public bool UsesQkNorm => QkNorm == "rms_norm";
 
-    /// <summary>Reads a <c>config.json</c>; malformed JSON or a field of the wrong type is an error naming the file.</summary>
-    public static SD3TransformerConfig FromFile(string path)
+    public void Validate(string file = ModelConfig.InMemory)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Transformer config '{path}' does not exist.", path);
-        try { return FromJson(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"'{path}' is not a valid transformer config: {e.Message}", e); }
-        catch (InvalidDataException e) { throw new InvalidDataException($"'{path}': {e.Message}", e); }
-    }
-
-    public static SD3TransformerConfig FromJson(string json)
-    {
-        var config = JsonSerializer.Deserialize<SD3TransformerConfig>(json) ?? throw new InvalidDataException("config.json is empty");
-        config.Validate();
-        return config;
-    }
-
-    public void Validate()
-    {
-        if (CaptionProjectionDim != InnerDim)
-            throw new InvalidDataException($"caption_projection_dim {CaptionProjectionDim} must equal num_attention_heads × attention_head_dim = {InnerDim}");
-        if (InnerDim % 4 != 0) throw new InvalidDataException($"inner dim {InnerDim} must be divisible by 4 (sin-cos table)");
-        _ = UsesQkNorm;
-        foreach (var layer in DualAttentionLayers)
-            if (layer < 0 || layer >= NumLayers) throw new InvalidDataException($"dual_attention_layers entry {layer} is outside 0..{NumLayers - 1}");
+        var rules = new ConfigRules(file);
+        rules.Positive("sample_size", SampleSize);
+        rules.Positive("patch_size", PatchSize);
+        rules.Positive("pos_embed_max_size", PosEmbedMaxSize);
+        rules.That(SampleSize / PatchSize <= PosEmbedMaxSize, "pos_embed_max_size",
+            $"{PosEmbedMaxSize} is smaller than the default grid sample_size / patch_size = {SampleSize / PatchSize}");
+        rules.Positive("in_channels", InChannels);
+        rules.Positive("out_channels", OutChannels);
+        rules.AtLeast("num_layers", NumLayers, 1);
+        rules.Positive("num_attention_heads", NumAttentionHeads);
+        rules.Positive("attention_head_dim", AttentionHeadDim);
+        long inner = (long)NumAttentionHeads * AttentionHeadDim;
+        rules.That(inner <= int.MaxValue, "num_attention_heads", $"{NumAttentionHeads} × attention_head_dim {AttentionHeadDim} overflows");
+        rules.That(inner % 4 == 0, "attention_head_dim", $"the width num_attention_heads × attention_head_dim = {inner} must be divisible by 4 (sin-cos table)");
+        rules.That(CaptionProjectionDim == inner, "caption_projection_dim",
+            $"{CaptionProjectionDim} must equal num_attention_heads × attention_head_dim = {inner}");
+        rules.Positive("joint_attention_dim", JointAttentionDim);
+        rules.Positive("pooled_projection_dim", PooledProjectionDim);
+        rules.OneOf("qk_norm", QkNorm, null, "rms_norm");
+        rules.That(DualAttentionLayers is not null, "dual_attention_layers", "must be a list, got null");
+        for (int i = 0; i < DualAttentionLayers!.Length; i++)
+            rules.That(DualAttentionLayers[i] >= 0 && DualAttentionLayers[i] < NumLayers, $"dual_attention_layers[{i}]",
+                $"layer {DualAttentionLayers[i]} is outside 0..{NumLayers - 1}");
     }
 
     /// <summary>SD3.5 Large: 38 blocks × 38 heads × 64 (hidden 2432), qk RMSNorm, pos-embed 192.</summary>

@@ -1,5 +1,6 @@
 using Sd35.Layers.Parallel;
 using Sd35.Mesh;
+using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,15 +28,17 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
         IgnoreUnexpected = key => key.StartsWith("encoder.", StringComparison.Ordinal) || key.StartsWith("quant_conv.", StringComparison.Ordinal),
     };
 
-    /// <param name="tp">channel tensor-parallel group; every rank builds its shard and gets the whole image</param>
-    public AutoencoderKLDecoder(AutoencoderKLConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null, IProcessGroup? tp = null)
+    /// <param name="rank">the device and the channel tensor-parallel group (<see cref="RankContext.TensorParallel"/>);
+    /// every rank builds its shard and gets the whole image</param>
+    public AutoencoderKLDecoder(AutoencoderKLConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(AutoencoderKLDecoder))
     {
         config.Validate();
-        tp ??= SingleProcessGroup.Instance;
+        rank ??= RankContext.Single();
+        var tp = rank.Tp;
         Config = config;
-        DType = dtype;
-        Device = device ?? CPU;
+        DType = ModelDTypes.Require(dtype, "VAE decoder");
+        Device = rank.Device;
         decoder = new Decoder(config, tp, dtype, Device);
         if (config.UsePostQuantConv)
             post_quant_conv = new ChannelParallelConv2d(config.LatentChannels, config.LatentChannels, 1, tp, inputSharded: false, outputSharded: false, dtype, Device);
@@ -44,8 +47,8 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Builds the decoder described by a diffusers <c>vae/</c> folder and loads its weights.</summary>
-    public static AutoencoderKLDecoder Load(ModelFolder folder, ScalarType dtype = ScalarType.Float32, Device? device = null, IProcessGroup? tp = null)
-        => folder.Load(() => new AutoencoderKLDecoder(folder.ReadConfig(AutoencoderKLConfig.FromJson), dtype, device, tp), LoadOptions);
+    public static AutoencoderKLDecoder FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+        folder.Load(() => new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions);
 
     /// <summary>
     /// What the pipeline does with the final latents: <c>latents / scaling_factor + shift_factor</c> (in the
@@ -54,7 +57,7 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
     public Tensor Decode(Tensor latents)
     {
         using var scope = NewDisposeScope();
-        var unscaled = latents / Config.ScalingFactor + Config.ShiftFactor;
+        var unscaled = latents / Config.ScalingFactor + (Config.ShiftFactor ?? 0);
         return DecodeRaw(unscaled).MoveToOuterDisposeScope();
     }
 

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using Sd35.Errors;
 
 namespace Sd35.Tensors.Checkpoints;
 
@@ -14,32 +14,30 @@ public sealed class ModelFolder
         "model.safetensors.index.json", "model.safetensors",
     ];
 
+    readonly Dictionary<(Type, string), IModelConfig> _configs = [];
+
     public string Directory { get; }
     public string ConfigPath => Path.Combine(Directory, "config.json");
 
     public ModelFolder(string directory)
     {
-        if (!System.IO.Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"Model folder '{directory}' does not exist.");
+        if (!System.IO.Directory.Exists(directory)) throw new ModelFolderException(directory, "the model folder does not exist");
         Directory = directory;
     }
 
-    /// <summary>Reads <c>config.json</c> into a config record; an absent or invalid file is an error naming it.</summary>
-    public T ReadConfig<T>(Func<JsonElement, T> parse)
+    /// <summary>
+    /// This folder's <c>config.json</c> (or <paramref name="fileName"/>) as a validated record. It is read once:
+    /// later calls return the same record, so a pipeline that checks its configs up front and the models it loads
+    /// later see the same values. Every error is a <see cref="ConfigException"/> naming the file and JSON path.
+    /// </summary>
+    public T ReadConfig<T>(string fileName = "config.json") where T : class, IModelConfig
     {
-        if (!File.Exists(ConfigPath)) throw new FileNotFoundException($"Model folder '{Directory}' has no config.json.", ConfigPath);
-        try
+        lock (_configs)
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(ConfigPath));
-            return parse(document.RootElement);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"'{ConfigPath}' is not valid JSON: {e.Message}", e);
-        }
-        catch (KeyNotFoundException e)
-        {
-            throw new InvalidDataException($"'{ConfigPath}': {e.Message}", e);
+            if (_configs.TryGetValue((typeof(T), fileName), out var cached)) return (T)cached;
+            var config = ModelConfig.Read<T>(Path.Combine(Directory, fileName));
+            _configs[(typeof(T), fileName)] = config;
+            return config;
         }
     }
 
