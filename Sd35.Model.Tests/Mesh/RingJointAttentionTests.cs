@@ -25,7 +25,7 @@ public class RingJointAttentionTests
             Seeded(5, dtype, Batch, Heads, prompt, headDim), Seeded(6, dtype, Batch, Heads, prompt, headDim));
 
         /// <summary>softmax(QKᵀ/√D)V over the concatenated sequence, in float64.</summary>
-        public (Tensor Spatial, Tensor Prompt) Reference()
+        public (Tensor Image, Tensor Prompt) Reference()
         {
             Tensor F64(params Tensor[] parts) => cat(parts, 2).to(ScalarType.Float64);
             var q = F64(Q, PromptQ);
@@ -37,7 +37,7 @@ public class RingJointAttentionTests
     }
 
     /// <summary>Each rank of a 1×n mesh takes its slice of the spatial sequence (sizes <paramref name="splits"/>) and runs the ring.</summary>
-    static MeshRunResult<(Tensor Spatial, Tensor Prompt)> RunRing(Inputs x, long[] splits, long maxScoreElements = RingJointAttention.DefaultMaxScoreElements)
+    static MeshRunResult<(Tensor Image, Tensor Prompt)> RunRing(Inputs x, long[] splits, long maxScoreElements = RingJointAttention.DefaultMaxScoreElements)
     {
         splits.Sum().Should().Be(x.Q.shape[2]);
         return MeshRunner.Execute(DeviceMesh.Create(1, splits.Length), rank =>
@@ -81,12 +81,12 @@ public class RingJointAttentionTests
         var x = Inputs.Create(splits.Sum(), prompt, headDim);
         var results = RunRing(x, splits).Results;
         var (refSpatial, refPrompt) = x.Reference();
-        var (localSpatial, _) = RingJointAttention.Local(x.Q, x.K, x.V, x.PromptQ, x.PromptK, x.PromptV);
+        var (localImage, _) = RingJointAttention.Local(x.Q, x.K, x.V, x.PromptQ, x.PromptK, x.PromptV);
 
-        var spatial = cat(results.Select(r => r.Spatial).ToArray(), 2);
+        var spatial = cat(results.Select(r => r.Image).ToArray(), 2);
         AssertQuality.Fp32(refSpatial, spatial, $"spatial output, splits [{string.Join(",", splits)}]");
         // Bit-near the single-device fp32 result: only the summation order differs.
-        (spatial - localSpatial).abs().max().item<float>().Should().BeLessThan(2e-6f);
+        (spatial - localImage).abs().max().item<float>().Should().BeLessThan(2e-6f);
 
         AssertQuality.Fp32(refPrompt, results[0].Prompt, "prompt output");
         foreach (var r in results) r.Prompt.ShouldBeBitEqual(results[0].Prompt, "the replicated prompt output is identical on every rank");
@@ -100,7 +100,7 @@ public class RingJointAttentionTests
         var chunked = RunRing(x, [12, 12], maxScoreElements: 64).Results;
         for (int r = 0; r < 2; r++)
         {
-            (whole[r].Spatial - chunked[r].Spatial).abs().max().item<float>().Should().BeLessThan(1e-6f);
+            (whole[r].Image - chunked[r].Image).abs().max().item<float>().Should().BeLessThan(1e-6f);
             (whole[r].Prompt - chunked[r].Prompt).abs().max().item<float>().Should().BeLessThan(1e-6f);
         }
     }
@@ -111,7 +111,7 @@ public class RingJointAttentionTests
         var x = Inputs.Create(spatial: 32, prompt: 6, headDim: 16, ScalarType.BFloat16);
         var results = RunRing(x, [8, 8, 8, 8]).Results;
         var (refSpatial, refPrompt) = x.Reference();
-        var spatial = cat(results.Select(r => r.Spatial).ToArray(), 2);
+        var spatial = cat(results.Select(r => r.Image).ToArray(), 2);
         spatial.dtype.Should().Be(ScalarType.BFloat16);
         AssertQuality.Close(refSpatial, spatial, minPcc: 0.9999, maxAbsErrorRelative: 1e-2, "bf16 spatial");
         AssertQuality.Close(refPrompt, results[2].Prompt, minPcc: 0.9999, maxAbsErrorRelative: 1e-2, "bf16 prompt");
@@ -140,6 +140,6 @@ public class RingJointAttentionTests
         var act = () => RingJointAttention.Forward(x.Q, x.K, x.V, x.PromptQ, x.PromptK.narrow(3, 0, 4), x.PromptV, SingleProcessGroup.Instance);
         act.Should().Throw<ArgumentException>().WithMessage("promptKey [2, 3, 3, 4] does not match query [2, 3, 4, 8] in batch, heads or head dim");
         var act2 = () => RingJointAttention.Forward(x.Q, x.K.narrow(2, 0, 3), x.V, x.PromptQ, x.PromptK, x.PromptV, SingleProcessGroup.Instance);
-        act2.Should().Throw<ArgumentException>().WithMessage("spatial query, key and value must hold the same tokens: 4, 3, 4");
+        act2.Should().Throw<ArgumentException>().WithMessage("image query, key and value must hold the same tokens: 4, 3, 4");
     }
 }

@@ -103,7 +103,7 @@ public abstract class ParallelModelTests(string id)
         int tp = Config.Tp.Factor, heads = tp + 1, headDim = 16;
         long dim = heads * headDim;
         using var dir = new TempDirectory();
-        var path = SaveRandom(new JointAttention(dim, heads, headDim, RankContext.Single(), hasContext: true, contextPreOnly: false, qkNorm: true), dir, seed: 11);
+        var path = SaveRandom(new JointAttention(dim, heads, headDim, RankContext.Single(), hasPrompt: true, contextPreOnly: false, qkNorm: true), dir, seed: 11);
         manual_seed(5);
         var x = randn(2, 64, dim);
         var context = randn(2, 12, dim);

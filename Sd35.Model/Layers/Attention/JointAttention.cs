@@ -30,7 +30,7 @@ public sealed class JointAttention : nn.Module
     public RmsNorm? norm_added_q, norm_added_k;
     public ColumnParallelLinear? to_add_out;
 
-    public JointAttention(long dim, long heads, long headDim, RankContext rank, bool hasContext, bool contextPreOnly, bool qkNorm,
+    public JointAttention(long dim, long heads, long headDim, RankContext rank, bool hasPrompt, bool contextPreOnly, bool qkNorm,
         ScalarType dtype = ScalarType.Float32) : base(nameof(JointAttention))
     {
         _rank = rank;
@@ -51,7 +51,7 @@ public sealed class JointAttention : nn.Module
         norm_q = HeadNorm();
         norm_k = HeadNorm();
         to_out = nn.ModuleList(OutProjection());
-        if (hasContext)
+        if (hasPrompt)
         {
             add_q_proj = HeadProjection();
             add_k_proj = HeadProjection();
@@ -63,34 +63,50 @@ public sealed class JointAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="x">normed image tokens [B, n, D], full features (gathered on tp)</param>
-    /// <param name="context">normed prompt tokens [B, L, D], full features, or null</param>
+    /// <param name="image">normed image tokens [B, n, D], full features (gathered on tp)</param>
+    /// <param name="prompt">normed prompt tokens [B, L, D], full features, or null</param>
     /// <returns>image output [B, n, D/tp] and prompt output [B, L, D/tp] (null when there is no prompt stream or the block is context-pre-only)</returns>
-    public (Tensor Image, Tensor? Prompt) Forward(Tensor x, Tensor? context)
+    public (Tensor Image, Tensor? Prompt) Forward(Tensor image, Tensor? prompt)
     {
         using var scope = NewDisposeScope();
-        var q = Heads(to_q, norm_q, x);
-        var k = Heads(to_k, norm_k, x);
-        var v = Heads(to_v, null, x);
-        Tensor? jq = null, jk = null, jv = null;
-        if (context is not null && add_q_proj is not null)
+        var q = Heads(to_q, norm_q, image);
+        var k = Heads(to_k, norm_k, image);
+        var v = Heads(to_v, null, image);
+        Tensor? promptQ = null, promptK = null, promptV = null;
+        if (prompt is not null && add_q_proj is not null)
         {
-            jq = Heads(add_q_proj, norm_added_q, context);
-            jk = Heads(add_k_proj!, norm_added_k, context);
-            jv = Heads(add_v_proj!, null, context);
+            promptQ = Heads(add_q_proj, norm_added_q, prompt);
+            promptK = Heads(add_k_proj!, norm_added_k, prompt);
+            promptV = Heads(add_v_proj!, null, prompt);
         }
-        var (image, prompt) = JointAttentionKernel.Compute(q, k, v, jq, jk, jv, _rank.Sp);
-        var imageOut = to_out[0].forward(GatherHeads(image)).MoveToOuterDisposeScope();
-        Tensor? promptOut = prompt is not null && to_add_out is not null
-            ? to_add_out.forward(GatherHeads(prompt)).MoveToOuterDisposeScope()
+        var (imageHeads, promptHeads) = Attend(q, k, v, promptQ, promptK, promptV);
+        var imageOut = to_out[0].forward(GatherHeads(imageHeads)).MoveToOuterDisposeScope();
+        Tensor? promptOut = promptHeads is not null && to_add_out is not null
+            ? to_add_out.forward(GatherHeads(promptHeads)).MoveToOuterDisposeScope()
             : null;
         return (imageOut, promptOut);
     }
 
-    /// <summary>Projects to this rank's heads: [B, n, D] → [B, H/tp, n, d], with the per-head norm if any.</summary>
-    Tensor Heads(ColumnParallelLinear projection, RmsNorm? norm, Tensor x)
+    /// <summary>
+    /// Softmax attention over the joint sequence [image ; prompt], the prompt appended at the rear as diffusers'
+    /// <c>JointAttnProcessor2_0</c> does; with sp &gt; 1 the image tokens are sharded and ring attention computes the
+    /// same function. Without a prompt stream (MMDiT-X's attn2) it is one SDPA call, or the ring with an empty prompt.
+    /// </summary>
+    (Tensor Image, Tensor? Prompt) Attend(Tensor q, Tensor k, Tensor v, Tensor? promptQ, Tensor? promptK, Tensor? promptV)
     {
-        var heads = projection.forward(x).view(x.shape[0], x.shape[1], _localHeads, _headDim).transpose(1, 2);
+        var sp = _rank.Sp;
+        if (promptQ is not null) return RingJointAttention.Forward(q, k, v, promptQ, promptK!, promptV!, sp);
+        if (sp.Size == 1) return (nn.functional.scaled_dot_product_attention(q, k, v), null);
+        using var empty = zeros([q.shape[0], q.shape[1], 0, q.shape[3]], q.dtype, q.device);
+        var (image, prompt) = RingJointAttention.Forward(q, k, v, empty, empty, empty, sp);
+        prompt.Dispose();
+        return (image, null);
+    }
+
+    /// <summary>Projects to this rank's heads: [B, n, D] → [B, H/tp, n, d], with the per-head norm if any.</summary>
+    Tensor Heads(ColumnParallelLinear projection, RmsNorm? norm, Tensor tokens)
+    {
+        var heads = projection.forward(tokens).view(tokens.shape[0], tokens.shape[1], _localHeads, _headDim).transpose(1, 2);
         return norm is null ? heads : norm.forward(heads);
     }
 

@@ -4,16 +4,16 @@ using static TorchSharp.torch;
 namespace Sd35.Layers.Attention;
 
 /// <summary>
-/// Joint attention with the spatial (image) sequence sharded over the sequence-parallel group: the result is
-/// exactly full attention over [all spatial tokens of all ranks ; prompt tokens] (the reference's "rear" joint
-/// strategy), without any rank holding all spatial keys at once.
+/// Joint attention with the image sequence sharded over the sequence-parallel group: the result is
+/// exactly full attention over [all image tokens of all ranks ; prompt tokens] (the reference's "rear" joint
+/// strategy), without any rank holding all image keys at once.
 /// <para>
-/// Each rank starts with its own spatial K/V block and the prompt K/V (replicated over sp). Blocks travel around
+/// Each rank starts with its own image K/V block and the prompt K/V (replicated over sp). Blocks travel around
 /// the ring (sp.Size − 1 RingShifts, each posted before attending to the current block so a real backend can
 /// overlap them); each rank attends its local queries to every block as it passes, merging partial results
-/// through their log-sum-exp in fp32. The prompt queries attend to every spatial block and the prompt keys on
+/// through their log-sum-exp in fp32. The prompt queries attend to every image block and the prompt keys on
 /// every rank; their partials are merged in source-rank order, so the replicated prompt output has the same bits
-/// on every rank. The spatial split may be uneven: a rank passes on whatever block it holds.
+/// on every rank. The image split may be uneven: a rank passes on whatever block it holds.
 /// </para>
 /// </summary>
 public static class RingJointAttention
@@ -24,16 +24,16 @@ public static class RingJointAttention
     /// </summary>
     public const long DefaultMaxScoreElements = 1L << 25;
 
-    /// <param name="query">this rank's spatial queries [B, H, Nlocal, D]</param>
-    /// <param name="key">this rank's spatial keys [B, H, Nlocal, D]</param>
-    /// <param name="value">this rank's spatial values [B, H, Nlocal, D]</param>
+    /// <param name="query">this rank's image queries [B, H, Nlocal, D]</param>
+    /// <param name="key">this rank's image keys [B, H, Nlocal, D]</param>
+    /// <param name="value">this rank's image values [B, H, Nlocal, D]</param>
     /// <param name="promptQuery">prompt queries [B, H, L, D], the same on every sp rank</param>
     /// <param name="promptKey">prompt keys [B, H, L, D], the same on every sp rank</param>
     /// <param name="promptValue">prompt values [B, H, L, D], the same on every sp rank</param>
     /// <param name="sp">the sequence-parallel group; of size one this is plain joint attention (<see cref="Local"/>)</param>
     /// <param name="maxScoreElements">memory bound of the blockwise attention, see <see cref="DefaultMaxScoreElements"/></param>
-    /// <returns>this rank's spatial output [B, H, Nlocal, D] and the full prompt output [B, H, L, D], in the input dtype</returns>
-    public static (Tensor Spatial, Tensor Prompt) Forward(
+    /// <returns>this rank's image output [B, H, Nlocal, D] and the full prompt output [B, H, L, D], in the input dtype</returns>
+    public static (Tensor Image, Tensor Prompt) Forward(
         Tensor query, Tensor key, Tensor value, Tensor promptQuery, Tensor promptKey, Tensor promptValue, IProcessGroup sp,
         long maxScoreElements = DefaultMaxScoreElements)
     {
@@ -47,7 +47,7 @@ public static class RingJointAttention
         var promptK = promptKey.to(ScalarType.Float32);
         var promptV = promptValue.to(ScalarType.Float32);
 
-        var spatial = AttentionPartial.Compute(q, promptK, promptV, maxScoreElements);
+        var image = AttentionPartial.Compute(q, promptK, promptV, maxScoreElements);
         var promptParts = new AttentionPartial?[sp.Size];
         Tensor blockK = key, blockV = value;
         for (int step = 0; step < sp.Size; step++)
@@ -62,9 +62,9 @@ public static class RingJointAttention
                 using var k = blockK.to(ScalarType.Float32);
                 using var v = blockV.to(ScalarType.Float32);
                 using var block = AttentionPartial.Compute(q, k, v, maxScoreElements);
-                var merged = AttentionPartial.Merge(spatial, block);
-                spatial.Dispose();
-                spatial = merged;
+                var merged = AttentionPartial.Merge(image, block);
+                image.Dispose();
+                image = merged;
                 promptParts[source] = AttentionPartial.Compute(promptQ, k, v, maxScoreElements);
             }
             if (nextK is null || nextV is null) continue;
@@ -80,16 +80,16 @@ public static class RingJointAttention
 
         var prompt = AttentionPartial.MergeInOrder(
             [.. promptParts.OfType<AttentionPartial>(), AttentionPartial.Compute(promptQ, promptK, promptV, maxScoreElements)]);
-        var spatialOut = spatial.Output.to(query.dtype).MoveToOuterDisposeScope();
+        var imageOut = image.Output.to(query.dtype).MoveToOuterDisposeScope();
         var promptOut = prompt.Output.to(query.dtype).MoveToOuterDisposeScope();
-        return (spatialOut, promptOut);
+        return (imageOut, promptOut);
     }
 
     /// <summary>
-    /// Joint attention on one device: scaled-dot-product attention (scale 1/√D) of [spatial ; prompt] queries over
-    /// [spatial ; prompt] keys, split back into the spatial and prompt outputs.
+    /// Joint attention on one device: scaled-dot-product attention (scale 1/√D) of [image ; prompt] queries over
+    /// [image ; prompt] keys, split back into the image and prompt outputs.
     /// </summary>
-    public static (Tensor Spatial, Tensor Prompt) Local(
+    public static (Tensor Image, Tensor Prompt) Local(
         Tensor query, Tensor key, Tensor value, Tensor promptQuery, Tensor promptKey, Tensor promptValue)
     {
         using var scope = NewDisposeScope();
@@ -109,7 +109,7 @@ public static class RingJointAttention
             if (t.shape[0] != q.shape[0] || t.shape[1] != q.shape[1] || t.shape[3] != q.shape[3])
                 throw new ArgumentException($"{name} [{string.Join(", ", t.shape)}] does not match query [{string.Join(", ", q.shape)}] in batch, heads or head dim");
         if (k.shape[2] != q.shape[2] || v.shape[2] != q.shape[2])
-            throw new ArgumentException($"spatial query, key and value must hold the same tokens: {q.shape[2]}, {k.shape[2]}, {v.shape[2]}");
+            throw new ArgumentException($"image query, key and value must hold the same tokens: {q.shape[2]}, {k.shape[2]}, {v.shape[2]}");
         if (pk.shape[2] != pq.shape[2] || pv.shape[2] != pq.shape[2])
             throw new ArgumentException($"prompt query, key and value must hold the same tokens: {pq.shape[2]}, {pk.shape[2]}, {pv.shape[2]}");
     }

@@ -5,8 +5,10 @@ using static TorchSharp.torch;
 namespace Sd35.Layers.Normalization;
 
 /// <summary>
-/// RMSNorm over the last dimension with a learned scale, as diffusers' <c>RMSNorm</c>: the mean square is taken
-/// in float32 whatever the input dtype (TorchSharp has no built-in RMSNorm). Used per attention head on q and k.
+/// RMSNorm over the last dimension with a learned scale (no mean subtraction, no bias), as diffusers' <c>RMSNorm</c>
+/// and transformers' <c>T5LayerNorm</c>, which compute the same: the mean square is taken in float32 whatever the
+/// input dtype, the normalized value is cast to the weight's dtype before the scale (TorchSharp has no built-in
+/// RMSNorm). Used per attention head on the MMDiT's q and k, and as every LayerNorm of T5.
 /// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {

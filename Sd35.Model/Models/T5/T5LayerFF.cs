@@ -1,3 +1,4 @@
+using Sd35.Layers.Normalization;
 using Sd35.Mesh;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -8,12 +9,12 @@ namespace Sd35.Models.T5;
 public sealed class T5LayerFF : nn.Module<Tensor, Tensor>
 {
     public readonly T5DenseGatedActDense DenseReluDense;
-    public readonly T5LayerNorm layer_norm;
+    public readonly RmsNorm layer_norm;
 
     public T5LayerFF(T5Config config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5LayerFF))
     {
         DenseReluDense = new T5DenseGatedActDense(config, tp, dtype, device);
-        layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
+        layer_norm = new RmsNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
         RegisterComponents();
     }
 

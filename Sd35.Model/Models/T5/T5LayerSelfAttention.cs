@@ -1,3 +1,4 @@
+using Sd35.Layers.Normalization;
 using Sd35.Mesh;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -8,13 +9,13 @@ namespace Sd35.Models.T5;
 public sealed class T5LayerSelfAttention : nn.Module<Tensor, Tensor, Tensor>
 {
     public readonly T5Attention SelfAttention;
-    public readonly T5LayerNorm layer_norm;
+    public readonly RmsNorm layer_norm;
 
     public T5LayerSelfAttention(T5Config config, bool hasRelativeAttentionBias, IProcessGroup tp, ScalarType dtype, Device? device)
         : base(nameof(T5LayerSelfAttention))
     {
         SelfAttention = new T5Attention(config, hasRelativeAttentionBias, tp, dtype, device);
-        layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
+        layer_norm = new RmsNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using Sd35.Layers.Normalization;
 using Sd35.Mesh;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -13,12 +14,12 @@ namespace Sd35.Models.T5;
 public sealed class T5Stack : nn.Module<Tensor, Tensor>
 {
     public readonly ModuleList<T5Block> block;
-    public readonly T5LayerNorm final_layer_norm;
+    public readonly RmsNorm final_layer_norm;
 
     public T5Stack(T5Config config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(T5Stack))
     {
         block = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new T5Block(config, i == 0, tp, dtype, device)).ToArray());
-        final_layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
+        final_layer_norm = new RmsNorm(config.DModel, config.LayerNormEpsilon, dtype, device);
         RegisterComponents();
     }
 

@@ -43,8 +43,8 @@ public sealed class JointTransformerBlock : nn.Module
         norm1_context = ContextPreOnly
             ? new AdaLayerNormContinuous(_dim, _dim, tp, dtype, device)
             : new AdaLayerNormZero(_dim, tp, 6, dtype, device);
-        attn = new JointAttention(_dim, config.NumAttentionHeads, config.AttentionHeadDim, rank, hasContext: true, ContextPreOnly, config.UsesQkNorm, dtype);
-        if (dual) attn2 = new JointAttention(_dim, config.NumAttentionHeads, config.AttentionHeadDim, rank, hasContext: false, false, config.UsesQkNorm, dtype);
+        attn = new JointAttention(_dim, config.NumAttentionHeads, config.AttentionHeadDim, rank, hasPrompt: true, ContextPreOnly, config.UsesQkNorm, dtype);
+        if (dual) attn2 = new JointAttention(_dim, config.NumAttentionHeads, config.AttentionHeadDim, rank, hasPrompt: false, false, config.UsesQkNorm, dtype);
         ff = new FeedForward(_dim, tp, dtype: dtype, device: device);
         if (!ContextPreOnly) ff_context = new FeedForward(_dim, tp, dtype: dtype, device: device);
         RegisterComponents();
@@ -87,13 +87,13 @@ public sealed class JointTransformerBlock : nn.Module
         return (newPrompt, image.MoveToOuterDisposeScope());
     }
 
-    /// <summary>x + gate·y with the per-sample gate broadcast over tokens, in one addcmul pass.</summary>
-    static Tensor GatedResidual(Tensor x, Tensor gate, Tensor y) => addcmul(x, gate.unsqueeze(1), y, 1);
+    /// <summary>stream + gate·update with the per-sample gate broadcast over tokens, in one addcmul pass.</summary>
+    static Tensor GatedResidual(Tensor stream, Tensor gate, Tensor update) => addcmul(stream, gate.unsqueeze(1), update, 1);
 
-    /// <summary>ff(norm(x)·(1 + scale) + shift), the norm over the full (tp-distributed) features.</summary>
-    Tensor GatedMlp(FeedForward mlp, Tensor x, Tensor shift, Tensor scale)
+    /// <summary>ff(norm(stream)·(1 + scale) + shift), the norm over the full (tp-distributed) features.</summary>
+    Tensor GatedMlp(FeedForward mlp, Tensor stream, Tensor shift, Tensor scale)
     {
-        var normed = AdaLayerNormZero.Modulate(DistributedLayerNorm.Apply(x, _rank.Tp, _dim, 1e-6), shift, scale);
+        var normed = AdaLayerNormZero.Modulate(DistributedLayerNorm.Apply(stream, _rank.Tp, _dim, 1e-6), shift, scale);
         return mlp.forward(_rank.Tp.AllGather(normed, -1));
     }
 }

@@ -58,12 +58,12 @@ public sealed class SD3Transformer2DModel : nn.Module
         folder.Load(() => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), rank, dtype));
 
     /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>
-    /// <param name="encoderHiddenStates">[B, L, joint_attention_dim]</param>
-    /// <param name="pooledProjections">[B, pooled_projection_dim]</param>
+    /// <param name="promptEmbeds">[B, L, joint_attention_dim] (diffusers' <c>encoder_hidden_states</c>)</param>
+    /// <param name="pooledPromptEmbeds">[B, pooled_projection_dim] (diffusers' <c>pooled_projections</c>)</param>
     /// <param name="timestep">[B] on the 0..1000 scale</param>
     /// <param name="skipLayers">blocks bypassed entirely (SD3.5 skip-layer guidance)</param>
     /// <returns>the predicted velocity [B, out_channels, H, W], complete on every rank</returns>
-    public Tensor Forward(Tensor latent, Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timestep, IReadOnlyCollection<int>? skipLayers = null)
+    public Tensor Forward(Tensor latent, Tensor promptEmbeds, Tensor pooledPromptEmbeds, Tensor timestep, IReadOnlyCollection<int>? skipLayers = null)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -78,8 +78,8 @@ public sealed class SD3Transformer2DModel : nn.Module
 
         var device = _rank.Device;
         var image = pos_embed.Forward(latent.to(device), sp.Rank * local, local);
-        var temb = time_text_embed.Forward(timestep.to(device), pooledProjections.to(DType, device));
-        var prompt = context_embedder.forward(encoderHiddenStates.to(DType, device));
+        var temb = time_text_embed.Forward(timestep.to(device), pooledPromptEmbeds.to(DType, device));
+        var prompt = context_embedder.forward(promptEmbeds.to(DType, device));
 
         for (int i = 0; i < transformer_blocks.Count; i++)
         {
@@ -95,9 +95,9 @@ public sealed class SD3Transformer2DModel : nn.Module
     }
 
     /// <summary>[B, h·w, p·p·C] → [B, C, h·p, w·p] (diffusers' einsum nhwpqc → nchpwq).</summary>
-    Tensor Unpatchify(Tensor x, long h, long w)
+    Tensor Unpatchify(Tensor patches, long h, long w)
     {
         long p = Config.PatchSize, c = Config.OutChannels;
-        return x.reshape(x.shape[0], h, w, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(x.shape[0], c, h * p, w * p);
+        return patches.reshape(patches.shape[0], h, w, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(patches.shape[0], c, h * p, w * p);
     }
 }
