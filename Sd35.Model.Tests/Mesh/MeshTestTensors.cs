@@ -7,7 +7,7 @@ namespace Sd35.Tests.Mesh;
 /// Deterministic per-device inputs: a rank thread and the test's direct computation build the same tensor from
 /// the same seed, so a collective's result can be checked without the ranks sharing memory.
 /// </summary>
-internal static class MeshTestTensors
+static class MeshTestTensors
 {
     public static Tensor Seeded(int seed, params long[] shape) => Seeded(seed, ScalarType.Float32, shape);
 

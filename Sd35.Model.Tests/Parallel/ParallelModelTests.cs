@@ -49,9 +49,9 @@ public abstract class ParallelModelTests(string id)
     void CheckParticipants(Tensor expected, IReadOnlyList<Tensor?> actual, IReadOnlyList<int> participants, string what, double pcc = Fp32Pcc, double absRel = Fp32AbsRel)
     {
         actual.Select((t, device) => (t, device)).Where(p => p.t is not null).Select(p => p.device)
-            .Should().Equal(participants, $"{id}: {what} must run on exactly these devices");
+            .Should().Equal(participants, $"{_id}: {what} must run on exactly these devices");
         foreach (var device in participants)
-            AssertQuality.Close(expected, actual[device]!, pcc, absRel, $"{id}: {what} on device {device}");
+            AssertQuality.Close(expected, actual[device]!, pcc, absRel, $"{_id}: {what} on device {device}");
     }
 
     /// <summary>
@@ -78,7 +78,7 @@ public abstract class ParallelModelTests(string id)
     /// <summary>The tp width the encoders and the VAE run with: a row of at most four devices of a cfg submesh.</summary>
     int StageTensorParallel => Math.Min(4, Config.Submesh.Size);
 
-    readonly string id = id;
+    readonly string _id = id;
 
     /// <summary>Saves a freshly randomised module so every rank can load its shards by name, as from a real checkpoint.</summary>
     static string SaveRandom(nn.Module module, TempDirectory dir, long seed)
@@ -219,8 +219,8 @@ public abstract class ParallelModelTests(string id)
                 using var output = model.forward(io["input_ids"]);
                 return new[] { output.HiddenState(-2).clone(), output.TextEmbeds!.clone() };
             });
-            CheckParticipants(io["hidden_states.2"], results.Select(r => r?[0]).ToArray(), StageDevices[id].Encoders, $"{name} penultimate hidden state");
-            CheckParticipants(io["text_embeds"], results.Select(r => r?[1]).ToArray(), StageDevices[id].Encoders, $"{name} text_embeds");
+            CheckParticipants(io["hidden_states.2"], results.Select(r => r?[0]).ToArray(), StageDevices[_id].Encoders, $"{name} penultimate hidden state");
+            CheckParticipants(io["text_embeds"], results.Select(r => r?[1]).ToArray(), StageDevices[_id].Encoders, $"{name} text_embeds");
         }
     }
 
@@ -236,7 +236,7 @@ public abstract class ParallelModelTests(string id)
             table.weight.shape.Should().Equal(model.Config.RelativeAttentionNumBuckets, model.Config.NumHeads / tp.Size);
             return model.forward(io["input_ids"]);
         });
-        CheckParticipants(io["last_hidden_state"], results, StageDevices[id].Encoders, "T5 last_hidden_state");
+        CheckParticipants(io["last_hidden_state"], results, StageDevices[_id].Encoders, "T5 last_hidden_state");
     }
 
     [Fact]
@@ -249,7 +249,7 @@ public abstract class ParallelModelTests(string id)
             using var vae = AutoencoderKLDecoder.FromFolder(folder, RankContext.TensorParallel(tp));
             return vae.DecodeRaw(io["latents"]);
         });
-        CheckParticipants(io["sample"], results, StageDevices[id].Vae, "VAE decode");
+        CheckParticipants(io["sample"], results, StageDevices[_id].Vae, "VAE decode");
     }
 
     [Fact]
@@ -280,8 +280,8 @@ public abstract class ParallelModelTests(string id)
         var actual = Run(Config, request);
         actual.Steps.Should().HaveCount(request.Steps);
         for (int i = 0; i < request.Steps; i++)
-            AssertQuality.Close(expected.Steps[i], actual.Steps[i], Fp32Pcc, Fp32AbsRel, $"{id}: latents after step {i} (cfg + skip-layer guidance)");
-        AssertQuality.Close(expected.Image, actual.Image, Fp32Pcc, Fp32AbsRel, $"{id}: decoded image");
+            AssertQuality.Close(expected.Steps[i], actual.Steps[i], Fp32Pcc, Fp32AbsRel, $"{_id}: latents after step {i} (cfg + skip-layer guidance)");
+        AssertQuality.Close(expected.Image, actual.Image, Fp32Pcc, Fp32AbsRel, $"{_id}: decoded image");
     }
 
     /// <summary>
@@ -293,7 +293,7 @@ public abstract class ParallelModelTests(string id)
         {
             var members = placement(rank.Mesh, Config, rank.Id);
             if (members is null) return null;
-            members.Should().HaveCount(StageTensorParallel, $"{id}: a stage's tp group is a row of at most four devices of a cfg submesh");
+            members.Should().HaveCount(StageTensorParallel, $"{_id}: a stage's tp group is a row of at most four devices of a cfg submesh");
             return program(rank.Group("stage_tp", members));
         });
 }

@@ -6,11 +6,11 @@ namespace Sd35.Tests.Tokenizers;
 
 public sealed class ClipTokenizerTests
 {
-    private const int Bos = 49406, Eos = 49407, ExclamationMark = 256; // "!</w>"
+    const int Bos = 49406, Eos = 49407, ExclamationMark = 256; // "!</w>"
 
-    private static ClipTokenizer ClipL => TokenizerReference.Tokenizers.ClipL;
+    static ClipTokenizer ClipL => TokenizerReference.Tokenizers.ClipL;
 
-    private static ClipTokenizer ClipG => TokenizerReference.Tokenizers.ClipG;
+    static ClipTokenizer ClipG => TokenizerReference.Tokenizers.ClipG;
 
     [Fact]
     public void Empty_prompt_is_the_two_markers_then_padding()

@@ -23,5 +23,5 @@ public static class IdAssert
             $"actual   [{string.Join(", ", actual)}]");
     }
 
-    private static string Quote(string prompt) => System.Text.Json.JsonSerializer.Serialize(prompt);
+    static string Quote(string prompt) => System.Text.Json.JsonSerializer.Serialize(prompt);
 }

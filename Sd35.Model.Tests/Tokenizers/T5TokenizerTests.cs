@@ -7,9 +7,9 @@ namespace Sd35.Tests.Tokenizers;
 
 public sealed class T5TokenizerTests
 {
-    private const int Pad = 0, EndOfSequence = 1, Unknown = 2;
+    const int Pad = 0, EndOfSequence = 1, Unknown = 2;
 
-    private static T5Tokenizer T5 => TokenizerReference.Tokenizers.T5;
+    static T5Tokenizer T5 => TokenizerReference.Tokenizers.T5;
 
     [Fact]
     public void Empty_prompt_is_end_of_sequence_then_padding()

@@ -9,8 +9,8 @@ namespace Sd35.Tests.Tokenizers;
 /// <summary>Building the tokenizers from a diffusers model folder, from the shipped files, and failing by path.</summary>
 public sealed class TokenizerLoadingTests : IDisposable
 {
-    private const string Prompt = "Hello, world! A photo of a cat";
-    private readonly string _modelDir = Directory.CreateTempSubdirectory("sd35-tokenizers-").FullName;
+    const string Prompt = "Hello, world! A photo of a cat";
+    readonly string _modelDir = Directory.CreateTempSubdirectory("sd35-tokenizers-").FullName;
 
     public void Dispose() => Directory.Delete(_modelDir, recursive: true);
 
@@ -118,7 +118,7 @@ public sealed class TokenizerLoadingTests : IDisposable
         load.Should().Throw<TokenizerException>().WithMessage($"{path}: *SentencePiece*");
     }
 
-    private void WriteDiffusersFolder()
+    void WriteDiffusersFolder()
     {
         foreach (string folder in new[] { "tokenizer", "tokenizer_2" })
         {
@@ -131,7 +131,7 @@ public sealed class TokenizerLoadingTests : IDisposable
         File.Copy(Fixture("t5", "spiece.model"), Path.Combine(_modelDir, "tokenizer_3", "spiece.model"));
     }
 
-    private static void AssertSameAsReference(TokenizerSet set)
+    static void AssertSameAsReference(TokenizerSet set)
     {
         TokenizerSet reference = TokenizerReference.Tokenizers;
         set.ClipL.PadId.Should().Be(49407);
@@ -141,5 +141,5 @@ public sealed class TokenizerLoadingTests : IDisposable
         set.T5.Encode(Prompt, 256).Should().Equal(reference.T5.Encode(Prompt, 256));
     }
 
-    private static string Fixture(params string[] parts) => RepoPaths.Fixtures(["tokenizers", .. parts]);
+    static string Fixture(params string[] parts) => RepoPaths.Fixtures(["tokenizers", .. parts]);
 }

@@ -10,9 +10,9 @@ namespace Sd35.Tests.Tokenizers;
 /// </summary>
 public static class TokenizerReference
 {
-    private static readonly Lazy<IReadOnlyList<string>> LazyPrompts = new(LoadPrompts);
-    private static readonly Lazy<IReadOnlyList<ReferenceIds>> LazyIds = new(LoadIds);
-    private static readonly Lazy<TokenizerSet> LazyTokenizers =
+    static readonly Lazy<IReadOnlyList<string>> LazyPrompts = new(LoadPrompts);
+    static readonly Lazy<IReadOnlyList<ReferenceIds>> LazyIds = new(LoadIds);
+    static readonly Lazy<TokenizerSet> LazyTokenizers =
         new(() => TokenizerSet.Default(RepoPaths.Fixtures("tokenizers")));
 
     /// <summary>prompts.txt: one JSON string literal per line.</summary>
@@ -28,14 +28,14 @@ public static class TokenizerReference
     public static ReferenceIds ForPromptStartingWith(string start) =>
         Ids.Single(r => r.Prompt.StartsWith(start, StringComparison.Ordinal));
 
-    private static List<string> LoadPrompts() =>
+    static List<string> LoadPrompts() =>
         File.ReadLines(RepoPaths.Fixtures("tokenizers", "prompts.txt"))
             .Where(line => line.Length > 0)
             .Select(line => JsonSerializer.Deserialize<string>(line)
                 ?? throw new InvalidDataException($"prompts.txt line is not a JSON string: {line}"))
             .ToList();
 
-    private static List<ReferenceIds> LoadIds()
+    static List<ReferenceIds> LoadIds()
     {
         using FileStream stream = File.OpenRead(RepoPaths.Fixtures("tokenizers", "reference_ids.json"));
         using JsonDocument document = JsonDocument.Parse(stream);
@@ -50,7 +50,7 @@ public static class TokenizerReference
             .ToList();
     }
 
-    private static int[] Ints(JsonElement entry, string name) =>
+    static int[] Ints(JsonElement entry, string name) =>
         entry.GetProperty(name).EnumerateArray().Select(e => e.GetInt32()).ToArray();
 }
 

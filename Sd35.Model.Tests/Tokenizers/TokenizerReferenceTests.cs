@@ -43,7 +43,7 @@ public sealed class TokenizerReferenceTests
     public void T5_unpadded_ids_match_the_reference(int index) =>
         Check(index, r => r.T5Ids, p => TokenizerReference.Tokenizers.T5.Encode(p), "T5 unpadded ids");
 
-    private static void Check(int index, Func<ReferenceIds, int[]> expected, Func<string, int[]> encode, string what)
+    static void Check(int index, Func<ReferenceIds, int[]> expected, Func<string, int[]> encode, string what)
     {
         string prompt = TokenizerReference.Prompts[index];
         IdAssert.Equal(expected(TokenizerReference.Ids[index]), encode(prompt), prompt, $"{what} (prompt #{index})");

@@ -13,7 +13,7 @@ public sealed record NamedParallelConfig(string Id, ParallelConfig Config, strin
 /// </summary>
 public static partial class NamedParallelConfigs
 {
-    static readonly NamedParallelConfig[] s_all = Build(
+    static readonly NamedParallelConfig[] Registered = Build(
         ("n150_cfg1_sp1_tp1", 1, 1, (1, 0), (1, 0), (1, 1), null),
         ("n300_cfg1_sp1_tp2", 1, 2, (1, 0), (1, 0), (2, 1), null),
         ("n300_cfg1_sp2_tp1", 2, 1, (1, 0), (2, 0), (1, 1), null),
@@ -24,15 +24,15 @@ public static partial class NamedParallelConfigs
         ("t3k_cfg1_sp2_tp4", 2, 4, (1, 0), (2, 0), (4, 1), null),
         ("tg_cfg2_sp4_tp4", 4, 8, (2, 1), (4, 0), (4, 1), "4x8cfg1sp0tp1"));
 
-    public static IReadOnlyList<NamedParallelConfig> All => s_all;
+    public static IReadOnlyList<NamedParallelConfig> All => Registered;
 
     /// <summary>The systems ids may name, from the registry.</summary>
-    public static IReadOnlyList<string> Systems => s_all.Select(n => SystemOf(n.Id)).Distinct().ToArray();
+    public static IReadOnlyList<string> Systems => Registered.Select(n => SystemOf(n.Id)).Distinct().ToArray();
 
     public static NamedParallelConfig Get(string id) =>
-        Find(id) ?? throw new FormatException($"no parallel config is registered as '{id}'; known: {string.Join(", ", s_all.Select(n => n.Id))}");
+        Find(id) ?? throw new FormatException($"no parallel config is registered as '{id}'; known: {string.Join(", ", Registered.Select(n => n.Id))}");
 
-    internal static string? IdOf(ParallelConfig config) => s_all.FirstOrDefault(n => n.Config == config)?.Id;
+    internal static string? IdOf(ParallelConfig config) => Registered.FirstOrDefault(n => n.Config == config)?.Id;
 
     internal static ParallelConfig Parse(string id)
     {
@@ -45,16 +45,16 @@ public static partial class NamedParallelConfigs
             string system = old.Groups[1].Value.ToLowerInvariant();
             if (!Systems.Contains(system))
                 throw new FormatException($"'{id}': unknown system '{system}'; known systems: {string.Join(", ", Systems)}");
-            throw new FormatException($"'{id}': no such config on {system}; {system} configs: {string.Join(", ", s_all.Where(n => SystemOf(n.Id) == system).Select(n => n.Id))}");
+            throw new FormatException($"'{id}': no such config on {system}; {system} configs: {string.Join(", ", Registered.Where(n => SystemOf(n.Id) == system).Select(n => n.Id))}");
         }
         if (NewStyle().IsMatch(id))
-            throw new FormatException($"'{id}': no config is registered under this reference id; known: {string.Join(", ", s_all.Where(n => n.Alias is not null).Select(n => $"{n.Alias} (= {n.Id})"))}");
+            throw new FormatException($"'{id}': no config is registered under this reference id; known: {string.Join(", ", Registered.Where(n => n.Alias is not null).Select(n => $"{n.Alias} (= {n.Id})"))}");
         throw new FormatException($"'{id}' is not a parallel-config id: expected <system>_cfg<c>_sp<s>_tp<t> (e.g. t3k_cfg2_sp2_tp2) " +
                                   "or the reference's <rows>x<cols>cfg<axis>sp<axis>tp<axis> (e.g. 2x4cfg1sp0tp1)");
     }
 
     static NamedParallelConfig? Find(string id) =>
-        s_all.FirstOrDefault(n => string.Equals(n.Id, id, StringComparison.OrdinalIgnoreCase) || string.Equals(n.Alias, id, StringComparison.OrdinalIgnoreCase));
+        Registered.FirstOrDefault(n => string.Equals(n.Id, id, StringComparison.OrdinalIgnoreCase) || string.Equals(n.Alias, id, StringComparison.OrdinalIgnoreCase));
 
     static string SystemOf(string id) => id[..id.IndexOf('_')];
 

@@ -40,20 +40,21 @@ public sealed record CpuRuntimeOptions
 /// </summary>
 public static partial class CpuRuntime
 {
-    const int M_TRIM_THRESHOLD = -1;
-    const int M_MMAP_MAX = -4;
+    const int MallocTrimThreshold = -1; // M_TRIM_THRESHOLD
+    const int MallocMmapMax = -4; // M_MMAP_MAX
+    const int RtldDlSyment = 1; // RTLD_DL_SYMENT
     const int RTLD_LAZY = 0x1;
     const int RTLD_NOLOAD = 0x4;
     const int PROT_READ = 0x1, PROT_WRITE = 0x2, PROT_EXEC = 0x4;
 
-    static readonly object s_lock = new();
+    static readonly object Gate = new();
     static string? s_report;
 
     /// <summary>Applies the options once per process; later calls return the first call's report.</summary>
     /// <returns>one line per switch: what was done, or why not</returns>
     public static string Configure(CpuRuntimeOptions? options = null)
     {
-        lock (s_lock)
+        lock (Gate)
         {
             if (s_report is not null) return s_report;
             options ??= new CpuRuntimeOptions();
@@ -89,7 +90,7 @@ public static partial class CpuRuntime
     static string RetainFreedMemory(bool wanted)
     {
         if (!wanted || Disabled("SD35_RETAIN_FREED_MEMORY")) return "off";
-        bool ok = MallOpt(M_MMAP_MAX, 0) == 1 & MallOpt(M_TRIM_THRESHOLD, int.MaxValue) == 1;
+        bool ok = MallOpt(MallocMmapMax, 0) == 1 & MallOpt(MallocTrimThreshold, int.MaxValue) == 1;
         return ok ? "on (M_MMAP_MAX=0, M_TRIM_THRESHOLD=2 GiB)" : "failed (mallopt refused)";
     }
 
@@ -125,10 +126,9 @@ public static partial class CpuRuntime
     /// <summary>The ELF symbol size of the function at <paramref name="address"/> (0 if unknown), so the patch never writes past it.</summary>
     static unsafe long SymbolSize(nint address)
     {
-        const int RTLD_DL_SYMENT = 1;
         var info = stackalloc nint[4]; // Dl_info: dli_fname, dli_fbase, dli_sname, dli_saddr
         nint symbol = 0;
-        if (DlAddr1(address, info, &symbol, RTLD_DL_SYMENT) == 0 || symbol == 0 || info[3] != address) return 0;
+        if (DlAddr1(address, info, &symbol, RtldDlSyment) == 0 || symbol == 0 || info[3] != address) return 0;
         return *(long*)(symbol + 16); // Elf64_Sym.st_size
     }
 

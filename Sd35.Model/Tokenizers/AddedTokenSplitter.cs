@@ -8,7 +8,7 @@ namespace Sd35.Tokenizers;
 /// </summary>
 public sealed class AddedTokenSplitter
 {
-    private readonly KeyValuePair<string, int>[] _tokensLongestFirst;
+    readonly KeyValuePair<string, int>[] _tokensLongestFirst;
 
     public AddedTokenSplitter(IReadOnlyDictionary<string, int> addedTokens)
     {
@@ -55,7 +55,7 @@ public sealed class AddedTokenSplitter
         }
     }
 
-    private KeyValuePair<string, int>? MatchAt(string text, int position)
+    KeyValuePair<string, int>? MatchAt(string text, int position)
     {
         foreach (KeyValuePair<string, int> token in _tokensLongestFirst)
         {

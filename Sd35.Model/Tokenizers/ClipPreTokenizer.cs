@@ -14,8 +14,8 @@ namespace Sd35.Tokenizers;
 /// </summary>
 public sealed class ClipPreTokenizer : PreTokenizer
 {
-    private static readonly string[] SpecialPieces = ["<|startoftext|>", "<|endoftext|>"];
-    private static readonly string[] Contractions = ["s", "t", "re", "ve", "m", "ll", "d"];
+    static readonly string[] SpecialPieces = ["<|startoftext|>", "<|endoftext|>"];
+    static readonly string[] Contractions = ["s", "t", "re", "ve", "m", "ll", "d"];
 
     public static ClipPreTokenizer Instance { get; } = new();
 
@@ -25,7 +25,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
     public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) =>
         Split(text.ToString());
 
-    private static List<(int Offset, int Length)> Split(string text)
+    static List<(int Offset, int Length)> Split(string text)
     {
         var pieces = new List<(int Offset, int Length)>();
         int position = 0;
@@ -48,7 +48,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
     }
 
     // Length of the piece the regex matches at position (alternatives tried in order), or 0 if none does.
-    private static int MatchAt(string text, int position)
+    static int MatchAt(string text, int position)
     {
         foreach (string special in SpecialPieces)
         {
@@ -78,7 +78,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
         };
     }
 
-    private static int RunLength(string text, int position, CharClass charClass)
+    static int RunLength(string text, int position, CharClass charClass)
     {
         int end = position;
         while (end < text.Length)
@@ -96,7 +96,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
     }
 
     // ASCII case-insensitive, plus 'ſ' (U+017F), which Python's IGNORECASE folds to 's'.
-    private static bool MatchesIgnoringCase(string text, int position, string lowerAscii)
+    static bool MatchesIgnoringCase(string text, int position, string lowerAscii)
     {
         if (position + lowerAscii.Length > text.Length)
         {
@@ -117,9 +117,9 @@ public sealed class ClipPreTokenizer : PreTokenizer
         return true;
     }
 
-    private enum CharClass { Skipped, Letter, Number, Other }
+    enum CharClass { Skipped, Letter, Number, Other }
 
-    private static CharClass Classify(Rune rune)
+    static CharClass Classify(Rune rune)
     {
         // U+0345 (combining ypogegrammeni) is not a letter but case-folds to 'ι'; under IGNORECASE Python's
         // regex lets neither the letter class nor the negated class match it, so it is skipped like a space.
@@ -139,7 +139,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
     }
 
     // A lone surrogate decodes as U+FFFD (a symbol) occupying one char, so offsets stay in step with the text.
-    private static Rune RuneAt(string text, int position)
+    static Rune RuneAt(string text, int position)
     {
         Rune.DecodeFromUtf16(text.AsSpan(position), out Rune rune, out _);
         return rune;

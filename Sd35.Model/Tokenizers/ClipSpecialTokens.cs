@@ -33,11 +33,11 @@ public sealed record ClipSpecialTokens(string PadToken, IReadOnlyDictionary<stri
         return new ClipSpecialTokens(padToken, AddedTokensDecoder(config) ?? defaults.ExtraAddedTokens);
     }
 
-    private static JsonDocument? ReadJson(string path) =>
+    static JsonDocument? ReadJson(string path) =>
         File.Exists(path) ? TokenizerFiles.ReadJson(path) : null;
 
     // A special token is written either as its text or as an AddedToken object with a "content" field.
-    private static string? TokenText(JsonDocument? document, string key)
+    static string? TokenText(JsonDocument? document, string key)
     {
         if (document is null || document.RootElement.ValueKind != JsonValueKind.Object
             || !document.RootElement.TryGetProperty(key, out JsonElement token))
@@ -55,7 +55,7 @@ public sealed record ClipSpecialTokens(string PadToken, IReadOnlyDictionary<stri
     }
 
     // tokenizer_config.json lists added tokens as { "<id>": { "content": "<text>", ... } }.
-    private static Dictionary<string, int>? AddedTokensDecoder(JsonDocument? document)
+    static Dictionary<string, int>? AddedTokensDecoder(JsonDocument? document)
     {
         if (document is null || document.RootElement.ValueKind != JsonValueKind.Object
             || !document.RootElement.TryGetProperty("added_tokens_decoder", out JsonElement decoder)

@@ -16,8 +16,8 @@ public sealed class ClipTokenizer : IPromptTokenizer
     public const string EndOfText = "<|endoftext|>";
     public const int ContextLength = 77;
 
-    private readonly BpeTokenizer _bpe;
-    private readonly AddedTokenSplitter _splitter;
+    readonly BpeTokenizer _bpe;
+    readonly AddedTokenSplitter _splitter;
 
     public ClipTokenizer(string vocabPath, string mergesPath, ClipSpecialTokens specialTokens)
     {
@@ -107,13 +107,13 @@ public sealed class ClipTokenizer : IPromptTokenizer
 
     public int[] Encode(string prompt, int length) => TokenSequence.FitToLength(Encode(prompt), length, PadId);
 
-    private static int VocabularyId(Dictionary<string, int> vocabulary, string token, string vocabPath) =>
+    static int VocabularyId(Dictionary<string, int> vocabulary, string token, string vocabPath) =>
         vocabulary.TryGetValue(token, out int id)
             ? id
             : throw new TokenizerException(vocabPath, $"the CLIP vocabulary has no token '{token}'");
 
     // vocab.json is one JSON object from token text to id.
-    private static Dictionary<string, int> ReadVocabulary(string path)
+    static Dictionary<string, int> ReadVocabulary(string path)
     {
         using JsonDocument document = TokenizerFiles.ReadJson(path);
         if (document.RootElement.ValueKind != JsonValueKind.Object)
@@ -136,7 +136,7 @@ public sealed class ClipTokenizer : IPromptTokenizer
     }
 
     // The library reads merges.txt (its "#version" header included); a file it cannot read is named here.
-    private static IEnumerable<string> ReadMerges(string vocabPath, string mergesPath)
+    static IEnumerable<string> ReadMerges(string vocabPath, string mergesPath)
     {
         try
         {

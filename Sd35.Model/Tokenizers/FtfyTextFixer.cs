@@ -36,7 +36,7 @@ public static partial class FtfyTextFixer
         return fixedText.ToString();
     }
 
-    private static string FixSegment(string text, bool unescapeHtml)
+    static string FixSegment(string text, bool unescapeHtml)
     {
         while (true)
         {
@@ -64,10 +64,10 @@ public static partial class FtfyTextFixer
     // unescape_html: only well-formed entities ending in ';' (ftfy leaves "this&not that" alone), and an
     // all-caps spelling of a lower-case entity decodes to the upper-cased character (P&EACUTE;REZ -> PÉREZ).
     // .NET knows the HTML 4 entity names; ftfy knows HTML 5's longer list, whose extra names stay as typed here.
-    private static string UnescapeHtml(string text) =>
+    static string UnescapeHtml(string text) =>
         text.Contains('&') ? HtmlEntity().Replace(text, m => DecodeEntity(m.Value)) : text;
 
-    private static string DecodeEntity(string entity)
+    static string DecodeEntity(string entity)
     {
         string decoded = WebUtility.HtmlDecode(entity);
         if (decoded != entity || entity.StartsWith("&#", StringComparison.Ordinal)
@@ -84,15 +84,15 @@ public static partial class FtfyTextFixer
 
     // fix_c1_controls: U+0080..U+009F are almost always Windows-1252 bytes that were decoded as Latin-1. The
     // five bytes Windows-1252 leaves undefined stay as they are (ftfy's "sloppy" codec).
-    private const string Windows1252C1 =
+    const string Windows1252C1 =
         "\u20AC\u0081\u201A\u0192\u201E\u2026\u2020\u2021\u02C6\u2030\u0160\u2039\u0152\u008D\u017D\u008F" +
         "\u0090\u2018\u2019\u201C\u201D\u2022\u2013\u2014\u02DC\u2122\u0161\u203A\u0153\u009D\u017E\u0178";
 
-    private static string? FixC1Control(char ch) =>
+    static string? FixC1Control(char ch) =>
         ch is >= '\u0080' and <= '\u009F' ? Windows1252C1[ch - 0x80].ToString() : null;
 
     // fix_latin_ligatures: only Latin ligatures, not NFKC in general.
-    private static string? LatinLigature(char ch) => ch switch
+    static string? LatinLigature(char ch) => ch switch
     {
         'Ĳ' => "IJ", 'ĳ' => "ij", 'ŉ' => "ʼn",
         'Ǳ' => "DZ", 'ǲ' => "Dz", 'ǳ' => "dz", 'Ǆ' => "DŽ", 'ǅ' => "Dž", 'ǆ' => "dž",
@@ -103,7 +103,7 @@ public static partial class FtfyTextFixer
 
     // fix_character_width: NFKC, but only for the half-/full-width block U+FF01..U+FFEF, plus the ideographic
     // space U+3000 which becomes an ordinary space.
-    private static string? StandardWidth(char ch)
+    static string? StandardWidth(char ch)
     {
         if (ch == '\u3000')
         {
@@ -120,7 +120,7 @@ public static partial class FtfyTextFixer
     }
 
     // uncurl_quotes: U+02BC and U+2018..U+201B become ', U+201C..U+201F become ".
-    private static string UncurlQuotes(string text) => Translate(text, ch => ch switch
+    static string UncurlQuotes(string text) => Translate(text, ch => ch switch
     {
         '\u02BC' or (>= '\u2018' and <= '\u201B') => "'",
         >= '\u201C' and <= '\u201F' => "\"",
@@ -128,7 +128,7 @@ public static partial class FtfyTextFixer
     });
 
     // fix_line_breaks: every line-break convention becomes '\n'.
-    private static string FixLineBreaks(string text) => text
+    static string FixLineBreaks(string text) => text
         .Replace("\r\n", "\n")
         .Replace('\r', '\n')
         .Replace('\u2028', '\n')
@@ -137,12 +137,12 @@ public static partial class FtfyTextFixer
 
     // remove_control_chars: invisible controls, but not the ones that produce whitespace (\t \n \f \r), not
     // joiners/direction marks, and not C1 controls (handled above).
-    private static bool IsRemovedControl(char ch) =>
+    static bool IsRemovedControl(char ch) =>
         ch is <= '\u0008' or '\u000B' or (>= '\u000E' and <= '\u001F') or '\u007F'
             or (>= '\u206A' and <= '\u206F') or '\uFEFF' or (>= '\uFFF9' and <= '\uFFFC');
 
     // Replaces each char for which map returns non-null; surrogate halves are never mapped, so pairs survive.
-    private static string Translate(string text, Func<char, string?> map)
+    static string Translate(string text, Func<char, string?> map)
     {
         StringBuilder? result = null;
         for (int i = 0; i < text.Length; i++)

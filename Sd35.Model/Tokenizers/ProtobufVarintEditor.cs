@@ -7,7 +7,7 @@ namespace Sd35.Tokenizers;
 /// </summary>
 public static class ProtobufVarintEditor
 {
-    private const int WireVarint = 0, WireFixed64 = 1, WireLengthDelimited = 2, WireFixed32 = 5;
+    const int WireVarint = 0, WireFixed64 = 1, WireLengthDelimited = 2, WireFixed32 = 5;
 
     /// <summary>
     /// Returns a copy of <paramref name="message"/> in which every occurrence of the varint field at
@@ -56,7 +56,7 @@ public static class ProtobufVarintEditor
         return output.ToArray();
     }
 
-    private static void SkipPayload(ReadOnlySpan<byte> message, int wireType, ref int position)
+    static void SkipPayload(ReadOnlySpan<byte> message, int wireType, ref int position)
     {
         switch (wireType)
         {
@@ -83,7 +83,7 @@ public static class ProtobufVarintEditor
         }
     }
 
-    private static void RequireWireType(int actual, int expected, int fieldNumber)
+    static void RequireWireType(int actual, int expected, int fieldNumber)
     {
         if (actual != expected)
         {
@@ -91,7 +91,7 @@ public static class ProtobufVarintEditor
         }
     }
 
-    private static ulong ReadVarint(ReadOnlySpan<byte> message, ref int position)
+    static ulong ReadVarint(ReadOnlySpan<byte> message, ref int position)
     {
         ulong value = 0;
         for (int shift = 0; shift < 64; shift += 7)
@@ -112,7 +112,7 @@ public static class ProtobufVarintEditor
         throw new InvalidDataException("Protobuf varint longer than 10 bytes.");
     }
 
-    private static void WriteVarint(List<byte> output, ulong value)
+    static void WriteVarint(List<byte> output, ulong value)
     {
         while (value >= 0x80)
         {

@@ -11,8 +11,8 @@ namespace Sd35.Tokenizers;
 /// </summary>
 public static class PythonLowerCase
 {
-    private const int CapitalSigma = 0x03A3;
-    private const int CapitalIWithDot = 0x0130;
+    const int CapitalSigma = 0x03A3;
+    const int CapitalIWithDot = 0x0130;
 
     public static string Apply(string text)
     {
@@ -40,7 +40,7 @@ public static class PythonLowerCase
 
     // Unicode's Final_Sigma context, as CPython checks it: a cased letter before the sigma and no cased letter
     // after it, both looking past case-ignorable characters (apostrophes, combining marks, ...).
-    private static bool IsFinalSigma(Rune[] runes, int sigmaIndex)
+    static bool IsFinalSigma(Rune[] runes, int sigmaIndex)
     {
         int before = sigmaIndex - 1;
         while (before >= 0 && IsCaseIgnorable(runes[before]))

@@ -11,9 +11,9 @@ namespace Sd35.Tokenizers;
 public sealed class T5Tokenizer : IPromptTokenizer
 {
     // ModelProto.trainer_spec (2) -> TrainerSpec.bos_id (41), in sentencepiece_model.proto.
-    private static readonly int[] BosIdPath = [2, 41];
+    static readonly int[] BosIdPath = [2, 41];
 
-    private readonly SentencePieceTokenizer _sentencePiece;
+    readonly SentencePieceTokenizer _sentencePiece;
 
     public T5Tokenizer(string spieceModelPath)
     {
@@ -62,7 +62,7 @@ public sealed class T5Tokenizer : IPromptTokenizer
     // loading (IndexOutOfRangeException). Pointing bos_id at the pad piece in memory lets it load; the BOS id
     // only matters when a BOS is added, which T5 never does, so the encodings are unchanged.
     // Anything the parsers reject (a truncated or foreign file: "Unsupported protobuf wire type 4") names the file.
-    private static SentencePieceTokenizer LoadSentencePiece(string path)
+    static SentencePieceTokenizer LoadSentencePiece(string path)
     {
         try
         {

@@ -4,7 +4,7 @@ using Sd35.Errors;
 namespace Sd35.Tokenizers;
 
 /// <summary>Checks and reads the files a tokenizer is built from, so a wrong or damaged file is reported by path.</summary>
-internal static class TokenizerFiles
+static class TokenizerFiles
 {
     public static string Require(string path, string description)
     {

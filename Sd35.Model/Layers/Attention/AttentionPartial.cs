@@ -8,7 +8,7 @@ namespace Sd35.Layers.Attention;
 /// lse = logaddexp(lse₁, lse₂), out = out₁·e^(lse₁−lse) + out₂·e^(lse₂−lse). This is what lets each rank attend
 /// to one K/V block at a time and still produce full attention.
 /// </summary>
-internal sealed class AttentionPartial(Tensor output, Tensor lse) : IDisposable
+sealed class AttentionPartial(Tensor output, Tensor lse) : IDisposable
 {
     /// <summary>[B, H, Nq, D]: the attention output over this block, already normalized.</summary>
     public Tensor Output { get; } = output;

@@ -12,7 +12,7 @@ namespace Sd35.Mesh.InProcess;
 /// </summary>
 public sealed class InProcessLauncher : IMeshLauncher
 {
-    static readonly object s_threadsGate = new();
+    static readonly object ThreadsGate = new();
     static int s_activeRuns;
     static int s_savedThreads;
 
@@ -82,7 +82,7 @@ public sealed class InProcessLauncher : IMeshLauncher
     // Rank threads are new threads, and libtorch gives a thread the current setting at its first parallel op.
     static void EnterThreads(int threads)
     {
-        lock (s_threadsGate)
+        lock (ThreadsGate)
         {
             if (s_activeRuns++ == 0)
             {
@@ -94,7 +94,7 @@ public sealed class InProcessLauncher : IMeshLauncher
 
     static void LeaveThreads()
     {
-        lock (s_threadsGate)
+        lock (ThreadsGate)
         {
             if (--s_activeRuns == 0) set_num_threads(s_savedThreads);
         }

@@ -8,7 +8,7 @@ namespace Sd35.Mesh.InProcess;
 /// Every result is fresh memory on this rank's device (copied with <c>.to(device)</c>); reductions add in rank
 /// order (in fp32 for 16-bit floats), so every rank gets bit-identical sums. Traffic is recorded per call.
 /// </summary>
-internal sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device device, CollectiveStats stats) : IProcessGroup
+sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device device, CollectiveStats stats) : IProcessGroup
 {
     long _next;
 

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Sd35.Mesh.InProcess;
 
 /// <summary>What one rank put into one collective call: the call's description and its tensor.</summary>
-internal sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -1, int From = -1)
+sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -1, int From = -1)
 {
     public string Call => Args.Length == 0 ? Op : $"{Op}({Args})";
 }
@@ -18,7 +18,7 @@ internal sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -
 /// Waits give up when the communicator is aborted, when a rank that is still needed has finished its program,
 /// or after the timeout; the error names the call and the ranks it was waiting for.
 /// </summary>
-internal sealed class Rendezvous(InProcessCommunicator owner, string label, int[] members)
+sealed class Rendezvous(InProcessCommunicator owner, string label, int[] members)
 {
     readonly object _gate = new();
     readonly Dictionary<long, Round> _rounds = new();

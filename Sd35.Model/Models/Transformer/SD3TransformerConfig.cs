@@ -78,7 +78,7 @@ public sealed record SD3TransformerConfig : IModelConfig
     {
         long d = InnerDim, hd = AttentionHeadDim, p = PatchSize;
         long Linear(long i, long o) => i * o + o;
-        long attention(bool context, bool preOnly) =>
+        long Attention(bool context, bool preOnly) =>
             3 * Linear(d, d) + Linear(d, d) + (UsesQkNorm ? 2 * hd : 0)
             + (context ? 3 * Linear(d, d) + (UsesQkNorm ? 2 * hd : 0) + (preOnly ? 0 : Linear(d, d)) : 0);
         long ff = Linear(d, 4 * d) + Linear(4 * d, d);
@@ -89,8 +89,8 @@ public sealed record SD3TransformerConfig : IModelConfig
         for (int i = 0; i < NumLayers; i++)
         {
             bool last = i == NumLayers - 1, dual = DualAttentionLayers.Contains(i);
-            total += Linear(d, (dual ? 9 : 6) * d) + Linear(d, (last ? 2 : 6) * d) + attention(true, last) + ff;
-            if (dual) total += attention(false, false);
+            total += Linear(d, (dual ? 9 : 6) * d) + Linear(d, (last ? 2 : 6) * d) + Attention(true, last) + ff;
+            if (dual) total += Attention(false, false);
             if (!last) total += ff;
         }
         return total;
