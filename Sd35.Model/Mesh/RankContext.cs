@@ -15,6 +15,4 @@ public sealed record RankContext(Device Device, IProcessGroup Sp, IProcessGroup 
     /// <summary>A device of a tensor-parallel group with no sequence parallelism (the text encoders and the VAE).</summary>
     public static RankContext TensorParallel(IProcessGroup tp, Device? device = null) =>
         new(device ?? CPU, SingleProcessGroup.Instance, tp);
-
-    public bool IsSingle => Sp.Size == 1 && Tp.Size == 1;
 }

@@ -2,7 +2,16 @@ using static TorchSharp.torch;
 
 namespace Sd35.Numerics;
 
-/// <summary>The parameter dtypes the models are written and tested for.</summary>
+/// <summary>
+/// The dtype policy, in one place. Every model (transformer, CLIP-L/G, T5, VAE decoder) holds its parameters in the
+/// one dtype the pipeline runs in, float32 or bfloat16, as diffusers' SD3 pipeline with one <c>torch_dtype</c>
+/// does; every model's constructor checks it here. Inside the models a few computations run in float32 whatever
+/// the dtype, each because the reference does the same (or, for the bf16 convolution, because libtorch's CPU kernel
+/// is inaccurate): norm statistics (<c>RmsNorm</c>, <c>DistributedLayerNorm</c>), T5's softmax, ring attention's
+/// partial results and log-sum-exp merge, the timestep embedding, the sin-cos position table, the scheduler's Euler
+/// step, and bf16 3×3 convolutions in the VAE (<c>ChannelParallelConv2d.NeedsFloat32Workaround</c>). The decoded
+/// image is converted to float32 once, at the end.
+/// </summary>
 public static class ModelDTypes
 {
     /// <summary>

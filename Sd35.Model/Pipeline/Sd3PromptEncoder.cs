@@ -47,8 +47,6 @@ public sealed class Sd3PromptEncoder
             throw new ArgumentException($"T5's d_model {t5.Config.DModel} differs from the transformer's joint_attention_dim {jointAttentionDim}");
     }
 
-    public bool HasT5 => _t5 is not null;
-
     /// <summary>
     /// <c>encode_prompt</c> from text: the positive side, and with <paramref name="classifierFreeGuidance"/> the
     /// negative side. As in diffusers, <paramref name="clipSkip"/> applies to the positive side only.

@@ -23,8 +23,6 @@ public sealed record ClipTextConfig : IModelConfig
     [JsonPropertyName("layer_norm_eps")] public double LayerNormEps { get; init; } = 1e-5;
     [JsonPropertyName("eos_token_id")] public int EosTokenId { get; init; } = 49407;
 
-    public int HeadDim => HiddenSize / NumAttentionHeads;
-
     /// <summary>SD3's <c>text_encoder</c>: OpenAI CLIP ViT-L/14's text tower (~124 M parameters).</summary>
     public static ClipTextConfig ClipL { get; } = new()
     {
