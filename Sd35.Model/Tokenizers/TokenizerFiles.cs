@@ -27,7 +27,8 @@ static class TokenizerFiles
         }
         catch (JsonException e)
         {
-            throw new TokenizerException(path, $"is not valid JSON: {e.Message}", e);
+            string where = e.LineNumber is long line ? $" (line {line + 1})" : "";
+            throw new TokenizerException(path, $"is not valid JSON{where}: {e.Message.ReplaceLineEndings(" ")}", e);
         }
     }
 }

@@ -45,7 +45,7 @@ public static partial class ModelConfig
     /// <summary>System.Text.Json's message without the location (the exception carries the path) and with JSON type names.</summary>
     static string Describe(JsonException e)
     {
-        var message = LocationSuffix().Replace(e.Message, "").TrimEnd('.', ' ');
+        var message = LocationSuffix().Replace(e.Message.ReplaceLineEndings(" "), "").TrimEnd('.', ' ');
         var conversion = ConversionTarget().Match(message);
         if (conversion.Success) return $"has the wrong JSON type: expected {JsonTypeOf(conversion.Groups[1].Value.TrimEnd('.'))}";
         // Syntax errors come from the reader (an internal JsonReaderException inside); conversion errors do not.
