@@ -47,14 +47,7 @@ sealed class PipelineCase
     public string Component(string name) => RepoPaths.Fixtures("reference", _components[name]);
 
     /// <summary>The transformer's <c>joint_attention_dim</c>, the width of every prompt token.</summary>
-    public int JointAttentionDim
-    {
-        get
-        {
-            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(Component("transformer"), "config.json")));
-            return json.RootElement.GetProperty("joint_attention_dim").GetInt32();
-        }
-    }
+    public int JointAttentionDim => new ModelFolder(Component("transformer")).ReadConfig<Sd35.Models.Transformer.SD3TransformerConfig>().JointAttentionDim;
 
     public ClipTextModel ClipL(ScalarType dtype = ScalarType.Float32) => ClipTextModel.FromFolder(new ModelFolder(Component("text_encoder")), dtype: dtype);
     public ClipTextModel ClipG(ScalarType dtype = ScalarType.Float32) => ClipTextModel.FromFolder(new ModelFolder(Component("text_encoder_2")), dtype: dtype);
