@@ -56,6 +56,8 @@ public class PipelineStagingTests
         FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*guidance*");
         FluentActions.Invoking(() => (request with { SkipLayerGuidance = new SkipLayerGuidance([7, 38]) }).Validate(16, transformerLayers: 38))
             .Should().Throw<RequestException>().WithMessage("skip_layer_guidance: layer 38 *0..37*");
+        FluentActions.Invoking(() => (request with { Width = 3088 }).Validate(16, maxPixels: 3072))
+            .Should().Throw<RequestException>().WithMessage("width: 3088 pixels *at most 3072 pixels*");
     }
 
     /// <summary>A model folder holding only the configs of the tiny reference components (no weights).</summary>

@@ -32,10 +32,14 @@ public sealed record GenerationRequest
 
     /// <param name="sizeMultiple">the VAE scale factor × patch size (16 for SD3.5)</param>
     /// <param name="transformerLayers">the transformer's block count, which skip-layer guidance's layers must lie within</param>
-    public void Validate(int sizeMultiple, int? transformerLayers = null)
+    /// <param name="maxPixels">the largest width and height the transformer's position table covers (pos_embed_max_size × patch × VAE factor)</param>
+    public void Validate(int sizeMultiple, int? transformerLayers = null, int? maxPixels = null)
     {
         if (Width <= 0 || Height <= 0 || Width % sizeMultiple != 0 || Height % sizeMultiple != 0)
             throw new ArgumentException($"width and height must be positive multiples of {sizeMultiple}; got {Width}×{Height}");
+        if (maxPixels is int max && (Width > max || Height > max))
+            throw new RequestException(Width > max ? "width" : "height",
+                $"{(Width > max ? Width : Height)} pixels is beyond the model's position-embedding grid; at most {max} pixels");
         if (Steps <= 0) throw new ArgumentException($"steps must be positive; got {Steps}");
         if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0) throw new ArgumentException($"guidance scale must be a finite non-negative number; got {GuidanceScale}");
         if (MaxSequenceLength <= 0 || MaxSequenceLength > 512) throw new ArgumentException($"max_sequence_length must be in 1..512; got {MaxSequenceLength}");

@@ -96,6 +96,9 @@ public sealed class PipelineComponents
             $"{t.JointAttentionDim} is narrower than the two CLIP hidden states together ({clipWidth})");
         transformer.That(TextEncoderConfig.ProjectionDim + TextEncoder2Config.ProjectionDim == t.PooledProjectionDim, "pooled_projection_dim",
             $"{t.PooledProjectionDim} must equal the CLIP projection_dims together ({TextEncoderConfig.ProjectionDim} + {TextEncoder2Config.ProjectionDim})");
+        foreach (var (folder, clip) in new[] { (TextEncoder, TextEncoderConfig), (TextEncoder2, TextEncoder2Config) })
+            new ConfigRules(folder.ConfigPath).That(clip.MaxPositionEmbeddings >= Sd3PromptEncoder.ClipTokens, "max_position_embeddings",
+                $"{clip.MaxPositionEmbeddings} is shorter than the {Sd3PromptEncoder.ClipTokens} tokens SD3 gives CLIP");
         if (TextEncoder3Config is { } t5)
             transformer.That(t5.DModel == t.JointAttentionDim, "joint_attention_dim",
                 $"{t.JointAttentionDim} must equal T5's d_model {t5.DModel} ({TextEncoder3!.ConfigPath})");

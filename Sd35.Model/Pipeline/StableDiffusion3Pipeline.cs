@@ -53,7 +53,8 @@ public sealed class StableDiffusion3Pipeline
     {
         var transformerConfig = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
-        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers);
+        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers,
+            maxPixels: transformerConfig.PosEmbedMaxSize * transformerConfig.PatchSize * vaeScale);
         ValidateLayout(request, transformerConfig, vaeScale);
         var timings = new StageTimings();
 
