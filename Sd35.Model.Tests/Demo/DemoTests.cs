@@ -61,7 +61,7 @@ public class DemoTests
         using var dir = new TempDirectory();
         var png = dir.File("out.png");
         var act = () => new DemoRunner(TextWriter.Null, TextWriter.Null).Run(DemoOptions.Parse(["--width", "30", "--out", png]));
-        act.Should().Throw<ArgumentException>().WithMessage("*multiples of 8*30×64*");
+        act.Should().Throw<Sd35.Errors.RequestException>().WithMessage("*multiples of 8*30×64*");
         File.Exists(png).Should().BeFalse();
         Directory.EnumerateFiles(dir.Path).Should().BeEmpty();
     }

@@ -43,7 +43,7 @@ public class PipelineStagingTests
         bool anyStage = false;
         pipeline.StageReleased += _ => anyStage = true;
         var act = () => pipeline.Generate(request with { Width = width, Height = height });
-        act.Should().Throw<ArgumentException>().WithMessage($"*{expected}*");
+        act.Should().Throw<Sd35.Errors.RequestException>().WithMessage($"*{expected}*");
         anyStage.Should().BeFalse();
     }
 
@@ -51,9 +51,12 @@ public class PipelineStagingTests
     public void Request_validation_names_the_bad_value()
     {
         var request = new GenerationRequest { Prompt = "x" };
-        FluentActions.Invoking(() => (request with { Steps = 0 }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*steps*0*");
-        FluentActions.Invoking(() => (request with { Width = 1000 }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*16*1000×1024*");
-        FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<ArgumentException>().WithMessage("*guidance*");
+        FluentActions.Invoking(() => (request with { Steps = 0 }).Validate(16)).Should().Throw<RequestException>()
+            .WithMessage("*steps*0*").Which.Field.Should().Be("steps");
+        FluentActions.Invoking(() => (request with { Width = 1000 }).Validate(16)).Should().Throw<RequestException>()
+            .WithMessage("*16*1000×1024*").Which.Field.Should().Be("width");
+        FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<RequestException>()
+            .WithMessage("*guidance*").Which.Field.Should().Be("guidance");
         FluentActions.Invoking(() => (request with { SkipLayerGuidance = new SkipLayerGuidance([7, 38]) }).Validate(16, transformerLayers: 38))
             .Should().Throw<RequestException>().WithMessage("skip_layer_guidance: layer 38 *0..37*");
         FluentActions.Invoking(() => (request with { Width = 3088 }).Validate(16, maxPixels: 3072))

@@ -1,0 +1,173 @@
+using System.Net.ServerSentEvents;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using Sd35.Errors;
+using Sd35.Pipeline;
+using Sd35.Server.Hosting;
+using Sd35.Server.Jobs;
+
+namespace Sd35.Server.Api;
+
+/// <summary>The HTTP API: jobs under <c>/v1/images</c>, the synchronous <c>/v1/generate</c>, health and info.</summary>
+public static class ImageEndpoints
+{
+    public static void MapImageApi(this WebApplication app)
+    {
+        var images = app.MapGroup("/v1/images").WithTags("images");
+        images.MapPost("/", Submit)
+            .Accepts<ImageRequestBody>("application/json")
+            .Produces<JobAccepted>(StatusCodes.Status202Accepted)
+            .Produces<ErrorBody>(StatusCodes.Status400BadRequest)
+            .Produces<ErrorBody>(StatusCodes.Status429TooManyRequests)
+            .WithSummary("Queue a generation; answers 202 with the job id, 429 with Retry-After when the queue is full.");
+        images.MapGet("/{id}", Get)
+            .Produces<JobSnapshot>().Produces<ErrorBody>(StatusCodes.Status404NotFound)
+            .WithSummary("Status, progress (steps done), the parameters it runs with and the seconds per section.");
+        images.MapGet("/{id}/png", Png)
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces<ErrorBody>(StatusCodes.Status404NotFound).Produces<ErrorBody>(StatusCodes.Status409Conflict)
+            .WithSummary("The image, once the job succeeded.");
+        images.MapGet("/{id}/events", Events)
+            .Produces<JobSnapshot>(contentType: "text/event-stream").Produces<ErrorBody>(StatusCodes.Status404NotFound)
+            .WithSummary("Server-sent events: one 'progress' event per change, then 'succeeded', 'failed' or 'cancelled'.");
+        images.MapDelete("/{id}", Cancel)
+            .Produces<JobSnapshot>(StatusCodes.Status202Accepted)
+            .Produces<ErrorBody>(StatusCodes.Status404NotFound).Produces<ErrorBody>(StatusCodes.Status409Conflict)
+            .WithSummary("Cancels: a queued job at once, a running one at its next step boundary.");
+
+        app.MapPost("/v1/generate", Generate).WithTags("images")
+            .Accepts<ImageRequestBody>("application/json")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces<ErrorBody>(StatusCodes.Status400BadRequest)
+            .Produces<ErrorBody>(StatusCodes.Status429TooManyRequests)
+            .WithSummary("The same as POST /v1/images, waiting for the image (the job is cancelled if the client goes away).");
+        app.MapGet("/v1/health", Health).WithTags("server").Produces<HealthBody>();
+        app.MapGet("/v1/info", Info).WithTags("server").Produces<InfoBody>();
+    }
+
+    public sealed record JobAccepted(string Id, JobStatus Status, int? QueuePosition);
+    public sealed record HealthBody(string Status, bool Busy, int Waiting, int QueueLength);
+    public sealed record InfoBody(
+        string Model, string Config, string Device, string DType, string Memory, int DefaultSize, int DefaultSteps, int SizeMultipleOf,
+        int[] DefaultSkipLayers, ServerLimits Limits, Dictionary<string, string> Versions);
+    public sealed record ServerLimits(int QueueLength, int MaxPromptLength, int MaxBodyBytes, int MaxSteps, int MaxImageSide);
+
+    static async Task<IResult> Submit(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, IOptions<JsonOptions> json)
+    {
+        var (job, refused) = await Accept(http, queue, pipeline, options, json.Value.SerializerOptions);
+        if (refused is not null) return refused;
+        return TypedResults.Accepted($"/v1/images/{job!.Id}", new JobAccepted(job.Id, job.Status, queue.PositionOf(job)));
+    }
+
+    static async Task<IResult> Generate(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, IOptions<JsonOptions> json)
+    {
+        var (job, refused) = await Accept(http, queue, pipeline, options, json.Value.SerializerOptions);
+        if (refused is not null) return refused;
+        JobSnapshot last = job!.Snapshot();
+        try
+        {
+            await foreach (var snapshot in job.Updates(() => queue.PositionOf(job), http.RequestAborted)) last = snapshot;
+        }
+        catch (OperationCanceledException)
+        {
+            queue.Cancel(job);
+            return TypedResults.Empty;
+        }
+        return last.Status == JobStatus.Succeeded && job.PngPath is { } png
+            ? TypedResults.PhysicalFile(png, "image/png")
+            : Error(last.Status == JobStatus.Cancelled ? StatusCodes.Status409Conflict : StatusCodes.Status500InternalServerError, last.Error ?? last.Status.ToString());
+    }
+
+    /// <summary>Reads and checks the body, then queues the job: a 4xx answer, or the queued job.</summary>
+    static async Task<(GenerationJob? Job, IResult? Refused)> Accept(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, JsonSerializerOptions json)
+    {
+        GenerationRequest request;
+        try
+        {
+            var body = await RequestReader.ReadAsync(http.Request, options.MaxBodyBytes, json, http.RequestAborted);
+            request = pipeline.ToRequest(body);
+        }
+        catch (RequestReader.BodyException e)
+        {
+            return (null, TypedResults.Json(e.Body, statusCode: e.StatusCode));
+        }
+        catch (RequestException e)
+        {
+            return (null, TypedResults.BadRequest(new ErrorBody(e.Message, e.Field)));
+        }
+        catch (InputException e)
+        {
+            return (null, TypedResults.BadRequest(new ErrorBody(e.Message)));
+        }
+
+        var job = new GenerationJob(request);
+        if (!queue.TryEnqueue(job))
+        {
+            http.Response.Headers.RetryAfter = queue.RetryAfterSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return (null, Error(StatusCodes.Status429TooManyRequests, $"the queue is full ({queue.Capacity} waiting); retry later"));
+        }
+        return (job, null);
+    }
+
+    static IResult Get(string id, GenerationQueue queue) =>
+        queue.Find(id) is { } job ? TypedResults.Ok(job.Snapshot(queue.PositionOf(job))) : NotFound(id);
+
+    static IResult Png(string id, GenerationQueue queue)
+    {
+        if (queue.Find(id) is not { } job) return NotFound(id);
+        var snapshot = job.Snapshot();
+        return snapshot.Status == JobStatus.Succeeded && job.PngPath is { } png
+            ? TypedResults.PhysicalFile(png, "image/png", fileDownloadName: null)
+            : Error(StatusCodes.Status409Conflict, $"job {id} is {snapshot.Status.ToString().ToLowerInvariant()}; the image exists once it has succeeded");
+    }
+
+    static IResult Events(string id, GenerationQueue queue, HttpContext http)
+    {
+        if (queue.Find(id) is not { } job) return NotFound(id);
+        return TypedResults.ServerSentEvents(Stream(job, queue, http.RequestAborted));
+    }
+
+    static async IAsyncEnumerable<SseItem<JobSnapshot>> Stream(GenerationJob job, GenerationQueue queue, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var snapshot in job.Updates(() => queue.PositionOf(job), cancellationToken))
+        {
+            var name = snapshot.Status is JobStatus.Queued or JobStatus.Running ? "progress" : snapshot.Status.ToString().ToLowerInvariant();
+            yield return new SseItem<JobSnapshot>(snapshot, name);
+        }
+    }
+
+    static IResult Cancel(string id, GenerationQueue queue)
+    {
+        if (queue.Find(id) is not { } job) return NotFound(id);
+        return queue.Cancel(job)
+            ? TypedResults.Accepted($"/v1/images/{id}", job.Snapshot())
+            : Error(StatusCodes.Status409Conflict, $"job {id} already finished ({job.Status.ToString().ToLowerInvariant()})");
+    }
+
+    static IResult Health(GenerationQueue queue) => TypedResults.Ok(new HealthBody("ok", queue.Busy, queue.Waiting, queue.Capacity));
+
+    static IResult Info(PipelineAdapter pipeline, ServerOptions options)
+    {
+        static string VersionOf(Assembly a) =>
+            a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? a.GetName().Version?.ToString() ?? "?";
+        var versions = new Dictionary<string, string>
+        {
+            ["sd35_server"] = VersionOf(typeof(ImageEndpoints).Assembly),
+            ["sd35_model"] = VersionOf(typeof(StableDiffusion3Pipeline).Assembly),
+            ["torchsharp"] = VersionOf(typeof(TorchSharp.torch).Assembly),
+            ["dotnet"] = Environment.Version.ToString(),
+        };
+        return TypedResults.Ok(new InfoBody(
+            pipeline.ModelDescription, options.Parallel ?? "single device", pipeline.Device, pipeline.DType.ToString().ToLowerInvariant(),
+            "staged: each request loads encoders → transformer → VAE in turn and releases each before the next; tokenizers and configs stay loaded",
+            pipeline.DefaultSize, options.DefaultSteps, pipeline.SizeMultiple, pipeline.DefaultSkipLayers,
+            new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.MaxSteps, options.MaxImageSide),
+            versions));
+    }
+
+    static IResult NotFound(string id) => Error(StatusCodes.Status404NotFound, $"no job '{id}' (unknown, or forgotten after the server's keep-jobs limit)");
+
+    static IResult Error(int status, string message) => TypedResults.Json(new ErrorBody(message), statusCode: status);
+}

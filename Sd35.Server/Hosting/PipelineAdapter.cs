@@ -1,0 +1,126 @@
+using Sd35.Demo;
+using Sd35.Errors;
+using Sd35.Mesh;
+using Sd35.Pipeline;
+using Sd35.Server.Api;
+using Sd35.Tokenizers;
+using TorchSharp;
+
+namespace Sd35.Server.Hosting;
+
+/// <summary>What a finished generation hands back: 8-bit pixels and the seconds of each section.</summary>
+public sealed record GenerationOutcome(RgbImage Image, StageTimings Timings);
+
+/// <summary>
+/// The server's only coupling to the pipeline: builds it once from the options, turns a JSON body into a checked
+/// <see cref="GenerationRequest"/>, and runs one generation with a step hook that may stop it.
+/// Memory: what stays resident between requests is the component index (paths, configs), the tokenizers and the
+/// backend; the pipeline itself stages the models per request (encoders → transformer → VAE, each released before
+/// the next loads), as the demo does, so the server idles at a few hundred MB even for SD3.5 Large.
+/// </summary>
+public sealed class PipelineAdapter
+{
+    readonly ServerOptions _options;
+    readonly PipelineComponents _components;
+    readonly IPipelineBackend _backend;
+    readonly StableDiffusion3Pipeline _pipeline;
+    readonly int _sizeMultiple;
+
+    public PipelineAdapter(ServerOptions options)
+    {
+        _options = options;
+        var components = options.Model is null ? DemoComponents.BuiltInDefault() : PipelineComponents.FromDiffusersFolder(options.Model);
+        // Tokenizers are immutable tables: read them once instead of once per request.
+        var tokenizers = new Lazy<TokenizerSet>(components.Tokenizers, LazyThreadSafetyMode.ExecutionAndPublication);
+        _components = components with { Tokenizers = () => tokenizers.Value };
+        var transformer = _components.TransformerConfig();
+        int vaeScale = _components.VaeScaleFactor();
+        _sizeMultiple = vaeScale * transformer.PatchSize;
+        DefaultSize = transformer.SampleSize * vaeScale;
+        TransformerLayers = transformer.NumLayers;
+        _backend = options.Parallel is null ? SingleDevice.Instance : new MeshBackend(ParallelConfig.Parse(options.Parallel));
+        _pipeline = new StableDiffusion3Pipeline(_components, DType, _backend);
+    }
+
+    public int DefaultSize { get; }
+    public int SizeMultiple => _sizeMultiple;
+    public int TransformerLayers { get; }
+    public string ModelDescription => _components.Description + (_options.Model is null ? " (tiny random weights: noise-like images)" : "");
+    public string Device => _options.Parallel is null ? "cpu (one device)" : $"simulated mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh}) on cpu";
+    public torch.ScalarType DType => _options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
+
+    /// <summary>SD3.5 Large's layers 7, 8, 9 where the model has them; the middle layer of a smaller model.</summary>
+    public int[] DefaultSkipLayers => TransformerLayers > 9 ? [7, 8, 9] : [TransformerLayers / 2];
+
+    /// <summary>
+    /// Fills in defaults and checks the request with the library's own rules (the demo's messages), plus the
+    /// server's resource limits; every failure is a <see cref="RequestException"/> naming the JSON field.
+    /// </summary>
+    public GenerationRequest ToRequest(ImageRequestBody body)
+    {
+        var prompt = body.Prompt ?? throw new RequestException("prompt", "prompt is required");
+        CheckLength("prompt", prompt);
+        CheckLength("negative_prompt", body.NegativePrompt ?? "");
+        var request = new GenerationRequest
+        {
+            Prompt = prompt,
+            NegativePrompt = body.NegativePrompt ?? "",
+            Steps = body.Steps ?? _options.DefaultSteps,
+            GuidanceScale = body.Guidance ?? 3.5,
+            Seed = body.Seed ?? 0,
+            Width = body.Width ?? DefaultSize,
+            Height = body.Height ?? DefaultSize,
+            MaxSequenceLength = _options.MaxSequenceLength,
+            SkipLayerGuidance = SkipLayers(body.SkipLayerGuidance),
+        };
+        if (request.Steps > _options.MaxSteps) throw new RequestException("steps", $"steps must be at most {_options.MaxSteps} on this server; got {request.Steps}");
+        if (request.Width > _options.MaxImageSide) throw new RequestException("width", $"width must be at most {_options.MaxImageSide} on this server; got {request.Width}");
+        if (request.Height > _options.MaxImageSide) throw new RequestException("height", $"height must be at most {_options.MaxImageSide} on this server; got {request.Height}");
+        request.Validate(_sizeMultiple);
+        try
+        {
+            _backend.Validate(_components, request);
+        }
+        catch (ArgumentException e)
+        {
+            // The mesh's layout checks (token count, guidance split over cfg submeshes) do not name a single field.
+            throw new RequestException("request", e.Message);
+        }
+        return request;
+    }
+
+    void CheckLength(string field, string text)
+    {
+        if (text.Length > _options.MaxPromptLength)
+            throw new RequestException(field, $"{field} is {text.Length} characters; this server accepts at most {_options.MaxPromptLength}");
+    }
+
+    SkipLayerGuidance? SkipLayers(SkipLayerGuidanceBody? body)
+    {
+        if (body is null) return null;
+        var layers = body.Layers ?? DefaultSkipLayers;
+        foreach (int layer in layers)
+            if (layer < 0 || layer >= TransformerLayers)
+                throw new RequestException("skip_layer_guidance", $"skip-layer guidance layer {layer} is not in 0..{TransformerLayers - 1}");
+        var defaults = Pipeline.SkipLayerGuidance.Sd35;
+        return new SkipLayerGuidance(layers, body.Scale ?? defaults.Scale, body.Start ?? defaults.Start, body.Stop ?? defaults.Stop);
+    }
+
+    /// <summary>
+    /// Runs one generation on the calling thread. <paramref name="stepDone"/> sees each finished step and may throw
+    /// <see cref="OperationCanceledException"/> to stop at that step boundary. Every tensor this thread makes is
+    /// registered in one dispose scope, so a stopped run releases its latents and models at once rather than at
+    /// the garbage collector's leisure.
+    /// </summary>
+    public GenerationOutcome Generate(GenerationRequest request, Action<int> stepDone)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var result = _pipeline.Generate(request, new StepHook(stepDone));
+        return new GenerationOutcome(ImageOutput.FromUnitRange(result.Image)[0], result.Timings);
+    }
+
+    sealed class StepHook(Action<int> stepDone) : IProgress<int>
+    {
+        public void Report(int done) => stepDone(done);
+    }
+}

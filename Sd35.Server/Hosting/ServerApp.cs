@@ -1,0 +1,56 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.FileProviders;
+using Sd35.Server.Api;
+using Sd35.Server.Jobs;
+
+namespace Sd35.Server.Hosting;
+
+/// <summary>Builds the web application: options, the pipeline (once), the queue, the API, OpenAPI and the GUI.</summary>
+public static class ServerApp
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = ServerOptions.NormalizeArguments(args),
+            // The GUI's files are copied next to the assembly, so the app finds them wherever it is started from.
+            WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot"),
+        });
+        configure?.Invoke(builder);
+        AddServices(builder);
+        var app = builder.Build();
+        Configure(app);
+        return app;
+    }
+
+    public static void AddServices(WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(_ => ServerOptions.From(builder.Configuration));
+        builder.Services.AddSingleton<PipelineAdapter>();
+        builder.Services.AddSingleton<OutputFolder>();
+        builder.Services.AddSingleton<GenerationQueue>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<GenerationQueue>());
+        builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
+        builder.Services.AddOpenApi();
+        // Kestrel's own cap on bodies; RequestReader applies the configured (smaller) one with a clear message.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1 << 20);
+    }
+
+    public static void ConfigureJson(JsonSerializerOptions json)
+    {
+        json.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        json.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+    }
+
+    public static void Configure(WebApplication app)
+    {
+        // Resolve the options and the pipeline now, so a bad --model or --parallel stops the start rather than the first request.
+        app.Services.GetRequiredService<PipelineAdapter>();
+        app.Services.GetRequiredService<OutputFolder>();
+        app.UseDefaultFiles();
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(app.Environment.WebRootPath) });
+        app.MapOpenApi();
+        app.MapImageApi();
+    }
+}

@@ -1,0 +1,24 @@
+using Sd35.Errors;
+using Sd35.Server.Hosting;
+using Sd35.Tensors;
+
+// The demo's CPU runtime settings (see Sd35.Perf/README.md); memory switches off so staged weights go back to the system.
+CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(ServerOptions.Usage);
+    return 0;
+}
+try
+{
+    ServerApp.Build(args).Run();
+    return 0;
+}
+catch (Exception e) when (e is InputException or ArgumentException or IOException or InvalidDataException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+
+/// <summary>The entry point, public so that tests can host the app in process (WebApplicationFactory).</summary>
+public partial class Program;
