@@ -26,7 +26,7 @@ public static class ServerApp
 
     public static void AddServices(WebApplicationBuilder builder)
     {
-        builder.Services.AddSingleton(_ => ServerOptions.From(builder.Configuration));
+        builder.Services.AddSingleton(services => ServerOptions.From(services.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<PipelineAdapter>();
         builder.Services.AddSingleton<OutputFolder>();
         builder.Services.AddSingleton<GenerationQueue>();
