@@ -1,0 +1,29 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using FluentAssertions;
+using Sd35.Server.Jobs;
+
+namespace Sd35.Server.Tests;
+
+/// <summary>The server with <c>--parallel</c>: the denoising loop runs on a simulated 2-device mesh; cancel still stops it.</summary>
+public sealed class MeshServerTests
+{
+    [Fact]
+    public async Task A_mesh_server_generates_and_cancels_at_a_step_boundary()
+    {
+        await using var server = await LiveServer.StartAsync(null, "--parallel", "n300_cfg1_sp2_tp1");
+        var info = await server.Client.GetFromJsonAsync<JsonElement>("/v1/info");
+        info.GetProperty("config").GetString().Should().Be("n300_cfg1_sp2_tp1");
+        info.GetProperty("device").GetString().Should().Contain("mesh");
+
+        var done = await server.Client.WaitFinished(await server.Client.SubmitOk(new { prompt = "mesh", steps = 2, width = 32, height = 32 }));
+        done.Status.Should().Be(JobStatus.Succeeded, done.Error);
+
+        var running = await server.Client.SubmitOk(new { prompt = "long", steps = 200, width = 32, height = 32 });
+        await server.Client.WaitRunning(running, steps: 1);
+        (await server.Client.DeleteAsync($"/v1/images/{running}")).StatusCode.Should().Be(System.Net.HttpStatusCode.Accepted);
+        var stopped = await server.Client.WaitFinished(running, TimeSpan.FromMinutes(1));
+        stopped.Status.Should().Be(JobStatus.Cancelled, stopped.Error);
+        stopped.Step.Should().BeLessThan(200);
+    }
+}
