@@ -21,7 +21,7 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         health.GetProperty("queue_length").GetInt32().Should().Be(2);
 
         var info = await _client.GetFromJsonAsync<JsonElement>("/v1/info");
-        info.GetProperty("model").GetString().Should().Contain("case0");
+        info.GetProperty("model").GetString().Should().Contain("tiny reference");
         info.GetProperty("config").GetString().Should().Be("single device");
         info.GetProperty("default_size").GetInt32().Should().Be(64);
         info.GetProperty("memory").GetString().Should().StartWith("staged");

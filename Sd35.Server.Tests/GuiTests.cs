@@ -9,7 +9,7 @@ namespace Sd35.Server.Tests;
 /// <summary>The GUI in a real headless browser against the server on a loopback socket.</summary>
 public sealed class GuiTests(ITestOutputHelper output)
 {
-    const int Steps = 5;
+    const int Steps = 3;
 
     [BrowserFact]
     public async Task Typing_a_prompt_and_pressing_generate_shows_progress_then_the_image_the_api_makes()
@@ -48,7 +48,7 @@ public sealed class GuiTests(ITestOutputHelper output)
         seen.Should().Contain(v => v > 0 && v < Steps, "the bar moves through intermediate steps");
         seen.Last().Should().Be(Steps);
         (await page.EvaluateExpressionAsync<bool>("document.getElementById('error').hidden")).Should().BeTrue();
-        (await page.EvaluateExpressionAsync<string>("document.getElementById('timings').textContent")).Should().Contain("denoising (5 steps)");
+        (await page.EvaluateExpressionAsync<string>("document.getElementById('timings').textContent")).Should().Contain("denoising (3 steps)");
         (await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#gallery figure').length")).Should().Be(1);
 
         var shown = await page.EvaluateExpressionAsync<string>("""

@@ -45,7 +45,9 @@ public sealed class PipelineAdapter
     public int DefaultSize { get; }
     public int SizeMultiple => _sizeMultiple;
     public int TransformerLayers { get; }
-    public string ModelDescription => _components.Description + (_options.Model is null ? " (tiny random weights: noise-like images)" : "");
+    public string ModelDescription => _options.Model is null
+        ? "built-in tiny reference components (fixtures/reference, random weights: noise-like images)"
+        : _components.Description;
     public string Device => _options.Parallel is null ? "cpu (one device)" : $"simulated mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh}) on cpu";
     public torch.ScalarType DType => _options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
 
