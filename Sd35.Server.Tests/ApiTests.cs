@@ -156,6 +156,20 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         (await _client.GetFromJsonAsync<JsonElement>("/v1/health")).GetProperty("busy").GetBoolean().Should().BeFalse();
     }
 
+    [Fact]
+    public async Task A_client_that_leaves_a_synchronous_generate_cancels_its_job()
+    {
+        using var leave = new CancellationTokenSource();
+        var request = _client.PostAsJsonAsync("/v1/generate", new { prompt = "abandoned", steps = 200, width = 32, height = 32 }, Api.Json, leave.Token);
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (!factory.Queue.Busy && DateTime.UtcNow < deadline) await Task.Delay(20);
+        factory.Queue.Busy.Should().BeTrue();
+        leave.Cancel();
+        await FluentActions.Awaiting(() => request).Should().ThrowAsync<OperationCanceledException>();
+        while (factory.Queue.Busy && DateTime.UtcNow < deadline) await Task.Delay(50);
+        factory.Queue.Busy.Should().BeFalse("the job stopped at a step boundary instead of running 200 steps for nobody");
+    }
+
     sealed record ServerEvent(string Name, JobSnapshot Job);
 
     async Task<List<ServerEvent>> ReadEvents(string id)

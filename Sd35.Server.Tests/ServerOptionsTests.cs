@@ -1,0 +1,33 @@
+using FluentAssertions;
+using Microsoft.Extensions.Configuration;
+using Sd35.Server.Hosting;
+
+namespace Sd35.Server.Tests;
+
+/// <summary>The command line: the demo's spellings, loopback by default, bad values named before the server starts.</summary>
+public sealed class ServerOptionsTests
+{
+    static ServerOptions Parse(params string[] args) =>
+        ServerOptions.From(new ConfigurationBuilder().AddCommandLine(ServerOptions.NormalizeArguments(args)).Build());
+
+    [Fact]
+    public void Defaults_listen_on_loopback_and_bare_flags_need_no_value()
+    {
+        ServerOptions.NormalizeArguments([]).Should().Equal("--urls", "http://127.0.0.1:5080");
+        ServerOptions.NormalizeArguments(["--urls", "http://0.0.0.0:80"]).Should().Equal("--urls", "http://0.0.0.0:80");
+        var options = Parse("--bf16", "--queue-length", "3", "--parallel", "n300_cfg1_sp2_tp1");
+        (options.Bf16, options.QueueLength, options.Parallel).Should().Be((true, 3, "n300_cfg1_sp2_tp1"));
+        Parse().Should().Be(new ServerOptions());
+    }
+
+    [Theory]
+    [InlineData("--queue-length", "-1", "--queue-length")]
+    [InlineData("--max-steps", "many", "--max-steps")]
+    [InlineData("--parallel", "no_such_config", "--parallel 'no_such_config'")]
+    [InlineData("--model", "/no/such/folder", "--model '/no/such/folder'")]
+    public void A_bad_option_is_named(string option, string value, string expected)
+    {
+        var act = () => Parse(option, value);
+        act.Should().Throw<ArgumentException>().WithMessage($"*{expected}*");
+    }
+}
