@@ -26,7 +26,7 @@ public sealed class GuiTests(ITestOutputHelper output)
         await page.TypeAsync("#prompt", "a lighthouse in a storm");
         await page.ClickAsync("#generate");
         await page.WaitForSelectorAsync("#error:not([hidden])");
-        (await page.EvaluateExpressionAsync<string>("document.getElementById('error').textContent")).Should().Contain("multiples of 8");
+        (await page.EvaluateExpressionAsync<string>("document.getElementById('error').textContent")).Should().Contain("width").And.Contain("30");
         (await page.EvaluateExpressionAsync<bool>("document.getElementById('width').classList.contains('invalid')")).Should().BeTrue();
 
         await SetField(page, "#width", "64");
