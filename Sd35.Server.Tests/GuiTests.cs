@@ -12,7 +12,7 @@ public sealed class GuiTests(ITestOutputHelper output)
     const int Steps = 3;
 
     [BrowserFact]
-    public async Task Typing_a_prompt_and_pressing_generate_shows_progress_then_the_image_the_api_makes()
+    public async Task Typing_a_prompt_and_pressing_generate_shows_progress_then_the_image_the_api_makes_and_cancel_stops_a_long_one()
     {
         await using var server = await LiveServer.StartAsync();
         await using var browser = await Browser.LaunchAsync();
@@ -74,6 +74,17 @@ public sealed class GuiTests(ITestOutputHelper output)
         var screenshot = Path.Combine(AppContext.BaseDirectory, "server-gui.png");
         await page.ScreenshotAsync(screenshot);
         output.WriteLine($"screenshot: {screenshot}");
+
+        // Cancel: a long job stops at a step boundary, the page says so and is ready for the next prompt.
+        await SetField(page, "#steps", "200");
+        await page.ClickAsync("#generate");
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('progress').getAttribute('value')) >= 1",
+            new WaitForFunctionOptions { Timeout = 120_000, PollingInterval = 50 });
+        await page.ClickAsync("#cancel");
+        await page.WaitForFunctionAsync("() => document.getElementById('status').textContent.startsWith('cancelled')",
+            new WaitForFunctionOptions { Timeout = 60_000, PollingInterval = 50 });
+        (await page.EvaluateExpressionAsync<bool>("document.getElementById('generate').disabled")).Should().BeFalse();
+        (await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#gallery figure').length")).Should().Be(1, "a cancelled job adds nothing");
     }
 
     static async Task SetField(IPage page, string selector, string value)
