@@ -89,6 +89,7 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         { """{"negative_prompt":"x"}""", "prompt", "required" },
         { """{"prompt":"x","guidence":2}""", "guidence", "unknown field" },
         { """{"prompt":"x","seed":"abc"}""", "seed", "wrong type" },
+        { """{"prompt":"x","steps":"2"}""", "steps", "wrong type" },
         { """{"prompt":"x","skip_layer_guidance":{"layers":[7]}}""", "skip_layer_guidance", "not in 0..2" },
         { $$"""{"prompt":"{{new string('a', 301)}}"}""", "prompt", "at most 300" },
     };

@@ -40,6 +40,8 @@ public static class ServerApp
     public static void ConfigureJson(JsonSerializerOptions json)
     {
         json.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        // A number is a JSON number: "steps": "2" is a type error naming the field, as in the OpenAPI schema.
+        json.NumberHandling = JsonNumberHandling.Strict;
         json.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
     }
 
