@@ -26,4 +26,16 @@ public sealed class MeshServerTests
         stopped.Status.Should().Be(JobStatus.Cancelled, stopped.Error);
         stopped.Step.Should().BeLessThan(200);
     }
+
+    [Fact]
+    public async Task A_request_that_does_not_fit_the_mesh_layout_is_a_400_before_queueing()
+    {
+        await using var server = await LiveServer.StartAsync(null, "--parallel", "t3k_cfg2_sp2_tp2");
+        var response = await server.Client.Submit(new { prompt = "no guidance", guidance = 1.0 });
+        response.StatusCode.Should().Be(System.Net.HttpStatusCode.BadRequest);
+        var error = await response.Content.ReadFromJsonAsync<JsonElement>();
+        error.GetProperty("field").GetString().Should().Be("guidance");
+        error.GetProperty("error").GetString().Should().Contain("two submeshes");
+        server.Queue.Waiting.Should().Be(0);
+    }
 }

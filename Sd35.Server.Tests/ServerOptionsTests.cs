@@ -25,6 +25,7 @@ public sealed class ServerOptionsTests
     [InlineData("--max-steps", "many", "--max-steps")]
     [InlineData("--parallel", "no_such_config", "--parallel 'no_such_config'")]
     [InlineData("--model", "/no/such/folder", "--model '/no/such/folder'")]
+    [InlineData("--device", "gpu", "--device must be cpu or cuda")]
     public void A_bad_option_is_named(string option, string value, string expected)
     {
         var act = () => Parse(option, value);

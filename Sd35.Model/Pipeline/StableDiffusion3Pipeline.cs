@@ -51,11 +51,9 @@ public sealed class StableDiffusion3Pipeline
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
     public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null)
     {
+        Validate(request);
         var transformerConfig = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
-        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers,
-            maxPixels: transformerConfig.PosEmbedMaxSize * transformerConfig.PatchSize * vaeScale);
-        ValidateLayout(request, transformerConfig, vaeScale);
         var timings = new StageTimings();
 
         var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
@@ -74,6 +72,19 @@ public sealed class StableDiffusion3Pipeline
         return new GenerationResult(images[keep], timings, isLead);
     }
 
+    /// <summary>
+    /// Every check <see cref="Generate"/> makes before any model loads: the request's fields and whether it fits the
+    /// parallel layout. Public so that a front-end (the server) can refuse a request before queueing it.
+    /// </summary>
+    public void Validate(GenerationRequest request)
+    {
+        var transformerConfig = _components.TransformerConfig;
+        int vaeScale = _components.VaeConfig.ScaleFactor;
+        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers,
+            maxPixels: transformerConfig.PosEmbedMaxSize * transformerConfig.PatchSize * vaeScale);
+        ValidateLayout(request, transformerConfig, vaeScale);
+    }
+
     /// <summary>Throws, before any model is loaded, if the request cannot run on the parallel layout.</summary>
     void ValidateLayout(GenerationRequest request, SD3TransformerConfig transformerConfig, int vaeScale)
     {
@@ -81,7 +92,7 @@ public sealed class StableDiffusion3Pipeline
         long tokens = (long)(request.Height / latentScale) * (request.Width / latentScale);
         _parallel.ValidateFor(tokens, transformerConfig.NumAttentionHeads, transformerConfig.InnerDim);
         if (_parallel.Cfg.Factor == 2 && !request.UsesClassifierFreeGuidance)
-            throw new ArgumentException($"config {_parallel.Id ?? _parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
+            throw new Sd35.Errors.RequestException("guidance", $"config {_parallel.Id ?? _parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
     }
 
     /// <summary>

@@ -22,7 +22,6 @@ public sealed class PipelineAdapter
 {
     readonly ServerOptions _options;
     readonly PipelineComponents _components;
-    readonly IPipelineBackend _backend;
     readonly StableDiffusion3Pipeline _pipeline;
     readonly int _sizeMultiple;
 
@@ -38,8 +37,11 @@ public sealed class PipelineAdapter
         _sizeMultiple = vaeScale * transformer.PatchSize;
         DefaultSize = transformer.SampleSize * vaeScale;
         TransformerLayers = transformer.NumLayers;
-        _backend = options.Parallel is null ? SingleDevice.Instance : new MeshBackend(ParallelConfig.Parse(options.Parallel));
-        _pipeline = new StableDiffusion3Pipeline(_components, DType, _backend);
+        _pipeline = new StableDiffusion3Pipeline(_components, DType, new PipelineOptions
+        {
+            Parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel),
+            Device = options.Device,
+        });
     }
 
     public int DefaultSize { get; }
@@ -48,7 +50,14 @@ public sealed class PipelineAdapter
     public string ModelDescription => _options.Model is null
         ? "built-in tiny reference components (fixtures/reference, random weights: noise-like images)"
         : _components.Description;
-    public string Device => _options.Parallel is null ? "cpu (one device)" : $"simulated mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh}) on cpu";
+    public string Device
+    {
+        get
+        {
+            var kind = _options.Device.ToString().ToLowerInvariant();
+            return _options.Parallel is null ? $"{kind} (one device)" : $"simulated mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh}) on {kind}";
+        }
+    }
     public torch.ScalarType DType => _options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
 
     /// <summary>SD3.5 Large's layers 7, 8, 9 where the model has them; the middle layer of a smaller model.</summary>
@@ -78,10 +87,9 @@ public sealed class PipelineAdapter
         if (request.Steps > _options.MaxSteps) throw new RequestException("steps", $"steps must be at most {_options.MaxSteps} on this server; got {request.Steps}");
         if (request.Width > _options.MaxImageSide) throw new RequestException("width", $"width must be at most {_options.MaxImageSide} on this server; got {request.Width}");
         if (request.Height > _options.MaxImageSide) throw new RequestException("height", $"height must be at most {_options.MaxImageSide} on this server; got {request.Height}");
-        request.Validate(_sizeMultiple);
         try
         {
-            _backend.Validate(_components, request);
+            _pipeline.Validate(request);
         }
         catch (ArgumentException e)
         {

@@ -15,6 +15,8 @@ public sealed record ServerOptions
     /// <summary>A named mesh config (<c>t3k_cfg2_sp2_tp2</c>); null: one device.</summary>
     public string? Parallel { get; init; }
     public bool Bf16 { get; init; }
+    /// <summary>What every device of the run is bound to: the CPU, or the CUDA GPUs round-robin.</summary>
+    public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
     /// <summary>Jobs that may wait behind the running one; one more gets 429.</summary>
     public int QueueLength { get; init; } = 8;
     /// <summary>The only folder the server writes to: one PNG per finished job, named by the job id.</summary>
@@ -35,6 +37,7 @@ public sealed record ServerOptions
           --model <dir>              a diffusers folder of SD3.5; without it the tiny reference components in fixtures/
           --parallel <config id>     run the denoising loop on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
           --bf16                     run the models in bfloat16
+          --device cpu|cuda          bind every device of the run to the CPU (default) or to the CUDA GPUs, round-robin
           --queue-length <n>         jobs that may wait behind the running one (default 8); more get 429
           --output <dir>             the folder the server writes its PNGs to (default ./sd35-server-output)
           --keep-jobs <n>            finished jobs remembered, with their PNGs (default 200)
@@ -60,6 +63,12 @@ public sealed record ServerOptions
         {
             Model = configuration["model"],
             Parallel = configuration["parallel"],
+            Device = configuration["device"]?.ToLowerInvariant() switch
+            {
+                null or "cpu" => Sd35.Mesh.ComputeDevice.Cpu,
+                "cuda" => Sd35.Mesh.ComputeDevice.Cuda,
+                var other => throw new ArgumentException($"--device must be cpu or cuda, got '{other}'"),
+            },
             Bf16 = configuration["bf16"] is { } bf16 && (bool.TryParse(bf16, out bool b) ? b : throw new ArgumentException($"--bf16 takes no value or true/false, got '{bf16}'")),
             QueueLength = Int("queue-length", defaults.QueueLength, min: 0),
             OutputFolder = configuration["output"] ?? defaults.OutputFolder,
