@@ -83,6 +83,7 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         { """{"prompt":"x","steps":0}""", "steps", "0" },
         { """{"prompt":"x","width":30}""", "width", "30" },
         { """{"prompt":"x","guidance":-1}""", "guidance", "-1" },
+        { """{"prompt":"x","height":256}""", "height", "at most 192 pixels" },
         // The server's own limits.
         { """{"prompt":"x","height":4096}""", "height", "at most 2048" },
         { """{"prompt":"x","steps":1000}""", "steps", "at most 200" },
@@ -90,7 +91,7 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         { """{"prompt":"x","guidence":2}""", "guidence", "unknown field" },
         { """{"prompt":"x","seed":"abc"}""", "seed", "wrong type" },
         { """{"prompt":"x","steps":"2"}""", "steps", "wrong type" },
-        { """{"prompt":"x","skip_layer_guidance":{"layers":[7]}}""", "skip_layer_guidance", "not in 0..2" },
+        { """{"prompt":"x","skip_layer_guidance":{"layers":[7]}}""", "skip_layer_guidance", "0..2" },
         { $$"""{"prompt":"{{new string('a', 301)}}"}""", "prompt", "at most 300" },
     };
 

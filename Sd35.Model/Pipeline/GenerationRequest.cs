@@ -39,15 +39,6 @@ public sealed record GenerationRequest
     /// <param name="maxPixels">the largest width and height the transformer's position table covers (pos_embed_max_size × patch × VAE factor)</param>
     public void Validate(int sizeMultiple, int? transformerLayers = null, int? maxPixels = null)
     {
-    /// <summary>
-    /// Checks every field before any work; a bad one raises <see cref="RequestException"/> naming it as the JSON field
-    /// (<c>width</c>, <c>steps</c>, <c>guidance</c>, …), which the demo shows as its option and the server as a 400 body.
-    /// </summary>
-    /// <param name="sizeMultiple">the VAE scale factor × patch size (16 for SD3.5)</param>
-    /// <param name="transformerLayers">the transformer's block count, which skip-layer guidance's layers must lie within</param>
-    /// <param name="maxPixels">the largest width and height the transformer's position table covers (pos_embed_max_size × patch × VAE factor)</param>
-    public void Validate(int sizeMultiple, int? transformerLayers = null, int? maxPixels = null)
-    {
         void Size(string field, int value)
         {
             if (value <= 0 || value % sizeMultiple != 0)
@@ -65,6 +56,5 @@ public sealed record GenerationRequest
             throw new RequestException("skip_layer_guidance", $"skip-layer guidance needs layers and 0 ≤ start < stop ≤ 1; got start {slg.Start}, stop {slg.Stop}");
         if (SkipLayerGuidance is { } skip && transformerLayers is int layers && skip.Layers.FirstOrDefault(l => l < 0 || l >= layers, -1) is var bad and not -1)
             throw new RequestException("skip_layer_guidance", $"layer {bad} is outside the transformer's blocks 0..{layers - 1}");
-    }
     }
 }

@@ -31,9 +31,10 @@ public sealed class PipelineAdapter
         var components = options.Model is null ? DemoComponents.BuiltInDefault() : PipelineComponents.FromDiffusersFolder(options.Model);
         // Tokenizers are immutable tables: read them once instead of once per request.
         var tokenizers = new Lazy<TokenizerSet>(components.Tokenizers, LazyThreadSafetyMode.ExecutionAndPublication);
-        _components = components with { Tokenizers = () => tokenizers.Value };
-        var transformer = _components.TransformerConfig();
-        int vaeScale = _components.VaeScaleFactor();
+        _components = new PipelineComponents(components.Transformer, components.Vae, components.TextEncoder, components.TextEncoder2,
+            components.TextEncoder3, () => tokenizers.Value, components.Scheduler, components.Description);
+        var transformer = _components.TransformerConfig;
+        int vaeScale = _components.VaeConfig.ScaleFactor;
         _sizeMultiple = vaeScale * transformer.PatchSize;
         DefaultSize = transformer.SampleSize * vaeScale;
         TransformerLayers = transformer.NumLayers;
@@ -109,9 +110,6 @@ public sealed class PipelineAdapter
     {
         if (body is null) return null;
         var layers = body.Layers ?? DefaultSkipLayers;
-        foreach (int layer in layers)
-            if (layer < 0 || layer >= TransformerLayers)
-                throw new RequestException("skip_layer_guidance", $"skip-layer guidance layer {layer} is not in 0..{TransformerLayers - 1}");
         var defaults = Pipeline.SkipLayerGuidance.Sd35;
         return new SkipLayerGuidance(layers, body.Scale ?? defaults.Scale, body.Start ?? defaults.Start, body.Stop ?? defaults.Stop);
     }
