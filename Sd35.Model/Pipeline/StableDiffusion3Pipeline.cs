@@ -53,9 +53,7 @@ public sealed class StableDiffusion3Pipeline
     {
         var transformerConfig = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
-        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers,
-            maxPixels: transformerConfig.PosEmbedMaxSize * transformerConfig.PatchSize * vaeScale);
-        ValidateLayout(request, transformerConfig, vaeScale);
+        Validate(_components, _parallel, request);
         var timings = new StageTimings();
 
         var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
@@ -74,14 +72,26 @@ public sealed class StableDiffusion3Pipeline
         return new GenerationResult(images[keep], timings, isLead);
     }
 
-    /// <summary>Throws, before any model is loaded, if the request cannot run on the parallel layout.</summary>
-    void ValidateLayout(GenerationRequest request, SD3TransformerConfig transformerConfig, int vaeScale)
+    /// <summary>
+    /// Throws, before any model is loaded, if the request is out of range for the model (size, steps, guidance, …)
+    /// or cannot run on the parallel layout. <see cref="Preflight"/> runs the same check.
+    /// </summary>
+    public static void Validate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request)
+    {
+        var transformerConfig = components.TransformerConfig;
+        int vaeScale = components.VaeConfig.ScaleFactor;
+        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers, Preflight.MaxImageSize(transformerConfig, vaeScale));
+        try { ValidateLayout(parallel, request, transformerConfig, vaeScale); }
+        catch (ArgumentException e) { throw new Sd35.Errors.RequestException("parallel", e.Message); }
+    }
+
+    static void ValidateLayout(ParallelConfig parallel, GenerationRequest request, SD3TransformerConfig transformerConfig, int vaeScale)
     {
         int latentScale = vaeScale * transformerConfig.PatchSize;
         long tokens = (long)(request.Height / latentScale) * (request.Width / latentScale);
-        _parallel.ValidateFor(tokens, transformerConfig.NumAttentionHeads, transformerConfig.InnerDim);
-        if (_parallel.Cfg.Factor == 2 && !request.UsesClassifierFreeGuidance)
-            throw new ArgumentException($"config {_parallel.Id ?? _parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
+        parallel.ValidateFor(tokens, transformerConfig.NumAttentionHeads, transformerConfig.InnerDim);
+        if (parallel.Cfg.Factor == 2 && !request.UsesClassifierFreeGuidance)
+            throw new ArgumentException($"config {parallel.Id ?? parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
     }
 
     /// <summary>
