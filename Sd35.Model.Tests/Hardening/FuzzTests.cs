@@ -77,7 +77,11 @@ public class FuzzTests(ITestOutputHelper log)
             try
             {
                 var components = model.Components();
-                if (tokenizers is not null) components = components with { Tokenizers = () => tokenizers };
+                if (tokenizers is not null)
+                {
+                    var c = components;
+                    components = new PipelineComponents(c.Transformer, c.Vae, c.TextEncoder, c.TextEncoder2, c.TextEncoder3, () => tokenizers, c.Scheduler, c.Description);
+                }
                 Preflight.Check(components, Request);
                 using var result = new StableDiffusion3Pipeline(components).Generate(Request);
                 FiniteCheck.Ensure(result.Image, FiniteCheck.VaeDecoding);
