@@ -36,7 +36,7 @@ public class PreflightTests
         using var model = new TinyModelCopy();
         var config = Path.Combine(model.Vae, "config.json");
         var json = JsonNode.Parse(File.ReadAllText(config))!;
-        json["latent_channels"] = json["latent_channels"]!.GetValue<int>() * 2;
+        json["block_out_channels"] = new JsonArray(json["block_out_channels"]!.AsArray().Select(c => JsonValue.Create(c!.GetValue<int>() * 2)).ToArray<JsonNode?>());
         File.WriteAllText(config, json.ToJsonString());
         var act = () => Preflight.Check(model.Components(), TinyModelCopy.Request);
         act.Should().Throw<CheckpointException>().Which.Message.Should().Contain("shape").And.Contain(model.Vae);
