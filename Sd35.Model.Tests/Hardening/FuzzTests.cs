@@ -92,7 +92,7 @@ public class FuzzTests(ITestOutputHelper log)
                 return e.GetType().Name;
             }
         });
-        if (!run.Wait(HangLimit)) throw new TimeoutException();
+        if (!Task.WhenAny(run, Task.Delay(HangLimit)).GetAwaiter().GetResult().Equals(run)) throw new TimeoutException();
         return run.GetAwaiter().GetResult();     // the run's own exception, not an AggregateException
     }
 }
