@@ -27,6 +27,15 @@ public class DemoTests
         Directory.EnumerateFileSystemEntries(dir.Path).Should().Equal(png);
     }
 
+    [Fact]
+    public void Without_guidance_one_branch_runs_and_the_png_is_written()
+    {
+        using var dir = new TempDirectory();
+        var png = dir.File("out.png");
+        new DemoRunner(TextWriter.Null).Run(DemoOptions.Parse(["--guidance", "1", "--steps", "1", "--width", "16", "--height", "16", "--out", png])).Should().Be(0);
+        File.Exists(png).Should().BeTrue();
+    }
+
     [Theory]
     [InlineData(new[] { "--steps", "zero" }, "Cannot parse argument 'zero' for option '--steps'")]
     [InlineData(new[] { "--steps", "0" }, "--steps '0': must be in 1..1000")]

@@ -43,7 +43,7 @@ public class DemoExitCodeTests(ITestOutputHelper log)
     [InlineData("--stpes", "3", "Did you mean '--steps'?")]
     [InlineData("--steps", "zero", "'--steps'")]
     [InlineData("--guidance", "1e20", "--guidance '1e20': must be a number in 0..100")]
-    [InlineData("--width", "4096", "--width: 4096 pixels exceeds the model's limit of 192 pixels")]
+    [InlineData("--width", "4096", "--width: 4096 pixels is beyond the model's position-embedding grid; at most 192 pixels")]
     [InlineData("--out", "/sys/kernel/sd35.png", "--out: '/sys/kernel/sd35.png' cannot be written")]
     public void Bad_input_exits_2_with_one_line_naming_it(string option, string value, string expected)
     {
