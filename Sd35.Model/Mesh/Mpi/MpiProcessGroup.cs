@@ -139,9 +139,11 @@ internal sealed unsafe class MpiProcessGroup(int comm, string description, int r
         fixed (long* h = header) Call(MpiNative.Bcast(h, header.Length, MpiNative.Long, root, comm), "MPI_Bcast");
         if (Rank == root)
         {
-            using var scope = NewDisposeScope();
-            var host = OnHost(local);
-            fixed (byte* p = host.bytes) Call(MpiNative.Bcast(p, ByteCount(host), MpiNative.Byte, root, comm), "MPI_Bcast");
+            using (var scope = NewDisposeScope())
+            {
+                var host = OnHost(local);
+                fixed (byte* p = host.bytes) Call(MpiNative.Bcast(p, ByteCount(host), MpiNative.Byte, root, comm), "MPI_Bcast");
+            }
             stats.Record("Broadcast", Bytes(local) * (Size - 1), 0);
             return local.alias();
         }
@@ -244,7 +246,11 @@ internal sealed unsafe class MpiProcessGroup(int comm, string description, int r
         var all = CollectiveCall.GatherAll(mine, Size, comm);
         var problem = CollectiveCall.Disagreement(all) ?? rule(all);
         if (problem is not null)
+        {
+            // Every rank sees the disagreement: rank 0 reports it and ends the job, the others give it the time to.
+            if (Rank != 0) Thread.Sleep(TimeSpan.FromSeconds(3));
             throw new CollectiveMismatchException($"{mine.Text} on {description}, seen by rank {Rank}: {problem}");
+        }
     }
 
     CollectiveStats Stats => stats;
