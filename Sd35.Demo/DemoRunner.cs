@@ -1,4 +1,5 @@
 using Sd35.Mesh;
+using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
 using TorchSharp;
 
@@ -31,14 +32,19 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
             Height = options.Height ?? defaultSize,
             MaxSequenceLength = options.MaxSequenceLength,
         };
+        var parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
         var placement = new PipelineOptions
         {
-            Parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel),
+            Parallel = parallel,
             Device = options.Device,
+            // Started by mpirun with several processes: one rank per process, collectives over MPI.
+            Launcher = MpiRuntime.IsLaunched
+                ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = parallel, ReportFailure = DemoErrors.ReportRankFailure })
+                : null,
         };
         var pipeline = new StableDiffusion3Pipeline(components, options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, placement);
         output.WriteLine($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
-            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
+            (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
         var bar = new ProgressBar(progressOutput, request.Steps);
         using var result = pipeline.Generate(request, bar);

@@ -13,13 +13,12 @@ if (args.Length < 3 || args[0] != "collectives")
 }
 var dims = args[1].Split('x').Select(int.Parse).ToArray();
 string outDir = args[2];
-var mesh = DeviceMesh.Create(dims[0], dims[1], _ => TorchSharp.torch.CPU);
-var run = MpiMeshRunner.Run(mesh, rank =>
+var run = new MpiLauncher().Run(new MeshShape(dims[0], dims[1]), rank =>
 {
     var results = CollectiveScenarios.Run(rank);
     SafetensorsWriter.Write(Path.Combine(outDir, $"rank{rank.Id}.safetensors"), results);
     return results.Count;
 });
-TrafficFile.Write(Path.Combine(outDir, $"rank{run.DeviceId}.traffic.json"), run.Communicator.TrafficOfSelf);
-MpiRuntime.Shutdown();
+foreach (var (device, traffic) in run.AllTraffic)
+    TrafficFile.Write(Path.Combine(outDir, $"rank{device}.traffic.json"), traffic);
 return 0;

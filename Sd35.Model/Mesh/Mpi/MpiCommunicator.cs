@@ -33,6 +33,8 @@ public sealed class MpiCommunicator : ICommunicator
         MpiNative.Check(MpiNative.CommDup(MpiNative.CommWorld, out _world), "MPI_Comm_dup");
     }
 
+    public DeviceMesh Mesh => _mesh;
+
     /// <summary>The device this process runs: the mesh's device at index MPI world rank.</summary>
     public int Self { get; }
 
@@ -83,7 +85,11 @@ public sealed class MpiCommunicator : ICommunicator
     }
 
     /// <summary>Every label this process's device has traffic under, with its statistics.</summary>
-    public IReadOnlyDictionary<string, CollectiveStats> TrafficOfSelf => new Dictionary<string, CollectiveStats>(_traffic);
+    public IReadOnlyDictionary<string, CollectiveStats> TrafficOf(int self)
+    {
+        if (self != Self) throw new ArgumentException($"this process runs device {Self}; the traffic of device {self} is counted in its own process");
+        return new Dictionary<string, CollectiveStats>(_traffic);
+    }
 
     /// <summary>Waits until every process has reached this point.</summary>
     public void Barrier() => MpiNative.Check(MpiNative.Barrier(_world), "MPI_Barrier");

@@ -47,6 +47,8 @@ public static class MpiRuntime
             MpiNative.Check(MpiNative.CommRank(MpiNative.CommWorld, out s_rank), "MPI_Comm_rank");
             MpiNative.Check(MpiNative.CommSize(MpiNative.CommWorld, out s_size), "MPI_Comm_size");
             s_initialized = true;
+            // A clean exit ends MPI properly (a failure ends the job through Abort before this runs).
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Shutdown();
         }
     }
 
