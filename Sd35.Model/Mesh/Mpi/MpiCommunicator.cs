@@ -91,6 +91,25 @@ public sealed class MpiCommunicator : ICommunicator
         return new Dictionary<string, CollectiveStats>(_traffic);
     }
 
+    /// <summary>
+    /// Which process runs which rank ("rank 3: pid 4242 on host-b", for every rank), gathered from all processes (a
+    /// collective), printed at the start of a job: MPICH's launcher names processes only by pid and host.
+    /// </summary>
+    public unsafe IReadOnlyList<(int Device, int Pid, string Host)> ProcessMap()
+    {
+        const int width = 64;
+        var mine = new byte[width];
+        System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId} {Environment.MachineName}".PadRight(width).AsSpan(0, width), mine);
+        var all = new byte[width * _mesh.Size];
+        fixed (byte* s = mine, r = all)
+            MpiNative.Check(MpiNative.Allgather(s, width, MpiNative.Byte, r, width, MpiNative.Byte, _world), "MPI_Allgather (process map)");
+        return Enumerable.Range(0, _mesh.Size).Select(rank =>
+        {
+            var parts = System.Text.Encoding.UTF8.GetString(all, rank * width, width).Trim().Split(' ', 2);
+            return (_mesh.Devices[rank].Id, int.Parse(parts[0]), parts[1]);
+        }).ToArray();
+    }
+
     /// <summary>Waits until every process has reached this point.</summary>
     public void Barrier() => MpiNative.Check(MpiNative.Barrier(_world), "MPI_Barrier");
 

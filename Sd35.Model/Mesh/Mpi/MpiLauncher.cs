@@ -25,6 +25,9 @@ public sealed record MpiRunOptions
     /// </summary>
     public ParallelConfig? Config { get; init; }
 
+    /// <summary>Where the device-0 process prints which process runs which rank, once per job (see <see cref="MpiCommunicator.ProcessMap"/>); null: not at all.</summary>
+    public Action<string>? Announce { get; init; } = line => Console.Error.WriteLine(line);
+
     public static MpiRunOptions Default { get; } = new();
 }
 
@@ -86,6 +89,12 @@ public sealed class MpiLauncher : IMeshLauncher
         if (_communicators.TryGetValue(shape, out var existing)) return existing;
         var communicator = new MpiCommunicator(DeviceMesh.Create(shape, _bind), _mpi.CheckCalls);
         if (_mpi.Config is { } config && config.Mesh == shape) communicator.Prepare(config);
+        if (_communicators.Count == 0)
+        {
+            var map = communicator.ProcessMap();
+            if (communicator.Self == communicator.Mesh.Devices[0].Id)
+                _mpi.Announce?.Invoke($"MPI job of {shape.Size} processes, one per device: {string.Join(", ", map.Select(p => $"rank {p.Device}: pid {p.Pid} on {p.Host}"))}");
+        }
         return _communicators[shape] = communicator;
     }
 
