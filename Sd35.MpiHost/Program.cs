@@ -2,23 +2,36 @@ using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
 using Sd35.MpiHost;
 using Sd35.Tensors.Checkpoints;
+using static TorchSharp.torch;
 
-// Test host, started by the MPI tests as `mpirun -np N dotnet Sd35.MpiHost.dll <command> ...`; each process runs
-// one device's rank program and writes what it computed to <out>/rank<id>.* for the test to compare.
-//   collectives <rows>x<cols> <out>   every collective (CollectiveScenarios) on that mesh
-if (args.Length < 3 || args[0] != "collectives")
+// Test host, started by the MPI tests as `mpirun -np N dotnet Sd35.MpiHost.dll <command> ...`; each process runs one
+// device's rank program and writes what it computed under <out-dir> for the test to compare:
+//   collectives <rows>x<cols> <out-dir>              every collective (CollectiveScenarios): rank<id>.safetensors, rank<id>.traffic.json
+//   pipeline <config-id> <f32|bf16> <steps> <out-dir>  a whole generation (PipelineScenario): image.safetensors from the lead
+switch (args)
 {
-    Console.Error.WriteLine("usage: Sd35.MpiHost collectives <rows>x<cols> <out-dir>");
-    return 2;
+    case ["collectives", var meshText, var outDir]:
+    {
+        var dims = meshText.Split('x').Select(int.Parse).ToArray();
+        var run = new MpiLauncher().Run(new MeshShape(dims[0], dims[1]), rank =>
+        {
+            var results = CollectiveScenarios.Run(rank);
+            SafetensorsWriter.Write(Path.Combine(outDir, $"rank{rank.Id}.safetensors"), results);
+            return results.Count;
+        });
+        foreach (var (device, traffic) in run.AllTraffic)
+            TrafficFile.Write(Path.Combine(outDir, $"rank{device}.traffic.json"), traffic);
+        return 0;
+    }
+    case ["pipeline", var id, var dtypeText, var stepsText, var outDir]:
+    {
+        var config = ParallelConfig.Parse(id);
+        var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
+        using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher);
+        if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
+        return 0;
+    }
+    default:
+        Console.Error.WriteLine("usage: Sd35.MpiHost collectives <rows>x<cols> <out-dir> | pipeline <config-id> <f32|bf16> <steps> <out-dir>");
+        return 2;
 }
-var dims = args[1].Split('x').Select(int.Parse).ToArray();
-string outDir = args[2];
-var run = new MpiLauncher().Run(new MeshShape(dims[0], dims[1]), rank =>
-{
-    var results = CollectiveScenarios.Run(rank);
-    SafetensorsWriter.Write(Path.Combine(outDir, $"rank{rank.Id}.safetensors"), results);
-    return results.Count;
-});
-foreach (var (device, traffic) in run.AllTraffic)
-    TrafficFile.Write(Path.Combine(outDir, $"rank{device}.traffic.json"), traffic);
-return 0;
