@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 // device's rank program and writes what it computed under <out-dir> for the test to compare:
 //   collectives <rows>x<cols> <out-dir>              every collective (CollectiveScenarios): rank<id>.safetensors, rank<id>.traffic.json
 //   pipeline <config-id> <f32|bf16> <steps> <out-dir>  a whole generation (PipelineScenario): image.safetensors from the lead
+//   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
 switch (args)
 {
     case ["collectives", var meshText, var outDir]:
@@ -29,6 +30,19 @@ switch (args)
         var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
         using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher);
         if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
+        return 0;
+    }
+    case ["mismatch", var kind]:
+    {
+        // Ranks that disagree on purpose (run with SD35_MPI_CHECK=1): "shape" — AllGather of [2, 3] against [2, 4];
+        // "op" — rank 0 makes an AllReduce while the others make an AllGather.
+        new MpiLauncher().Run(new MeshShape(1, 2), rank =>
+        {
+            var g = rank.Axis(1);
+            using var local = zeros(2, kind == "shape" ? 3 + rank.Id : 3);
+            using var result = kind == "op" && rank.Id == 0 ? g.AllReduce(local) : g.AllGather(local, 0);
+            return 0;
+        });
         return 0;
     }
     default:

@@ -74,6 +74,9 @@ public static class MpiRuntime
     {
         Console.Out.Flush();
         Console.Error.Flush();
+        // The launcher forwards our output through a pipe and stops reading when it kills the job: give it a moment
+        // to pass the error on before the abort.
+        Thread.Sleep(TimeSpan.FromMilliseconds(500));
         if (s_initialized) MpiNative.Abort(MpiNative.CommWorld, exitCode);
         Environment.Exit(exitCode);
     }
