@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 // device's rank program and writes what it computed under <out-dir> for the test to compare:
 //   collectives <rows>x<cols> <out-dir>              every collective (CollectiveScenarios): rank<id>.safetensors, rank<id>.traffic.json
 //   pipeline <config-id> <f32|bf16> <steps> <out-dir>  a whole generation (PipelineScenario): image.safetensors from the lead
+//   block <config-id> <image-tokens>                  peak memory per process for one full-width SD3.5 Large block (BlockMemory)
 //   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
 switch (args)
 {
@@ -30,6 +31,14 @@ switch (args)
         var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
         using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher);
         if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
+        return 0;
+    }
+    case ["block", var id, var tokensText]:
+    {
+        // Memory per process for one full-width SD3.5 Large joint block: each rank builds only its shards.
+        var config = ParallelConfig.Parse(id);
+        var run = new MpiLauncher(mpi: new MpiRunOptions { Config = config }).Run(config.Mesh, rank => BlockMemory.Measure(rank, config, int.Parse(tokensText)));
+        if (run.Local.TryGetValue(0, out var table)) Console.WriteLine(table);
         return 0;
     }
     case ["mismatch", var kind]:
