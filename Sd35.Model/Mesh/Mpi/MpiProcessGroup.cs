@@ -176,7 +176,7 @@ internal sealed unsafe class MpiProcessGroup(int comm, string description, int r
         {
             if (toRank != fromRank)
                 throw new CollectiveMismatchException($"SendReceive on {description}: rank {Rank} sends to rank {toRank} but receives from rank {fromRank}; an exchange with oneself must do both");
-            return new Completed(local.alias());
+            return new CompletedExchange(local.alias());
         }
         int tag = (int)(_exchanges++ % 8192) * 2;
         var sendHeader = Header(local);
@@ -226,15 +226,6 @@ internal sealed unsafe class MpiProcessGroup(int comm, string description, int r
     }
 
     static readonly System.Collections.Concurrent.ConcurrentBag<Tensor> s_abandoned = new();
-
-    sealed class Completed(Tensor result) : IPendingTensor
-    {
-        Tensor? _result = result;
-
-        public Tensor Wait() => Interlocked.Exchange(ref _result, null) ?? throw new InvalidOperationException("Wait was already called");
-
-        public void Dispose() => Interlocked.Exchange(ref _result, null)?.Dispose();
-    }
 
     /// <summary>
     /// In the debug mode, every rank's description of the call (op, arguments, dtype, shape) is gathered before the
