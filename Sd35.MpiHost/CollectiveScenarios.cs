@@ -39,6 +39,7 @@ public static class CollectiveScenarios
         results[prefix + "AllToAll.scatter0"] = g.AllToAll(In(7, n, 3, 2), 0, 1);
         results[prefix + "Broadcast"] = g.Broadcast(In(8, 1 + r, 4), n - 1);
         results[prefix + "RingShift"] = g.RingShift(In(9, 3, 1 + r));
+        results[prefix + "SendReceive.self"] = g.SendReceive(In(13, 2, 2), r, r);
         // Two exchanges open at once, in opposite directions, with a blocking collective between posting and waiting.
         using var forward = g.StartRingShift(In(10, 2, 2 + r));
         using var backward = g.StartSendReceive(In(11, 1 + r, 2), (r + n - 1) % n, (r + 1) % n);
