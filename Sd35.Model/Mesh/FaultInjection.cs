@@ -8,15 +8,15 @@ namespace Sd35.Mesh;
 /// </summary>
 public static class FaultInjection
 {
-    static readonly int? s_rank = int.TryParse(Environment.GetEnvironmentVariable("SD35_FAULT_RANK"), out int r) ? r : null;
-    static readonly string? s_point = Environment.GetEnvironmentVariable("SD35_FAULT_AT");
-    static readonly bool s_kill = Environment.GetEnvironmentVariable("SD35_FAULT_KIND") == "kill";
+    static readonly int? TargetRank = int.TryParse(Environment.GetEnvironmentVariable("SD35_FAULT_RANK"), out int r) ? r : null;
+    static readonly string? TargetPoint = Environment.GetEnvironmentVariable("SD35_FAULT_AT");
+    static readonly bool KillsProcess = Environment.GetEnvironmentVariable("SD35_FAULT_KIND") == "kill";
 
     public static void At(string point, int device)
     {
-        if (s_rank != device || s_point != point) return;
-        if (s_kill) System.Diagnostics.Process.GetCurrentProcess().Kill();
-        throw new InjectedFaultException($"fault injected on rank {device} at {point} (SD35_FAULT_RANK={s_rank}, SD35_FAULT_AT={s_point})");
+        if (TargetRank != device || TargetPoint != point) return;
+        if (KillsProcess) System.Diagnostics.Process.GetCurrentProcess().Kill();
+        throw new InjectedFaultException($"fault injected on rank {device} at {point} (SD35_FAULT_RANK={TargetRank}, SD35_FAULT_AT={TargetPoint})");
     }
 }
 

@@ -28,7 +28,7 @@ public sealed class SingleProcessGroup : IProcessGroup
 }
 
 /// <summary>An exchange that was complete when posted (with oneself): <see cref="Wait"/> hands over the result once.</summary>
-internal sealed class CompletedExchange(Tensor result) : IPendingTensor
+sealed class CompletedExchange(Tensor result) : IPendingTensor
 {
     Tensor? _result = result;
 

@@ -7,22 +7,22 @@ namespace Sd35.Mesh.Mpi;
 /// MPI backend's debug mode so that ranks which disagree are told so, with every rank's view, instead of hanging
 /// or exchanging misinterpreted bytes. Encoded as a fixed block of longs for one MPI_Allgather.
 /// </summary>
-internal sealed record CollectiveCall(int OpCode, long[] Args, long DType, long[] Shape)
+sealed record CollectiveCall(int OpCode, long[] Args, long DType, long[] Shape)
 {
     const int MaxArgs = 3, MaxDims = 12, Length = 2 + MaxArgs + 1 + MaxDims;
-    static readonly string[] s_ops = ["AllGather", "ReduceScatter", "AllReduce", "AllToAll", "Broadcast", "SendReceive"];
-    static readonly string[][] s_argNames = [["dim"], ["dim"], [], ["scatter", "gather"], ["root"], ["to", "from"]];
+    static readonly string[] Ops = ["AllGather", "ReduceScatter", "AllReduce", "AllToAll", "Broadcast", "SendReceive"];
+    static readonly string[][] ArgNames = [["dim"], ["dim"], [], ["scatter", "gather"], ["root"], ["to", "from"]];
 
     public static CollectiveCall Of(string op, Tensor t, params long[] args) =>
-        new(Array.IndexOf(s_ops, op), args, (long)t.dtype, t.shape);
+        new(Array.IndexOf(Ops, op), args, (long)t.dtype, t.shape);
 
-    public string Op => s_ops[OpCode];
+    public string Op => Ops[OpCode];
 
     public string Text
     {
         get
         {
-            var names = s_argNames[OpCode];
+            var names = ArgNames[OpCode];
             string args = string.Join(", ", Args.Select((a, i) => $"{names[i]} {a}"));
             return $"{Op}({args}) of a {(ScalarType)DType} [{string.Join(", ", Shape)}] tensor";
         }

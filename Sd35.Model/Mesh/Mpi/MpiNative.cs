@@ -9,28 +9,28 @@ namespace Sd35.Mesh.Mpi;
 /// is needed; the constants below are copied from MPICH 4's <c>mpi.h</c> (stable across MPICH ABI version 12, shared
 /// by Intel MPI and MVAPICH). Open MPI's handles are pointers to library globals and would need a shim.
 /// </summary>
-internal static unsafe partial class MpiNative
+static unsafe partial class MpiNative
 {
     const string Library = "mpi";
 
     // The MPICH ABI's library names: Debian calls it libmpich.so.12, upstream and most distributions libmpi.so.12.
-    static readonly string[] s_candidates = ["libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so"];
+    static readonly string[] Candidates = ["libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so"];
 
     static MpiNative() => NativeLibrary.SetDllImportResolver(typeof(MpiNative).Assembly, Resolve);
 
     static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
     {
         if (name != Library) return 0;
-        foreach (var candidate in s_candidates)
+        foreach (var candidate in Candidates)
             if (NativeLibrary.TryLoad(candidate, out var handle)) return handle;
         throw new DllNotFoundException(
-            $"no MPICH library found (tried {string.Join(", ", s_candidates)}); install it with 'apt-get install -y mpich' or put it on LD_LIBRARY_PATH");
+            $"no MPICH library found (tried {string.Join(", ", Candidates)}); install it with 'apt-get install -y mpich' or put it on LD_LIBRARY_PATH");
     }
 
     /// <summary>Whether an MPICH-ABI library can be loaded here (without initializing MPI).</summary>
     public static bool IsAvailable()
     {
-        foreach (var candidate in s_candidates)
+        foreach (var candidate in Candidates)
             if (NativeLibrary.TryLoad(candidate, out var handle))
             {
                 NativeLibrary.Free(handle);

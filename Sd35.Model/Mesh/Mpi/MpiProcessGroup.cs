@@ -13,7 +13,7 @@ namespace Sd35.Mesh.Mpi;
 /// Byte accounting is the in-process backend's, so the two backends' <see cref="CollectiveStats"/> agree.
 /// Tensors on an accelerator are staged through the CPU (an MPI built CUDA-aware could take device pointers).
 /// </summary>
-internal sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int size, Device device, CollectiveStats stats, bool checkCalls) : IProcessGroup
+sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int size, Device device, CollectiveStats stats, bool checkCalls) : IProcessGroup
 {
     const int MaxDims = 12;
     long _exchanges;
@@ -221,12 +221,12 @@ internal sealed unsafe class MpiProcessGroup(int comm, string description, int r
             if (_done) return;
             _done = true;
             for (int i = 0; i < requests.Length; i++) MpiNative.RequestFree(ref requests[i]);
-            s_abandoned.Add(outgoing);
-            s_abandoned.Add(incoming);
+            Abandoned.Add(outgoing);
+            Abandoned.Add(incoming);
         }
     }
 
-    static readonly System.Collections.Concurrent.ConcurrentBag<Tensor> s_abandoned = new();
+    static readonly System.Collections.Concurrent.ConcurrentBag<Tensor> Abandoned = new();
 
     /// <summary>
     /// In the debug mode, every rank's description of the call (op, arguments, dtype, shape) is gathered before the

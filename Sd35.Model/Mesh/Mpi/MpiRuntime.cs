@@ -7,7 +7,7 @@ namespace Sd35.Mesh.Mpi;
 /// </summary>
 public static class MpiRuntime
 {
-    static readonly object s_gate = new();
+    static readonly object Gate = new();
     static bool s_initialized;
     static int s_rank, s_size;
 
@@ -33,7 +33,7 @@ public static class MpiRuntime
     /// <summary>Initializes MPI once per process (thread level: serialized, one rank program per process).</summary>
     public static void EnsureInitialized()
     {
-        lock (s_gate)
+        lock (Gate)
         {
             if (s_initialized) return;
             MpiNative.Check(MpiNative.Initialized(out int already), "MPI_Initialized");
@@ -58,7 +58,7 @@ public static class MpiRuntime
     /// <summary>Ends MPI after a clean run (every rank must call it). Safe to call twice or without initialization.</summary>
     public static void Shutdown()
     {
-        lock (s_gate)
+        lock (Gate)
         {
             if (!s_initialized) return;
             if (MpiNative.Finalized(out int done) == MpiNative.Success && done == 0) MpiNative.Finalize();
