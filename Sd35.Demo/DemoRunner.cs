@@ -1,4 +1,5 @@
 using Sd35.Mesh;
+using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
 using Spectre.Console;
 using TorchSharp;
@@ -39,10 +40,15 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
             Height = options.Height ?? defaultSize,
             MaxSequenceLength = options.MaxSequenceLength,
         };
+        var parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
         var placement = new PipelineOptions
         {
-            Parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel),
+            Parallel = parallel,
             Device = options.Device,
+            // Started by mpirun with several processes: one rank per process, collectives over MPI.
+            Launcher = MpiRuntime.IsLaunched
+                ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = parallel, ReportFailure = DemoErrors.ReportRankFailure })
+                : null,
         };
         var dtype = options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
         var pipeline = new StableDiffusion3Pipeline(components, dtype, placement);   // an unavailable --device fails here
@@ -51,7 +57,7 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         if (options.Model is null)
             Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
         Line($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
-            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
+            (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
         using var result = DemoProgress.Run(console, liveProgress, request.Steps, progress =>
         {

@@ -1,5 +1,10 @@
 using Sd35.Demo;
+using Sd35.Mesh.Mpi;
 using Sd35.Tensors;
+
+// Under mpirun every process runs this; only world rank 0 (the lead device's process) talks to the user.
+bool speaks = MpiRuntime.LaunchedRank() is not { Rank: > 0 };
+var (output, error) = speaks ? (Console.Out, Console.Error) : (TextWriter.Null, TextWriter.Null);
 
 // oneMKL's AVX-512 kernels on non-Intel CPUs (see Sd35.Perf/README.md; SD35_MKL_AVX512=0 turns it off). The memory
 // switches stay off here: the staged pipeline wants freed weights returned to the system between stages.
@@ -9,6 +14,6 @@ try
 }
 catch (Exception e)
 {
-    return DemoApp.Report(e, Console.Error);
+    return DemoApp.Report(e, error);
 }
-return DemoApp.Run(args, Console.Out, Console.Error);
+return DemoApp.Run(args, output, error);
