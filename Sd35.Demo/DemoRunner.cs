@@ -1,23 +1,32 @@
 using Sd35.Mesh;
+using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
+using Spectre.Console;
 using TorchSharp;
 
 namespace Sd35.Demo;
 
-/// <summary>Runs one generation for the command line: progress bar, PNG written only when complete, timing table.</summary>
-public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
+/// <summary>
+/// Runs one generation for the command line: every check first (<see cref="Preflight"/>), then the stages under a
+/// progress display, the PNG written only when complete and finite, and the timing table.
+/// </summary>
+/// <param name="liveProgress">a live progress bar (a terminal) rather than one plain line per step</param>
+public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, InterruptGuard? interrupts = null)
 {
+    public DemoRunner(TextWriter output) : this(PlainConsole(output), liveProgress: false) { }
+
+    /// <summary>A console without colours or live display, writing to <paramref name="output"/> (redirected output, tests).</summary>
+    public static IAnsiConsole PlainConsole(TextWriter output) => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Ansi = AnsiSupport.No,
+        ColorSystem = ColorSystemSupport.NoColors,
+        Interactive = InteractionSupport.No,
+        Out = new AnsiConsoleOutput(output),
+    });
+
     public int Run(DemoOptions options)
     {
-        if (options.Help)
-        {
-            output.WriteLine(DemoOptions.Usage);
-            return 0;
-        }
         var components = DemoComponents.Resolve(options);
-        if (options.Model is null)
-            output.WriteLine("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
-
         var transformer = components.TransformerConfig;
         int defaultSize = transformer.SampleSize * components.VaeConfig.ScaleFactor;
         var request = new GenerationRequest
@@ -31,37 +40,55 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
             Height = options.Height ?? defaultSize,
             MaxSequenceLength = options.MaxSequenceLength,
         };
+        var parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
         var placement = new PipelineOptions
         {
-            Parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel),
+            Parallel = parallel,
             Device = options.Device,
+            // Started by mpirun with several processes: one rank per process, collectives over MPI.
+            Launcher = MpiRuntime.IsLaunched
+                ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = parallel, ReportFailure = DemoErrors.ReportRankFailure })
+                : null,
         };
-        var pipeline = new StableDiffusion3Pipeline(components, options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, placement);
-        output.WriteLine($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
-            (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
+        var dtype = options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
+        var pipeline = new StableDiffusion3Pipeline(components, dtype, placement);   // an unavailable --device fails here
+        double preflightSeconds = Preflight.Check(components, request, options.Out, placement.Parallel, dtype);
 
-        var bar = new ProgressBar(progressOutput, request.Steps);
-        using var result = pipeline.Generate(request, bar);
-        bar.Finish();
-        if (!result.IsLead) return 0; // under a multi-process launcher, only the lead's process writes the image
-        ImageOutput.SavePng(ImageOutput.FromUnitRange(result.Image)[0], options.Out);
-        output.WriteLine($"wrote {options.Out} ({request.Width}×{request.Height})");
-        output.WriteLine(result.Timings.ToTable());
+        if (options.Model is null)
+            Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
+        Line($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
+            (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
+
+        using var result = DemoProgress.Run(console, liveProgress, request.Steps, progress =>
+        {
+            pipeline.StageReleased += stage => progress.Stage(stage switch { "encoding" => "denoising", "denoising" => "vae decoding", _ => "done" });
+            progress.Stage("text encoding");
+            return pipeline.Generate(request, progress);
+        });
+
+        if (!result.IsLead) return 0;      // under a multi-process launcher, only the lead's process writes the image
+        FiniteCheck.Ensure(result.Image, FiniteCheck.VaeDecoding);
+        var image = ImageOutput.FromUnitRange(result.Image)[0];
+        if (interrupts is null) ImageOutput.SavePng(image, options.Out);
+        else interrupts.Writing(() => ImageOutput.SavePng(image, options.Out), options.Out);
+        Line($"wrote {options.Out} ({request.Width}×{request.Height})");
+        console.Write(TimingTable(result.Timings, preflightSeconds));
         return 0;
     }
-}
 
-/// <summary>A one-line text progress bar over the denoising steps.</summary>
-sealed class ProgressBar(TextWriter writer, int total) : IProgress<int>
-{
-    const int Width = 30;
+    void Line(string text) => console.Profile.Out.Writer.WriteLine(text);
 
-    public void Report(int done)
+    static Table TimingTable(StageTimings timings, double preflightSeconds)
     {
-        int filled = total == 0 ? Width : done * Width / total;
-        writer.Write($"\rdenoising [{new string('#', filled)}{new string('.', Width - filled)}] {done}/{total}");
-        writer.Flush();
+        var table = new Table().AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
+        void Row(string name, double seconds) => table.AddRow(name, seconds.ToString("F3", System.Globalization.CultureInfo.InvariantCulture));
+        Row("preflight checks", preflightSeconds);
+        Row("load", timings.LoadSeconds);
+        Row("text encoding", timings.EncodingSeconds);
+        for (int i = 0; i < timings.StepSeconds.Count; i++) Row($"denoising step {i + 1}", timings.StepSeconds[i]);
+        Row("denoising (all)", timings.DenoisingSeconds);
+        Row("vae decoding", timings.DecodingSeconds);
+        Row("total", timings.TotalSeconds + preflightSeconds);
+        return table;
     }
-
-    public void Finish() => writer.WriteLine();
 }

@@ -1,16 +1,19 @@
 using Sd35.Demo;
+using Sd35.Mesh.Mpi;
 using Sd35.Tensors;
+
+// Under mpirun every process runs this; only world rank 0 (the lead device's process) talks to the user.
+bool speaks = MpiRuntime.LaunchedRank() is not { Rank: > 0 };
+var (output, error) = speaks ? (Console.Out, Console.Error) : (TextWriter.Null, TextWriter.Null);
 
 // oneMKL's AVX-512 kernels on non-Intel CPUs (see Sd35.Perf/README.md; SD35_MKL_AVX512=0 turns it off). The memory
 // switches stay off here: the staged pipeline wants freed weights returned to the system between stages.
-CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });
 try
 {
-    var options = DemoOptions.Parse(args);
-    return new DemoRunner(Console.Out, Console.Error).Run(options);
+    CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });
 }
-catch (Exception e) when (e is Sd35.Errors.InputException or ArgumentException or IOException or InvalidDataException or NotSupportedException or KeyNotFoundException)
+catch (Exception e)
 {
-    Console.Error.WriteLine($"error: {e.Message}");
-    return 2;
+    return DemoApp.Report(e, error);
 }
+return DemoApp.Run(args, output, error);

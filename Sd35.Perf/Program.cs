@@ -4,7 +4,9 @@ using Sd35.Perf;
 // `dotnet run -c Release --project Sd35.Perf -- quick [--repeat N] [workload...]` times each workload in this
 // process next to a GEMM baseline measured right before it (a smoke check that stays meaningful on a shared box);
 // `-- ops [N]` times the block's individual operations; any other arguments go to BenchmarkDotNet
-// (e.g. `--filter *TransformerForward*`).
+// (e.g. `--filter *TransformerForward*`); `-- traffic [config...]` prints the bytes per denoising step per link
+// at full SD3.5 Large size (StepTrafficReport); `-- step <config> [N]` times a denoising step's pattern in-process,
+// or over MPI when started as `mpirun -np <devices> dotnet Sd35.Perf.dll step <config>` (MeshStepTiming).
 // The CPU runtime settings (huge-page allocations, retained heap, oneMKL AVX-512 on AMD) apply to every mode;
 // SD35_CPU_RUNTIME=default measures libtorch as it comes.
 if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts", ..])
@@ -25,6 +27,16 @@ if (args is ["parts", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     BlockProfile.Run(args.Length > 1 ? args[1] : "block_sd35_large", args.Length > 2 ? int.Parse(args[2]) : 3);
+    return;
+}
+if (args is ["step", var stepConfig, ..])
+{
+    MeshStepTiming.Run(stepConfig, args.Length > 2 ? int.Parse(args[2]) : 5);
+    return;
+}
+if (args is ["traffic", ..])
+{
+    StepTrafficReport.Run(args.Length > 1 ? args[1..] : ["t3k_cfg2_sp2_tp2", "tg_cfg2_sp4_tp4"]);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(args);

@@ -34,7 +34,7 @@ public sealed class MeshServerTests
         var response = await server.Client.Submit(new { prompt = "no guidance", guidance = 1.0 });
         response.StatusCode.Should().Be(System.Net.HttpStatusCode.BadRequest);
         var error = await response.Content.ReadFromJsonAsync<JsonElement>();
-        error.GetProperty("field").GetString().Should().Be("guidance");
+        error.GetProperty("field").GetString().Should().Be("parallel", "the layout, not the value alone, is at fault");
         error.GetProperty("error").GetString().Should().Contain("two submeshes");
         server.Queue.Waiting.Should().Be(0);
     }

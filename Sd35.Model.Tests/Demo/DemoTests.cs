@@ -1,10 +1,12 @@
 using FluentAssertions;
 using Sd35.Demo;
+using Sd35.Errors;
 using Sd35.Tests.TestSupport;
 using SkiaSharp;
 
 namespace Sd35.Tests.Demo;
 
+/// <summary>The demo in-process: options, validation, the built-in default run.</summary>
 public class DemoTests
 {
     [Fact]
@@ -15,28 +17,44 @@ public class DemoTests
         var output = new StringWriter();
         var options = DemoOptions.Parse(["--prompt", "a red cube", "--steps", "2", "--width", "48", "--height", "32", "--seed", "7", "--out", png]);
 
-        new DemoRunner(output, TextWriter.Null).Run(options).Should().Be(0);
+        new DemoRunner(output).Run(options).Should().Be(0);
 
         using var bitmap = SKBitmap.Decode(png);
         bitmap.Should().NotBeNull();
         (bitmap.Width, bitmap.Height).Should().Be((48, 32));
-        output.ToString().Should().Contain("RANDOM").And.Contain("denoising step 2").And.Contain("vae decoding");
+        output.ToString().Should().Contain("RANDOM").And.Contain("denoising step 2/2").And.Contain("steps/s").And.Contain("vae decoding")
+            .And.Contain("preflight checks");
+        Directory.EnumerateFileSystemEntries(dir.Path).Should().Equal(png);
+    }
+
+    [Fact]
+    public void Without_guidance_one_branch_runs_and_the_png_is_written()
+    {
+        using var dir = new TempDirectory();
+        var png = dir.File("out.png");
+        new DemoRunner(TextWriter.Null).Run(DemoOptions.Parse(["--guidance", "1", "--steps", "1", "--width", "16", "--height", "16", "--out", png])).Should().Be(0);
+        File.Exists(png).Should().BeTrue();
     }
 
     [Theory]
-    [InlineData(new[] { "--steps", "zero" }, "--steps must be a positive integer")]
-    [InlineData(new[] { "--steps", "0" }, "--steps must be a positive integer")]
-    [InlineData(new[] { "--guidance", "-1" }, "--guidance must be a non-negative number")]
-    [InlineData(new[] { "--colour", "red" }, "unknown option '--colour'")]
-    [InlineData(new[] { "--out", "image.jpg" }, "must name a .png file")]
-    [InlineData(new[] { "--prompt" }, "--prompt needs a value")]
-    [InlineData(new[] { "--parallel", "t3k_cfg9" }, "t3k_cfg9")]
-    [InlineData(new[] { "--model", "/nonexistent/sd35" }, "/nonexistent/sd35")]
-    [InlineData(new[] { "--device", "tpu" }, "--device must be cpu or cuda")]
-    public void Bad_arguments_are_named(string[] args, string expected)
+    [InlineData(new[] { "--steps", "zero" }, "Cannot parse argument 'zero' for option '--steps'")]
+    [InlineData(new[] { "--steps", "0" }, "--steps '0': must be in 1..1000")]
+    [InlineData(new[] { "--steps", "1001" }, "--steps '1001': must be in 1..1000")]
+    [InlineData(new[] { "--guidance", "-1" }, "--guidance '-1': must be a number in 0..100")]
+    [InlineData(new[] { "--guidance", "1e20" }, "--guidance '1e20': must be a number in 0..100")]
+    [InlineData(new[] { "--guidance", "NaN" }, "--guidance 'NaN': must be a number in 0..100")]
+    [InlineData(new[] { "--max-sequence-length", "513" }, "--max-sequence-length '513': must be in 1..512")]
+    [InlineData(new[] { "--width", "-16" }, "--width '-16': must be a positive number of pixels")]
+    [InlineData(new[] { "--colour", "red" }, "Unrecognized command or argument '--colour'")]
+    [InlineData(new[] { "--stpes", "3" }, "Did you mean '--steps'?")]
+    [InlineData(new[] { "--out", "image.jpg" }, "--out 'image.jpg': must name a .png file")]
+    [InlineData(new[] { "--prompt" }, "--prompt")]
+    [InlineData(new[] { "--parallel", "t3k_cfg9" }, "--parallel 't3k_cfg9'")]
+    [InlineData(new[] { "--model", "/nonexistent/sd35" }, "--model '/nonexistent/sd35': is not a folder")]
+    public void Bad_arguments_are_one_line_naming_the_option(string[] args, string expected)
     {
         var act = () => DemoOptions.Parse(args);
-        act.Should().Throw<ArgumentException>().Which.Message.Should().Contain(expected);
+        act.Should().Throw<CommandLineException>().Which.Message.Should().Contain(expected).And.NotContain("\n");
     }
 
     [Fact]
@@ -50,7 +68,7 @@ public class DemoTests
             File.WriteAllText(Path.Combine(model, part, "config.json"), "{}");
         }
         var png = dir.File("out.png");
-        var act = () => new DemoRunner(TextWriter.Null, TextWriter.Null).Run(DemoOptions.Parse(["--model", model, "--out", png]));
+        var act = () => new DemoRunner(TextWriter.Null).Run(DemoOptions.Parse(["--model", model, "--out", png]));
         act.Should().Throw<Exception>().Which.Message.Should().Contain("scheduler");
         File.Exists(png).Should().BeFalse();
     }
@@ -60,9 +78,8 @@ public class DemoTests
     {
         using var dir = new TempDirectory();
         var png = dir.File("out.png");
-        var act = () => new DemoRunner(TextWriter.Null, TextWriter.Null).Run(DemoOptions.Parse(["--width", "30", "--out", png]));
-        act.Should().Throw<Sd35.Errors.RequestException>().WithMessage("*multiples of 8*30×64*");
-        File.Exists(png).Should().BeFalse();
+        var act = () => new DemoRunner(TextWriter.Null).Run(DemoOptions.Parse(["--width", "30", "--out", png]));
+        act.Should().Throw<RequestException>().Where(e => e.Field == "width").WithMessage("*multiple of 8*30");
         Directory.EnumerateFiles(dir.Path).Should().BeEmpty();
     }
 
@@ -77,8 +94,15 @@ public class DemoTests
         }
         using var dir = new TempDirectory();
         var png = dir.File("out.png");
-        var act = () => new DemoRunner(TextWriter.Null, TextWriter.Null).Run(DemoOptions.Parse(["--device", "cuda", "--out", png]));
-        act.Should().Throw<Sd35.Errors.RequestException>().Where(e => e.Field == "device").WithMessage("*CUDA*not available*");
+        var act = () => new DemoRunner(TextWriter.Null).Run(DemoOptions.Parse(["--device", "cuda", "--out", png]));
+        act.Should().Throw<RequestException>().Where(e => e.Field == "device").WithMessage("*CUDA*not available*");
         File.Exists(png).Should().BeFalse();
+    }
+
+    [Fact]
+    public void Device_accepts_only_cpu_or_cuda()
+    {
+        var act = () => DemoOptions.Parse(["--device", "tpu"]);
+        act.Should().Throw<CommandLineException>().Which.Message.Should().Contain("tpu").And.Contain("cpu").And.Contain("cuda");
     }
 }

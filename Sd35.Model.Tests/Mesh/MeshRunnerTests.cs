@@ -98,6 +98,30 @@ public class MeshRunnerTests
     }
 
     [Fact]
+    public void A_rank_that_throws_is_described_with_its_rank_and_the_collective_the_others_waited_in()
+    {
+        var (error, _) = Failing(DeviceMesh.Create(1, 2), rank =>
+        {
+            if (rank.Id == 1) throw new InvalidOperationException("boom");
+            rank.Axis(1).AllGather(Seeded(0, 2), 0);
+        });
+        MeshFailure.Describe(error).Should().Be(
+            "mesh rank 1 failed while the other ranks waited in AllGather(dim 0) #0 on group 'axis1' [devices 0,1]: InvalidOperationException: boom");
+    }
+
+    [Fact]
+    public void A_timeout_is_described_with_the_rank_that_waited_and_the_collective()
+    {
+        var (error, _) = Failing(DeviceMesh.Create(1, 2), rank =>
+        {
+            if (rank.Id == 1) Thread.Sleep(1500);
+            rank.Axis(1).AllReduce(Seeded(rank.Id, 2)).Dispose();
+        }, new MeshRunOptions { CollectiveTimeout = TimeSpan.FromMilliseconds(300) });
+        MeshFailure.Describe(error).Should().StartWith("mesh rank 0 failed: CollectiveTimeoutException: AllReduce(reduce) #0 on group 'axis1'")
+            .And.Contain("waiting for rank 1 (device 1)");
+    }
+
+    [Fact]
     public void Ranks_blocked_by_a_failure_see_an_aborted_collective_that_names_the_cause()
     {
         CollectiveAbortedException? seen = null;

@@ -34,8 +34,8 @@ public class PipelineStagingTests
     }
 
     [Theory]
-    [InlineData(30, 32, "multiples of 8")]
-    [InlineData(32, 0, "multiples of 8")]
+    [InlineData(30, 32, "width: must be a positive multiple of 8")]
+    [InlineData(32, 0, "height: must be a positive multiple of 8")]
     public void Image_sizes_that_are_not_multiples_of_the_patch_grid_are_rejected_before_any_work(int width, int height, string expected)
     {
         var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case0"));
@@ -51,12 +51,16 @@ public class PipelineStagingTests
     public void Request_validation_names_the_bad_value()
     {
         var request = new GenerationRequest { Prompt = "x" };
-        FluentActions.Invoking(() => (request with { Steps = 0 }).Validate(16)).Should().Throw<RequestException>()
-            .WithMessage("*steps*0*").Which.Field.Should().Be("steps");
-        FluentActions.Invoking(() => (request with { Width = 1000 }).Validate(16)).Should().Throw<RequestException>()
-            .WithMessage("*16*1000×1024*").Which.Field.Should().Be("width");
-        FluentActions.Invoking(() => (request with { GuidanceScale = double.NaN }).Validate(16)).Should().Throw<RequestException>()
-            .WithMessage("*guidance*").Which.Field.Should().Be("guidance");
+        void Fails(GenerationRequest bad, string field, string message) =>
+            FluentActions.Invoking(() => bad.Validate(16, maxPixels: 3072)).Should().Throw<Sd35.Errors.RequestException>()
+                .Where(e => e.Field == field).WithMessage(message);
+        Fails(request with { Steps = 0 }, "steps", "steps: must be in 1..1000; got 0");
+        Fails(request with { Steps = 1001 }, "steps", "*1..1000*1001");
+        Fails(request with { Width = 1000 }, "width", "width: must be a positive multiple of 16 pixels; got 1000");
+        Fails(request with { Height = 4096 }, "height", "height: 4096 pixels is beyond the model's position-embedding grid; at most 3072 pixels");
+        Fails(request with { GuidanceScale = double.NaN }, "guidance", "guidance: must be a number in 0..100; got NaN");
+        Fails(request with { GuidanceScale = 1e20 }, "guidance", "*0..100*1E+20");
+        Fails(request with { MaxSequenceLength = 513 }, "max_sequence_length", "*1..512*513");
         FluentActions.Invoking(() => (request with { SkipLayerGuidance = new SkipLayerGuidance([7, 38]) }).Validate(16, transformerLayers: 38))
             .Should().Throw<RequestException>().WithMessage("skip_layer_guidance: layer 38 *0..37*");
         FluentActions.Invoking(() => (request with { Width = 3088 }).Validate(16, maxPixels: 3072))

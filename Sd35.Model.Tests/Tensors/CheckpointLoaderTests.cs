@@ -1,3 +1,4 @@
+using Sd35.Errors;
 using System.Text.Json;
 using FluentAssertions;
 using Sd35.Tensors.Checkpoints;
@@ -53,7 +54,7 @@ public class CheckpointLoaderTests
         var path = Save(dir, state);
         using var checkpoint = Checkpoint.Open(path);
         var act = () => CheckpointLoader.Load(new Tiny(), checkpoint);
-        act.Should().Throw<InvalidDataException>().Which.Message.Should().Contain("missing keys").And.Contain("norm.bias").And.Contain(path);
+        act.Should().Throw<CheckpointException>().Which.Message.Should().Contain("missing keys").And.Contain("norm.bias").And.Contain(path);
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public class CheckpointLoaderTests
         var path = Save(dir, state);
         using var checkpoint = Checkpoint.Open(path);
         var act = () => CheckpointLoader.Load(new Tiny(), checkpoint);
-        act.Should().Throw<InvalidDataException>().Which.Message.Should().Contain("unexpected keys").And.Contain("extra.weight").And.Contain(path);
+        act.Should().Throw<CheckpointException>().Which.Message.Should().Contain("unexpected keys").And.Contain("extra.weight").And.Contain(path);
         CheckpointLoader.Load(new Tiny(), checkpoint, new LoadOptions { IgnoreUnexpected = k => k.StartsWith("extra.") });
     }
 
@@ -78,7 +79,7 @@ public class CheckpointLoaderTests
         var path = Save(dir, state);
         using var checkpoint = Checkpoint.Open(path);
         var act = () => CheckpointLoader.Load(new Tiny(), checkpoint);
-        act.Should().Throw<InvalidDataException>().Which.Message.Should()
+        act.Should().Throw<CheckpointException>().Which.Message.Should()
             .Contain("proj.weight").And.Contain("[2, 4]").And.Contain("[2, 3]").And.Contain(path);
     }
 
@@ -118,7 +119,63 @@ public class CheckpointLoaderTests
         var indexPath = dir.File("model.safetensors.index.json");
         File.WriteAllText(indexPath, "{\"weight_map\":{\"a\":\"gone.safetensors\"}}");
         var act = () => Checkpoint.Open(indexPath);
-        act.Should().Throw<FileNotFoundException>().Which.Message.Should().Contain("gone.safetensors");
+        act.Should().Throw<CheckpointException>().Which.Message.Should().Contain("gone.safetensors");
+    }
+
+    [Theory]
+    [InlineData("../outside.safetensors")]
+    [InlineData("/etc/outside.safetensors")]
+    [InlineData("sub/../../outside.safetensors")]
+    [InlineData("..")]
+    public void Index_whose_shard_paths_leave_the_model_folder_is_refused(string shard)
+    {
+        using var dir = new TempDirectory();
+        var model = Directory.CreateDirectory(dir.File("model")).FullName;
+        Save(dir, FullState(), "outside.safetensors");                 // a real file, so only the path rule can refuse it
+        var indexPath = Path.Combine(model, "model.safetensors.index.json");
+        File.WriteAllText(indexPath, JsonSerializer.Serialize(new { weight_map = new Dictionary<string, string> { ["proj.weight"] = shard } }));
+        var act = () => Checkpoint.Open(indexPath);
+        act.Should().Throw<CheckpointException>().Which.Message.Should().Contain(indexPath).And.Contain(shard).And.Contain("leave the model folder");
+    }
+
+    [Theory]
+    [InlineData("{\"weight_map\":{\"a\":3}}", "maps it to no file name")]
+    [InlineData("{\"weight_map\":[]}", "no 'weight_map' object")]
+    [InlineData("[]", "no 'weight_map' object")]
+    [InlineData("{\"weight_map\":", "not valid JSON")]
+    public void Malformed_index_is_a_checkpoint_error_naming_it(string json, string expected)
+    {
+        using var dir = new TempDirectory();
+        var indexPath = dir.File("model.safetensors.index.json");
+        File.WriteAllText(indexPath, json);
+        var act = () => Checkpoint.Open(indexPath);
+        act.Should().Throw<CheckpointException>().Which.Message.Should().Contain(indexPath).And.Contain(expected);
+    }
+
+    [Fact]
+    public void Integer_tensor_for_a_float_parameter_is_a_dtype_mismatch()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        state["norm.bias"] = zeros(state["norm.bias"].shape, int32);
+        var path = Save(dir, state);
+        using var checkpoint = Checkpoint.Open(path);
+        var act = () => CheckpointLoader.Verify(new Tiny(), checkpoint);
+        var error = act.Should().Throw<CheckpointException>().Which;
+        error.Key.Should().Be("norm.bias");
+        error.Message.Should().Contain("checkpoint dtype I32");
+    }
+
+    [Fact]
+    public void Verify_matches_names_and_shapes_without_reading_weights()
+    {
+        using var dir = new TempDirectory();
+        var state = FullState();
+        state["proj.weight"] = randn(3, 3);
+        var path = Save(dir, state);
+        using var checkpoint = Checkpoint.Open(path);
+        var act = () => CheckpointLoader.Verify(new Tiny(), checkpoint);
+        act.Should().Throw<CheckpointException>().Which.Message.Should().Contain("'proj.weight'").And.Contain("checkpoint shape [3, 3]");
     }
 
     [Fact]

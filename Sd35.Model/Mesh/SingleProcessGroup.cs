@@ -24,14 +24,15 @@ public sealed class SingleProcessGroup : IProcessGroup
         return local.alias();
     }
 
-    public IPendingTensor StartSendReceive(Tensor local, int toRank, int fromRank) => new Completed(SendReceive(local, toRank, fromRank));
+    public IPendingTensor StartSendReceive(Tensor local, int toRank, int fromRank) => new CompletedExchange(SendReceive(local, toRank, fromRank));
+}
 
-    sealed class Completed(Tensor result) : IPendingTensor
-    {
-        Tensor? _result = result;
+/// <summary>An exchange that was complete when posted (with oneself): <see cref="Wait"/> hands over the result once.</summary>
+sealed class CompletedExchange(Tensor result) : IPendingTensor
+{
+    Tensor? _result = result;
 
-        public Tensor Wait() => Interlocked.Exchange(ref _result, null) ?? throw new InvalidOperationException("Wait was already called");
+    public Tensor Wait() => Interlocked.Exchange(ref _result, null) ?? throw new InvalidOperationException("Wait was already called");
 
-        public void Dispose() => Interlocked.Exchange(ref _result, null)?.Dispose();
-    }
+    public void Dispose() => Interlocked.Exchange(ref _result, null)?.Dispose();
 }

@@ -25,6 +25,7 @@ static class DenoisingLoop
         for (int i = 0; i < scheduler.NumInferenceSteps; i++)
         {
             watch.Restart();
+            FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
             float t = scheduler.Timesteps[i];
             using (var scope = NewDisposeScope())
             {

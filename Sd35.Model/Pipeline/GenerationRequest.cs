@@ -30,31 +30,35 @@ public sealed record GenerationRequest
     /// <summary>diffusers' rule: classifier-free guidance runs only when the scale is above 1.</summary>
     public bool UsesClassifierFreeGuidance => GuidanceScale > 1;
 
-    /// <summary>
-    /// Checks every field before any work; a bad one raises <see cref="RequestException"/> naming it as the JSON field
-    /// (<c>width</c>, <c>steps</c>, <c>guidance</c>, …), which the demo shows as its option and the server as a 400 body.
-    /// </summary>
+    /// <summary>The documented bounds of the numeric fields (the demo's help and the server's schema show them).</summary>
+    public const int MaxSteps = 1000;             // the scheduler's training timesteps: more steps repeat timesteps
+    public const double MaxGuidanceScale = 100;   // SD3.5 is used at 3.5–7; far beyond, velocities overflow to NaN/inf
+    public const int MaxMaxSequenceLength = 512;  // T5's position buckets and diffusers' cap
+
     /// <param name="sizeMultiple">the VAE scale factor × patch size (16 for SD3.5)</param>
     /// <param name="transformerLayers">the transformer's block count, which skip-layer guidance's layers must lie within</param>
-    /// <param name="maxPixels">the largest width and height the transformer's position table covers (pos_embed_max_size × patch × VAE factor)</param>
+    /// <param name="maxPixels">the largest width and height the transformer's position table covers (pos_embed_max_size × patch × VAE factor, see <see cref="Preflight.MaxImageSize"/>)</param>
+    /// <exception cref="RequestException">naming the field at fault</exception>
     public void Validate(int sizeMultiple, int? transformerLayers = null, int? maxPixels = null)
     {
-        void Size(string field, int value)
-        {
-            if (value <= 0 || value % sizeMultiple != 0)
-                throw new RequestException(field, $"width and height must be positive multiples of {sizeMultiple}; got {Width}×{Height}");
-        }
-        Size("width", Width);
-        Size("height", Height);
-        if (maxPixels is int max && (Width > max || Height > max))
-            throw new RequestException(Width > max ? "width" : "height",
-                $"{(Width > max ? Width : Height)} pixels is beyond the model's position-embedding grid; at most {max} pixels");
-        if (Steps <= 0) throw new RequestException("steps", $"steps must be positive; got {Steps}");
-        if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0) throw new RequestException("guidance", $"guidance scale must be a finite non-negative number; got {GuidanceScale}");
-        if (MaxSequenceLength <= 0 || MaxSequenceLength > 512) throw new RequestException("max_sequence_length", $"max_sequence_length must be in 1..512; got {MaxSequenceLength}");
-        if (SkipLayerGuidance is { } slg && (slg.Layers.Length == 0 || slg.Start < 0 || slg.Stop > 1 || slg.Start >= slg.Stop))
-            throw new RequestException("skip_layer_guidance", $"skip-layer guidance needs layers and 0 ≤ start < stop ≤ 1; got start {slg.Start}, stop {slg.Stop}");
+        CheckSize("width", Width, sizeMultiple, maxPixels);
+        CheckSize("height", Height, sizeMultiple, maxPixels);
+        if (Steps <= 0 || Steps > MaxSteps) throw new RequestException("steps", $"must be in 1..{MaxSteps}; got {Steps}");
+        if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0 || GuidanceScale > MaxGuidanceScale)
+            throw new RequestException("guidance", $"must be a number in 0..{MaxGuidanceScale}; got {GuidanceScale}");
+        if (MaxSequenceLength <= 0 || MaxSequenceLength > MaxMaxSequenceLength)
+            throw new RequestException("max_sequence_length", $"must be in 1..{MaxMaxSequenceLength}; got {MaxSequenceLength}");
+        if (SkipLayerGuidance is { } slg && (slg.Layers.Length == 0 || slg.Start < 0 || slg.Stop > 1 || slg.Start >= slg.Stop || !double.IsFinite(slg.Scale)))
+            throw new RequestException("skip_layer_guidance", $"needs layers, a finite scale and 0 ≤ start < stop ≤ 1; got start {slg.Start}, stop {slg.Stop}, scale {slg.Scale}");
         if (SkipLayerGuidance is { } skip && transformerLayers is int layers && skip.Layers.FirstOrDefault(l => l < 0 || l >= layers, -1) is var bad and not -1)
             throw new RequestException("skip_layer_guidance", $"layer {bad} is outside the transformer's blocks 0..{layers - 1}");
+    }
+
+    static void CheckSize(string field, int value, int multiple, int? maxPixels)
+    {
+        if (value <= 0 || value % multiple != 0)
+            throw new RequestException(field, $"must be a positive multiple of {multiple} pixels; got {value}");
+        if (maxPixels is int max && value > max)
+            throw new RequestException(field, $"{value} pixels is beyond the model's position-embedding grid; at most {max} pixels");
     }
 }

@@ -58,6 +58,9 @@ sealed class GuidanceBranch : IDisposable
 
     public void Dispose()
     {
-        foreach (var tensor in new[] { Embeds, Pooled, PositiveEmbeds, PositivePooled }.Distinct()) tensor.Dispose();
+        // Without guidance Embeds is PositiveEmbeds: distinct by reference, and listed before any is disposed
+        // (Tensor.Equals compares values, which a disposed tensor no longer has).
+        foreach (var tensor in new[] { Embeds, Pooled, PositiveEmbeds, PositivePooled }.Distinct(ReferenceEqualityComparer.Instance).ToList())
+            ((Tensor)tensor!).Dispose();
     }
 }

@@ -40,7 +40,9 @@ public static class PipelineStages
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         watch.Restart();
         using var scope = NewDisposeScope();
-        var image = ImageOutput.ToUnitRange(vae.Decode(latents.to(device))).to(float32).cpu();
+        var decoded = vae.Decode(latents.to(device));
+        FiniteCheck.Ensure(decoded, FiniteCheck.VaeDecoding);     // before the clamp, which would hide infinities
+        var image = ImageOutput.ToUnitRange(decoded).to(float32).cpu();
         if (timings is not null) timings.DecodingSeconds = watch.Elapsed.TotalSeconds;
         return image.MoveToOuterDisposeScope();
     }

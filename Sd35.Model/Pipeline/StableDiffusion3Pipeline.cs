@@ -51,9 +51,9 @@ public sealed class StableDiffusion3Pipeline
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
     public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null)
     {
-        Validate(request);
         var transformerConfig = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
+        Validate(_components, _parallel, request);
         var timings = new StageTimings();
 
         var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
@@ -73,26 +73,25 @@ public sealed class StableDiffusion3Pipeline
     }
 
     /// <summary>
-    /// Every check <see cref="Generate"/> makes before any model loads: the request's fields and whether it fits the
-    /// parallel layout. Public so that a front-end (the server) can refuse a request before queueing it.
+    /// Throws, before any model is loaded, if the request is out of range for the model (size, steps, guidance, …)
+    /// or cannot run on the parallel layout. <see cref="Preflight"/> runs the same check.
     /// </summary>
-    public void Validate(GenerationRequest request)
+    public static void Validate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request)
     {
-        var transformerConfig = _components.TransformerConfig;
-        int vaeScale = _components.VaeConfig.ScaleFactor;
-        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers,
-            maxPixels: transformerConfig.PosEmbedMaxSize * transformerConfig.PatchSize * vaeScale);
-        ValidateLayout(request, transformerConfig, vaeScale);
+        var transformerConfig = components.TransformerConfig;
+        int vaeScale = components.VaeConfig.ScaleFactor;
+        request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers, Preflight.MaxImageSize(transformerConfig, vaeScale));
+        try { ValidateLayout(parallel, request, transformerConfig, vaeScale); }
+        catch (ArgumentException e) { throw new Sd35.Errors.RequestException("parallel", e.Message); }
     }
 
-    /// <summary>Throws, before any model is loaded, if the request cannot run on the parallel layout.</summary>
-    void ValidateLayout(GenerationRequest request, SD3TransformerConfig transformerConfig, int vaeScale)
+    static void ValidateLayout(ParallelConfig parallel, GenerationRequest request, SD3TransformerConfig transformerConfig, int vaeScale)
     {
         int latentScale = vaeScale * transformerConfig.PatchSize;
         long tokens = (long)(request.Height / latentScale) * (request.Width / latentScale);
-        _parallel.ValidateFor(tokens, transformerConfig.NumAttentionHeads, transformerConfig.InnerDim);
-        if (_parallel.Cfg.Factor == 2 && !request.UsesClassifierFreeGuidance)
-            throw new Sd35.Errors.RequestException("guidance", $"config {_parallel.Id ?? _parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
+        parallel.ValidateFor(tokens, transformerConfig.NumAttentionHeads, transformerConfig.InnerDim);
+        if (parallel.Cfg.Factor == 2 && !request.UsesClassifierFreeGuidance)
+            throw new ArgumentException($"config {parallel.Id ?? parallel.ToString()} splits classifier-free guidance over two submeshes, but the request has guidance scale {request.GuidanceScale} (no guidance)");
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ public sealed class ClipTokenizer : IPromptTokenizer
         BeginId = VocabularyId(vocabulary, StartOfText, vocabPath);
         EndId = VocabularyId(vocabulary, EndOfText, vocabPath);
         IEnumerable<string> merges = ReadMerges(vocabPath, mergesPath);
-        _bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
+        _bpe = CreateBpe(vocabPath, mergesPath, new BpeOptions(vocabulary)
         {
             Merges = merges,
             ByteLevel = true,
@@ -52,6 +52,22 @@ public sealed class ClipTokenizer : IPromptTokenizer
             : VocabularyId(vocabulary, specialTokens.PadToken, vocabPath);
         addedTokens[specialTokens.PadToken] = PadId;
         _splitter = new AddedTokenSplitter(addedTokens);
+    }
+
+    /// <summary>
+    /// The library checks that vocabulary and merges fit together (every merged token in the vocabulary, no pair or
+    /// id twice) only when it builds the model, and says so with general exception types: named here.
+    /// </summary>
+    static BpeTokenizer CreateBpe(string vocabPath, string mergesPath, BpeOptions options)
+    {
+        try
+        {
+            return BpeTokenizer.Create(options);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            throw new TokenizerException(mergesPath, $"does not fit the vocabulary {vocabPath}: {e.Message}", e);
+        }
     }
 
     /// <summary>CLIP-L as SD3's <c>tokenizer/</c> has it: pads with <c>&lt;|endoftext|&gt;</c> (49407).</summary>

@@ -23,6 +23,7 @@ public sealed class PipelineAdapter
     readonly ServerOptions _options;
     readonly PipelineComponents _components;
     readonly StableDiffusion3Pipeline _pipeline;
+    readonly ParallelConfig _parallel;
     readonly int _sizeMultiple;
 
     public PipelineAdapter(ServerOptions options)
@@ -38,11 +39,8 @@ public sealed class PipelineAdapter
         _sizeMultiple = vaeScale * transformer.PatchSize;
         DefaultSize = transformer.SampleSize * vaeScale;
         TransformerLayers = transformer.NumLayers;
-        _pipeline = new StableDiffusion3Pipeline(_components, DType, new PipelineOptions
-        {
-            Parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel),
-            Device = options.Device,
-        });
+        _parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
+        _pipeline = new StableDiffusion3Pipeline(_components, DType, new PipelineOptions { Parallel = _parallel, Device = options.Device });
     }
 
     public int DefaultSize { get; }
@@ -88,15 +86,7 @@ public sealed class PipelineAdapter
         if (request.Steps > _options.MaxSteps) throw new RequestException("steps", $"steps must be at most {_options.MaxSteps} on this server; got {request.Steps}");
         if (request.Width > _options.MaxImageSide) throw new RequestException("width", $"width must be at most {_options.MaxImageSide} on this server; got {request.Width}");
         if (request.Height > _options.MaxImageSide) throw new RequestException("height", $"height must be at most {_options.MaxImageSide} on this server; got {request.Height}");
-        try
-        {
-            _pipeline.Validate(request);
-        }
-        catch (ArgumentException e)
-        {
-            // The mesh's layout checks (token count, guidance split over cfg submeshes) do not name a single field.
-            throw new RequestException("request", e.Message);
-        }
+        StableDiffusion3Pipeline.Validate(_components, _parallel, request);
         return request;
     }
 

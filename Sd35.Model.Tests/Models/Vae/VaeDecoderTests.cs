@@ -113,7 +113,7 @@ public class VaeDecoderTests(ITestOutputHelper output)
         var config = File.ReadAllText(Path.Combine(TinyFolder, "config.json")).Replace("\"use_post_quant_conv\": false", "\"use_post_quant_conv\": true");
         File.WriteAllText(dir.File("config.json"), config);
         var act = () => AutoencoderKLDecoder.FromFolder(new ModelFolder(dir.Path));
-        act.Should().Throw<InvalidDataException>().WithMessage("*post_quant_conv.weight*");
+        act.Should().Throw<CheckpointException>().WithMessage("*post_quant_conv.weight*");
     }
 
     [Fact]

@@ -56,7 +56,7 @@ public sealed class PatchEmbed : nn.Module, IShardedParameters
         _maxSize = posEmbedMaxSize;
         _featureLayout = new ShardLayout(2, tp.Rank, tp.Size);
         proj = new PatchProjection(inChannels, dim, patch, tp, dtype, device);
-        using (var table = SinCosPositionEmbedding.Table(dim, posEmbedMaxSize, sampleSize / patch))
+        using (var table = SinCosPositionEmbedding.Table(dim, posEmbedMaxSize, sampleSize / patch, device))
             pos_embed = _featureLayout.Apply(table).to(dtype, device ?? CPU);
         RegisterComponents();
     }

@@ -11,11 +11,16 @@ namespace Sd35.Layers.Embeddings;
 /// </summary>
 public static class SinCosPositionEmbedding
 {
-    public static Tensor Table(long embedDim, long gridSize, long baseSize)
+    /// <param name="device">
+    /// null or the CPU computes the table there; the meta device only shapes it, so a model built on meta for a
+    /// preflight check costs no memory even for a config with an absurd <c>pos_embed_max_size</c>
+    /// </param>
+    public static Tensor Table(long embedDim, long gridSize, long baseSize, Device? device = null)
     {
         if (embedDim % 4 != 0) throw new ArgumentException($"embed_dim {embedDim} must be divisible by 4 for a 2-D sin-cos table");
         using var scope = NewDisposeScope();
-        var coords = arange(gridSize, float64) / ((double)gridSize / baseSize);
+        var where = device?.type == TorchSharp.DeviceType.META ? device : CPU;
+        var coords = arange(gridSize, float64, where) / ((double)gridSize / baseSize);
         var h = coords.view(-1, 1).expand(gridSize, gridSize).reshape(-1);
         var w = coords.view(1, -1).expand(gridSize, gridSize).reshape(-1);
         var table = cat([OneDimension(embedDim / 2, w), OneDimension(embedDim / 2, h)], 1);
@@ -24,7 +29,7 @@ public static class SinCosPositionEmbedding
 
     static Tensor OneDimension(long dim, Tensor positions)
     {
-        var omega = 1.0 / pow(10000.0, arange(dim / 2, float64) / (dim / 2.0));
+        var omega = 1.0 / pow(10000.0, arange(dim / 2, float64, positions.device) / (dim / 2.0));
         var angles = positions.view(-1, 1) * omega.view(1, -1);
         return cat([angles.sin(), angles.cos()], 1);
     }

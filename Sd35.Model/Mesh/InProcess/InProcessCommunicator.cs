@@ -78,7 +78,8 @@ public sealed class InProcessCommunicator : ICommunicator
     internal Exception? AbortedError(string call)
     {
         var cause = Cause;
-        return cause is null ? null
-            : new CollectiveAbortedException($"{call} aborted: the run failed with {cause.GetType().Name}: {cause.Message}", cause);
+        if (cause is null) return null;
+        MeshFailure.RecordInterruptedCollective(cause, call);
+        return new CollectiveAbortedException($"{call} aborted: the run failed with {cause.GetType().Name}: {cause.Message}", cause);
     }
 }

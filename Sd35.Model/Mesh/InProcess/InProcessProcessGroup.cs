@@ -184,22 +184,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
     }
 
     /// <summary>Sum of tensors on any device, added in the given (rank) order on this device; a fresh tensor.</summary>
-    Tensor SumInRankOrder(IEnumerable<Tensor> parts)
-    {
-        Tensor? acc = null;
-        var dtype = ScalarType.Float32;
-        foreach (var part in parts)
-        {
-            var p = OnMyDevice(part);
-            if (acc is null)
-            {
-                dtype = p.dtype;
-                acc = p.to(dtype is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : dtype, copy: true);
-            }
-            else acc.add_(p);
-        }
-        return acc!.to(dtype);
-    }
+    Tensor SumInRankOrder(IEnumerable<Tensor> parts) => CollectiveArithmetic.SumInRankOrder(parts, OnMyDevice);
 
     Tensor OnMyDevice(Tensor t) => t.to(device);
 
@@ -228,21 +213,15 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
 
     IEnumerable<Deposit> Others(Deposit[] all) => all.Where((_, r) => r != Rank);
 
-    long[] PieceSizes(long numel) => Enumerable.Range(0, Size).Select(r => numel / Size + (r < numel % Size ? 1 : 0)).ToArray();
+    long[] PieceSizes(long numel) => CollectiveArithmetic.PieceSizes(numel, Size);
 
     static long PieceBytes(Tensor t, long elements) => elements * t.element_size();
 
-    internal static long Bytes(Tensor t) => t.numel() * t.element_size();
+    internal static long Bytes(Tensor t) => CollectiveArithmetic.Bytes(t);
 
-    static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
+    static string Shape(Tensor t) => CollectiveArithmetic.Shape(t);
 
-    static long NormalizeDim(Tensor t, long dim)
-    {
-        long n = t.dim();
-        long d = dim < 0 ? dim + n : dim;
-        if (d < 0 || d >= n) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"tensor of rank {n}");
-        return d;
-    }
+    static long NormalizeDim(Tensor t, long dim) => CollectiveArithmetic.NormalizeDim(t, dim);
 
     void CheckRank(int r, string name)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Sd35.Errors;
 using static TorchSharp.torch;
 
 namespace Sd35.Tensors.Checkpoints;
@@ -42,38 +43,63 @@ public sealed class Checkpoint : IDisposable
 
     static Checkpoint OpenIndex(string indexPath)
     {
-        if (!File.Exists(indexPath)) throw new FileNotFoundException($"Checkpoint index '{indexPath}' does not exist.", indexPath);
-        Dictionary<string, string> weightMap;
-        try
-        {
-            using var document = JsonDocument.Parse(File.ReadAllText(indexPath));
-            if (!document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"Checkpoint index '{indexPath}' has no 'weight_map' object.");
-            weightMap = map.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()
-                ?? throw new InvalidDataException($"Checkpoint index '{indexPath}': key '{p.Name}' maps to no file."));
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"Checkpoint index '{indexPath}' is not valid JSON: {e.Message}", e);
-        }
-
+        if (!File.Exists(indexPath)) throw new CheckpointException(indexPath, null, "checkpoint index does not exist");
+        var weightMap = ReadWeightMap(indexPath);
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
-        var shardPaths = weightMap.Values.Distinct().Select(f => System.IO.Path.Combine(directory, f)).ToList();
+        var shardPaths = weightMap.Values.Distinct(StringComparer.Ordinal).Select(f => ShardPath(indexPath, directory, f)).ToList();
         var checkpoint = OpenFiles(indexPath, shardPaths);
         foreach (var (key, file) in weightMap)
         {
             if (!checkpoint._fileOfKey.TryGetValue(key, out var actual))
             {
                 checkpoint.Dispose();
-                throw new InvalidDataException($"Checkpoint index '{indexPath}' lists '{key}' in '{file}', but that file has no such tensor.");
+                throw new CheckpointException(indexPath, key, $"the index lists it in '{file}', but that file has no such tensor");
             }
             if (System.IO.Path.GetFileName(actual.Path) != System.IO.Path.GetFileName(file))
             {
                 checkpoint.Dispose();
-                throw new InvalidDataException($"Checkpoint index '{indexPath}' lists '{key}' in '{file}', but it is stored in '{actual.Path}'.");
+                throw new CheckpointException(indexPath, key, $"the index lists it in '{file}', but it is stored in '{actual.Path}'");
             }
         }
         return checkpoint;
+    }
+
+    static Dictionary<string, string> ReadWeightMap(string indexPath)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException(indexPath, null, "checkpoint index has no 'weight_map' object");
+            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var entry in map.EnumerateObject())
+            {
+                if (entry.Value.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(entry.Value.GetString()))
+                    throw new CheckpointException(indexPath, entry.Name, "the index maps it to no file name");
+                if (!weightMap.TryAdd(entry.Name, entry.Value.GetString()!))
+                    throw new CheckpointException(indexPath, entry.Name, "appears twice in the index's weight_map");
+            }
+            return weightMap;
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException(indexPath, null, $"checkpoint index is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// A shard must be a file in the index's own folder: an index that names <c>../x</c> or an absolute path would
+    /// make the loader read files outside the model folder.
+    /// </summary>
+    static string ShardPath(string indexPath, string directory, string file)
+    {
+        if (System.IO.Path.IsPathRooted(file) || file.Contains('/') || file.Contains('\\') || file is "." or "..")
+            throw new CheckpointException(indexPath, null, $"shard '{file}' is not a file name in the index's folder (paths that leave the model folder are refused)");
+        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, file));
+        if (System.IO.Path.GetDirectoryName(full) != directory)
+            throw new CheckpointException(indexPath, null, $"shard '{file}' resolves outside the index's folder");
+        return full;
     }
 
     void Add(SafetensorsFile file)
@@ -82,7 +108,7 @@ public sealed class Checkpoint : IDisposable
         foreach (var key in file.Keys)
         {
             if (_fileOfKey.TryGetValue(key, out var other))
-                throw new InvalidDataException($"Tensor '{key}' is stored twice: in '{other.Path}' and in '{file.Path}'.");
+                throw new CheckpointException(file.Path, key, $"is stored twice: in '{other.Path}' and in '{file.Path}'");
             _fileOfKey[key] = file;
         }
     }
@@ -90,7 +116,7 @@ public sealed class Checkpoint : IDisposable
     public bool Contains(string key) => _fileOfKey.ContainsKey(key);
 
     public SafetensorsFile FileOf(string key) =>
-        _fileOfKey.TryGetValue(key, out var file) ? file : throw new KeyNotFoundException($"{Source} has no tensor '{key}'.");
+        _fileOfKey.TryGetValue(key, out var file) ? file : throw new CheckpointException(Source, key, "no such tensor in the checkpoint");
 
     public TensorEntry Entry(string key) => FileOf(key).Entry(key);
 

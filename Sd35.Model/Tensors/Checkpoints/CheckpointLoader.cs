@@ -1,4 +1,5 @@
 using System.Text;
+using Sd35.Errors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -6,21 +7,32 @@ namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>
 /// Loads a checkpoint into a module by name lookup: the module's state-dict names are the checkpoint keys.
-/// Strict by default: a parameter the checkpoint lacks, a checkpoint key the module lacks and a shape
-/// mismatch are all errors that name the file and the key.
+/// Strict by default: a parameter the checkpoint lacks, a checkpoint key the module lacks, a shape mismatch and a
+/// dtype of the wrong kind (integers for a float parameter) are all errors that name the file and the key.
+/// <see cref="Verify"/> runs the same matching on headers only, against a model built on the meta device, so a
+/// run can refuse a mismatched checkpoint before it loads anything.
 /// </summary>
 public static class CheckpointLoader
 {
     const int MaxListed = 20;
 
-    public static void Load(nn.Module module, Checkpoint checkpoint, LoadOptions? options = null)
+    public static void Load(nn.Module module, Checkpoint checkpoint, LoadOptions? options = null) =>
+        Match(module, checkpoint, options ?? LoadOptions.Strict, read: true);
+
+    /// <summary>
+    /// Checks names, shapes and dtypes of <paramref name="checkpoint"/> against <paramref name="module"/> without
+    /// reading a single weight; build the module on the meta device (<see cref="MetaModels"/>) so it costs no memory.
+    /// </summary>
+    public static void Verify(nn.Module module, Checkpoint checkpoint, LoadOptions? options = null) =>
+        Match(module, checkpoint, options ?? LoadOptions.Strict, read: false);
+
+    static void Match(nn.Module module, Checkpoint checkpoint, LoadOptions options, bool read)
     {
-        options ??= LoadOptions.Strict;
         var modules = module.named_modules().ToDictionary(m => m.name, m => m.module);
         var state = module.state_dict();
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
-        var mismatched = new List<string>();
+        var mismatched = new List<(string Key, string Problem)>();
 
         using var noGrad = no_grad();
         foreach (var (name, target) in state)
@@ -33,12 +45,18 @@ public static class CheckpointLoader
             }
             used.Add(key);
             if (options.Aliases.TryGetValue(name, out var aliases)) used.UnionWith(aliases.Where(checkpoint.Contains));
-            if (!LoadOne(checkpoint, key, target, ShardingOwner(modules, name), out var problem)) mismatched.Add(problem);
+            var problem = DTypeProblem(checkpoint, key, target)
+                ?? (read ? LoadOne(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target));
+            if (problem is not null) mismatched.Add((key, problem));
         }
 
         var unexpected = checkpoint.Keys.Where(k => k.StartsWith(options.KeyPrefix, StringComparison.Ordinal) && !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         if (missing.Count + mismatched.Count + unexpected.Count > 0)
-            throw new InvalidDataException(Describe(checkpoint, module, missing, unexpected, mismatched));
+        {
+            // The first culprit becomes the exception's key; the message lists them all (up to a limit).
+            var key = mismatched.Select(m => m.Key).Concat(missing).Concat(unexpected).First();
+            throw new CheckpointException(checkpoint.Source, key, Describe(checkpoint, module, missing, unexpected, mismatched.Select(m => m.Problem).ToList()));
+        }
     }
 
     static string? FindKey(Checkpoint checkpoint, string name, LoadOptions options)
@@ -56,10 +74,28 @@ public static class CheckpointLoader
             : null;
     }
 
-    static bool LoadOne(Checkpoint checkpoint, string key, Tensor target, (IShardedParameters Module, string LocalName)? owner, out string problem)
+    /// <summary>Floats convert into floats (bf16 weights into an fp32 model); integers or booleans into a float parameter mean the wrong tensor.</summary>
+    static string? DTypeProblem(Checkpoint checkpoint, string key, Tensor target)
     {
         var entry = checkpoint.Entry(key);
-        problem = "";
+        return is_floating_point(target) == IsFloating(entry.DType)
+            ? null
+            : $"'{key}' in '{checkpoint.FileOf(key).Path}': checkpoint dtype {SafetensorsDType.NameOf(entry.DType)}, model dtype {target.dtype}";
+    }
+
+    static bool IsFloating(ScalarType type) => type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
+
+    static string? ShapeProblem(Checkpoint checkpoint, string key, Tensor target)
+    {
+        var entry = checkpoint.Entry(key);
+        return entry.Shape.SequenceEqual(target.shape)
+            ? null
+            : $"'{key}' in '{checkpoint.FileOf(key).Path}': checkpoint shape {entry.ShapeText}, model shape {Text(target.shape)}";
+    }
+
+    static string? LoadOne(Checkpoint checkpoint, string key, Tensor target, (IShardedParameters Module, string LocalName)? owner)
+    {
+        var entry = checkpoint.Entry(key);
         if (owner is { } sharded && !sharded.Module.HoldsWhole(sharded.LocalName))
         {
             using var full = checkpoint.Read(key);
@@ -67,28 +103,21 @@ public static class CheckpointLoader
             if (piece is not null)
             {
                 if (!piece.shape.SequenceEqual(target.shape))
-                {
-                    problem = $"'{key}' in '{checkpoint.FileOf(key).Path}': shard of checkpoint shape {entry.ShapeText} is {Text(piece.shape)}, parameter is {Text(target.shape)}";
-                    return false;
-                }
+                    return $"'{key}' in '{checkpoint.FileOf(key).Path}': shard of checkpoint shape {entry.ShapeText} is {Text(piece.shape)}, parameter is {Text(target.shape)}";
                 target.copy_(piece);
-                return true;
+                return null;
             }
         }
-        if (!entry.Shape.SequenceEqual(target.shape))
-        {
-            problem = $"'{key}' in '{checkpoint.FileOf(key).Path}': checkpoint shape {entry.ShapeText}, model shape {Text(target.shape)}";
-            return false;
-        }
-        checkpoint.ReadInto(key, target);
-        return true;
+        var problem = ShapeProblem(checkpoint, key, target);
+        if (problem is null) checkpoint.ReadInto(key, target);
+        return problem;
     }
 
     static string Text(long[] shape) => $"[{string.Join(", ", shape)}]";
 
     static string Describe(Checkpoint checkpoint, nn.Module module, List<string> missing, List<string> unexpected, List<string> mismatched)
     {
-        var text = new StringBuilder($"Checkpoint {checkpoint.Source} does not match {module.GetName()}:");
+        var text = new StringBuilder($"does not match {module.GetName()}:");
         void Section(string title, List<string> items)
         {
             if (items.Count == 0) return;
@@ -98,7 +127,7 @@ public static class CheckpointLoader
         }
         Section("missing keys (in the model, not in the checkpoint)", missing);
         Section("unexpected keys (in the checkpoint, not in the model)", unexpected.Select(k => $"{k} (in '{checkpoint.FileOf(k).Path}')").ToList());
-        Section("shape mismatches", mismatched);
+        Section("shape or dtype mismatches", mismatched);
         return text.ToString();
     }
 }

@@ -53,8 +53,7 @@ public sealed class ModelFolder
             }
             var pickles = System.IO.Directory.EnumerateFiles(Directory).Where(PickleGuard.IsPickle).ToList();
             if (pickles.Count > 0) PickleGuard.RejectPickle(pickles[0]);
-            throw new FileNotFoundException(
-                $"Model folder '{Directory}' has no weights: expected one of {string.Join(", ", WeightNames)}.");
+            throw new ModelFolderException(Directory, $"model folder has no weights: expected one of {string.Join(", ", WeightNames)}");
         }
     }
 

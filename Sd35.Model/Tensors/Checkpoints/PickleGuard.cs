@@ -1,3 +1,5 @@
+using Sd35.Errors;
+
 namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>Refuses pickle-based checkpoint formats: unpickling can execute arbitrary code.</summary>
@@ -11,7 +13,7 @@ public static class PickleGuard
     public static void RejectPickle(string path)
     {
         if (IsPickle(path))
-            throw new NotSupportedException(
-                $"Refusing to load '{path}': pickle checkpoints (.bin, .ckpt, .pt) can execute code when loaded. Convert it to .safetensors.");
+            throw new CheckpointException(path, null,
+                "refusing to load a pickle checkpoint (.bin, .ckpt, .pt): loading one can execute code. Convert it to .safetensors");
     }
 }

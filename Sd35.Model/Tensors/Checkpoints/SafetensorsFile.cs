@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using Sd35.Errors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,8 +29,10 @@ public sealed class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         PickleGuard.RejectPickle(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint file '{path}' does not exist.", path);
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
+        if (!File.Exists(path)) throw new CheckpointException(path, null, "checkpoint file does not exist");
+        FileStream stream;
+        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new CheckpointException(path, null, $"cannot be opened: {e.Message}", e); }
         try
         {
             return new SafetensorsFile(path, stream, SafetensorsHeader.Read(path, stream));
@@ -44,7 +47,7 @@ public sealed class SafetensorsFile : IDisposable
     public TensorEntry Entry(string key) =>
         Header.Entries.TryGetValue(key, out var entry)
             ? entry
-            : throw new KeyNotFoundException($"'{Path}' has no tensor '{key}'.");
+            : throw new CheckpointException(Path, key, "no such tensor in this file");
 
     /// <summary>Reads a tensor into a new CPU tensor of the stored dtype.</summary>
     public Tensor Read(string key)
@@ -78,13 +81,13 @@ public sealed class SafetensorsFile : IDisposable
         long length = entry.End - entry.Begin;
         if (length == 0) return;
         if (length > int.MaxValue)
-            throw new NotSupportedException($"'{Path}': tensor '{entry.Key}' is {length} bytes; tensors over 2 GiB are not supported.");
+            throw new CheckpointException(Path, entry.Key, $"is {length} bytes; tensors over 2 GiB are not supported");
         var span = destination.bytes;
         int read = 0;
         while (read < length)
         {
             int n = RandomAccess.Read(_handle, span[read..(int)length], Header.DataStart + entry.Begin + read);
-            if (n == 0) throw new InvalidDataException($"Corrupt safetensors file '{Path}': tensor '{entry.Key}' is truncated.");
+            if (n == 0) throw new CheckpointException(Path, entry.Key, "corrupt safetensors file: the data is truncated (the file shrank after it was opened?)");
             read += n;
         }
     }

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Sd35.Mesh;
+using Sd35.Pipeline;
+
+namespace Sd35.Demo;
+
+/// <summary>
+/// The demo's options on System.CommandLine: help (<c>--help</c>), <c>--version</c>, typo suggestions for unknown
+/// options, and validators that name the option and the value. The numeric bounds are those of
+/// <see cref="GenerationRequest"/>; the size limit depends on the model and is checked by <see cref="Preflight"/>.
+/// </summary>
+public sealed class DemoCommandLine
+{
+    public const string DefaultPrompt = "a photo of an astronaut riding a horse on the moon";
+
+    readonly Option<string> _prompt = new("--prompt") { Description = "What to draw.", DefaultValueFactory = _ => DefaultPrompt, HelpName = "text" };
+    readonly Option<string> _negativePrompt = new("--negative-prompt") { Description = "What to avoid (default: empty).", DefaultValueFactory = _ => "", HelpName = "text" };
+    readonly Option<int> _steps = new("--steps") { Description = $"Denoising steps, 1..{GenerationRequest.MaxSteps}.", DefaultValueFactory = _ => 28, HelpName = "n" };
+    readonly Option<double> _guidance = new("--guidance") { Description = $"Classifier-free guidance scale, 0..{GenerationRequest.MaxGuidanceScale} (guidance runs above 1).", DefaultValueFactory = _ => 3.5, HelpName = "x" };
+    readonly Option<long> _seed = new("--seed") { Description = "Seed of the initial latents, any 64-bit integer.", DefaultValueFactory = _ => 0, HelpName = "n" };
+    readonly Option<int?> _width = new("--width") { Description = "Image width in pixels, a multiple of 16 up to the model's limit (3072 for SD3.5 Large; default: the model's sample size).", HelpName = "px" };
+    readonly Option<int?> _height = new("--height") { Description = "Image height in pixels, as --width.", HelpName = "px" };
+    readonly Option<string?> _model = new("--model") { Description = "A diffusers folder of SD3.5 (transformer/, vae/, text_encoder*/, tokenizer*/, scheduler/). Without it, the tiny random-weight reference components in fixtures/ are used.", HelpName = "dir" };
+    readonly Option<int> _maxSequenceLength = new("--max-sequence-length") { Description = $"T5 tokens, 1..{GenerationRequest.MaxMaxSequenceLength}.", DefaultValueFactory = _ => 256, HelpName = "n" };
+    readonly Option<bool> _bf16 = new("--bf16") { Description = "Run the models in bfloat16 (halves memory; about 4× slower on CPUs without AMX)." };
+    readonly Option<string?> _parallel = new("--parallel") { Description = $"Run the denoising loop on a simulated device mesh: {string.Join(", ", NamedParallelConfigs.All.Select(c => c.Id))}.", HelpName = "config id" };
+    readonly Option<string> _device = new("--device") { Description = "Bind every device of the run to the CPU or to the CUDA GPUs, round-robin.", DefaultValueFactory = _ => "cpu", HelpName = "cpu|cuda" };
+    readonly Option<string> _out = new("--out") { Description = "Output PNG file; written only when the image is complete, its folder must exist.", DefaultValueFactory = _ => "sd35.png", HelpName = "file.png" };
+
+    public RootCommand Root { get; }
+
+    public DemoCommandLine()
+    {
+        Root = new RootCommand("Sd35.Demo — text to image with Stable Diffusion 3.5")
+        {
+            _prompt, _negativePrompt, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out,
+        };
+        InRange(_steps, 1, GenerationRequest.MaxSteps);
+        _device.AcceptOnlyFromAmong("cpu", "cuda");
+        InRange(_maxSequenceLength, 1, GenerationRequest.MaxMaxSequenceLength);
+        Validate(_guidance, g => double.IsFinite(g) && g >= 0 && g <= GenerationRequest.MaxGuidanceScale, $"must be a number in 0..{GenerationRequest.MaxGuidanceScale}");
+        Validate(_width, w => w is null or > 0, "must be a positive number of pixels");
+        Validate(_height, h => h is null or > 0, "must be a positive number of pixels");
+        Validate(_out, o => o.EndsWith(".png", StringComparison.OrdinalIgnoreCase), "must name a .png file");
+        Validate(_model, m => m is null || Directory.Exists(m), "is not a folder");
+        _parallel.Validators.Add(r =>
+        {
+            if (!TryValue(r, out string? id) || id is null) return;
+            try { ParallelConfig.Parse(id); }
+            catch (Exception e) when (e is FormatException or KeyNotFoundException or ArgumentException) { r.AddError($"--parallel '{id}': {e.Message}"); }
+        });
+    }
+
+    static void InRange(Option<int> option, int min, int max) => Validate(option, v => v >= min && v <= max, $"must be in {min}..{max}");
+
+    static void Validate<T>(Option<T> option, Func<T, bool> ok, string problem) =>
+        option.Validators.Add(result =>
+        {
+            if (!TryValue(result, out T value) || ok(value)) return;
+            var token = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "(default)";
+            result.AddError($"{option.Name} '{token}': {problem}");
+        });
+
+    /// <summary>A value that does not convert (<c>--steps zero</c>) is already a parse error of its own; validators skip it.</summary>
+    static bool TryValue<T>(OptionResult result, out T value)
+    {
+        try
+        {
+            value = result.GetValueOrDefault<T>();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            value = default!;
+            return false;
+        }
+    }
+
+    /// <summary>The option names closest to an unknown token (edit distance at most 2), for "did you mean".</summary>
+    public IEnumerable<string> Suggestions(string token) =>
+        Root.Options.SelectMany(o => o.Aliases.Append(o.Name)).Where(n => n.StartsWith("--"))
+            .Select(n => (Name: n, Distance: EditDistance(token, n))).Where(c => c.Distance <= 2)
+            .OrderBy(c => c.Distance).Select(c => c.Name).Distinct();
+
+    static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int next = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = row[j];
+                row[j] = next;
+            }
+        }
+        return row[b.Length];
+    }
+
+    /// <summary>The first parse error as one line, with a suggestion where an unknown option is close to a real one.</summary>
+    public string FirstError(ParseResult result)
+    {
+        var message = result.Errors[0].Message;
+        var unknown = result.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-'));
+        var suggestion = unknown is null ? null : Suggestions(unknown).FirstOrDefault();
+        return suggestion is null ? message : $"{message} Did you mean '{suggestion}'?";
+    }
+
+    public ParseResult Parse(IReadOnlyList<string> args) => Root.Parse(args);
+
+    public DemoOptions Options(ParseResult result) => new()
+    {
+        Prompt = result.GetValue(_prompt)!,
+        NegativePrompt = result.GetValue(_negativePrompt)!,
+        Steps = result.GetValue(_steps),
+        Guidance = result.GetValue(_guidance),
+        Seed = result.GetValue(_seed),
+        Width = result.GetValue(_width),
+        Height = result.GetValue(_height),
+        Model = result.GetValue(_model),
+        MaxSequenceLength = result.GetValue(_maxSequenceLength),
+        Bf16 = result.GetValue(_bf16),
+        Parallel = result.GetValue(_parallel),
+        Device = result.GetValue(_device) == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu,
+        Out = result.GetValue(_out)!,
+    };
+}

@@ -1,0 +1,48 @@
+using FluentAssertions;
+using Sd35.Errors;
+using Sd35.Pipeline;
+using Sd35.Tensors.Checkpoints;
+using Sd35.Tests.TestSupport;
+using static TorchSharp.torch;
+
+namespace Sd35.Tests.Hardening;
+
+public class NonFiniteTests
+{
+    [Fact]
+    public void NaN_latents_fail_after_the_first_step_naming_stage_and_step()
+    {
+        using var model = new TinyModelCopy();
+        var request = TinyModelCopy.Request with { Steps = 2 };
+        var pipeline = new StableDiffusion3Pipeline(model.Components());
+        var stepsSeen = new List<int>();
+        pipeline.OnStep = (i, _) => stepsSeen.Add(i);
+        using var start = full(1, 16, 4, 4, float.NaN);
+        var act = () => pipeline.Generate(request, initialLatents: start);
+        var error = act.Should().Throw<NonFiniteException>().Which;
+        (error.Stage, error.Step).Should().Be(("denoising", 1));
+        error.Message.Should().Contain("denoising step 1").And.Contain("NaN");
+        stepsSeen.Should().BeEmpty("the check runs before anyone sees the step's latents");
+    }
+
+    [Fact]
+    public void An_infinite_vae_weight_fails_at_decoding_before_the_clamp_hides_it()
+    {
+        using var model = new TinyModelCopy();
+        var weights = Path.Combine(model.Vae, "diffusion_pytorch_model.safetensors");
+        var state = Golden.ReadAll(weights);
+        var key = state.Keys.First(k => k.StartsWith("decoder.conv_out.bias"));
+        state[key] = full_like(state[key], float.PositiveInfinity);
+        SafetensorsWriter.Write(weights, state);
+        var act = () => new StableDiffusion3Pipeline(model.Components()).Generate(TinyModelCopy.Request);
+        act.Should().Throw<NonFiniteException>().Where(e => e.Stage == "vae decoding" && e.Step == null)
+            .Which.Message.Should().Contain("infinite");
+    }
+
+    [Fact]
+    public void Finite_values_pass()
+    {
+        using var values = randn(3, 5);
+        FluentActions.Invoking(() => FiniteCheck.Ensure(values, "x")).Should().NotThrow();
+    }
+}

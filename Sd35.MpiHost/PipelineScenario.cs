@@ -1,0 +1,35 @@
+using Sd35.Demo;
+using Sd35.Mesh;
+using Sd35.Pipeline;
+using static TorchSharp.torch;
+
+namespace Sd35.MpiHost;
+
+/// <summary>
+/// A whole generation with the demo's built-in tiny components (text encoders and VAE tensor parallel, ring
+/// attention and tp in the transformer, the guidance exchange, skip-layer guidance's broadcast) on a parallel config,
+/// started by any launcher: the MPI tests run it under mpirun and in-process and compare the images to the bit.
+/// </summary>
+public static class PipelineScenario
+{
+    public static GenerationRequest Request(int steps) => new()
+    {
+        Prompt = "a photo of an astronaut riding a horse on the moon",
+        NegativePrompt = "blurry",
+        Steps = steps,
+        GuidanceScale = 4.5,
+        Seed = 7,
+        Width = 64,
+        Height = 64,
+        MaxSequenceLength = 32,
+        SkipLayerGuidance = new SkipLayerGuidance([1], Scale: 2.8, Start: 0.0, Stop: 1.0),
+    };
+
+    /// <summary>The image ([1, 3, H, W] in [0, 1]); under a multi-process launcher, <c>IsLead</c> says whether this process holds the lead's.</summary>
+    public static GenerationResult Generate(ParallelConfig config, ScalarType dtype, int steps, IMeshLauncher? launcher)
+    {
+        var pipeline = new StableDiffusion3Pipeline(DemoComponents.BuiltInDefault(), dtype,
+            new PipelineOptions { Parallel = config, Launcher = launcher });
+        return pipeline.Generate(Request(steps));
+    }
+}

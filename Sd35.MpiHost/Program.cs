@@ -1,0 +1,60 @@
+using Sd35.Mesh;
+using Sd35.Mesh.Mpi;
+using Sd35.MpiHost;
+using Sd35.Tensors.Checkpoints;
+using static TorchSharp.torch;
+
+// Test host, started by the MPI tests as `mpirun -np N dotnet Sd35.MpiHost.dll <command> ...`; each process runs one
+// device's rank program and writes what it computed under <out-dir> for the test to compare:
+//   collectives <rows>x<cols> <out-dir>              every collective (CollectiveScenarios): rank<id>.safetensors, rank<id>.traffic.json
+//   pipeline <config-id> <f32|bf16> <steps> <out-dir>  a whole generation (PipelineScenario): image.safetensors from the lead
+//   block <config-id> <image-tokens>                  peak memory per process for one full-width SD3.5 Large block (BlockMemory)
+//   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
+switch (args)
+{
+    case ["collectives", var meshText, var outDir]:
+    {
+        var dims = meshText.Split('x').Select(int.Parse).ToArray();
+        var run = new MpiLauncher().Run(new MeshShape(dims[0], dims[1]), rank =>
+        {
+            var results = CollectiveScenarios.Run(rank);
+            SafetensorsWriter.Write(Path.Combine(outDir, $"rank{rank.Id}.safetensors"), results);
+            return results.Count;
+        });
+        foreach (var (device, traffic) in run.AllTraffic)
+            TrafficFile.Write(Path.Combine(outDir, $"rank{device}.traffic.json"), traffic);
+        return 0;
+    }
+    case ["pipeline", var id, var dtypeText, var stepsText, var outDir]:
+    {
+        var config = ParallelConfig.Parse(id);
+        var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
+        using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher);
+        if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
+        return 0;
+    }
+    case ["block", var id, var tokensText]:
+    {
+        // Memory per process for one full-width SD3.5 Large joint block: each rank builds only its shards.
+        var config = ParallelConfig.Parse(id);
+        var run = new MpiLauncher(mpi: new MpiRunOptions { Config = config }).Run(config.Mesh, rank => BlockMemory.Measure(rank, config, int.Parse(tokensText)));
+        if (run.Local.TryGetValue(0, out var table)) Console.WriteLine(table);
+        return 0;
+    }
+    case ["mismatch", var kind]:
+    {
+        // Ranks that disagree on purpose (run with SD35_MPI_CHECK=1): "shape" — AllGather of [2, 3] against [2, 4];
+        // "op" — rank 0 makes an AllReduce while the others make an AllGather.
+        new MpiLauncher().Run(new MeshShape(1, 2), rank =>
+        {
+            var g = rank.Axis(1);
+            using var local = zeros(2, kind == "shape" ? 3 + rank.Id : 3);
+            using var result = kind == "op" && rank.Id == 0 ? g.AllReduce(local) : g.AllGather(local, 0);
+            return 0;
+        });
+        return 0;
+    }
+    default:
+        Console.Error.WriteLine("usage: Sd35.MpiHost collectives <rows>x<cols> <out-dir> | pipeline <config-id> <f32|bf16> <steps> <out-dir>");
+        return 2;
+}
