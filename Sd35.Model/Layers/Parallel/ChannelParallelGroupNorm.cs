@@ -3,6 +3,7 @@ using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Layers.Parallel;
 
@@ -36,7 +37,7 @@ public sealed class ChannelParallelGroupNorm : nn.Module<Tensor, Tensor>, IShard
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => nn.functional.group_norm(input, _localGroups, weight, bias, _eps);
+    public override Tensor forward(Tensor input) => Kernels.GroupNorm(input, _localGroups, weight, bias, _eps);
 
     public bool HoldsWhole(string parameterName) => _layout.Size == 1;
 

@@ -3,6 +3,7 @@ using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Layers.Parallel;
 
@@ -40,7 +41,7 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+    public override Tensor forward(Tensor input) => Kernels.Linear(input, weight, bias);
 
     public bool HoldsWhole(string parameterName) => _whole;
 

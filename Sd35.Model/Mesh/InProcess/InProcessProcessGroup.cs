@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Sd35.Profiling;
 
 namespace Sd35.Mesh.InProcess;
 
@@ -65,6 +66,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
         stats.Record("AllReduce", sent, received);
+        OpRecorder.Current?.Add("AllReduce", rendezvous.Label, rendezvous.Members, Bytes(local), sent, received, isAsync: false);
         return full.MoveToOuterDisposeScope();
     }
 
@@ -172,7 +174,11 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
                 rendezvous.EndRead(seq);
             }
             rendezvous.Complete(seq, Rank, barrier);
-            if (record) stats.Record(all[Rank].Op, sent, received);
+            if (record)
+            {
+                stats.Record(all[Rank].Op, sent, received);
+                OpRecorder.Current?.Add(all[Rank].Op, rendezvous.Label, rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
+            }
             return result;
         }
         catch (Exception failure)
