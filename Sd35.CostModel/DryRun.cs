@@ -9,7 +9,7 @@ using Sd35.Profiling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sd35.CostModel;
+namespace Sd35.CostModeling;
 
 /// <summary>What one device recorded over the whole run: its ops and collectives, in order, each tagged with its section.</summary>
 public sealed record DeviceRecord(int DeviceId, MeshCoord Coord, IReadOnlyList<OpEvent> Ops, IReadOnlyList<CollectiveEvent> Collectives);

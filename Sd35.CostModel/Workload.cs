@@ -4,7 +4,7 @@ using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
 using static TorchSharp.torch;
 
-namespace Sd35.CostModel;
+namespace Sd35.CostModeling;
 
 /// <summary>
 /// What one image costs to make: the model's components (real sizes or small ones), the image size, whether
