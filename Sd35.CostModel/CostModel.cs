@@ -28,10 +28,15 @@ public static class CostModel
     public static ImagePrediction Predict(string configId, string system, int steps = 20, Workload? workload = null, WhatIf? whatIf = null) =>
         Predict(ConfigSpec.Parse(configId), SystemSpec.Get(system), steps, workload, whatIf);
 
+    /// <summary>A mesh config runs on a system of the same shape; on a switched node any layout of its devices does.</summary>
+    public static bool Fits(ParallelConfig config, SystemSpec system) =>
+        system.Switched ? config.Mesh.Size == system.Devices : config.Mesh == new MeshShape(system.MeshRows, system.MeshCols);
+
     public static ImagePrediction Predict(ParallelConfig config, SystemSpec system, int steps = 20, Workload? workload = null, WhatIf? whatIf = null, ModelFactors? factors = null)
     {
-        if (config.Mesh.Size != system.Devices)
-            throw new ArgumentException($"config {config.Id ?? ConfigSpec.Format(config)} needs {config.Mesh.Size} devices; system {system.Name} has {system.Devices} ({system.MeshRows}x{system.MeshCols})");
+        if (!Fits(config, system))
+            throw new ArgumentException($"config {config.Id ?? ConfigSpec.Format(config)} is for a {config.Mesh} mesh; system {system.Name} is {system.MeshRows}x{system.MeshCols}" +
+                                        (system.Switched ? $" ({system.Devices} switched devices)" : ""));
         var run = Run(config, workload ?? Workload.Sd35Large);
         return ImagePrediction.From(run, system, factors ?? Calibration.Factors, steps, whatIf);
     }

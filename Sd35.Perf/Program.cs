@@ -3,7 +3,7 @@ using Sd35.Perf;
 
 // `dotnet run -c Release --project Sd35.Perf -- quick [--repeat N] [workload...]` times each workload in this
 // process next to a GEMM baseline measured right before it (a smoke check that stays meaningful on a shared box);
-// `-- ops [N]` times the block's individual operations; any other arguments go to BenchmarkDotNet
+// `-- model ...` runs the mesh cost model (see ModelCommand); `-- ops [N]` times the block's individual operations; any other arguments go to BenchmarkDotNet
 // (e.g. `--filter *TransformerForward*`).
 // The CPU runtime settings (huge-page allocations, retained heap, oneMKL AVX-512 on AMD) apply to every mode;
 // SD35_CPU_RUNTIME=default measures libtorch as it comes.
@@ -19,6 +19,11 @@ if (args is ["ops", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
+    return;
+}
+if (args is ["model", ..])
+{
+    Environment.ExitCode = Sd35.Perf.ModelCommand.Run(args[1..]);
     return;
 }
 if (args is ["parts", ..])
