@@ -40,9 +40,9 @@ public static class ConfigSearch
     {
         try { config.ValidateFor(workload.ImageTokens, workload.Transformer.NumAttentionHeads, workload.Transformer.InnerDim); }
         catch (ArgumentException) { return false; }
-        // The text encoders and the VAE run tensor parallel over at most four devices of a submesh; their heads and
-        // GroupNorm groups must split over that group (EncoderPlacement).
-        int encoderTp = Math.Min(4, config.Submesh.Size <= 4 ? config.Submesh.Size : config.Submesh.Cols);
+        // The text encoders and the VAE run tensor parallel on a cfg submesh: all of it up to four devices, else
+        // each of its rows (EncoderPlacement); their heads and GroupNorm groups must split over that group.
+        int encoderTp = config.Submesh.Size <= 4 ? config.Submesh.Size : config.Submesh.Cols;
         int[] mustDivide = [workload.ClipL.num_attention_heads, workload.ClipG.num_attention_heads, workload.Vae.NormNumGroups, .. workload.T5 is { } t5 ? [t5.num_heads] : Array.Empty<int>()];
         return mustDivide.All(n => n % encoderTp == 0);
     }
@@ -60,7 +60,14 @@ public static class ConfigSearch
             foreach (var config in ValidConfigs(layout, workload))
             {
                 progress?.Invoke($"dry run {ConfigSpec.Format(config)}");
-                var run = CostModel.Run(config, workload);
+                DryRunResult run;
+                try { run = CostModel.Run(config, workload); }
+                catch (ArgumentException e)
+                {
+                    // A plan the code itself refuses is not a plan; say so and go on.
+                    progress?.Invoke($"  skipped: {e.Message}");
+                    continue;
+                }
                 var spec = system.Switched ? system with { MeshRows = layout.Rows, MeshCols = layout.Cols } : system;
                 var prediction = ImagePrediction.From(run, spec, factors, steps);
                 ranked.Add(new RankedConfig(config, config.Id ?? ConfigSpec.Format(config), config.PaddedHeads(workload.Transformer.NumAttentionHeads), prediction));
