@@ -105,7 +105,7 @@ public static class ConfigSearch
         ];
         var run = CostModel.Run(config, workload);
         var list = cases.Select(w => (w, ImagePrediction.From(run, system, factors, steps, w))).ToList();
-        list.Add((new WhatIf(Name: "compute efficiency ×1.5"), ImagePrediction.From(run, system, factors with { ComputeEfficiency = factors.ComputeEfficiency * 1.5 }, steps)));
+        list.Add((new WhatIf(ComputeScale: 1.5, Name: "compute efficiency ×1.5"), ImagePrediction.From(run, system, factors, steps, new WhatIf(ComputeScale: 1.5, Name: "compute efficiency ×1.5"))));
         return list;
     }
 }

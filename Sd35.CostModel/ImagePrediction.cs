@@ -36,7 +36,7 @@ public sealed record ImagePrediction(
             new(Clip, clip), new(T5, t5), new(Encoding, clip + t5), new(Step, step), new(Denoising, step * steps), new(Vae, vae),
             new(Total, clip + t5 + step * steps + vae),
         };
-        return new ImagePrediction(run.Config.Id ?? ConfigSpec.Format(run.Config), system.Name, steps, run.Workload.Describe(), factors, whatIf,
+        return new ImagePrediction(run.Config.Id ?? ConfigSpec.Format(run.Config), system.Name, steps, run.Workload.Describe(), Predictor.Effective(system, factors), whatIf,
             rows, detail, Predictor.CollectiveTable(run, system, whatIf));
     }
 
@@ -63,9 +63,9 @@ public sealed record ImagePrediction(
 
     public string CollectivesTable()
     {
-        var lines = new List<string> { $"{"section",-15} {"group",-9} {"op",-13} {"N",2} {"topology",-8} {"links",5} {"launches",8} {"MB/launch",10} {"MB/link",9} {"ms",8}" };
+        var lines = new List<string> { $"{"section",-15} {"group",-9} {"op",-13} {"N",2} {"axis",4} {"topology",-8} {"links",5} {"launches",8} {"MB/launch",10} {"MB/link",9} {"ms",8}" };
         foreach (var c in Collectives)
-            lines.Add($"{c.Section,-15} {c.Label,-9} {c.Op + (c.Overlapped ? "*" : ""),-13} {c.GroupSize,2} {c.Topology,-8} {c.Links,5} {c.Launches,8} " +
+            lines.Add($"{c.Section,-15} {c.Label,-9} {c.Op + (c.Overlapped ? "*" : ""),-13} {c.GroupSize,2} {c.Axis,4} {c.Topology,-8} {c.Links,5} {c.Launches,8} " +
                       $"{c.MessageBytes / 1e6 / c.Launches,10:F3} {c.BottleneckBytes / 1e6,9:F2} {c.Seconds * 1e3,8:F2}");
         lines.Add("(* asynchronous ring-attention exchange, overlapped with the attention; MB/link: bytes over the busiest link, all launches)");
         return string.Join(Environment.NewLine, lines);

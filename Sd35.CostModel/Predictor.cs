@@ -18,7 +18,7 @@ public sealed record ModelFactors(double ComputeEfficiency, double OpOverheadUs)
 /// What-if switches for a prediction, for asking what would have to change to reach a target: scale the link
 /// bandwidth, hide the blocking (tensor-parallel) collectives behind compute, or scale the per-op overhead.
 /// </summary>
-public sealed record WhatIf(double LinkBandwidthScale = 1, bool OverlapBlockingCollectives = false, double OpOverheadScale = 1, string Name = "as is");
+public sealed record WhatIf(double LinkBandwidthScale = 1, bool OverlapBlockingCollectives = false, double OpOverheadScale = 1, double ComputeScale = 1, string Name = "as is");
 
 /// <summary>One section of one device: the time of its ops, of its blocking collectives, and the part of its asynchronous ring traffic the attention does not hide.</summary>
 public sealed record DeviceSectionTime(int DeviceId, double ComputeSeconds, double CollectiveSeconds, double RingSeconds, double ExposedRingSeconds,
@@ -28,7 +28,7 @@ public sealed record DeviceSectionTime(int DeviceId, double ComputeSeconds, doub
 }
 
 /// <summary>One collective kind of one group in a section, summed per device: calls, message size, bytes over the busiest link and time.</summary>
-public sealed record CollectiveSummary(string Section, string Label, string Op, int GroupSize, string Topology, int Links, long Launches,
+public sealed record CollectiveSummary(string Section, string Label, string Op, int GroupSize, string Axis, string Topology, int Links, long Launches,
     long MessageBytes, double BottleneckBytes, double Seconds, bool Overlapped);
 
 /// <summary>
@@ -67,10 +67,15 @@ public static class Predictor
             ops.Sum(o => o.Flops), ops.Sum(o => o.BytesRead + o.BytesWritten), ops.Length, collectives.Length);
     }
 
+    /// <summary>The factors that apply on <paramref name="system"/>: its own priors where it states them, else the fitted ones.</summary>
+    public static ModelFactors Effective(SystemSpec system, ModelFactors fitted) =>
+        new(system.ComputeEfficiency?.Value ?? fitted.ComputeEfficiency, system.OpOverheadUs?.Value ?? fitted.OpOverheadUs);
+
     public static double OpSeconds(OpEvent op, SystemSpec system, ModelFactors factors, WhatIf? whatIf = null)
     {
-        double efficiency = system.ComputeEfficiency?.Value ?? factors.ComputeEfficiency;
-        double overheadUs = (system.OpOverheadUs?.Value ?? factors.OpOverheadUs) * (whatIf?.OpOverheadScale ?? 1);
+        var effective = Effective(system, factors);
+        double efficiency = Math.Min(1, effective.ComputeEfficiency * (whatIf?.ComputeScale ?? 1));
+        double overheadUs = effective.OpOverheadUs * (whatIf?.OpOverheadScale ?? 1);
         double rate = op.Kind is OpKind.Gemm or OpKind.Attention or OpKind.Conv
             ? system.MatmulTflops.Value * 1e12 * efficiency
             : system.VectorTflops.Value * 1e12;
@@ -98,7 +103,7 @@ public static class Predictor
         {
             double busbw = Pick(system.SwitchedBusBw!, effKey) * 1e9 * scale;
             double latency = system.Latency!.BaseUs.GetValueOrDefault(op, 10);
-            return new CollectiveSummary(c.Section, c.Label, op, n, "switched", 0, 1, c.MessageBytes, bottleneck, latency * 1e-6 + bottleneck / busbw, c.Async);
+            return new CollectiveSummary(c.Section, c.Label, op, n, "-", "switched", 0, 1, c.MessageBytes, bottleneck, latency * 1e-6 + bottleneck / busbw, c.Async);
         }
         var (axis, hops) = Geometry(run, c.Members);
         int links = (int)(axis switch { 0 => system.LinksAxis0!.Value, 1 => system.LinksAxis1!.Value, _ => Math.Min(system.LinksAxis0!.Value, system.LinksAxis1!.Value) });
@@ -110,7 +115,7 @@ public static class Predictor
         double bandwidth = efficiency * links * system.LinkGBps!.Value * 1e9 * (ring ? 2 : 1) * scale;
         double hopCount = ring ? n / 2.0 : hops;
         double latencyUs = system.Latency!.BaseUs.GetValueOrDefault(op, 5) + system.Latency.PerHopUs.GetValueOrDefault(op, 1) * hopCount;
-        return new CollectiveSummary(c.Section, c.Label, op, n, ring ? "ring" : "linear", links, 1, c.MessageBytes, bottleneck,
+        return new CollectiveSummary(c.Section, c.Label, op, n, axis < 0 ? "0+1" : axis.ToString(), ring ? "ring" : "linear", links, 1, c.MessageBytes, bottleneck,
             latencyUs * 1e-6 + bottleneck / bandwidth, c.Async);
     }
 

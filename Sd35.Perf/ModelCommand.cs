@@ -119,7 +119,7 @@ public static class ModelCommand
         var workload = WorkloadOf(o);
         var factors = CostModel.Calibration.Factors;
         var ranked = ConfigSearch.Rank(system, workload, steps, factors, message => Console.Error.WriteLine(message));
-        Console.WriteLine($"{system.Name}: every valid config, {steps} steps, {workload.Describe()}; {factors}");
+        Console.WriteLine($"{system.Name}: every valid config, {steps} steps, {workload.Describe()}; {Predictor.Effective(system, factors)}");
         Console.WriteLine(ConfigSearch.Table(ranked));
         var best = ranked[0];
         Console.WriteLine();
