@@ -1,12 +1,8 @@
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
-using Sd35.Models.Clip;
-using Sd35.Models.T5;
-using Sd35.Models.Transformer;
-using Sd35.Models.Vae;
 using Sd35.Pipeline;
 using Sd35.Profiling;
-using TorchSharp;
+using Sd35.Tokenizers;
 using static TorchSharp.torch;
 
 namespace Sd35.CostModeling;
@@ -15,117 +11,74 @@ namespace Sd35.CostModeling;
 public sealed record DeviceRecord(int DeviceId, MeshCoord Coord, IReadOnlyList<OpEvent> Ops, IReadOnlyList<CollectiveEvent> Collectives);
 
 /// <summary>The recorded work of every device for one image (encoding, <see cref="StepsRecorded"/> denoising steps, decoding).</summary>
-public sealed record DryRunResult(ParallelConfig Config, Workload Workload, int StepsRecorded, IReadOnlyList<DeviceRecord> Devices);
+public sealed record DryRunResult(ParallelConfig Config, string Workload, int StepsRecorded, IReadOnlyList<DeviceRecord> Devices);
 
 /// <summary>
-/// Runs the real sharded pipeline — the mesh's rank programs, their collectives, the model code — with an
-/// <see cref="OpRecorder"/> on every rank, on the <c>meta</c> device (shapes only: SD3.5 Large at 1024² on 32 ranks in
-/// seconds, with no weights) or on the CPU (real arithmetic on uninitialised weights: the same counts, which a test
-/// checks). The stages are placed as <see cref="MeshBackend"/> places them: the text encoders and the VAE tensor
-/// parallel on a cfg submesh (<see cref="EncoderPlacement"/>), the denoising step on every device with the backend's
-/// own guidance exchange and Euler step.
+/// Runs the real pipeline — <see cref="StableDiffusion3Pipeline"/>, its per-device program (encode → denoise →
+/// decode) on every rank of the mesh, the model code, the in-process collectives — with an <see cref="OpRecorder"/>
+/// installed on every rank thread. On the <c>meta</c> device (shapes only) the models are built from their configs
+/// and no weights are read, so SD3.5 Large at 1024² on 32 ranks takes seconds; on the CPU the same program computes
+/// for real and records the same counts (a test checks this on the tiny reference pipeline).
 /// </summary>
 public static class DryRun
 {
-    public static Device Meta { get; } = new("meta");
+    public const string ClipSection = Sections.Clip;
+    public const string T5Section = Sections.T5;
+    public const string EncodingSection = Sections.Encoding;
+    public const string StepSection = Sections.Step;
+    public const string VaeSection = Sections.Vae;
 
-    public const string ClipSection = "clip_encoding";
-    public const string T5Section = "t5_encoding";
-    public const string StepSection = "denoising_step";
-    public const string VaeSection = "vae";
-
+    /// <summary>A shape-only run of <paramref name="workload"/>: its configs written to a weightless model folder, every rank on meta.</summary>
     /// <param name="steps">denoising steps to walk; every step does the same work, so one is enough for a prediction</param>
-    public static DryRunResult Run(ParallelConfig config, Workload workload, int steps = 1, Device? device = null)
+    public static DryRunResult Run(ParallelConfig config, Workload workload, int steps = 1)
     {
-        device ??= Meta;
-        config.ValidateFor(workload.ImageTokens, workload.Transformer.NumAttentionHeads, workload.Transformer.InnerDim);
-        if (config.Cfg.Factor == 2 && !workload.Guided)
-            throw new ArgumentException($"config {config.Id ?? config.ToString()} splits guidance over two submeshes, but the workload has no guidance");
-        var mesh = DeviceMesh.Create(config.Mesh, _ => device);
-        var options = new MeshRunOptions { CollectiveTimeout = TimeSpan.FromMinutes(10), IntraOpThreads = device.type == DeviceType.META ? 1 : null };
-        var records = mesh.Ids.ToDictionary(id => id, id => new OpRecorder(id));
-
-        var prompts = Stage(mesh, records, options, rank => Encode(rank, config, workload));
-        var prompt = prompts.First(p => p is not null)!;
-        var latents = Stage(mesh, records, options, rank => Denoise(rank, config, workload, prompt, steps));
-        Stage(mesh, records, options, rank => Decode(rank, config, workload, latents.First(l => l is not null)!));
-
-        var devices = mesh.Ids.Select(id => new DeviceRecord(id, mesh.CoordOf(id), records[id].Ops, records[id].Collectives)).ToArray();
-        return new DryRunResult(config, workload, steps, devices);
-    }
-
-    /// <summary>Runs one stage on every rank with that rank's recorder installed on its thread.</summary>
-    static T?[] Stage<T>(DeviceMesh mesh, Dictionary<int, OpRecorder> records, MeshRunOptions options, Func<MeshRank, T?> program) where T : class =>
-        MeshRunner.Run(mesh, rank =>
+        string root = ShapeOnlyModelFolder.Write(workload);
+        try
         {
-            using var recording = records[rank.Id].Use();
-            using var scope = NewDisposeScope();
-            var result = program(rank);
-            return result is IDisposable ? (T?)(object?)Detach(result) : result;
-        }, options);
-
-    static object? Detach(object result)
-    {
-        switch (result)
-        {
-            case Tensor t: t.DetachFromDisposeScope(); break;
-            case EncodedPrompt p:
-                foreach (var t in new[] { p.Positive.PromptEmbeds, p.Positive.PooledPromptEmbeds, p.Negative?.PromptEmbeds, p.Negative?.PooledPromptEmbeds })
-                    t?.DetachFromDisposeScope();
-                break;
+            string Part(string name) => Path.Combine(root, name);
+            var components = new PipelineComponents(Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"),
+                workload.T5 is null ? null : Part("text_encoder_3"), () => TokenizerSet.Default(), new FlowMatchEulerSchedulerConfig(Shift: 3.0),
+                $"shape-only {workload.Describe()}");
+            var request = new GenerationRequest
+            {
+                Prompt = "a photo of an astronaut riding a horse on the moon", Steps = steps, Width = workload.Width, Height = workload.Height,
+                GuidanceScale = workload.Guided ? 3.5 : 1.0, MaxSequenceLength = workload.T5Tokens,
+            };
+            return Run(config, components, request, workload.DType, ComputeDevice.Meta, workload.Describe());
         }
-        return result;
-    }
-
-    static EncodedPrompt? Encode(MeshRank rank, ParallelConfig config, Workload w)
-    {
-        var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
-        if (members is null) return null;
-        var tp = rank.Group("stage_tp", members);
-        using var noGrad = no_grad();
-        using var clipL = new ClipTextModel(w.ClipL, w.DType, tp, rank.Device);
-        using var clipG = new ClipTextModel(w.ClipG, w.DType, tp, rank.Device);
-        using var t5 = w.T5 is null ? null : new T5EncoderModel(w.T5, w.DType, tp, rank.Device);
-        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, w.Transformer.JointAttentionDim);
-        PromptEmbeddings Side()
+        finally
         {
-            using var clipIds = zeros([1, Sd3PromptEncoder.ClipTokens], int64, rank.Device);
-            using var t5Ids = w.T5 is null ? null : zeros([1, w.T5Tokens], int64, rank.Device);
-            return encoder.EncodeIds(clipIds, clipIds, t5Ids);
+            Directory.Delete(root, recursive: true);
         }
-        var positive = Side();
-        return new EncodedPrompt(positive, w.Guided ? Side() : null);
     }
 
-    static Tensor Denoise(MeshRank rank, ParallelConfig config, Workload w, EncodedPrompt prompt, int steps)
+    /// <summary>Runs the pipeline on <paramref name="components"/> as given (real weights on the CPU, or configs only on meta) and records every rank.</summary>
+    public static DryRunResult Run(ParallelConfig config, PipelineComponents components, GenerationRequest request, ScalarType dtype,
+        ComputeDevice device, string description)
     {
-        var placed = rank.Place(config);
-        using var model = new SD3Transformer2DModel(w.Transformer, placed.Context, w.DType);
-        var scheduler = new FlowMatchEulerScheduler(new FlowMatchEulerSchedulerConfig(Shift: 3.0));
-        scheduler.SetTimesteps(steps);
-        var request = new GenerationRequest { Prompt = "", Steps = steps, Width = w.Width, Height = w.Height, GuidanceScale = w.Guided ? 3.5 : 1.0 };
-        var latents = zeros([1, w.Transformer.InChannels, w.LatentHeight, w.LatentWidth], w.DType, rank.Device);
-        var job = new DenoisingJob("", w.DType, prompt, latents, scheduler, request);
-        using var branch = new MeshBackend.BranchInputs(job, placed, config.Cfg.Factor);
-        for (int i = 0; i < steps; i++)
+        var mesh = DeviceMesh.Create(config.Mesh);
+        var recorders = mesh.Ids.ToDictionary(id => id, id => new OpRecorder(id));
+        var options = new MeshRunOptions
         {
-            using var section = OpRecorder.InSection(StepSection);
-            using var scope = NewDisposeScope();
-            var velocity = MeshBackend.Velocity(model, branch, placed, latents, scheduler.Timesteps[i], null, request.GuidanceScale);
-            var next = scheduler.Step(velocity, i, latents).MoveToOuterDisposeScope();
-            latents.Dispose();
-            latents = next;
-        }
-        return latents;
+            CollectiveTimeout = TimeSpan.FromMinutes(10),
+            // Shape-only ops cost microseconds; one intra-op thread each keeps 32 rank threads from oversubscribing.
+            IntraOpThreads = device == ComputeDevice.Meta ? 1 : null,
+        };
+        var launcher = new RecordingLauncher(new InProcessLauncher(device, options), recorders);
+        var pipeline = new StableDiffusion3Pipeline(components, dtype, new PipelineOptions { Parallel = config, Launcher = launcher });
+        using (pipeline.Generate(request)) { }
+        var devices = mesh.Ids.Select(id => new DeviceRecord(id, mesh.CoordOf(id), recorders[id].Ops, recorders[id].Collectives)).ToArray();
+        return new DryRunResult(config, description, request.Steps, devices);
     }
 
-    static Tensor? Decode(MeshRank rank, ParallelConfig config, Workload w, Tensor latents)
+    /// <summary>Installs each rank's recorder on the rank's thread for the whole of its program.</summary>
+    sealed class RecordingLauncher(IMeshLauncher inner, IReadOnlyDictionary<int, OpRecorder> recorders) : IMeshLauncher
     {
-        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
-        if (members is null) return null;
-        var tp = rank.Group("stage_tp", members);
-        using var section = OpRecorder.InSection(VaeSection);
-        using var vae = new AutoencoderKLDecoder(w.Vae, w.DType, rank.Device, tp);
-        return vae.Decode(latents.to(rank.Device));
+        public MeshRunResult<T> Run<T>(MeshShape shape, Func<MeshRank, T> program) =>
+            inner.Run(shape, rank =>
+            {
+                using var recording = recorders[rank.Id].Use();
+                return program(rank);
+            });
     }
 }

@@ -29,14 +29,14 @@ public sealed record ImagePrediction(
         whatIf ??= new WhatIf();
         var detail = Predictor.SectionTimes(run, system, factors, whatIf);
         double Of(string s) => detail.TryGetValue(s, out var t) ? t.Seconds : 0;
-        double clip = Of(DryRun.ClipSection), t5 = Of(DryRun.T5Section);
+        double clip = Of(DryRun.ClipSection), t5 = Of(DryRun.T5Section), handOff = Of(DryRun.EncodingSection);
         double step = Of(DryRun.StepSection) / run.StepsRecorded, vae = Of(DryRun.VaeSection);
         var rows = new List<SectionRow>
         {
-            new(Clip, clip), new(T5, t5), new(Encoding, clip + t5), new(Step, step), new(Denoising, step * steps), new(Vae, vae),
-            new(Total, clip + t5 + step * steps + vae),
+            new(Clip, clip), new(T5, t5), new(Encoding, clip + t5 + handOff), new(Step, step), new(Denoising, step * steps), new(Vae, vae),
+            new(Total, clip + t5 + handOff + step * steps + vae),
         };
-        return new ImagePrediction(run.Config.Id ?? ConfigSpec.Format(run.Config), system.Name, steps, run.Workload.Describe(), Predictor.Effective(system, factors), whatIf,
+        return new ImagePrediction(run.Config.Id ?? ConfigSpec.Format(run.Config), system.Name, steps, run.Workload, Predictor.Effective(system, factors), whatIf,
             rows, detail, Predictor.CollectiveTable(run, system, whatIf));
     }
 

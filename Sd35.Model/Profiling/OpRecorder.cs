@@ -86,3 +86,14 @@ public sealed class OpRecorder
         public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
     }
 }
+
+/// <summary>The sections of a generation, named as the reference's perf tests name them.</summary>
+public static class Sections
+{
+    public const string Clip = "clip_encoding";
+    public const string T5 = "t5_encoding";
+    /// <summary>Encoding outside the encoders themselves (handing the prompt to every device).</summary>
+    public const string Encoding = "total_encoding";
+    public const string Step = "denoising_step";
+    public const string Vae = "vae";
+}

@@ -92,7 +92,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
         return Blocking(new Deposit("Broadcast", $"root {root}", local), all => SameDtype(all), all =>
             Rank == root
                 ? (local.alias(), Bytes(local) * (Size - 1), 0)
-                : (all[root].Tensor.to(device, copy: true), 0, Bytes(all[root].Tensor)));
+                : (all[root].Tensor.to(Target(all[root].Tensor), copy: true), 0, Bytes(all[root].Tensor)));
     }
 
     public Tensor SendReceive(Tensor local, int toRank, int fromRank)
@@ -207,7 +207,10 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
         return acc!.to(dtype);
     }
 
-    Tensor OnMyDevice(Tensor t) => t.to(device);
+    Tensor OnMyDevice(Tensor t) => t.to(Target(t));
+
+    /// <summary>This rank's device; in a shape-only run, host metadata sent from the CPU stays data on the CPU.</summary>
+    Device Target(Tensor t) => ShapeOnly.Is(device) && t.device_type == DeviceType.CPU ? CPU : device;
 
     string? CheckPermutation(Deposit[] all)
     {
