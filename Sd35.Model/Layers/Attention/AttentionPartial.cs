@@ -1,5 +1,4 @@
 using static TorchSharp.torch;
-using Sd35.Layers;
 
 namespace Sd35.Layers.Attention;
 

@@ -1,7 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Sd35.Layers;
 
 namespace Sd35.Layers.Embeddings;
 

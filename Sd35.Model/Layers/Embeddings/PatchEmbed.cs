@@ -4,7 +4,6 @@ using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Sd35.Layers;
 
 namespace Sd35.Layers.Embeddings;
 

@@ -2,7 +2,6 @@ using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using TorchSharp;
 using static TorchSharp.torch;
-using Sd35.Layers;
 
 namespace Sd35.Layers.Normalization;
 

@@ -1,6 +1,5 @@
 using Sd35.Mesh;
 using static TorchSharp.torch;
-using Sd35.Layers;
 
 namespace Sd35.Layers.Normalization;
 
