@@ -43,7 +43,7 @@ public static class ConfigSearch
         // The text encoders and the VAE run tensor parallel on a cfg submesh: all of it up to four devices, else
         // each of its rows (EncoderPlacement); their heads and GroupNorm groups must split over that group.
         int encoderTp = config.Submesh.Size <= 4 ? config.Submesh.Size : config.Submesh.Cols;
-        int[] mustDivide = [workload.ClipL.num_attention_heads, workload.ClipG.num_attention_heads, workload.Vae.NormNumGroups, .. workload.T5 is { } t5 ? [t5.num_heads] : Array.Empty<int>()];
+        int[] mustDivide = [workload.ClipL.NumAttentionHeads, workload.ClipG.NumAttentionHeads, workload.Vae.NormNumGroups, .. workload.T5 is { } t5 ? [t5.NumHeads] : Array.Empty<int>()];
         return mustDivide.All(n => n % encoderTp == 0);
     }
 

@@ -10,15 +10,15 @@ namespace Sd35.CostModeling;
 /// </summary>
 public static class CostModel
 {
-    static readonly ConcurrentDictionary<(ParallelConfig, Workload), Lazy<DryRunResult>> s_runs = new();
-    static readonly Lazy<Calibration> s_calibration = new(() => Calibration.Fit(Run));
+    static readonly ConcurrentDictionary<(ParallelConfig, Workload), Lazy<DryRunResult>> CachedRuns = new();
+    static readonly Lazy<Calibration> FittedCalibration = new(() => Calibration.Fit(Run));
 
     /// <summary>The dry run of <paramref name="config"/> on the meta device, made once per process.</summary>
     public static DryRunResult Run(ParallelConfig config, Workload workload) =>
-        s_runs.GetOrAdd((config, workload), key => new Lazy<DryRunResult>(() => DryRun.Run(key.Item1, key.Item2))).Value;
+        CachedRuns.GetOrAdd((config, workload), key => new Lazy<DryRunResult>(() => DryRun.Run(key.Item1, key.Item2))).Value;
 
     /// <summary>The factors fitted on the reference measurement (computed on first use: one dry run of t3k_cfg2_sp2_tp2).</summary>
-    public static Calibration Calibration => s_calibration.Value;
+    public static Calibration Calibration => FittedCalibration.Value;
 
     /// <summary>
     /// Seconds per image for <paramref name="configId"/> (a registered id or <see cref="ConfigSpec"/>'s full form) on a

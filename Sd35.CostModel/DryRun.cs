@@ -4,6 +4,7 @@ using Sd35.Pipeline;
 using Sd35.Profiling;
 using Sd35.Tokenizers;
 using static TorchSharp.torch;
+using Sd35.Tensors.Checkpoints;
 
 namespace Sd35.CostModeling;
 
@@ -35,9 +36,9 @@ public static class DryRun
         string root = ShapeOnlyModelFolder.Write(workload);
         try
         {
-            string Part(string name) => Path.Combine(root, name);
+            ModelFolder Part(string name) => ShapeOnlyModelFolder.Folder(root, name);
             var components = new PipelineComponents(Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"),
-                workload.T5 is null ? null : Part("text_encoder_3"), () => TokenizerSet.Default(), new FlowMatchEulerSchedulerConfig(Shift: 3.0),
+                workload.T5 is null ? null : Part("text_encoder_3"), () => TokenizerSet.Default(), new FlowMatchEulerSchedulerConfig { Shift = 3.0 },
                 $"shape-only {workload.Describe()}");
             var request = new GenerationRequest
             {

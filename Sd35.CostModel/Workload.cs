@@ -37,7 +37,7 @@ public sealed record Workload
 
     public Workload WithoutT5() => this with { T5 = null };
 
-    public int LatentScale => 1 << (Vae.BlockOutChannels.Count - 1);
+    public int LatentScale => Vae.ScaleFactor;
     public long LatentHeight => Height / LatentScale;
     public long LatentWidth => Width / LatentScale;
     public long ImageTokens => LatentHeight / Transformer.PatchSize * (LatentWidth / Transformer.PatchSize);

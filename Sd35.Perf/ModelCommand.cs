@@ -23,7 +23,7 @@ public static class ModelCommand
         <id>: a registered config (t3k_cfg2_sp2_tp2, 2x4cfg1sp0tp1, ...) or <rows>x<cols>:cfg<f>@<axis>,sp<f>@<axis>,tp<f>@<axis>
         """;
 
-    static readonly JsonSerializerOptions s_json = new() { WriteIndented = true };
+    static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     public static int Run(string[] args)
     {
@@ -85,7 +85,7 @@ public static class ModelCommand
         Console.WriteLine($"calibration: {calibration}");
         string path = o.GetValueOrDefault("out") ?? Path.Combine("TestResults", "costmodel", $"{prediction.Config.Replace(':', '_').Replace(',', '_').Replace('@', 'a')}_{prediction.System}_{prediction.Steps}.json");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path, JsonSerializer.Serialize(new { prediction, calibration }, s_json));
+        File.WriteAllText(path, JsonSerializer.Serialize(new { prediction, calibration }, JsonOptions));
         Console.WriteLine($"wrote {path}");
         return 0;
     }
@@ -106,7 +106,7 @@ public static class ModelCommand
         {
             calibration,
             rows = rows.Select(r => new { r.Case.What, r.Case.ConfigId, r.Case.System, r.Case.Section, r.Case.Steps, r.Predicted, r.Case.Measured, r.Error, r.Case.Source }),
-        }, s_json));
+        }, JsonOptions));
         foreach (var file in ModelChart.Write(dir, calibration)) Console.WriteLine($"wrote {file}");
         return 0;
     }

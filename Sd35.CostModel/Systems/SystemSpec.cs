@@ -71,13 +71,13 @@ public sealed record SystemSpec
 
     public int Devices => MeshRows * MeshCols;
 
-    static readonly JsonSerializerOptions s_json = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+    static readonly JsonSerializerOptions JsonOptions = new() { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     public static SystemSpec FromJson(string json, string origin)
     {
         try
         {
-            return JsonSerializer.Deserialize<SystemSpec>(json, s_json) ?? throw new InvalidDataException($"{origin} is empty");
+            return JsonSerializer.Deserialize<SystemSpec>(json, JsonOptions) ?? throw new InvalidDataException($"{origin} is empty");
         }
         catch (JsonException e)
         {

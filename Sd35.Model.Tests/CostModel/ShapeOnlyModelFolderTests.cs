@@ -4,7 +4,6 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
-using Sd35.Tensors.Checkpoints;
 
 namespace Sd35.Tests.CostModel;
 
@@ -17,11 +16,11 @@ public sealed class ShapeOnlyModelFolderTests
         string root = ShapeOnlyModelFolder.Write(w);
         try
         {
-            SD3TransformerConfig.FromFile(Path.Combine(root, "transformer", "config.json")).Should().BeEquivalentTo(w.Transformer);
-            ClipTextConfig.FromFolder(new ModelFolder(Path.Combine(root, "text_encoder"))).Should().Be(w.ClipL);
-            ClipTextConfig.FromFolder(new ModelFolder(Path.Combine(root, "text_encoder_2"))).Should().Be(w.ClipG);
-            T5Config.FromFolder(new ModelFolder(Path.Combine(root, "text_encoder_3"))).Should().Be(w.T5);
-            new ModelFolder(Path.Combine(root, "vae")).ReadConfig(AutoencoderKLConfig.FromJson).Should().BeEquivalentTo(w.Vae);
+            ShapeOnlyModelFolder.Folder(root, "transformer").ReadConfig<SD3TransformerConfig>().Should().BeEquivalentTo(w.Transformer);
+            ShapeOnlyModelFolder.Folder(root, "text_encoder").ReadConfig<ClipTextConfig>().Should().Be(w.ClipL);
+            ShapeOnlyModelFolder.Folder(root, "text_encoder_2").ReadConfig<ClipTextConfig>().Should().Be(w.ClipG);
+            ShapeOnlyModelFolder.Folder(root, "text_encoder_3").ReadConfig<T5Config>().Should().Be(w.T5);
+            ShapeOnlyModelFolder.Folder(root, "vae").ReadConfig<AutoencoderKLConfig>().Should().BeEquivalentTo(w.Vae);
         }
         finally
         {

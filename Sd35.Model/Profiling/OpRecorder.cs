@@ -34,7 +34,7 @@ public sealed record CollectiveEvent(
 /// </summary>
 public sealed class OpRecorder
 {
-    [ThreadStatic] static OpRecorder? t_current;
+    [ThreadStatic] static OpRecorder? s_current;
 
     readonly List<OpEvent> _ops = [];
     readonly List<CollectiveEvent> _collectives = [];
@@ -45,7 +45,7 @@ public sealed class OpRecorder
     public int DeviceId { get; }
 
     /// <summary>The recorder of the calling thread, or null when nothing is being recorded.</summary>
-    public static OpRecorder? Current => t_current;
+    public static OpRecorder? Current => s_current;
 
     public IReadOnlyList<OpEvent> Ops => _ops;
     public IReadOnlyList<CollectiveEvent> Collectives => _collectives;
@@ -56,9 +56,9 @@ public sealed class OpRecorder
     /// <summary>Installs this recorder on the calling thread until the result is disposed.</summary>
     public IDisposable Use()
     {
-        var previous = t_current;
-        t_current = this;
-        return new Restore(() => t_current = previous);
+        var previous = s_current;
+        s_current = this;
+        return new Restore(() => s_current = previous);
     }
 
     /// <summary>
@@ -67,7 +67,7 @@ public sealed class OpRecorder
     /// </summary>
     public static IDisposable InSection(string name)
     {
-        var recorder = t_current;
+        var recorder = s_current;
         if (recorder is null) return Restore.Nothing;
         recorder._sections.Push(name);
         return new Restore(() => recorder._sections.Pop());
