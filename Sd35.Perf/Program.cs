@@ -3,6 +3,7 @@ using Sd35.Perf;
 
 // `dotnet run -c Release --project Sd35.Perf -- quick [--repeat N] [workload...]` times each workload in this
 // process next to a GEMM baseline measured right before it (a smoke check that stays meaningful on a shared box);
+// `-- model ...` runs the mesh cost model (see ModelCommand);
 // `-- ops [N]` times the block's individual operations; any other arguments go to BenchmarkDotNet
 // (e.g. `--filter *TransformerForward*`); `-- traffic [config...]` prints the bytes per denoising step per link
 // at full SD3.5 Large size (StepTrafficReport); `-- step <config> [N]` times a denoising step's pattern in-process,
@@ -21,6 +22,11 @@ if (args is ["ops", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
+    return;
+}
+if (args is ["model", ..])
+{
+    Environment.ExitCode = Sd35.Perf.ModelCommand.Run(args[1..]);
     return;
 }
 if (args is ["parts", ..])

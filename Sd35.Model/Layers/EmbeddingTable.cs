@@ -23,8 +23,6 @@ public sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
     /// <summary>(…) int64 indices → (…, width).</summary>
     public override Tensor forward(Tensor indices)
     {
-        using var flat = indices.flatten();
-        using var rows = weight.index_select(0, flat);
-        return rows.view([.. indices.shape, weight.shape[1]]);
+        return Kernels.Rows(weight, indices);
     }
 }

@@ -22,6 +22,7 @@ public sealed class GeluProjection : nn.Module<Tensor, Tensor>
     {
         var hidden = proj.forward(x);
         hidden.gelu_(GELU.Approximate.tanh);
+        Kernels.RecordElementwise("gelu", hidden, 8, hidden);
         return hidden;
     }
 }

@@ -10,6 +10,11 @@ public enum ComputeDevice
     Cpu,
     /// <summary>CUDA devices, round-robin: rank i on GPU i mod device_count (several ranks may share a GPU).</summary>
     Cuda,
+    /// <summary>
+    /// Shapes only: every rank on the <c>meta</c> device, no data and no weights (the cost model's dry run walks the
+    /// whole pipeline at full size this way).
+    /// </summary>
+    Meta,
 }
 
 /// <summary>Binds logical devices (ranks) to TorchSharp devices, once per run; asking for CUDA without it is an error, never a silent CPU run.</summary>
@@ -19,6 +24,7 @@ public static class DeviceBinding
     public static Func<int, Device> For(ComputeDevice kind)
     {
         if (kind == ComputeDevice.Cpu) return _ => CPU;
+        if (kind == ComputeDevice.Meta) return _ => new Device(DeviceType.META);
         if (!cuda.is_available()) throw new RequestException("device", $"CUDA was asked for, but it is not available: {WhyNoCuda()}");
         int count = cuda.device_count();
         return id => new Device(DeviceType.CUDA, id % count);

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using Sd35.Profiling;
 
 namespace Sd35.Mesh;
 
@@ -81,7 +82,7 @@ public static class ProcessGroupExtensions
             header[1] = local.dim();
             for (int d = 0; d < local.dim(); d++) header[d + 2] = local.shape[d];
         }
-        using var sentHeader = tensor(header, device: device);
+        using var sentHeader = tensor(header, device: ShapeOnly.MetadataDevice(device));
         using var receivedHeader = group.Broadcast(sentHeader, root);
         using var hostHeader = receivedHeader.cpu();
         var h = hostHeader.data<long>().ToArray();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Models.Transformer;
 using static TorchSharp.torch;
+using Sd35.Profiling;
 
 namespace Sd35.Pipeline;
 
@@ -27,6 +28,7 @@ static class DenoisingLoop
             watch.Restart();
             FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
             float t = scheduler.Timesteps[i];
+            using (OpRecorder.InSection(Sections.Step))
             using (var scope = NewDisposeScope())
             {
                 // expand the latents if we are doing classifier-free guidance (on this device)

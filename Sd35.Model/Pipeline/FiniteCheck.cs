@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using Sd35.Errors;
 using static TorchSharp.torch;
 
@@ -16,6 +17,7 @@ public static class FiniteCheck
     public static void Ensure(Tensor values, string stage, int? step = null)
     {
         using var scope = NewDisposeScope();
+        if (ShapeOnly.Is(values)) return; // a shape-only (meta) run has no values to check
         if (isfinite(values).all().item<bool>()) return;
         long nan = isnan(values).sum().item<long>();
         long inf = isinf(values).sum().item<long>();

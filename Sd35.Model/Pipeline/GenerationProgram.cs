@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Models.Transformer;
 using static TorchSharp.torch;
+using Sd35.Profiling;
 
 namespace Sd35.Pipeline;
 
@@ -14,7 +15,7 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
         Timings.AddStep(seconds);
         if (OnStep is not null)
         {
-            using var host = latents.cpu();
+            using var host = ShapeOnly.ToHost(latents);
             OnStep(step, host);
         }
         Progress?.Report(step + 1);
@@ -62,6 +63,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
 
     EncodedPrompt Encode(MeshRank rank, IProcessGroup everyone, bool lead)
     {
+        using var section = OpRecorder.InSection(Sections.Encoding);
         var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
         var encoded = members is null ? null
             : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null);
@@ -89,6 +91,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)
     {
+        using var section = OpRecorder.InSection(Sections.Vae);
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
         var ids = rank.Mesh.Ids;
         int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
@@ -97,6 +100,6 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         if (everyone.Size == 1) return image!;
         using (image)
         using (var shared = everyone.BroadcastFromRoot(image, ids.ToList().IndexOf(reporter), rank.Device))
-            return shared.cpu();
+            return ShapeOnly.ToHost(shared);
     }
 }

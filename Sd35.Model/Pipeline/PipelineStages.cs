@@ -4,6 +4,7 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Vae;
 using static TorchSharp.torch;
+using Sd35.Profiling;
 
 namespace Sd35.Pipeline;
 
@@ -42,7 +43,7 @@ public static class PipelineStages
         using var scope = NewDisposeScope();
         var decoded = vae.Decode(latents.to(device));
         FiniteCheck.Ensure(decoded, FiniteCheck.VaeDecoding);     // before the clamp, which would hide infinities
-        var image = ImageOutput.ToUnitRange(decoded).to(float32).cpu();
+        var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
         if (timings is not null) timings.DecodingSeconds = watch.Elapsed.TotalSeconds;
         return image.MoveToOuterDisposeScope();
     }

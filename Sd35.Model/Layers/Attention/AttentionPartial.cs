@@ -33,7 +33,8 @@ sealed class AttentionPartial(Tensor output, Tensor lse) : IDisposable
             using var scope = NewDisposeScope();
             var q = scaledQuery.narrow(2, start, Math.Min(rows, scaledQuery.shape[2] - start));
             var scores = matmul(q, keyT);
-            var lse = scores.logsumexp(-1, keepdim: true);
+            // libtorch's C++ build has no meta kernel for logsumexp; a shape-only run needs only the shape.
+            var lse = Kernels.IsMeta(scores) ? empty([.. scores.shape[..^1], 1], scores.dtype, scores.device) : scores.logsumexp(-1, keepdim: true);
             scores.sub_(lse).exp_();
             outputs.Add(matmul(scores, value).MoveToOuterDisposeScope());
             lses.Add(lse.MoveToOuterDisposeScope());
@@ -55,6 +56,7 @@ sealed class AttentionPartial(Tensor output, Tensor lse) : IDisposable
         using var scope = NewDisposeScope();
         var lse = a.Lse.logaddexp(b.Lse);
         var output = a.Output * (a.Lse - lse).exp_() + b.Output * (b.Lse - lse).exp_();
+        Kernels.RecordElementwise("merge_partials", output, 4, a.Output, b.Output);
         return new(output.MoveToOuterDisposeScope(), lse.MoveToOuterDisposeScope());
     }
 

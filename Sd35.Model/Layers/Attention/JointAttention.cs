@@ -96,7 +96,7 @@ public sealed class JointAttention : nn.Module
     {
         var sp = _rank.Sp;
         if (promptQ is not null) return RingJointAttention.Forward(q, k, v, promptQ, promptK!, promptV!, sp);
-        if (sp.Size == 1) return (nn.functional.scaled_dot_product_attention(q, k, v), null);
+        if (sp.Size == 1) return (Kernels.Attention(q, k, v), null);
         using var empty = zeros([q.shape[0], q.shape[1], 0, q.shape[3]], q.dtype, q.device);
         var (image, prompt) = RingJointAttention.Forward(q, k, v, empty, empty, empty, sp);
         prompt.Dispose();

@@ -48,6 +48,7 @@ public static class RingJointAttention
         var promptV = promptValue.to(ScalarType.Float32);
 
         var image = AttentionPartial.Compute(q, promptK, promptV, maxScoreElements);
+        Kernels.RecordAttention(query, promptKey, promptValue, image.Output);
         var promptParts = new AttentionPartial?[sp.Size];
         Tensor blockK = key, blockV = value;
         for (int step = 0; step < sp.Size; step++)
@@ -62,10 +63,12 @@ public static class RingJointAttention
                 using var k = blockK.to(ScalarType.Float32);
                 using var v = blockV.to(ScalarType.Float32);
                 using var block = AttentionPartial.Compute(q, k, v, maxScoreElements);
+                Kernels.RecordAttention(query, blockK, blockV, block.Output);
                 var merged = AttentionPartial.Merge(image, block);
                 image.Dispose();
                 image = merged;
                 promptParts[source] = AttentionPartial.Compute(promptQ, k, v, maxScoreElements);
+                Kernels.RecordAttention(promptQuery, blockK, blockV, promptParts[source]!.Output);
             }
             if (nextK is null || nextV is null) continue;
             var receivedK = nextK.Wait();
@@ -78,8 +81,9 @@ public static class RingJointAttention
             (blockK, blockV) = (receivedK, receivedV);
         }
 
-        var prompt = AttentionPartial.MergeInOrder(
-            [.. promptParts.OfType<AttentionPartial>(), AttentionPartial.Compute(promptQ, promptK, promptV, maxScoreElements)]);
+        var promptOwn = AttentionPartial.Compute(promptQ, promptK, promptV, maxScoreElements);
+        Kernels.RecordAttention(promptQuery, promptKey, promptValue, promptOwn.Output);
+        var prompt = AttentionPartial.MergeInOrder([.. promptParts.OfType<AttentionPartial>(), promptOwn]);
         var imageOut = image.Output.to(query.dtype).MoveToOuterDisposeScope();
         var promptOut = prompt.Output.to(query.dtype).MoveToOuterDisposeScope();
         return (imageOut, promptOut);
@@ -93,8 +97,7 @@ public static class RingJointAttention
         Tensor query, Tensor key, Tensor value, Tensor promptQuery, Tensor promptKey, Tensor promptValue)
     {
         using var scope = NewDisposeScope();
-        var output = nn.functional.scaled_dot_product_attention(
-            cat([query, promptQuery], 2), cat([key, promptKey], 2), cat([value, promptValue], 2));
+        var output = Kernels.Attention(cat([query, promptQuery], 2), cat([key, promptKey], 2), cat([value, promptValue], 2));
         long n = query.shape[2];
         return (output.narrow(2, 0, n).contiguous().MoveToOuterDisposeScope(),
                 output.narrow(2, n, promptQuery.shape[2]).contiguous().MoveToOuterDisposeScope());

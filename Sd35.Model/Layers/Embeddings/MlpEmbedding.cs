@@ -22,8 +22,9 @@ public sealed class MlpEmbedding : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        using var hidden = linear_1.forward(x);
+        using var hidden = Kernels.Linear(x, linear_1.weight, linear_1.bias);
         using var activated = nn.functional.silu(hidden);
-        return linear_2.forward(activated);
+        Kernels.RecordElementwise("silu", activated, 4, hidden);
+        return Kernels.Linear(activated, linear_2.weight, linear_2.bias);
     }
 }

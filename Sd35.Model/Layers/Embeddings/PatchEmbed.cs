@@ -28,7 +28,7 @@ public sealed class PatchProjection : nn.Module, IShardedParameters
     }
 
     /// <param name="patches">[B, N, C·p·p] patches flattened in (channel, row, column) order</param>
-    public Tensor Forward(Tensor patches) => nn.functional.linear(patches, weight.flatten(1), bias);
+    public Tensor Forward(Tensor patches) => Kernels.Linear(patches, weight.flatten(1), bias);
 
     public bool HoldsWhole(string parameterName) => _layout.Size == 1;
 
@@ -71,7 +71,9 @@ public sealed class PatchEmbed : nn.Module, IShardedParameters
         var patches = Patchify(latent, _patch).narrow(1, start, count);
         var tokens = proj.Forward(patches.to(proj.weight.dtype));
         var position = CroppedTable(height, width).narrow(1, start, count);
-        return (tokens + position).to(tokens.dtype).MoveToOuterDisposeScope();
+        var embedded = (tokens + position).to(tokens.dtype);
+        Kernels.RecordElementwise("add_position", embedded, 1, tokens, position);
+        return embedded.MoveToOuterDisposeScope();
     }
 
     /// <summary>[B, C, H, W] → [B, (H/p)(W/p), C·p·p], tokens in row-major order, features in (c, i, j) order.</summary>

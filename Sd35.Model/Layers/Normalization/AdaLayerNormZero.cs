@@ -56,6 +56,8 @@ public sealed class AdaLayerNormZero : nn.Module
     public static Tensor Modulate(Tensor x, Tensor shift, Tensor scale)
     {
         using var scope = NewDisposeScope();
-        return addcmul(shift.unsqueeze(1), x, scale.unsqueeze(1) + 1, 1).MoveToOuterDisposeScope();
+        var modulated = addcmul(shift.unsqueeze(1), x, scale.unsqueeze(1) + 1, 1);
+        Kernels.RecordElementwise("modulate", modulated, 2, x);
+        return modulated.MoveToOuterDisposeScope();
     }
 }

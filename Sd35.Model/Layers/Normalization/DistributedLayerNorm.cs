@@ -13,7 +13,7 @@ public static class DistributedLayerNorm
 {
     public static Tensor Apply(Tensor x, IProcessGroup tp, long fullDim, double eps)
     {
-        if (tp.Size == 1) return nn.functional.layer_norm(x, [x.shape[^1]], null, null, eps);
+        if (tp.Size == 1) return Kernels.LayerNorm(x, eps);
         using var scope = NewDisposeScope();
         var xf = x.to(float32);
         using var localSum = xf.sum([-1], keepdim: true);
@@ -21,6 +21,8 @@ public static class DistributedLayerNorm
         var centred = xf - mean;
         using var localSquares = centred.square().sum([-1], keepdim: true);
         var variance = tp.AllReduce(localSquares) / fullDim;
-        return (centred * (variance + eps).rsqrt()).to(x.dtype).MoveToOuterDisposeScope();
+        var normed = (centred * (variance + eps).rsqrt()).to(x.dtype);
+        Kernels.RecordNorm("distributed_layer_norm", x, normed);
+        return normed.MoveToOuterDisposeScope();
     }
 }

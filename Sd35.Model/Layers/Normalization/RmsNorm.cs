@@ -31,6 +31,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var inverseRms = x.to(float32).square().mean([-1], keepdim: true).add_(_eps).rsqrt_();
         var normed = (x * inverseRms).to(weight.dtype);
-        return normed.mul_(weight).MoveToOuterDisposeScope();
+        normed.mul_(weight);
+        Kernels.RecordNorm("rms_norm", x, normed);
+        return normed.MoveToOuterDisposeScope();
     }
 }

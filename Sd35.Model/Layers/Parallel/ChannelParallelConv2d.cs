@@ -52,10 +52,9 @@ public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedP
 
     Tensor Convolve(Tensor input)
     {
-        if (!NeedsFloat32Workaround) return nn.functional.conv2d(input, weight, bias, padding: [_padding, _padding]);
+        if (!NeedsFloat32Workaround) return Kernels.Conv2d(input, weight, bias, _padding);
         using var scope = NewDisposeScope();
-        var result = nn.functional.conv2d(input.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias.to(ScalarType.Float32),
-            padding: [_padding, _padding]);
+        var result = Kernels.Conv2d(input.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias.to(ScalarType.Float32), _padding);
         return result.to(weight.dtype).MoveToOuterDisposeScope();
     }
 

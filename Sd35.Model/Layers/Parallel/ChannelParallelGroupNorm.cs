@@ -36,7 +36,7 @@ public sealed class ChannelParallelGroupNorm : nn.Module<Tensor, Tensor>, IShard
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => nn.functional.group_norm(input, _localGroups, weight, bias, _eps);
+    public override Tensor forward(Tensor input) => Kernels.GroupNorm(input, _localGroups, weight, bias, _eps);
 
     public bool HoldsWhole(string parameterName) => _layout.Size == 1;
 

@@ -40,7 +40,7 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+    public override Tensor forward(Tensor input) => Kernels.Linear(input, weight, bias);
 
     public bool HoldsWhole(string parameterName) => _whole;
 

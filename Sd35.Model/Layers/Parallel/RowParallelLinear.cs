@@ -50,11 +50,16 @@ public sealed class RowParallelLinear : nn.Module<Tensor, Tensor>, IShardedParam
     public override Tensor forward(Tensor input)
     {
         // A group of one has nothing to reduce: the bias goes into the GEMM (addmm), as in nn.Linear.
-        if (_tp.Size == 1) return nn.functional.linear(input, weight, bias);
-        using var partial = nn.functional.linear(input, weight);
+        if (_tp.Size == 1) return Kernels.Linear(input, weight, bias);
+        using var partial = Kernels.Linear(input, weight);
         var reduced = _reduction == RowReduction.AllReduce ? _tp.AllReduce(partial) : _tp.ReduceScatter(partial, -1);
         if (bias is null) return reduced;
-        using (reduced) return reduced + bias;
+        using (reduced)
+        {
+            var output = reduced + bias;
+            Kernels.RecordElementwise("bias", output, 1, reduced);
+            return output;
+        }
     }
 
     public bool HoldsWhole(string parameterName) => _whole;

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Sd35.Profiling;
 
 namespace Sd35.Mesh.InProcess;
 
@@ -65,6 +66,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
         stats.Record("AllReduce", sent, received);
+        OpRecorder.Current?.Add("AllReduce", rendezvous.Label, rendezvous.Members, Bytes(local), sent, received, isAsync: false);
         return full.MoveToOuterDisposeScope();
     }
 
@@ -90,7 +92,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
         return Blocking(new Deposit("Broadcast", $"root {root}", local), all => SameDtype(all), all =>
             Rank == root
                 ? (local.alias(), Bytes(local) * (Size - 1), 0)
-                : (all[root].Tensor.to(device, copy: true), 0, Bytes(all[root].Tensor)));
+                : (all[root].Tensor.to(Target(all[root].Tensor), copy: true), 0, Bytes(all[root].Tensor)));
     }
 
     public Tensor SendReceive(Tensor local, int toRank, int fromRank)
@@ -172,7 +174,11 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
                 rendezvous.EndRead(seq);
             }
             rendezvous.Complete(seq, Rank, barrier);
-            if (record) stats.Record(all[Rank].Op, sent, received);
+            if (record)
+            {
+                stats.Record(all[Rank].Op, sent, received);
+                OpRecorder.Current?.Add(all[Rank].Op, rendezvous.Label, rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
+            }
             return result;
         }
         catch (Exception failure)
@@ -186,7 +192,10 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
     /// <summary>Sum of tensors on any device, added in the given (rank) order on this device; a fresh tensor.</summary>
     Tensor SumInRankOrder(IEnumerable<Tensor> parts) => CollectiveArithmetic.SumInRankOrder(parts, OnMyDevice);
 
-    Tensor OnMyDevice(Tensor t) => t.to(device);
+    Tensor OnMyDevice(Tensor t) => t.to(Target(t));
+
+    /// <summary>This rank's device; in a shape-only run, host metadata sent from the CPU stays data on the CPU.</summary>
+    Device Target(Tensor t) => ShapeOnly.Is(device) && t.device_type == DeviceType.CPU ? CPU : device;
 
     string? CheckPermutation(Deposit[] all)
     {

@@ -7,6 +7,9 @@ namespace Sd35.Mesh.InProcess;
 sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -1, int From = -1)
 {
     public string Call => Args.Length == 0 ? Op : $"{Op}({Args})";
+
+    /// <summary>The deposited tensor's size, taken when deposited (a receiver may free a sent snapshot before the sender finishes).</summary>
+    public long MessageBytes { get; } = Tensor.numel() * Tensor.element_size();
 }
 
 /// <summary>

@@ -38,7 +38,7 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor>
         var v = AttentionHeads.Split(v_proj.forward(hidden), _localHeads);
         // The text model always applies a causal mask (no padding mask is given in SD3), so each token sees
         // only itself and the tokens before it; that is what makes the EOS token a summary of the prompt.
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        var attended = Kernels.Attention(q, k, v, causal: true);
         return out_proj.forward(AttentionHeads.Merge(attended)).MoveToOuterDisposeScope();
     }
 }

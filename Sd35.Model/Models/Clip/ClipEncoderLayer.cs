@@ -2,6 +2,7 @@ using Sd35.Mesh;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.Clip;
 
@@ -25,7 +26,12 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var afterAttention = hidden + self_attn.forward(layer_norm1.forward(hidden));
-        return (afterAttention + mlp.forward(layer_norm2.forward(afterAttention))).MoveToOuterDisposeScope();
+        var afterAttention = hidden + self_attn.forward(Norm(layer_norm1, hidden));
+        Kernels.RecordElementwise("residual", afterAttention, 1, hidden, hidden);
+        var output = afterAttention + mlp.forward(Norm(layer_norm2, afterAttention));
+        Kernels.RecordElementwise("residual", output, 1, afterAttention, afterAttention);
+        return output.MoveToOuterDisposeScope();
     }
+
+    static Tensor Norm(LayerNorm norm, Tensor x) => Kernels.LayerNorm(x, norm.eps, norm.weight, norm.bias);
 }

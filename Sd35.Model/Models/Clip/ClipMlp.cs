@@ -24,6 +24,8 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return fc2.forward(_activation(fc1.forward(hidden))).MoveToOuterDisposeScope();
+        var activated = _activation(fc1.forward(hidden));
+        Kernels.RecordElementwise("activation", activated, 4, activated);
+        return fc2.forward(activated).MoveToOuterDisposeScope();
     }
 }

@@ -4,6 +4,7 @@ using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.Clip;
 
@@ -49,6 +50,6 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     {
         using var noGrad = no_grad();
         var output = text_model.forward(inputIds);
-        return output with { TextEmbeds = text_projection.forward(output.PooledOutput) };
+        return output with { TextEmbeds = Kernels.Linear(output.PooledOutput, text_projection.weight) };
     }
 }

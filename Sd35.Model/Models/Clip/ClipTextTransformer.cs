@@ -2,6 +2,7 @@ using Sd35.Mesh;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.Clip;
 
@@ -25,7 +26,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
     public override ClipTextOutput forward(Tensor inputIds)
     {
         var hiddenStates = encoder.forward(embeddings.forward(inputIds));
-        var last = final_layer_norm.forward(hiddenStates[^1]);
+        var last = Kernels.LayerNorm(hiddenStates[^1], final_layer_norm.eps, final_layer_norm.weight, final_layer_norm.bias);
         using var rows = arange(inputIds.shape[0], int64, inputIds.device);
         using var eos = EosPositions(inputIds, _eosTokenId);
         var pooled = last[TensorIndex.Tensor(rows), TensorIndex.Tensor(eos)];

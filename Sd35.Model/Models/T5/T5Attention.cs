@@ -43,6 +43,8 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
         // keep transformers' float32 softmax in bf16.
         var scores = matmul(query, key.transpose(-1, -2)) + positionBias;
         var weights = scores.to(float32).softmax(-1).to(scores.dtype);
-        return o.forward(AttentionHeads.Merge(matmul(weights, value))).MoveToOuterDisposeScope();
+        var attended = matmul(weights, value);
+        Kernels.RecordAttention(query, key, value, attended);
+        return o.forward(AttentionHeads.Merge(attended)).MoveToOuterDisposeScope();
     }
 }

@@ -32,7 +32,9 @@ public sealed class T5DenseGatedActDense : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var gated = _activation(wi_0.forward(hidden)) * wi_1.forward(hidden);
+        var gate = wi_0.forward(hidden);
+        var gated = _activation(gate) * wi_1.forward(hidden);
+        Kernels.RecordElementwise("gated_activation", gated, 9, gate, gate);
         return wo.forward(gated).MoveToOuterDisposeScope();
     }
 }

@@ -2,6 +2,7 @@ using Sd35.Layers.Normalization;
 using Sd35.Mesh;
 using TorchSharp;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.T5;
 
@@ -22,6 +23,8 @@ public sealed class T5LayerFF : nn.Module<Tensor, Tensor>
     {
         using var normed = layer_norm.forward(hidden);
         using var transformed = DenseReluDense.forward(normed);
-        return hidden + transformed;
+        var output = hidden + transformed;
+        Kernels.RecordElementwise("residual", output, 1, hidden, transformed);
+        return output;
     }
 }

@@ -2,6 +2,7 @@ using Sd35.Layers.Normalization;
 using Sd35.Mesh;
 using TorchSharp;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.T5;
 
@@ -23,6 +24,8 @@ public sealed class T5LayerSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
         using var normed = layer_norm.forward(hidden);
         using var attended = SelfAttention.forward(normed, positionBias);
-        return hidden + attended;
+        var output = hidden + attended;
+        Kernels.RecordElementwise("residual", output, 1, hidden, attended);
+        return output;
     }
 }

@@ -4,6 +4,7 @@ using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.T5;
 
@@ -32,10 +33,12 @@ public sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
     public Tensor Compute(long queryLength, long keyLength)
     {
         using var scope = NewDisposeScope();
-        var queries = arange(queryLength, int64, weight.device).unsqueeze(1);
-        var keys = arange(keyLength, int64, weight.device).unsqueeze(0);
-        var buckets = T5RelativePositionBuckets.Compute(keys - queries, bidirectional: true, _numBuckets, _maxDistance);
-        var values = weight.index_select(0, buckets.flatten()).view(queryLength, keyLength, -1);
+        // The bucket arithmetic has no meta kernels (abs, where); on the meta device it runs on the CPU, where it is tiny.
+        var place = Kernels.IsMeta(weight) ? CPU : weight.device;
+        var queries = arange(queryLength, int64, place).unsqueeze(1);
+        var keys = arange(keyLength, int64, place).unsqueeze(0);
+        var buckets = T5RelativePositionBuckets.Compute(keys - queries, bidirectional: true, _numBuckets, _maxDistance).to(weight.device);
+        var values = Kernels.Rows(weight, buckets);
         return values.permute(2, 0, 1).unsqueeze(0).MoveToOuterDisposeScope();
     }
 

@@ -88,7 +88,12 @@ public sealed class JointTransformerBlock : nn.Module
     }
 
     /// <summary>stream + gate·update with the per-sample gate broadcast over tokens, in one addcmul pass.</summary>
-    static Tensor GatedResidual(Tensor stream, Tensor gate, Tensor update) => addcmul(stream, gate.unsqueeze(1), update, 1);
+    static Tensor GatedResidual(Tensor stream, Tensor gate, Tensor update)
+    {
+        var output = addcmul(stream, gate.unsqueeze(1), update, 1);
+        Kernels.RecordElementwise("gated_residual", output, 2, stream, update);
+        return output;
+    }
 
     /// <summary>ff(norm(stream)·(1 + scale) + shift), the norm over the full (tp-distributed) features.</summary>
     Tensor GatedMlp(FeedForward mlp, Tensor stream, Tensor shift, Tensor scale)

@@ -7,6 +7,7 @@ using Sd35.Tensors.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.Transformer;
 
@@ -90,7 +91,7 @@ public sealed class SD3Transformer2DModel : nn.Module
         }
 
         var full = _rank.Tp.AllGather(sp.AllGather(image, 1), -1);
-        var patches = proj_out.forward(norm_out.Forward(full, temb));
+        var patches = Kernels.Linear(norm_out.Forward(full, temb), proj_out.weight, proj_out.bias);
         return Unpatchify(patches, height / p, width / p).MoveToOuterDisposeScope();
     }
 

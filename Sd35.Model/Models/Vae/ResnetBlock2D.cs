@@ -40,6 +40,7 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
         var hidden = NormActConv(norm1, conv1, input).Then(h => NormActConv(norm2, conv2, h));
         var shortcut = conv_shortcut?.forward(input);
         var output = hidden.add_(shortcut ?? input);
+        Kernels.RecordElementwise("residual", output, 1, output, input);
         shortcut?.Dispose();
         return output.MoveToOuterDisposeScope();
     }
@@ -49,6 +50,7 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var activated = norm.forward(x).silu_();
+        Kernels.RecordElementwise("silu", activated, 4, activated);
         return conv.forward(activated).MoveToOuterDisposeScope();
     }
 }

@@ -21,6 +21,10 @@ public sealed class Upsample2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) =>
-        nn.functional.interpolate(input, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest).Then(conv.forward);
+    public override Tensor forward(Tensor input)
+    {
+        var upsampled = nn.functional.interpolate(input, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest);
+        Kernels.RecordElementwise("upsample_nearest", upsampled, 0, input);
+        return upsampled.Then(conv.forward);
+    }
 }

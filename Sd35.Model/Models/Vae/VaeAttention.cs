@@ -3,6 +3,7 @@ using Sd35.Mesh;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Sd35.Layers;
 
 namespace Sd35.Models.Vae;
 
@@ -50,13 +51,14 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
         var tokens = normed.flatten(2).transpose(1, 2);                        // [B, HW, C]
         var queryTokens = tokens.narrow(1, _tp.Rank * localPixels, localPixels);
         // One head: [B, 1, tokens, C]; SDPA's default scale 1/sqrt(C) is diffusers' head_dim scale.
-        var q = to_q.forward(queryTokens).unsqueeze(1);
-        var k = to_k.forward(tokens).unsqueeze(1);
-        var v = to_v.forward(tokens).unsqueeze(1);
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v).squeeze(1);
-        var projected = to_out[0].forward(attended);                           // [B, HW/tp, C]
+        var q = Kernels.Linear(queryTokens, to_q.weight, to_q.bias).unsqueeze(1);
+        var k = Kernels.Linear(tokens, to_k.weight, to_k.bias).unsqueeze(1);
+        var v = Kernels.Linear(tokens, to_v.weight, to_v.bias).unsqueeze(1);
+        var attended = Kernels.Attention(q, k, v).squeeze(1);
+        var projected = Kernels.Linear(attended, to_out[0].weight, to_out[0].bias);                           // [B, HW/tp, C]
         var mine = _tp.AllToAll(projected, scatterDim: 2, gatherDim: 1);      // [B, HW, C/tp]
         var output = mine.transpose(1, 2).reshape(batch, -1, height, width) + input;
+        Kernels.RecordElementwise("residual", output, 1, mine, input);
         return output.MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using Sd35.Errors;
+using TorchSharp;
 
 namespace Sd35.Tensors.Checkpoints;
 
@@ -66,6 +67,12 @@ public sealed class ModelFolder
     public TModel Load<TModel>(Func<TModel> build, LoadOptions? options = null) where TModel : TorchSharp.torch.nn.Module
     {
         var model = build();
+        // A shape-only model (meta device) has no storage to load into: it is built from the config alone.
+        if (model.parameters().Any(p => p.device_type == DeviceType.META))
+        {
+            model.eval();
+            return model;
+        }
         try
         {
             using var checkpoint = OpenCheckpoint();
