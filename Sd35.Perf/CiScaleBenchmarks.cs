@@ -22,6 +22,8 @@ public sealed class CiScaleConfig : ManualConfig
     {
         AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
         AddExporter(JsonExporter.Full);
+        // The generated project builds slowly on a busy 2-core box (BenchmarkDotNet's default limit is 2 minutes).
+        WithBuildTimeout(TimeSpan.FromMinutes(10));
     }
 }
 

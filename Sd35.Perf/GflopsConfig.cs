@@ -18,6 +18,7 @@ public sealed class GflopsConfig : ManualConfig
     {
         AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
         AddExporter(JsonExporter.Full);
+        WithBuildTimeout(TimeSpan.FromMinutes(10));
         AddColumn(new WorkloadColumn("of GEMM", "analytic GFLOP/s ÷ the gemm case's GFLOP/s in this run (compare this between runs)",
             (summary, name, seconds) => GflopsOf(name, seconds) / GemmRate(summary)));
         AddColumn(new WorkloadColumn("GFLOP/s", "analytic FLOPs / mean time", (_, name, seconds) => GflopsOf(name, seconds)));

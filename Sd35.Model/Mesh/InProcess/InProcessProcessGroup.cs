@@ -64,7 +64,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             received += Others(all).Sum(p => Bytes(p.Tensor));
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
-        stats.Record("AllReduce", sent, received);
+        stats.Record("AllReduce", sent, received, local.shape, local.dtype.ToString());
         return full.MoveToOuterDisposeScope();
     }
 
@@ -172,7 +172,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
                 rendezvous.EndRead(seq);
             }
             rendezvous.Complete(seq, Rank, barrier);
-            if (record) stats.Record(all[Rank].Op, sent, received);
+            if (record) stats.Record(all[Rank].Op, sent, received, all[Rank].Shape, all[Rank].DType);
             return result;
         }
         catch (Exception failure)

@@ -7,6 +7,10 @@ namespace Sd35.Mesh.InProcess;
 sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -1, int From = -1)
 {
     public string Call => Args.Length == 0 ? Op : $"{Op}({Args})";
+
+    /// <summary>Taken when deposited: a receiver may dispose a sent snapshot before the sender records its traffic.</summary>
+    public long[] Shape { get; } = Tensor.shape;
+    public string DType { get; } = Tensor.dtype.ToString();
 }
 
 /// <summary>
