@@ -35,6 +35,19 @@ public class ComparisonTests
         rows.Select(r => (r.Name, r.Verdict)).Should().BeEquivalentTo([("denoising", Verdict.NotComparable), ("vae", Verdict.NotComparable)]);
     }
 
+    [Fact]
+    public void BenchmarkDotNet_full_json_gives_the_workload_result_iterations_in_seconds()
+    {
+        var set = ResultSet.Load(Path.Combine(AppContext.BaseDirectory, "TestData", "Sd35.Perf.ComponentBenchmarks-report-full.json"));
+
+        set.Series.Select(s => s.Name).Should().Equal(
+            "Sd35.Perf.ComponentBenchmarks.ClipL", "Sd35.Perf.ComponentBenchmarks.ClipG", "Sd35.Perf.ComponentBenchmarks.T5",
+            "Sd35.Perf.ComponentBenchmarks.Vae", "Sd35.Perf.ComponentBenchmarks.TransformerForward");
+        set.Series.Should().OnlyContain(s => s.Samples.Count >= 4 && s.Samples.Count <= 5 && s.Unit == PerfTargets.SecondsUnit && s.Group == "BenchmarkDotNet Sd35.Perf.ComponentBenchmarks");
+        set.Series[^1].Stats.Mean.Should().BeApproximately(9.044, 0.001, "the export's own mean is 9,044.1 ms");
+        Comparison.Compare(set, set, new ComparisonOptions()).Should().OnlyContain(r => r.Verdict == Verdict.Same);
+    }
+
     [Theory]
     [InlineData(new[] { "--current", "x" }, "--baseline and --current")]
     [InlineData(new[] { "--baseline", "a", "--current", "b", "--threshold", "2" }, "--threshold must be a number between 0 and 1")]

@@ -67,7 +67,10 @@ public sealed class ResultSet
         }
     }
 
-    /// <summary>BenchmarkDotNet's full JSON: each benchmark's workload result iterations, as seconds per operation.</summary>
+    /// <summary>
+    /// BenchmarkDotNet's full JSON: each benchmark's workload iterations of the Result stage (after BenchmarkDotNet's
+    /// outlier removal, as dotnet/performance's ResultsComparer reads them), as seconds per operation.
+    /// </summary>
     static IEnumerable<Series> FromBenchmarkDotNet(string file)
     {
         using var document = JsonDocument.Parse(File.ReadAllText(file));
