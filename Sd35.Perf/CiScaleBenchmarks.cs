@@ -89,7 +89,7 @@ public class ComponentBenchmarks
 /// <summary>
 /// Per config, in-process on the simulated mesh, at CI scale: one transformer step (every rank's shards loaded once,
 /// then each iteration runs one guided forward on every device, cfg branches exchanged), and one whole generation
-/// (4 steps, 256², through <see cref="MeshBackend"/>; the pipeline loads each stage's models inside the call).
+/// (4 steps, 256², every device running the pipeline's per-device program; it loads each stage's models inside the call).
 /// </summary>
 [Config(typeof(CiScaleConfig))]
 public class ConfigBenchmarks
@@ -106,7 +106,7 @@ public class ConfigBenchmarks
         BenchmarkProcess.Configure();
         var components = CiScaleModel.Components();
         _step = new PersistentMeshStep(ParallelConfig.Parse(Config), components.Transformer);
-        _pipeline = new StableDiffusion3Pipeline(components, ScalarType.Float32, new MeshBackend(ParallelConfig.Parse(Config)));
+        _pipeline = new StableDiffusion3Pipeline(components, ScalarType.Float32, new PipelineOptions { Parallel = ParallelConfig.Parse(Config) });
     }
 
     [Benchmark] public void TransformerStep() => _step!.Run();

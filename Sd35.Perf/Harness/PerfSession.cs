@@ -35,9 +35,11 @@ public static class PerfSession
         var start = DateTimeOffset.UtcNow;
         string loadBefore = MachineFacts.LoadAverage();
         var config = ParallelConfig.Parse(options.ConfigId);
-        var pipeline = new StableDiffusion3Pipeline(options.Components, options.DType, new MeshBackend(config));
+        var pipeline = new StableDiffusion3Pipeline(options.Components, options.DType,
+            new PipelineOptions { Parallel = config, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null });
         using var gemm = new GemmBaseline();
 
+        // The warm-up is not timed; traced, it captures every rank's step program, which the timed runs are checked against.
         using (pipeline.Generate(options.Request(PerfPrompts.Warmup))) { }
 
         var runs = new List<Dictionary<string, double>>();
