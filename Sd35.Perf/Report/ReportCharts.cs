@@ -64,7 +64,7 @@ public static class ReportCharts
         }
         plot.Title(title);
         plot.XLabel("run (oldest → newest)");
-        plot.YLabel("median GEMM-GFLOP (seconds where no GEMM rate)");
+        plot.YLabel("median GEMM-GFLOP (or s)");
         plot.ShowLegend();
         plot.SavePng(path, Width, Height);
     }
