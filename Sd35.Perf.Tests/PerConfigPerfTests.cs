@@ -30,5 +30,5 @@ public class tg_cfg2_sp4_tp4_Perf(ITestOutputHelper output)
     public void Measured_sections_within_targets() => PerfCheck.Measured("tg_cfg2_sp4_tp4", output);
 
     [Fact, Trait("Category", "NeedsCostModel")]
-    public void Modeled_galaxy_sections_within_reference_targets() => PerfCheck.Modeled("tg_cfg2_sp4_tp4", "tg", output);
+    public void Modeled_galaxy_sections_within_reference_targets() => PerfCheck.Modeled("tg_cfg2_sp4_tp4", "galaxy", output);
 }
