@@ -57,6 +57,7 @@ public abstract class TracedDemoTests(TracedDemoFixture fixture, ITestOutputHelp
 {
     const string Prompt = "An epic, high-definition cinematic shot of a rustic snowy cabin glowing warmly at dusk";
 
+#pragma warning disable IDE1006 // yes_traced / no_traced are the reference's ids: `--filter "<id>&yes_traced"` selects by them
     [Fact]
     public void yes_traced_steps_follow_the_capture_and_the_image_is_bit_identical_to_untraced()
     {
@@ -78,6 +79,7 @@ public abstract class TracedDemoTests(TracedDemoFixture fixture, ITestOutputHelp
         untraced.Image.isfinite().all().item<bool>().Should().BeTrue();
         Save("no_traced", untraced, null);
     }
+#pragma warning restore IDE1006
 
     /// <summary>Saves the image and the timing table (per-step seconds traced and untraced side by side) under TestResults/traced-demo/&lt;id&gt;.</summary>
     void Save(string name, GenerationResult first, GenerationResult? untraced)

@@ -51,12 +51,12 @@ public class ComponentBenchmarks
         _clipL = ClipTextModel.FromFolder(c.TextEncoder);
         _clipG = ClipTextModel.FromFolder(c.TextEncoder2);
         _t5 = T5EncoderModel.FromFolder(c.TextEncoder3!);
-        _vae = AutoencoderKLDecoder.Load(new ModelFolder(c.Vae));
+        _vae = AutoencoderKLDecoder.FromFolder(c.Vae);
         _transformer = SD3Transformer2DModel.FromFolder(c.Transformer);
         using var generator = new Generator(0);
         _clipIds = randint(0, 1000, [1, Sd3PromptEncoder.ClipTokens], generator: generator);
         _t5Ids = randint(0, 1000, [1, CiScaleModel.MaxSequenceLength], generator: generator);
-        int latent = CiScaleModel.Width / c.VaeScaleFactor();
+        int latent = CiScaleModel.Width / c.VaeConfig.ScaleFactor;
         _latents = randn([1, 16, latent, latent], generator: generator);
         var config = CiScaleModel.TransformerConfig;
         _prompt = randn([2, Sd3PromptEncoder.ClipTokens + CiScaleModel.MaxSequenceLength, config.JointAttentionDim], generator: generator);
@@ -142,7 +142,7 @@ sealed class PersistentMeshStep : IDisposable
     readonly Task _mesh;
     volatile bool _stopping;
 
-    public PersistentMeshStep(ParallelConfig config, string transformerFolder)
+    public PersistentMeshStep(ParallelConfig config, ModelFolder transformerFolder)
     {
         _go = Enumerable.Range(0, config.DeviceCount).Select(_ => new SemaphoreSlim(0)).ToArray();
         _done = new CountdownEvent(config.DeviceCount);

@@ -35,7 +35,7 @@ public abstract class ParallelPlanSnapshots(string id)
     public static string Describe(string id)
     {
         var config = ParallelConfig.Parse(id);
-        string folder = RepoPaths.Fixtures("reference", "transformer", "tiny");
+        var folder = new Sd35.Tensors.Checkpoints.ModelFolder(RepoPaths.Fixtures("reference", "transformer", "tiny"));
         var run = MeshRunner.Execute(config, (rank, placed) =>
         {
             using var scope = NewDisposeScope();

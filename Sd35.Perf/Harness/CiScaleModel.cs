@@ -29,20 +29,20 @@ public static class CiScaleModel
         PosEmbedMaxSize = 32, QkNorm = "rms_norm",
     };
 
-    static readonly Lazy<string> s_transformerFolder = new(WriteTransformer);
+    static readonly Lazy<string> TransformerFolderOnce = new(WriteTransformer);
 
     /// <summary>The components; the transformer folder is made on first use under the temp folder and reused.</summary>
     public static PipelineComponents Components()
     {
         var reference = RepoPaths.Fixtures("reference");
         return new PipelineComponents(
-            s_transformerFolder.Value,
-            Path.Combine(reference, "vae", "vae_tiny"),
-            Path.Combine(reference, "text_encoder", "clip_l_tiny"),
-            Path.Combine(reference, "text_encoder", "clip_g_tiny"),
-            Path.Combine(reference, "text_encoder", "t5_tiny"),
+            new ModelFolder(TransformerFolderOnce.Value),
+            new ModelFolder(Path.Combine(reference, "vae", "vae_tiny")),
+            new ModelFolder(Path.Combine(reference, "text_encoder", "clip_l_tiny")),
+            new ModelFolder(Path.Combine(reference, "text_encoder", "clip_g_tiny")),
+            new ModelFolder(Path.Combine(reference, "text_encoder", "t5_tiny")),
             () => TokenizerSet.Default(),
-            new FlowMatchEulerSchedulerConfig(Shift: 3.0),
+            new FlowMatchEulerSchedulerConfig { Shift = 3.0 },
             "CI-scale perf model (tiny reference encoders and VAE, small random MMDiT)");
     }
 

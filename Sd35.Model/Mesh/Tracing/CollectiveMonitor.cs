@@ -22,20 +22,20 @@ public interface ICollectiveMonitor
 /// <summary>The monitor of the current rank thread, if any (set by the rank program around the part it traces).</summary>
 public static class CollectiveMonitor
 {
-    [ThreadStatic] static ICollectiveMonitor? t_current;
+    [ThreadStatic] static ICollectiveMonitor? s_current;
 
-    public static ICollectiveMonitor? Current => t_current;
+    public static ICollectiveMonitor? Current => s_current;
 
     /// <summary>Installs <paramref name="monitor"/> on this thread until the returned handle is disposed.</summary>
     public static IDisposable Install(ICollectiveMonitor monitor)
     {
-        var previous = t_current;
-        t_current = monitor;
+        var previous = s_current;
+        s_current = monitor;
         return new Restore(previous);
     }
 
     sealed class Restore(ICollectiveMonitor? previous) : IDisposable
     {
-        public void Dispose() => t_current = previous;
+        public void Dispose() => s_current = previous;
     }
 }
