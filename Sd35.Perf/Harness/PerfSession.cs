@@ -47,11 +47,13 @@ public static class PerfSession
         GenerationRequest? last = null;
         for (int i = 0; i < options.TimedRuns; i++)
         {
-            gemmRates.Add(gemm.Measure());
+            // The GEMM probe brackets the run (before and after, averaged): the load on a shared box drifts during a run.
+            double before = gemm.Measure();
             last = options.Request(PerfPrompts.Timed(i));
             var watch = Stopwatch.StartNew();
             using var result = pipeline.Generate(last);
             double wall = watch.Elapsed.TotalSeconds;
+            gemmRates.Add((before + gemm.Measure()) / 2);
             runs.Add(SectionsOf(result.Timings, wall));
         }
         var request = last ?? options.Request(PerfPrompts.Warmup);
