@@ -35,12 +35,12 @@ if (args is ["parts", ..])
 if (args is ["step", var stepConfig, ..])
 {
     MeshStepTiming.Run(stepConfig, args.Length > 2 ? int.Parse(args[2]) : 5);
-    return;
+    return 0;
 }
 if (args is ["traffic", ..])
 {
     StepTrafficReport.Run(args.Length > 1 ? args[1..] : ["t3k_cfg2_sp2_tp2", "tg_cfg2_sp4_tp4"]);
-    return;
+    return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(args);
 return 0;
