@@ -1,3 +1,4 @@
+using CollectiveEvent = Sd35.Profiling.CollectiveEvent;
 using Sd35.CostModeling.Systems;
 using Sd35.Mesh;
 using Sd35.Profiling;

@@ -1,22 +1,41 @@
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Exporters.Json;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
 namespace Sd35.Perf;
 
-/// <summary>Few, long iterations (a block forward takes seconds) plus GFLOP/s and speed-up-vs-reference columns.</summary>
+/// <summary>
+/// Few, long iterations (a block forward takes seconds), full JSON export (every iteration, for the report command),
+/// and three columns: "of GEMM" (the primary figure: analytic GFLOP/s as a fraction of the GEMM baseline case's rate in
+/// the same summary), GFLOP/s, and the speed-up over the reference stack's time on the machine and date its legend names.
+/// </summary>
 public sealed class GflopsConfig : ManualConfig
 {
     public GflopsConfig()
     {
         AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
-        AddColumn(new WorkloadColumn("GFLOP/s", (name, seconds) => Workloads.CostOf(name).Flops / seconds / 1e9));
-        AddColumn(new WorkloadColumn("vs reference", (name, seconds) => Workloads.CostOf(name).ReferenceSeconds / seconds));
+        AddExporter(JsonExporter.Full);
+        WithBuildTimeout(TimeSpan.FromMinutes(10));
+        AddColumn(new WorkloadColumn("of GEMM", "analytic GFLOP/s ÷ the gemm case's GFLOP/s in this run (compare this between runs)",
+            (summary, name, seconds) => GflopsOf(name, seconds) / GemmRate(summary)));
+        AddColumn(new WorkloadColumn("GFLOP/s", "analytic FLOPs / mean time", (_, name, seconds) => GflopsOf(name, seconds)));
+        var labels = string.Join("; ", Workloads.Names.Select(n => $"{n}: {Workloads.CostOf(n).Latest!.Label}"));
+        AddColumn(new WorkloadColumn("vs ref", $"reference stack seconds / mean seconds, reference measured as {labels}",
+            (_, name, seconds) => Workloads.CostOf(name).Latest is { } r ? r.MidSeconds / seconds : double.NaN));
     }
 
-    sealed class WorkloadColumn(string name, Func<string, double, double> value) : IColumn
+    static double GflopsOf(string name, double seconds) => Workloads.CostOf(name).Flops / seconds / 1e9;
+
+    static double GemmRate(Summary summary)
+    {
+        var gemm = summary.Reports.FirstOrDefault(r => r.BenchmarkCase.Parameters["Shape"] as string == "gemm");
+        return gemm?.ResultStatistics is null ? double.NaN : GflopsOf("gemm", gemm.ResultStatistics.Mean / 1e9);
+    }
+
+    sealed class WorkloadColumn(string name, string legend, Func<Summary, string, double, double> value) : IColumn
     {
         public string Id => nameof(WorkloadColumn) + name;
         public string ColumnName => name;
@@ -25,7 +44,7 @@ public sealed class GflopsConfig : ManualConfig
         public int PriorityInCategory => 0;
         public bool IsNumeric => true;
         public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => name == "GFLOP/s" ? "analytic FLOPs / mean time" : "reference stack seconds / mean seconds";
+        public string Legend => legend;
         public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
         public bool IsAvailable(Summary summary) => true;
         public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
@@ -33,9 +52,9 @@ public sealed class GflopsConfig : ManualConfig
         public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
         {
             var report = summary[benchmarkCase];
-            if (report?.ResultStatistics is null) return "NA";
-            var shape = (string)benchmarkCase.Parameters["Shape"];
-            return value(shape, report.ResultStatistics.Mean / 1e9).ToString("F2");
+            if (report?.ResultStatistics is null || benchmarkCase.Parameters["Shape"] is not string shape) return "NA";
+            var v = value(summary, shape, report.ResultStatistics.Mean / 1e9);
+            return double.IsNaN(v) ? "-" : v.ToString("F2");
         }
     }
 }

@@ -10,39 +10,42 @@ using Sd35.Perf;
 // or over MPI when started as `mpirun -np <devices> dotnet Sd35.Perf.dll step <config>` (MeshStepTiming).
 // The CPU runtime settings (huge-page allocations, retained heap, oneMKL AVX-512 on AMD) apply to every mode;
 // SD35_CPU_RUNTIME=default measures libtorch as it comes.
+// `-- report --baseline A --current B` compares two result sets (perf-test JSON, BenchmarkDotNet full JSON).
+if (args is ["report", ..])
+    return Sd35.Perf.Report.ReportCommand.Run(args[1..], Console.Out, Console.Error);
 if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts", ..])
     Console.WriteLine(Sd35.Tensors.CpuRuntime.Configure());
 if (args is ["quick", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     QuickReport.Run(args[1..]);
-    return;
+    return 0;
 }
 if (args is ["ops", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
-    return;
+    return 0;
 }
 if (args is ["model", ..])
 {
-    Environment.ExitCode = Sd35.Perf.ModelCommand.Run(args[1..]);
-    return;
+    return Sd35.Perf.ModelCommand.Run(args[1..]);
 }
 if (args is ["parts", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     BlockProfile.Run(args.Length > 1 ? args[1] : "block_sd35_large", args.Length > 2 ? int.Parse(args[2]) : 3);
-    return;
+    return 0;
 }
 if (args is ["step", var stepConfig, ..])
 {
     MeshStepTiming.Run(stepConfig, args.Length > 2 ? int.Parse(args[2]) : 5);
-    return;
+    return 0;
 }
 if (args is ["traffic", ..])
 {
     StepTrafficReport.Run(args.Length > 1 ? args[1..] : ["t3k_cfg2_sp2_tp2", "tg_cfg2_sp4_tp4"]);
-    return;
+    return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(args);
+return 0;

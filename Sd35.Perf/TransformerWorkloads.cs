@@ -19,13 +19,13 @@ public sealed class TransformerWorkload : IDisposable
 
     public string Name { get; }
     public double Flops { get; }
-    /// <summary>The reference stack's median time on the 2-core CI-class machine (fixtures/bench/README.md).</summary>
-    public double ReferenceSeconds { get; }
+    /// <summary>The reference stack's times for this shape, each labelled with its machine and date.</summary>
+    public IReadOnlyList<Workloads.ReferenceTime> Reference { get; }
 
     TransformerWorkload(string name, DisposeScope scope, Func<Tensor> run)
     {
         Name = name;
-        (Flops, ReferenceSeconds) = Workloads.CostOf(name);
+        (Flops, Reference) = Workloads.CostOf(name);
         _scope = scope;
         _run = run;
     }

@@ -13,17 +13,39 @@ public static class Workloads
         _ => throw new ArgumentException($"unknown workload '{name}'; known: {string.Join(", ", Names)}"),
     };
 
-    /// <summary>The analytic cost and the reference stack's time of each shape (fixtures/bench/README.md), in one place.</summary>
-    public sealed record Cost(double Flops, double ReferenceSeconds);
+    /// <summary>
+    /// A time of the Python reference stack (diffusers on PyTorch CPU, fp32, 2 threads) for a shape, with the machine
+    /// and date it was measured on. Such a constant only means something on that machine under that load; the primary
+    /// figure everywhere is the fraction of the same-process GEMM rate ("of gemm").
+    /// </summary>
+    public sealed record ReferenceTime(double LowSeconds, double HighSeconds, string Machine, string Date)
+    {
+        public double MidSeconds => (LowSeconds + HighSeconds) / 2;
+        public string Label => LowSeconds == HighSeconds ? $"{LowSeconds:G3} s on {Machine}, {Date}" : $"{LowSeconds:G3}–{HighSeconds:G3} s on {Machine}, {Date}";
+    }
+
+    /// <summary>The analytic cost and the reference stack's times of each shape, in one place.</summary>
+    public sealed record Cost(double Flops, IReadOnlyList<ReferenceTime> Reference)
+    {
+        /// <summary>The newest reference measurement (on today's CI-class machine), or null for the GEMM baseline.</summary>
+        public ReferenceTime? Latest => Reference.Count > 0 ? Reference[^1] : null;
+    }
+
+    const string FirstMachine = "the 2-core CI-class machine of fixtures/bench/README.md";
+    const string FirstDate = "before 2026-11-25 (fixtures/bench)";
+    const string Zen5Machine = "the 2-core AMD EPYC (Zen 5) CI-class VM";
+    const string Zen5Date = "2026-11-29";
 
     static readonly Dictionary<string, Cost> Costs = new()
     {
         // 4 blocks, batch 2, hidden 512, 1024 image + 154 prompt tokens: 82.0 GFLOP.
-        ["mmdit_small"] = new(2 * 4 * JointBlockFlops(512, 1024 + 154), 1.54),
+        ["mmdit_small"] = new(2 * 4 * JointBlockFlops(512, 1024 + 154),
+            [new(1.54, 1.54, FirstMachine, FirstDate), new(3.7, 4.7, Zen5Machine, Zen5Date)]),
         // one SD3.5 Large block, hidden 2432, 4096 image + 333 prompt tokens: 819.5 GFLOP.
-        ["block_sd35_large"] = new(JointBlockFlops(2432, 4096 + 333), 10.0),
+        ["block_sd35_large"] = new(JointBlockFlops(2432, 4096 + 333),
+            [new(10.0, 10.0, FirstMachine, FirstDate), new(29, 39, Zen5Machine, Zen5Date)]),
         // 4096×2432 by 2432×2432: the GEMM baseline, no reference time.
-        ["gemm"] = new(2.0 * 4096 * 2432 * 2432, 0),
+        ["gemm"] = new(2.0 * 4096 * 2432 * 2432, []),
     };
 
     public static Cost CostOf(string name) =>

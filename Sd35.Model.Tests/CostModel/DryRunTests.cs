@@ -1,3 +1,4 @@
+using CollectiveEvent = Sd35.Profiling.CollectiveEvent;
 using System.Text.Json;
 using FluentAssertions;
 using Sd35.CostModeling;

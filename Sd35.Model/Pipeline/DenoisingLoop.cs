@@ -18,8 +18,9 @@ static class DenoisingLoop
 {
     /// <param name="latents">this device's copy of the initial latents; consumed (each step's input is released)</param>
     /// <param name="stepDone">called after each step with its index, the latents and its seconds (on the reporting device)</param>
+    /// <param name="trace">when given, each step is captured (the first of its kind on this rank) or checked against the capture</param>
     public static Tensor Run(SD3Transformer2DModel transformer, GuidanceBranch branch, ParallelRank placed, Tensor latents,
-        FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone)
+        FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone, Sd35.Mesh.Tracing.StepTrace? trace = null)
     {
         var skipLayers = branch.Guided ? request.SkipLayerGuidance : null;
         var watch = new Stopwatch();
@@ -28,7 +29,9 @@ static class DenoisingLoop
             watch.Restart();
             FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
             float t = scheduler.Timesteps[i];
+            bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, request.Steps);
             using (OpRecorder.InSection(Sections.Step))
+            using (var traced = trace?.Step(placed.Placement.DeviceId, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))
             using (var scope = NewDisposeScope())
             {
                 // expand the latents if we are doing classifier-free guidance (on this device)
@@ -40,12 +43,13 @@ static class DenoisingLoop
                     var halves = placed.Cfg.AllGather(noisePred, 0).chunk(2, 0);
                     var (uncond, cond) = (halves[0], halves[1]);
                     noisePred = Guidance.Classifier(uncond, cond, request.GuidanceScale);
-                    if (skipLayers is not null && skipLayers.AppliesAt(i, request.Steps))
+                    if (skipping && skipLayers is not null)
                         noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, branch, placed, latents, cond, t, skipLayers), skipLayers.Scale);
                 }
                 var next = scheduler.Step(noisePred, i, latents).MoveToOuterDisposeScope();
                 latents.Dispose();
                 latents = next;
+                traced?.Complete();
             }
             stepDone?.Invoke(i, latents, watch.Elapsed.TotalSeconds);
         }

@@ -34,7 +34,7 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// <param name="initialLatents">makes a fresh host copy of the initial latents; every device calls it (drawing from the
 /// request's seed gives every device, and every process of a multi-process run, the same latents)</param>
 sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
-    Func<Tensor> initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers)
+    Func<Tensor> initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null)
 {
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
     public const int Lead = 0;
@@ -86,7 +86,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var branch = new GuidanceBranch(prompt, placed);
         Tensor latents;
         using (var host = initialLatents()) latents = host.to(placed.Context.Device, copy: true);
-        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, lead ? observers.StepDone : null);
+        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, lead ? observers.StepDone : null, trace);
     }
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)

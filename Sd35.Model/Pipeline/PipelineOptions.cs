@@ -19,6 +19,13 @@ public sealed record PipelineOptions
     /// <summary>The devices the default in-process launcher binds ranks to; ignored when <see cref="Launcher"/> is given (it brings its own binding).</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 
+    /// <summary>
+    /// The step trace ("traced" in the reference's terms): the first denoising step of each kind captures every rank's
+    /// step program and later steps are checked against it (<see cref="Sd35.Mesh.Tracing.StepTrace"/>). Null: untraced.
+    /// Keep one per pipeline: a capture made by the warm-up generation checks every later generation.
+    /// </summary>
+    public Sd35.Mesh.Tracing.StepTrace? Trace { get; init; }
+
     /// <summary>Starts the rank programs; null: every rank in this process (<see cref="MeshLaunchers.InProcess"/>).</summary>
     public IMeshLauncher? Launcher { get; init; }
 

@@ -26,7 +26,7 @@ public static class PipelineStages
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, components.TransformerConfig.JointAttentionDim, tokenizers);
+        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, components.TransformerConfig.JointAttentionDim, tokenizers) { Timings = timings };
         var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3);
         var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength);
         if (timings is not null) timings.EncodingSeconds = watch.Elapsed.TotalSeconds;

@@ -48,6 +48,9 @@ public sealed class Sd3PromptEncoder
             throw new ArgumentException($"T5's d_model {t5.Config.DModel} differs from the transformer's joint_attention_dim {jointAttentionDim}");
     }
 
+    /// <summary>When set, the CLIP and T5 forwards add their wall-clock seconds here (the perf tests' clip/t5 sections).</summary>
+    public StageTimings? Timings { get; init; }
+
     /// <summary>
     /// <c>encode_prompt</c> from text: the positive side, and with <paramref name="classifierFreeGuidance"/> the
     /// negative side. As in diffusers, <paramref name="clipSkip"/> applies to the positive side only.
@@ -96,11 +99,15 @@ public sealed class Sd3PromptEncoder
     {
         if (numImagesPerPrompt < 1) throw new ArgumentOutOfRangeException(nameof(numImagesPerPrompt), "must be at least 1");
         using var scope = NewDisposeScope();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var (clipLHidden, clipLPooled) = EncodeClip(_clipL, clipLIds, clipSkip, "CLIP-L");
         var (clipGHidden, clipGPooled) = EncodeClip(_clipG, clipGIds, clipSkip, "CLIP-G");
+        if (Timings is not null) Timings.ClipEncodingSeconds += watch.Elapsed.TotalSeconds;
         // diffusers casts both CLIP hidden states to text_encoder's (CLIP-L's) dtype.
         var clipHidden = cat([clipLHidden, clipGHidden.to(clipLHidden.dtype)], -1);
+        watch.Restart();
         var t5Hidden = EncodeT5(t5Ids, clipLIds.shape[0], clipHidden.dtype, clipHidden.device);
+        if (Timings is not null) Timings.T5EncodingSeconds += watch.Elapsed.TotalSeconds;
         var padded = nn.functional.pad(clipHidden, [0, t5Hidden.shape[^1] - clipHidden.shape[^1]]);
         var promptEmbeds = cat([padded, t5Hidden], 1);
         var pooled = cat([clipLPooled, clipGPooled], -1);

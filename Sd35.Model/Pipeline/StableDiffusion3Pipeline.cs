@@ -32,6 +32,9 @@ public sealed class StableDiffusion3Pipeline
     readonly ParallelConfig _parallel;
     readonly IMeshLauncher _launcher;
 
+    /// <summary>The pipeline's step trace when it runs traced (<see cref="PipelineOptions.Trace"/>), else null.</summary>
+    public Sd35.Mesh.Tracing.StepTrace? Trace { get; }
+
     /// <exception cref="Sd35.Errors.RequestException">the options ask for a device kind that is not available (field <c>device</c>)</exception>
     public StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, PipelineOptions? options = null)
     {
@@ -40,6 +43,7 @@ public sealed class StableDiffusion3Pipeline
         _dtype = dtype;
         _parallel = options.Parallel;
         _launcher = options.ResolveLauncher();
+        Trace = options.Trace;
     }
 
     /// <summary>Raised on the lead device after each stage with its name, once its models are released (tests watch memory here).</summary>
@@ -62,7 +66,7 @@ public sealed class StableDiffusion3Pipeline
             ? () => InitialLatents(request, transformerConfig.InChannels, vaeScale, _dtype)
             : () => initialLatents.to(_dtype, copy: true);
         var program = new GenerationProgram(_components, _dtype, _parallel, request, start, scheduler,
-            new GenerationObservers(timings, OnStep, progress, StageReleased));
+            new GenerationObservers(timings, OnStep, progress, StageReleased), Trace);
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
 
         // Every hosted device holds the image; keep the lead's (or, in a process without it, the first one's).

@@ -7,6 +7,10 @@ public sealed class StageTimings
 
     public double LoadSeconds { get; set; }
     public double EncodingSeconds { get; set; }
+    /// <summary>Both CLIPs over every prompt encoded (positive and negative), inside <see cref="EncodingSeconds"/>.</summary>
+    public double ClipEncodingSeconds { get; set; }
+    /// <summary>T5 over every prompt encoded, inside <see cref="EncodingSeconds"/>.</summary>
+    public double T5EncodingSeconds { get; set; }
     public IReadOnlyList<double> StepSeconds => _steps;
     public double DecodingSeconds { get; set; }
     public double DenoisingSeconds => _steps.Sum();

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Sd35.Mesh.Tracing;
 using TorchSharp;
 using static TorchSharp.torch;
 using Sd35.Profiling;
@@ -47,6 +49,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
     public Tensor AllReduce(Tensor local)
     {
         using var scope = NewDisposeScope();
+        long started = Watch(new Deposit("AllReduce", "", local), out var call);
         var pieceSizes = PieceSizes(local.numel());
         long offset = pieceSizes.Take(Rank).Sum();
         long sent = 0, received = 0;
@@ -65,8 +68,9 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             received += Others(all).Sum(p => Bytes(p.Tensor));
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
-        stats.Record("AllReduce", sent, received);
+        stats.Record("AllReduce", sent, received, local.shape, local.dtype.ToString());
         OpRecorder.Current?.Add("AllReduce", rendezvous.Label, rendezvous.Members, Bytes(local), sent, received, isAsync: false);
+        if (call is not null) CollectiveMonitor.Current?.After(call, started, Stopwatch.GetTimestamp(), sent, received);
         return full.MoveToOuterDisposeScope();
     }
 
@@ -116,11 +120,13 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             // Detached from the sender's dispose scope: the receiver owns it once it arrives.
             snapshot = local.clone().DetachFromDisposeScope();
         }
-        rendezvous.Post(seq, Rank, new Deposit("SendReceive", "", snapshot ?? local, toRank, fromRank));
-        return new Pending(this, seq, local, toRank, fromRank);
+        var deposit = new Deposit("SendReceive", "", snapshot ?? local, toRank, fromRank);
+        long started = Watch(deposit, out _);
+        rendezvous.Post(seq, Rank, deposit);
+        return new Pending(this, seq, local, toRank, fromRank, started);
     }
 
-    sealed class Pending(InProcessProcessGroup group, long seq, Tensor local, int toRank, int fromRank) : IPendingTensor
+    sealed class Pending(InProcessProcessGroup group, long seq, Tensor local, int toRank, int fromRank, long started) : IPendingTensor
     {
         bool _waited;
 
@@ -137,7 +143,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
                 var result = SameDevice(snapshot.device, group.Device) ? snapshot.alias() : snapshot.to(group.Device);
                 snapshot.Dispose();
                 return (result, sent, Bytes(result));
-            }, barrier: false, record: true);
+            }, barrier: false, record: true, started);
         }
 
         /// <summary>
@@ -151,12 +157,31 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
 
     Tensor Blocking(Deposit mine, Func<Deposit[], string?> check, Func<Deposit[], (Tensor, long, long)> compute, bool record = true)
     {
+        // AllReduce's two inner rounds (record: false) are one collective to the monitor; it watches them itself.
+        long started = record ? Watch(mine, out _) : 0;
         long seq = _next++;
         rendezvous.Post(seq, Rank, mine);
-        return Finish(seq, check, compute, barrier: true, record);
+        return Finish(seq, check, compute, barrier: true, record, started);
     }
 
-    Tensor Finish(long seq, Func<Deposit[], string?> check, Func<Deposit[], (Tensor Result, long Sent, long Received)> compute, bool barrier, bool record)
+    /// <summary>
+    /// Tells the rank thread's collective monitor (a step trace) about the call before this rank joins it, so a
+    /// checker can stop a divergent rank first; returns the start timestamp.
+    /// </summary>
+    long Watch(Deposit deposit, out CollectiveCall? call)
+    {
+        var monitor = CollectiveMonitor.Current;
+        call = null;
+        if (monitor is not null)
+        {
+            call = new CollectiveCall(rendezvous.Label, deposit.Op, deposit.Shape, deposit.DType);
+            monitor.Before(call);
+        }
+        return Stopwatch.GetTimestamp();
+    }
+
+    Tensor Finish(long seq, Func<Deposit[], string?> check, Func<Deposit[], (Tensor Result, long Sent, long Received)> compute, bool barrier, bool record,
+        long started)
     {
         try
         {
@@ -176,8 +201,10 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             rendezvous.Complete(seq, Rank, barrier);
             if (record)
             {
-                stats.Record(all[Rank].Op, sent, received);
+                stats.Record(all[Rank].Op, sent, received, all[Rank].Shape, all[Rank].DType);
                 OpRecorder.Current?.Add(all[Rank].Op, rendezvous.Label, rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
+                CollectiveMonitor.Current?.After(new CollectiveCall(rendezvous.Label, all[Rank].Op, all[Rank].Shape, all[Rank].DType),
+                    started, Stopwatch.GetTimestamp(), sent, received);
             }
             return result;
         }

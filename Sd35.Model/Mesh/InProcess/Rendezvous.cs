@@ -10,6 +10,9 @@ sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -1, int Fr
 
     /// <summary>The deposited tensor's size, taken when deposited (a receiver may free a sent snapshot before the sender finishes).</summary>
     public long MessageBytes { get; } = Tensor.numel() * Tensor.element_size();
+    /// <summary>Taken when deposited: a receiver may dispose a sent snapshot before the sender records its traffic.</summary>
+    public long[] Shape { get; } = Tensor.shape;
+    public string DType { get; } = Tensor.dtype.ToString();
 }
 
 /// <summary>

@@ -1,12 +1,12 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.TestSupport;
+namespace Sd35.Tensors;
 
 /// <summary>
 /// Fills a module with random weights by the recipe of fixtures/reference (README "How the weights were
 /// randomized"): ≥2-d tensors N(0, 1/fan_in), biases 0.1·N(0, 1), other 1-d tensors (norm scales) 1 + 0.1·N(0, 1).
-/// Keeps activations at a realistic scale when no checkpoint is at hand (memory and speed tests).
+/// Keeps activations at a realistic scale when no checkpoint is at hand (memory tests, the CI-scale perf model).
 /// </summary>
 public static class RandomWeights
 {

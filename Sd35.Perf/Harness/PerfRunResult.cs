@@ -1,0 +1,109 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Sd35.Perf.Harness;
+
+/// <summary>
+/// One perf run, every sample kept, in the shape of the reference system's benchmark data
+/// (tt-metal <c>BenchmarkData.save_partial_run_json</c>: run type, <c>ml_model_name</c>, <c>config_params</c>,
+/// a flat list of measurements with their targets), plus per-section statistics, the target check and the machine
+/// the numbers came from. One JSON file per run; the report command reads a folder of them.
+/// </summary>
+public sealed record PerfRunResult
+{
+    public const string CurrentSchema = "sd35-perf-run/1";
+
+    public string Schema { get; init; } = CurrentSchema;
+    public required DateTimeOffset RunStartTs { get; init; }
+    public required DateTimeOffset RunEndTs { get; init; }
+    /// <summary><c>measured</c> (timed here) or <c>modeled</c> (predicted by the cost model), with <c>_traced</c> when the trace ran.</summary>
+    public required string RunType { get; init; }
+    /// <summary><c>sd35_&lt;config id&gt;</c>, as the reference names its runs (e.g. <c>sd35_t3k_cfg2_sp2_tp2</c>).</summary>
+    public required string MlModelName { get; init; }
+    public required string ConfigId { get; init; }
+    public required string System { get; init; }
+    public required string ModelScale { get; init; }
+    public int BatchSize { get; init; } = 1;
+    public string Precision { get; init; } = "fp32";
+    public required PerfConfigParams ConfigParams { get; init; }
+    public required MachineFacts Machine { get; init; }
+    /// <summary>The reference's flat list: one entry per (iteration, section) with seconds, and the target where one applies.</summary>
+    public required IReadOnlyList<PerfMeasurement> Measurements { get; init; }
+    public required IReadOnlyList<SectionResult> Sections { get; init; }
+    public required PerfSummary Summary { get; init; }
+    /// <summary>True when every targeted section met its target (or no target applies).</summary>
+    public bool Pass => Sections.All(s => s.Pass != false);
+
+    public SectionResult? Section(string name) => Sections.FirstOrDefault(s => s.Name == name);
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static PerfRunResult Load(string path)
+    {
+        try
+        {
+            var result = JsonSerializer.Deserialize<PerfRunResult>(File.ReadAllText(path), Json)
+                ?? throw new InvalidDataException($"'{path}' is empty");
+            if (result.Schema != CurrentSchema) throw new InvalidDataException($"'{path}' has schema '{result.Schema}', expected '{CurrentSchema}'");
+            return result;
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a perf run result: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Writes <c>&lt;folder&gt;/&lt;model name&gt;_&lt;run type&gt;_&lt;UTC time&gt;.json</c> and returns its path.</summary>
+    public string Save(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, $"{MlModelName}_{RunType}_{RunStartTs.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}.json");
+        var temporary = path + ".tmp";
+        File.WriteAllText(temporary, ToJson());
+        File.Move(temporary, path, overwrite: true);
+        return path;
+    }
+}
+
+/// <summary>The reference's <c>config_params</c>, plus what this harness adds (guidance, seed, runs, trace).</summary>
+public sealed record PerfConfigParams(
+    int Width, int Height, int NumSteps, int CfgFactor, int SpFactor, int TpFactor, string Topology,
+    double GuidanceScale, long Seed, int WarmupRuns, int TimedRuns, bool Traced);
+
+/// <summary>One sample of one section, as the reference's <c>BenchmarkMeasurement</c>.</summary>
+public sealed record PerfMeasurement(int Iteration, string StepName, string Name, double Value, double? Target = null);
+
+/// <summary>
+/// One section over the timed runs: its seconds, the same-process GEMM rate measured just before each run, and the
+/// machine-independent figure (seconds × GEMM GFLOP/s = the GFLOP the baseline GEMM would have done meanwhile).
+/// </summary>
+public sealed record SectionResult
+{
+    public required string Name { get; init; }
+    public required IReadOnlyList<double> Seconds { get; init; }
+    /// <summary>Seconds × the run's GEMM rate: "GEMM-GFLOP", comparable between machines and loads. Empty for modeled runs.</summary>
+    public IReadOnlyList<double> GemmGflop { get; init; } = [];
+    public required SampleStatistics Stats { get; init; }
+    public SectionTarget? Target { get; init; }
+    /// <summary>The value checked against the target: the median of the samples in the target's unit.</summary>
+    public double? Checked { get; init; }
+    /// <summary>null when no target applies.</summary>
+    public bool? Pass { get; init; }
+}
+
+/// <summary>A section's target as read from fixtures/perf/targets.json.</summary>
+public sealed record SectionTarget(double Value, double Tolerance, string Unit)
+{
+    /// <summary>The largest passing value: target × (1 + tolerance), as the reference's 5 % margin.</summary>
+    public double Limit => Value * (1 + Tolerance);
+}
+
+public sealed record PerfSummary(double StepsPerSecond, double ImagesPerSecond, double LoadSeconds, IReadOnlyDictionary<string, double> BreakdownPercent);

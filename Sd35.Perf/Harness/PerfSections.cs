@@ -1,0 +1,24 @@
+namespace Sd35.Perf.Harness;
+
+/// <summary>
+/// The timed sections of one generation, named exactly as the reference system's perf test names them
+/// (tt-metal <c>test_performance_sd35.py</c>, see shared/docs/reference-system.md §3), so results line up.
+/// </summary>
+public static class PerfSections
+{
+    public const string ClipEncoding = "clip_encoding";
+    public const string T5Encoding = "t5_encoding";
+    public const string TotalEncoding = "total_encoding";
+    public const string Denoising = "denoising";
+    public const string Vae = "vae";
+    public const string Total = "total";
+    /// <summary>Reported, never inside <see cref="Total"/>: the reference loads before it times.</summary>
+    public const string Load = "load";
+
+    public static string DenoisingStep(int j) => $"denoising_step_{j}";
+
+    /// <summary>The sections that carry targets (per-step sections are reported, and covered by <see cref="Denoising"/>).</summary>
+    public static readonly string[] Targeted = [ClipEncoding, T5Encoding, TotalEncoding, Denoising, Vae, Total];
+
+    public static bool IsStep(string section) => section.StartsWith("denoising_step_", StringComparison.Ordinal);
+}

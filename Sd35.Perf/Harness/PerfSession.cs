@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using Sd35.Mesh;
+using Sd35.Pipeline;
+using static TorchSharp.torch;
+
+namespace Sd35.Perf.Harness;
+
+/// <summary>What a run is of: a config id on a system at a model scale (the targets' key).</summary>
+public sealed record RunKey(string ConfigId, string System, string ModelScale);
+
+/// <summary>What a measured perf run runs: a config, the components, a request per prompt, how many timed runs, and the targets.</summary>
+public sealed record PerfSessionOptions
+{
+    public required string ConfigId { get; init; }
+    public required PipelineComponents Components { get; init; }
+    public required Func<string, GenerationRequest> Request { get; init; }
+    public required string System { get; init; }
+    public required string ModelScale { get; init; }
+    public int TimedRuns { get; init; } = 3;
+    public PerfTargetSet? Targets { get; init; }
+    public bool Traced { get; init; }
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+}
+
+/// <summary>
+/// The reference perf test's sequence on this pipeline: one warm-up generation (not timed), then N timed generations
+/// over the fixed prompt list, seed 0, guidance 3.5, each right after a same-process GEMM measurement. Loading is
+/// timed separately and kept out of <c>total</c> (here the pipeline loads each stage's models inside the call, so
+/// <c>total</c> = wall time of the call − its loading time).
+/// </summary>
+public static class PerfSession
+{
+    public static PerfRunResult Measure(PerfSessionOptions options)
+    {
+        var start = DateTimeOffset.UtcNow;
+        string loadBefore = MachineFacts.LoadAverage();
+        var config = ParallelConfig.Parse(options.ConfigId);
+        var pipeline = new StableDiffusion3Pipeline(options.Components, options.DType,
+            new PipelineOptions { Parallel = config, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null });
+        using var gemm = new GemmBaseline();
+
+        // The warm-up is not timed; traced, it captures every rank's step program, which the timed runs are checked against.
+        using (pipeline.Generate(options.Request(PerfPrompts.Warmup))) { }
+
+        var runs = new List<Dictionary<string, double>>();
+        var gemmRates = new List<double>();
+        GenerationRequest? last = null;
+        for (int i = 0; i < options.TimedRuns; i++)
+        {
+            // The GEMM probe brackets the run (before and after, averaged): the load on a shared box drifts during a run.
+            double before = gemm.Measure();
+            last = options.Request(PerfPrompts.Timed(i));
+            var watch = Stopwatch.StartNew();
+            using var result = pipeline.Generate(last);
+            double wall = watch.Elapsed.TotalSeconds;
+            gemmRates.Add((before + gemm.Measure()) / 2);
+            runs.Add(SectionsOf(result.Timings, wall));
+        }
+        var request = last ?? options.Request(PerfPrompts.Warmup);
+        var parameters = new PerfConfigParams(request.Width, request.Height, request.Steps, config.Cfg.Factor, config.Sp.Factor, config.Tp.Factor,
+            config.Mesh.ToString(), request.GuidanceScale, request.Seed, WarmupRuns: 1, options.TimedRuns, options.Traced);
+        var machine = MachineFacts.Now(GemmBaseline.Shape, gemmRates, loadBefore, CpuRuntimeDescription());
+        return Build(new RunKey(options.ConfigId, options.System, options.ModelScale), options.Targets, start, parameters, machine, runs, gemmRates,
+            runType: options.Traced ? "measured_traced" : "measured");
+    }
+
+    /// <summary>One generation's sections, named as the reference names them.</summary>
+    static Dictionary<string, double> SectionsOf(StageTimings timings, double wallSeconds)
+    {
+        var sections = new Dictionary<string, double>
+        {
+            [PerfSections.ClipEncoding] = timings.ClipEncodingSeconds,
+            [PerfSections.T5Encoding] = timings.T5EncodingSeconds,
+            [PerfSections.TotalEncoding] = timings.EncodingSeconds,
+        };
+        for (int j = 0; j < timings.StepSeconds.Count; j++) sections[PerfSections.DenoisingStep(j)] = timings.StepSeconds[j];
+        sections[PerfSections.Denoising] = timings.DenoisingSeconds;
+        sections[PerfSections.Vae] = timings.DecodingSeconds;
+        sections[PerfSections.Total] = wallSeconds - timings.LoadSeconds;
+        sections[PerfSections.Load] = timings.LoadSeconds;
+        return sections;
+    }
+
+    /// <summary>Statistics, target checks and the summary of a set of runs (measured: with GEMM rates; modeled: without).</summary>
+    public static PerfRunResult Build(RunKey key, PerfTargetSet? targets, DateTimeOffset start, PerfConfigParams parameters, MachineFacts machine,
+        IReadOnlyList<Dictionary<string, double>> runs, IReadOnlyList<double>? gemmRates, string runType)
+    {
+        var names = runs[0].Keys.ToArray();
+        var sections = new List<SectionResult>();
+        var measurements = new List<PerfMeasurement>();
+        foreach (var name in names)
+        {
+            var seconds = runs.Select(r => r[name]).ToArray();
+            var normalized = gemmRates is null ? [] : seconds.Select((s, i) => s * gemmRates[i]).ToArray();
+            var target = targets?.For(name);
+            double? checkedValue = target is null ? null
+                : SampleStatistics.MedianOf(target.Unit == PerfTargets.GemmGflopUnit ? normalized : seconds);
+            sections.Add(new SectionResult
+            {
+                Name = name, Seconds = seconds, GemmGflop = normalized, Stats = SampleStatistics.Of(seconds),
+                Target = target, Checked = checkedValue, Pass = checkedValue is null ? null : checkedValue <= target!.Limit,
+            });
+            for (int i = 0; i < seconds.Length; i++)
+                measurements.Add(new PerfMeasurement(i, name, "seconds", seconds[i], target?.Unit == PerfTargets.SecondsUnit ? target.Value : null));
+            for (int i = 0; i < normalized.Length; i++)
+                measurements.Add(new PerfMeasurement(i, name, PerfTargets.GemmGflopUnit, normalized[i], target?.Unit == PerfTargets.GemmGflopUnit ? target.Value : null));
+        }
+        double Mean(string section) => sections.FirstOrDefault(s => s.Name == section)?.Stats.Mean ?? double.NaN;
+        double total = Mean(PerfSections.Total);
+        var breakdown = new[] { PerfSections.TotalEncoding, PerfSections.Denoising, PerfSections.Vae }
+            .ToDictionary(s => s, s => 100 * Mean(s) / total);
+        breakdown["other"] = 100 - breakdown.Values.Sum();
+        var summary = new PerfSummary(parameters.NumSteps / Mean(PerfSections.Denoising), 1 / total,
+            runs.Average(r => r.GetValueOrDefault(PerfSections.Load)), breakdown);
+        return new PerfRunResult
+        {
+            RunStartTs = start, RunEndTs = DateTimeOffset.UtcNow, RunType = runType, MlModelName = $"sd35_{key.ConfigId}",
+            ConfigId = key.ConfigId, System = key.System, ModelScale = key.ModelScale, ConfigParams = parameters,
+            Machine = machine, Measurements = measurements, Sections = sections, Summary = summary,
+        };
+    }
+
+    static string CpuRuntimeDescription() =>
+        Environment.GetEnvironmentVariable("SD35_TEST_CPU_RUNTIME") == "1" ? "Sd35.Tensors.CpuRuntime (SD35_TEST_CPU_RUNTIME=1)" : "libtorch default";
+}
