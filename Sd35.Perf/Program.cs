@@ -13,18 +13,21 @@ if (args is ["quick", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     QuickReport.Run(args[1..]);
-    return;
+    return 0;
 }
 if (args is ["ops", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
-    return;
+    return 0;
 }
+if (args is ["make-model", ..])
+    return MakeModelCommand.Run(args[1..]);
 if (args is ["parts", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     BlockProfile.Run(args.Length > 1 ? args[1] : "block_sd35_large", args.Length > 2 ? int.Parse(args[2]) : 3);
-    return;
+    return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(args);
+return 0;
