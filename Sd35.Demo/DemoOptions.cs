@@ -19,6 +19,7 @@ public sealed record DemoOptions
     public string? Parallel { get; init; }
     public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
     public bool Help { get; init; }
+    public string? StatsJson { get; init; }
 
     public const string Usage = """
         Sd35.Demo — text to image with Stable Diffusion 3.5
@@ -36,6 +37,7 @@ public sealed record DemoOptions
           --parallel <config id>     run on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
           --device cpu|cuda          bind every device of the run to the CPU (default) or to the CUDA GPUs, round-robin
           --out <file.png>           output image (default sd35.png)
+          --stats-json <file.json>   also write each stage's load and compute seconds and peak / released resident memory
         """;
 
     public static DemoOptions Parse(IReadOnlyList<string> args)
@@ -60,6 +62,7 @@ public sealed record DemoOptions
                 "--bf16" => options with { Bf16 = true },
                 "--parallel" => options with { Parallel = Value() },
                 "--device" => options with { Device = ParseDevice(name, Value()) },
+                "--stats-json" => options with { StatsJson = Value() },
                 "--help" or "-h" => options with { Help = true },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };

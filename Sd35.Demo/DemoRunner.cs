@@ -1,3 +1,4 @@
+using Sd35.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Pipeline;
 using TorchSharp;
@@ -40,13 +41,17 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
         output.WriteLine($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
             (options.Parallel is null ? "" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
+        var probe = new StageMemoryProbe(pipeline);
         var bar = new ProgressBar(progressOutput, request.Steps);
+        probe.Start();
         using var result = pipeline.Generate(request, bar);
         bar.Finish();
         if (!result.IsLead) return 0; // under a multi-process launcher, only the lead's process writes the image
         ImageOutput.SavePng(ImageOutput.FromUnitRange(result.Image)[0], options.Out);
         output.WriteLine($"wrote {options.Out} ({request.Width}×{request.Height})");
         output.WriteLine(result.Timings.ToTable());
+        output.WriteLine(probe.ToTable(result.Timings));
+        if (options.StatsJson is not null) probe.WriteJson(options.StatsJson, result.Timings);
         return 0;
     }
 }
