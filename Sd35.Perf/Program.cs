@@ -21,6 +21,10 @@ if (args is ["ops", ..])
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
     return 0;
 }
+if (args is ["load-speed", ..])
+    return LoadSpeedCommand.Run(args[1..]);
+if (args is ["mesh-memory", ..])
+    return MeshMemoryCommand.Run(args[1..]);
 if (args is ["make-model", ..])
     return MakeModelCommand.Run(args[1..]);
 if (args is ["parts", ..])
