@@ -1,6 +1,9 @@
 using Sd35.Demo;
 using Sd35.Tensors;
 
+// An existing libtorch (SD35_LIBTORCH_DIR or -p:Sd35LibTorchDir) must be loaded before anything touches TorchSharp.
+LibTorchRuntime.Select();
+
 // oneMKL's AVX-512 kernels on non-Intel CPUs (see Sd35.Perf/README.md; SD35_MKL_AVX512=0 turns it off). The memory
 // switches stay off here: the staged pipeline wants freed weights returned to the system between stages.
 CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });

@@ -7,7 +7,9 @@ using Sd35.Perf;
 // (e.g. `--filter *TransformerForward*`).
 // The CPU runtime settings (huge-page allocations, retained heap, oneMKL AVX-512 on AMD) apply to every mode;
 // SD35_CPU_RUNTIME=default measures libtorch as it comes.
-if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts", ..])
+// An existing libtorch (SD35_LIBTORCH_DIR or -p:Sd35LibTorchDir) must be loaded before anything touches TorchSharp.
+Console.WriteLine(Sd35.Tensors.LibTorchRuntime.Select());
+if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts" or "random-model", ..])
     Console.WriteLine(Sd35.Tensors.CpuRuntime.Configure());
 if (args is ["quick", ..])
 {
@@ -20,6 +22,11 @@ if (args is ["ops", ..])
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
     return 0;
+}
+if (args is ["random-model", ..])
+{
+    TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+    return RandomModelCommand.Run(args[1..]);
 }
 if (args is ["load-speed", ..])
     return LoadSpeedCommand.Run(args[1..]);

@@ -10,25 +10,25 @@ namespace Sd35.Synthetic;
 /// </summary>
 public static class RandomInit
 {
-    /// <summary>Values for a tensor named <paramref name="name"/> of <paramref name="shape"/>, in float32 on the CPU.</summary>
-    public static Tensor Values(string name, long[] shape, Generator generator)
+    /// <summary>Values for a tensor named <paramref name="name"/> of <paramref name="shape"/>, in float32, on the generator's device.</summary>
+    public static Tensor Values(string name, long[] shape, Generator generator, Device? device = null)
     {
         using var scope = NewDisposeScope();
         Tensor values;
         if (shape.Length >= 2)
-            values = randn(shape, generator: generator) / Math.Sqrt(shape.Aggregate(1L, (a, b) => a * b) / shape[0]);
+            values = randn(shape, device: device, generator: generator) / Math.Sqrt(shape.Aggregate(1L, (a, b) => a * b) / shape[0]);
         else if (name.EndsWith("bias", StringComparison.Ordinal))
-            values = randn(shape, generator: generator) * 0.1;
+            values = randn(shape, device: device, generator: generator) * 0.1;
         else
-            values = randn(shape, generator: generator) * 0.1 + 1;
+            values = randn(shape, device: device, generator: generator) * 0.1 + 1;
         return values.MoveToOuterDisposeScope();
     }
 
     /// <summary>A generator for one tensor, from the model seed and the tensor's name: the values do not depend on the order tensors are made in.</summary>
-    public static Generator ForTensor(long seed, string name)
+    public static Generator ForTensor(long seed, string name, Device? device = null)
     {
         ulong hash = 14695981039346656037UL; // FNV-1a: stable across runs and platforms, unlike string.GetHashCode
         foreach (char c in name) hash = (hash ^ c) * 1099511628211UL;
-        return new Generator(hash ^ (ulong)seed);
+        return new Generator(hash ^ (ulong)seed, device ?? CPU);
     }
 }

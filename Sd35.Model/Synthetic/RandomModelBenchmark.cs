@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sd35.Diagnostics;
+using Sd35.Mesh;
+using Sd35.Models.Clip;
+using Sd35.Models.T5;
+using Sd35.Models.Transformer;
+using Sd35.Models.Vae;
+using Sd35.Pipeline;
+using Sd35.Tensors;
+using Sd35.Tokenizers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Synthetic;
+
+/// <summary>What to run: a preset's architecture at an image size, steps with guidance, on a device, in a dtype.</summary>
+public sealed record RandomModelBenchmarkOptions
+{
+    public string Preset { get; init; } = "sd35-large";
+    public int Size { get; init; } = 1024;
+    public int Steps { get; init; } = 2;
+    public double Guidance { get; init; } = 3.5;
+    public int MaxSequenceLength { get; init; } = 256;
+    public string Device { get; init; } = "cpu";
+    public ScalarType DType { get; init; } = ScalarType.BFloat16;
+    public long Seed { get; init; }
+}
+
+/// <summary>
+/// SD3.5-shaped components with seeded random weights made directly on the target device (no checkpoint, no
+/// host copy of the weights): CLIP-L and CLIP-G, T5, the transformer and the VAE decoder, then one image —
+/// encode the prompt and the empty negative prompt, N Euler steps with classifier-free guidance (batch 2),
+/// decode. Each section is timed on its own (device synchronised), the transformer against the analytic FLOP
+/// count (<see cref="AnalyticCost"/>), with peak memory: the process's <c>VmHWM</c> on the CPU, the device's used
+/// memory (driver view, includes the caching allocator's reserve) on CUDA. The JSON uses the perf harness's
+/// section names: clip_encoding, t5_encoding, total_encoding, denoising_step_{j}, denoising, vae, total.
+/// </summary>
+public static class RandomModelBenchmark
+{
+    public static JsonObject Run(RandomModelBenchmarkOptions options, Action<string>? log = null)
+    {
+        log ??= _ => { };
+        var device = ParseDevice(options.Device);
+        var preset = SyntheticModelPreset.Named(options.Preset);
+        var transformerConfig = SD3TransformerConfig.FromJson(preset.Transformer.ToJsonString());
+        var vaeConfig = AutoencoderKLConfig.FromJson(JsonDocument.Parse(preset.Vae.ToJsonString()).RootElement);
+        int vaeScale = 1 << (vaeConfig.BlockOutChannels.Count - 1);
+        if (options.Size % (vaeScale * transformerConfig.PatchSize) != 0)
+            throw new ArgumentException($"size {options.Size} must be a multiple of {vaeScale * transformerConfig.PatchSize}");
+        log(LibTorchRuntime.Describe(device));
+        var sections = new JsonObject();
+        var peak = new DevicePeak(device);
+        var total = Stopwatch.StartNew();
+        using var noGrad = no_grad();
+
+        // Encoders: CLIP-L and CLIP-G, then T5, on the positive and the empty negative prompt (batch 2).
+        var tokenizers = Sd3Tokenizers.From(TokenizerSet.Default(t5SequenceLength: options.MaxSequenceLength));
+        string[] prompts = ["a photo of an astronaut riding a horse on the moon", ""];
+        Tensor promptEmbeds, pooled;
+        double buildSeconds = 0;
+        using (var clipL = Build(() => new ClipTextModel(ClipTextConfig.FromJson(Json(preset.ClipL)), options.DType, device: device), options.Seed, "clip_l", ref buildSeconds))
+        using (var clipG = Build(() => new ClipTextModel(ClipTextConfig.FromJson(Json(preset.ClipG)), options.DType, device: device), options.Seed, "clip_g", ref buildSeconds))
+        {
+            var clipOnly = new Sd3PromptEncoder(clipL, clipG, null, transformerConfig.JointAttentionDim);
+            using var l = Ids(prompts, tokenizers.ClipL, Sd3PromptEncoder.ClipTokens, device);
+            using var g = Ids(prompts, tokenizers.ClipG, Sd3PromptEncoder.ClipTokens, device);
+            var watch = Stopwatch.StartNew();
+            using var clip = clipOnly.EncodeIds(l, g, null);
+            Synchronize(device);
+            sections["clip_encoding"] = Section(watch.Elapsed.TotalSeconds, peak);
+            promptEmbeds = clip.PromptEmbeds.narrow(1, 0, Sd3PromptEncoder.ClipTokens).clone();
+            pooled = clip.PooledPromptEmbeds.clone();
+        }
+        using (var t5 = Build(() => new T5EncoderModel(T5Config.FromJson(Json(preset.T5)), options.DType, device: device), options.Seed, "t5", ref buildSeconds))
+        {
+            using var ids = Ids(prompts, tokenizers.T5, options.MaxSequenceLength, device);
+            var watch = Stopwatch.StartNew();
+            using var hidden = t5.forward(ids);
+            Synchronize(device);
+            sections["t5_encoding"] = Section(watch.Elapsed.TotalSeconds, peak);
+            using var clipPart = promptEmbeds;
+            promptEmbeds = cat([clipPart, hidden.to(clipPart.dtype)], 1);
+        }
+        sections["total_encoding"] = new JsonObject
+        {
+            ["seconds"] = sections["clip_encoding"]!["seconds"]!.GetValue<double>() + sections["t5_encoding"]!["seconds"]!.GetValue<double>(),
+        };
+
+        // Denoising: batch 2 (uncond, cond) through the transformer, guidance, Euler step.
+        long latentSize = options.Size / vaeScale;
+        long imageTokens = latentSize / transformerConfig.PatchSize * (latentSize / transformerConfig.PatchSize);
+        double stepFlops = AnalyticCost.TransformerForwardFlops(transformerConfig, imageTokens, promptEmbeds.shape[1], batch: 2);
+        Tensor latents;
+        using (var transformer = Build(() => new SD3Transformer2DModel(transformerConfig, RankContext.Single(device), options.DType), options.Seed, "transformer", ref buildSeconds))
+        {
+            var scheduler = new FlowMatchEulerScheduler(new FlowMatchEulerSchedulerConfig(Shift: 3.0));
+            scheduler.SetTimesteps(options.Steps);
+            using var generator = new Generator((ulong)options.Seed);
+            latents = randn([1, transformerConfig.InChannels, latentSize, latentSize], options.DType, generator: generator).to(device);
+            var stepSeconds = new List<double>();
+            for (int j = 0; j < options.Steps; j++)
+            {
+                var watch = Stopwatch.StartNew();
+                using var scope = NewDisposeScope();
+                var input = cat([latents, latents], 0);
+                var timestep = full([2], scheduler.Timesteps[j], float32, device);
+                var velocity = transformer.Forward(input, promptEmbeds, pooled, timestep);
+                var guided = Guidance.Classifier(velocity[0..1], velocity[1..2], options.Guidance);
+                var next = scheduler.Step(guided, j, latents).MoveToOuterDisposeScope();
+                latents.Dispose();
+                latents = next;
+                Synchronize(device);
+                double seconds = watch.Elapsed.TotalSeconds;
+                stepSeconds.Add(seconds);
+                sections[$"denoising_step_{j}"] = Section(seconds, peak, stepFlops);
+                log($"step {j}: {seconds:F3} s, {stepFlops / seconds / 1e12:F2} TFLOP/s");
+            }
+            sections["denoising"] = Section(stepSeconds.Sum(), peak, stepFlops * options.Steps);
+        }
+        promptEmbeds.Dispose();
+        pooled.Dispose();
+
+        using (latents)
+        using (var vae = Build(() => new AutoencoderKLDecoder(vaeConfig, options.DType, device), options.Seed, "vae", ref buildSeconds))
+        {
+            var watch = Stopwatch.StartNew();
+            using var image = vae.Decode(latents);
+            Synchronize(device);
+            sections["vae"] = Section(watch.Elapsed.TotalSeconds, peak);
+            if (!image.isfinite().all().cpu().item<bool>()) throw new InvalidOperationException("the decoded image has non-finite values");
+        }
+        double computeSeconds = new[] { "total_encoding", "denoising", "vae" }.Sum(s => sections[s]!["seconds"]!.GetValue<double>());
+        sections["total"] = Section(computeSeconds, peak);
+        sections["total"]!["wall_seconds_with_building"] = total.Elapsed.TotalSeconds;
+        sections["total"]!["building_weights_seconds"] = buildSeconds;
+        return new JsonObject
+        {
+            ["benchmark"] = "random_model",
+            ["preset"] = options.Preset,
+            ["device"] = device.ToString(),
+            ["runtime"] = LibTorchRuntime.Describe(device),
+            ["dtype"] = options.DType.ToString(),
+            ["size"] = options.Size,
+            ["steps"] = options.Steps,
+            ["guidance"] = options.Guidance,
+            ["prompt_tokens"] = Sd3PromptEncoder.ClipTokens + options.MaxSequenceLength,
+            ["image_tokens"] = imageTokens,
+            ["transformer_step_flops"] = stepFlops,
+            ["image_flops_28_steps"] = stepFlops * 28,
+            ["sections"] = sections,
+        };
+    }
+
+    public static Device ParseDevice(string text)
+    {
+        if (text is "cpu") return CPU;
+        if (!text.StartsWith("cuda", StringComparison.Ordinal)) throw new ArgumentException($"device '{text}' is not cpu, cuda or cuda:N");
+        if (!TryInitializeDeviceType(DeviceType.CUDA) || !cuda.is_available())
+            throw new NotSupportedException($"device '{text}': CUDA is not available — the libtorch in use ({LibTorchRuntime.Select()}) has no CUDA support or no GPU is visible; set {LibTorchRuntime.EnvironmentVariable} to a CUDA libtorch's lib folder.");
+        return new Device(text);
+    }
+
+    /// <summary>Builds a model on its device and fills it in place with the random recipe, from a generator on that device.</summary>
+    static TModel Build<TModel>(Func<TModel> build, long seed, string name, ref double seconds) where TModel : nn.Module
+    {
+        var watch = Stopwatch.StartNew();
+        var model = build();
+        model.eval();
+        foreach (var (parameterName, parameter) in model.named_parameters())
+        {
+            using var generator = RandomInit.ForTensor(seed, $"{name}/{parameterName}", parameter.device);
+            using var values = RandomInit.Values(parameterName, parameter.shape, generator, parameter.device);
+            parameter.copy_(values);
+        }
+        Synchronize(model.parameters().First().device);
+        seconds += watch.Elapsed.TotalSeconds;
+        return model;
+    }
+
+    static Tensor Ids(string[] prompts, TokenizeToLength tokenize, int length, Device device) =>
+        tensor(prompts.SelectMany(p => tokenize(p, length)).Select(i => (long)i).ToArray(), [prompts.Length, length]).to(device);
+
+    static JsonElement Json(JsonObject o) => JsonDocument.Parse(o.ToJsonString()).RootElement;
+
+    static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+    }
+
+    static JsonObject Section(double seconds, DevicePeak peak, double? flops = null)
+    {
+        var section = new JsonObject { ["seconds"] = seconds, ["peak_memory_bytes"] = peak.Read() };
+        if (flops is { } f)
+        {
+            section["flops"] = f;
+            section["tflops_per_second"] = f / seconds / 1e12;
+        }
+        return section;
+    }
+
+    public static void WriteJson(JsonObject result, string path) =>
+        File.WriteAllText(path, result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+    /// <summary>Peak memory so far: VmHWM on the CPU; on CUDA the device's used memory (total − free, driver view), highest seen.</summary>
+    sealed class DevicePeak(Device device)
+    {
+        long _highest;
+
+        public long Read()
+        {
+            long now = device.type == DeviceType.CUDA ? CudaUsedBytes() : ProcessMemory.PeakResidentBytes;
+            _highest = Math.Max(_highest, now);
+            return _highest;
+        }
+
+        static unsafe long CudaUsedBytes()
+        {
+            if (!NativeLibrary.TryLoad("libcuda.so.1", out var driver)) return 0;
+            var getInfo = (delegate* unmanaged<nuint*, nuint*, int>)NativeLibrary.GetExport(driver, "cuMemGetInfo_v2");
+            nuint free = 0, totalBytes = 0;
+            return getInfo(&free, &totalBytes) == 0 ? (long)(totalBytes - free) : 0;
+        }
+    }
+}
