@@ -27,6 +27,35 @@ public sealed record RandomModelBenchmarkOptions
     public string Device { get; init; } = "cpu";
     public ScalarType DType { get; init; } = ScalarType.BFloat16;
     public long Seed { get; init; }
+    /// <summary>Where to write the JSON, if anywhere.</summary>
+    public string? Json { get; init; }
+
+    public const string Usage = "[--preset sd35-large|tiny] [--device cpu|cuda[:N]] [--size 1024] [--steps 2] [--guidance 3.5] [--max-sequence-length 256] [--fp32] [--seed N] [--json FILE]";
+
+    public static RandomModelBenchmarkOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new RandomModelBenchmarkOptions();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string name = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"option {name} needs a value");
+            int Int() => int.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture);
+            options = name switch
+            {
+                "--preset" => options with { Preset = Value() },
+                "--device" => options with { Device = Value() },
+                "--size" => options with { Size = Int() },
+                "--steps" => options with { Steps = Int() },
+                "--guidance" => options with { Guidance = double.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture) },
+                "--max-sequence-length" => options with { MaxSequenceLength = Int() },
+                "--fp32" => options with { DType = ScalarType.Float32 },
+                "--seed" => options with { Seed = Int() },
+                "--json" => options with { Json = Value() },
+                _ => throw new ArgumentException($"unknown option '{name}'; usage: {Usage}"),
+            };
+        }
+        return options;
+    }
 }
 
 /// <summary>
@@ -199,6 +228,33 @@ public static class RandomModelBenchmark
             section["tflops_per_second"] = f / seconds / 1e12;
         }
         return section;
+    }
+
+    /// <summary>Runs, prints the section table and the per-image estimate, writes the JSON if asked; for the command lines.</summary>
+    public static JsonObject RunAndReport(RandomModelBenchmarkOptions options, TextWriter output)
+    {
+        var result = Run(options, output.WriteLine);
+        var sections = result["sections"]!.AsObject();
+        output.WriteLine($"{"section",-20} {"seconds",9} {"TFLOP/s",8} {"peak memory GiB",16}");
+        foreach (var (name, section) in sections)
+        {
+            double seconds = section!["seconds"]?.GetValue<double>() ?? 0;
+            string rate = section["tflops_per_second"] is { } t ? $"{t.GetValue<double>(),8:F2}" : $"{"",8}";
+            string memory = section["peak_memory_bytes"] is { } m ? $"{m.GetValue<long>() / (double)(1L << 30),16:F2}" : "";
+            output.WriteLine($"{name,-20} {seconds,9:F3} {rate} {memory}");
+        }
+        double step = sections["denoising"]!["seconds"]!.GetValue<double>() / options.Steps;
+        double perImage = sections["total_encoding"]!["seconds"]!.GetValue<double>() + 28 * step + sections["vae"]!["seconds"]!.GetValue<double>();
+        result["seconds_per_step"] = step;
+        result["seconds_per_image_28_steps"] = perImage;
+        output.WriteLine($"one step (CFG, batch 2): {step:F3} s; one image with 28 steps ≈ {perImage:F2} s " +
+            $"({result["image_flops_28_steps"]!.GetValue<double>() / 1e15:F3} PFLOP in the transformer: {result["image_flops_28_steps"]!.GetValue<double>() / (28 * step) / 1e12:F1} TFLOP/s)");
+        if (options.Json is not null)
+        {
+            WriteJson(result, options.Json);
+            output.WriteLine($"wrote {options.Json}");
+        }
+        return result;
     }
 
     public static void WriteJson(JsonObject result, string path) =>
