@@ -88,8 +88,8 @@ public sealed class SyntheticModelFolderTests : IClassFixture<SyntheticModelFold
         using var norm = checkpoint.Read("text_model.final_layer_norm.weight");
         weight.dtype.Should().Be(ScalarType.BFloat16);
         using var generator = RandomInit.ForTensor(3, "text_encoder/text_model.encoder.layers.0.mlp.fc1.weight");
-        using var expected = RandomInit.Values("text_model.encoder.layers.0.mlp.fc1.weight", weight.shape, generator);
-        weight.to(float32).allclose(expected.to(ScalarType.BFloat16).to(float32), rtol: 0, atol: 0).Should().BeTrue();
+        using var expected = RandomInit.Values("text_model.encoder.layers.0.mlp.fc1.weight", weight.shape, generator, dtype: ScalarType.BFloat16);
+        weight.to(float32).allclose(expected.to(float32), rtol: 0, atol: 0).Should().BeTrue();
         norm.to(float32).mean().item<float>().Should().BeApproximately(1f, 0.05f, "norm scales are 1 + 0.1·N(0, 1)");
     }
 }

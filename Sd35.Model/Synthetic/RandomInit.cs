@@ -10,18 +10,20 @@ namespace Sd35.Synthetic;
 /// </summary>
 public static class RandomInit
 {
-    /// <summary>Values for a tensor named <paramref name="name"/> of <paramref name="shape"/>, in float32, on the generator's device.</summary>
-    public static Tensor Values(string name, long[] shape, Generator generator, Device? device = null)
+    /// <summary>
+    /// Values for a tensor named <paramref name="name"/> of <paramref name="shape"/>, drawn and scaled in place in
+    /// <paramref name="dtype"/> (float32 unless given) on <paramref name="device"/>: one tensor's memory, no temporaries.
+    /// </summary>
+    public static Tensor Values(string name, long[] shape, Generator generator, Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
-        using var scope = NewDisposeScope();
-        Tensor values;
+        var values = randn(shape, dtype, device, generator: generator);
         if (shape.Length >= 2)
-            values = randn(shape, device: device, generator: generator) / Math.Sqrt(shape.Aggregate(1L, (a, b) => a * b) / shape[0]);
+            values.div_(Math.Sqrt(shape.Aggregate(1L, (a, b) => a * b) / shape[0]));
         else if (name.EndsWith("bias", StringComparison.Ordinal))
-            values = randn(shape, device: device, generator: generator) * 0.1;
+            values.mul_(0.1);
         else
-            values = randn(shape, device: device, generator: generator) * 0.1 + 1;
-        return values.MoveToOuterDisposeScope();
+            values.mul_(0.1).add_(1);
+        return values;
     }
 
     /// <summary>A generator for one tensor, from the model seed and the tensor's name: the values do not depend on the order tensors are made in.</summary>

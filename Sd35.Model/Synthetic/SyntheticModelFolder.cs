@@ -7,6 +7,7 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
+using Sd35.Tensors;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
 using TorchSharp;
@@ -33,30 +34,33 @@ public static class SyntheticModelFolder
     public static bool IsComplete(string directory) => File.Exists(Path.Combine(directory, "model_index.json"));
 
     public static IReadOnlyList<SyntheticComponent> Write(string directory, SyntheticModelPreset preset, long seed = 0,
-        ScalarType dtype = ScalarType.BFloat16, Action<string>? log = null)
+        ScalarType dtype = ScalarType.BFloat16, Action<string>? log = null, IReadOnlyCollection<string>? only = null)
     {
         Directory.CreateDirectory(directory);
         File.Delete(Path.Combine(directory, "model_index.json"));
         var components = new List<SyntheticComponent>();
-        void Add(SyntheticComponent c)
+        void Add(Func<SyntheticComponent> write, string name)
         {
+            if (only is not null && !only.Contains(name)) return;
+            var c = write();
             components.Add(c);
             log?.Invoke($"{c.Name,-15} {c.Tensors,5} tensors {c.Bytes / 1e9,8:F3} GB in {c.Files} file(s), {c.Seconds,7:F1} s ({c.Bytes / 1e9 / Math.Max(c.Seconds, 1e-9):F2} GB/s)");
         }
 
         var transformerConfig = SD3TransformerConfig.FromJson(preset.Transformer.ToJsonString());
-        Add(WriteComponent(directory, "transformer", preset.Transformer, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
+        Add(() => WriteComponent(directory, "transformer", preset.Transformer, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
             () => new SD3Transformer2DModel(transformerConfig, RankContext.Single(Meta), dtype),
-            spec => spec.Name == "pos_embed.pos_embed" ? PositionTable(transformerConfig, dtype) : null));
-        Add(WriteComponent(directory, "text_encoder", preset.ClipL, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new ClipTextModel(ClipTextConfig.FromJson(Element(preset.ClipL)), dtype, device: Meta)));
-        Add(WriteComponent(directory, "text_encoder_2", preset.ClipG, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new ClipTextModel(ClipTextConfig.FromJson(Element(preset.ClipG)), dtype, device: Meta)));
-        Add(WriteComponent(directory, "text_encoder_3", preset.T5, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new T5EncoderModel(T5Config.FromJson(Element(preset.T5)), dtype, device: Meta)));
-        Add(WriteComponent(directory, "vae", preset.Vae, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
-            () => new AutoencoderKLDecoder(AutoencoderKLConfig.FromJson(Element(preset.Vae)), dtype, Meta)));
+            spec => spec.Name == "pos_embed.pos_embed" ? PositionTable(transformerConfig, dtype) : null), "transformer");
+        Add(() => WriteComponent(directory, "text_encoder", preset.ClipL, "model", preset.TextEncoderShardBytes, seed, dtype,
+            () => new ClipTextModel(ClipTextConfig.FromJson(Element(preset.ClipL)), dtype, device: Meta)), "text_encoder");
+        Add(() => WriteComponent(directory, "text_encoder_2", preset.ClipG, "model", preset.TextEncoderShardBytes, seed, dtype,
+            () => new ClipTextModel(ClipTextConfig.FromJson(Element(preset.ClipG)), dtype, device: Meta)), "text_encoder_2");
+        Add(() => WriteComponent(directory, "text_encoder_3", preset.T5, "model", preset.TextEncoderShardBytes, seed, dtype,
+            () => new T5EncoderModel(T5Config.FromJson(Element(preset.T5)), dtype, device: Meta)), "text_encoder_3");
+        Add(() => WriteComponent(directory, "vae", preset.Vae, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
+            () => new AutoencoderKLDecoder(AutoencoderKLConfig.FromJson(Element(preset.Vae)), dtype, Meta)), "vae");
 
+        if (only is not null) return components; // a partial folder is never marked complete
         WriteJson(Path.Combine(directory, "scheduler", "scheduler_config.json"), ReleaseConfigs.Scheduler());
         WriteTokenizers(directory);
         WriteJson(Path.Combine(directory, "model_index.json"), ReleaseConfigs.ModelIndex());
@@ -81,9 +85,10 @@ public static class SyntheticModelFolder
         Tensor Values(TensorSpec spec)
         {
             if (fixedValues?.Invoke(spec) is { } fixedTensor) return fixedTensor;
+            // Freed tensors of all sizes go back to the system between tensors, so the writer's peak stays near one tensor.
+            CpuRuntime.ReleaseFreeMemory();
             using var generator = RandomInit.ForTensor(seed, $"{name}/{spec.Name}");
-            using var values = RandomInit.Values(spec.Name, spec.Shape, generator);
-            return values.to(spec.DType);
+            return RandomInit.Values(spec.Name, spec.Shape, generator, dtype: spec.DType);
         }
         var weights = ShardedSafetensorsWriter.Write(directory, prefix, specs, maxShardBytes, Values, FormatMetadata);
         int files = weights.EndsWith(".index.json", StringComparison.Ordinal) ? ShardedSafetensorsWriter.Plan(prefix, specs, maxShardBytes).Count : 1;
