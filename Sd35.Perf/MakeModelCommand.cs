@@ -5,7 +5,7 @@ using Sd35.Synthetic;
 namespace Sd35.Perf;
 
 /// <summary>
-/// <c>make-model --out DIR [--preset sd35-large|tiny] [--seed N] [--components a,b]</c>: writes a diffusers-layout SD3.5 folder with
+/// <c>make-model --out DIR [--preset sd35-large|tiny] [--seed N] [--components a,b]</c> (or <c>make-model --verify DIR</c>): writes a diffusers-layout SD3.5 folder with
 /// seeded random bf16 weights (<see cref="SyntheticModelFolder"/>) and reports each component's size and write
 /// speed and the writer's own peak resident memory.
 /// </summary>
@@ -13,6 +13,12 @@ public static class MakeModelCommand
 {
     public static int Run(string[] args)
     {
+        if (args is ["--verify", var folder, ..])
+        {
+            var lines = SyntheticModelFolder.Verify(folder);
+            foreach (var line in lines) Console.WriteLine(line);
+            return lines.All(l => l.EndsWith(": ok", StringComparison.Ordinal)) ? 0 : 1;
+        }
         string? output = null;
         string preset = "sd35-large";
         long seed = 0;

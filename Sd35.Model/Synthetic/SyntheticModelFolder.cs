@@ -67,6 +67,33 @@ public static class SyntheticModelFolder
         return components;
     }
 
+    /// <summary>
+    /// Checks that a folder holds this writer's values for <paramref name="seed"/>: the largest tensor of each
+    /// component and <paramref name="samples"/> others are made again and compared byte for byte.
+    /// </summary>
+    /// <returns>one line per compared tensor, "ok" or what differs</returns>
+    public static IReadOnlyList<string> Verify(string directory, long seed = 0, int samples = 3)
+    {
+        var lines = new List<string>();
+        foreach (var name in new[] { "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "vae" })
+        {
+            using var checkpoint = new ModelFolder(Path.Combine(directory, name)).OpenCheckpoint();
+            var keys = checkpoint.Keys.Where(k => k != "pos_embed.pos_embed").OrderBy(k => k, StringComparer.Ordinal).ToList();
+            var chosen = keys.OrderByDescending(k => checkpoint.Entry(k).ElementCount).Take(1)
+                .Concat(Enumerable.Range(1, samples).Select(i => keys[i * keys.Count / (samples + 1)])).Distinct();
+            foreach (var key in chosen)
+            {
+                var entry = checkpoint.Entry(key);
+                using var stored = checkpoint.Read(key);
+                using var generator = RandomInit.ForTensor(seed, $"{name}/{key}");
+                using var made = RandomInit.ValuesIn(entry.DType, key, entry.Shape, generator);
+                bool same = stored.bytes.SequenceEqual(made.bytes);
+                lines.Add($"{name}/{key} {entry.ShapeText}: {(same ? "ok" : "DIFFERS")}");
+            }
+        }
+        return lines;
+    }
+
     /// <summary>The tensors a component's model holds, in its state-dict order, as the model built on the meta device reports them.</summary>
     public static IReadOnlyList<TensorSpec> Specs(nn.Module model, ScalarType dtype) =>
         model.state_dict().Select(kv => new TensorSpec(kv.Key, dtype, kv.Value.shape)).ToList();
@@ -88,7 +115,7 @@ public static class SyntheticModelFolder
             // Freed tensors of all sizes go back to the system between tensors, so the writer's peak stays near one tensor.
             CpuRuntime.ReleaseFreeMemory();
             using var generator = RandomInit.ForTensor(seed, $"{name}/{spec.Name}");
-            return RandomInit.Values(spec.Name, spec.Shape, generator, dtype: spec.DType);
+            return RandomInit.ValuesIn(spec.DType, spec.Name, spec.Shape, generator);
         }
         var weights = ShardedSafetensorsWriter.Write(directory, prefix, specs, maxShardBytes, Values, FormatMetadata);
         int files = weights.EndsWith(".index.json", StringComparison.Ordinal) ? ShardedSafetensorsWriter.Plan(prefix, specs, maxShardBytes).Count : 1;
