@@ -15,7 +15,7 @@ public sealed class DemoRunner(TextWriter output, TextWriter progressOutput)
             output.WriteLine(DemoOptions.Usage);
             return 0;
         }
-        output.WriteLine(Sd35.Tensors.LibTorchRuntime.Describe(torch.CPU));
+        output.WriteLine(Sd35.Tensors.LibTorchRuntime.Describe(DeviceBinding.For(options.Device)(0)));
         var components = DemoComponents.Resolve(options);
         if (options.Model is null)
             output.WriteLine("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");

@@ -34,6 +34,6 @@ public sealed class RandomModelBenchmarkTests
     {
         if (TorchSharp.torch.cuda.is_available()) return;
         var act = () => RandomModelBenchmark.ParseDevice("cuda");
-        act.Should().Throw<NotSupportedException>().WithMessage("*CUDA is not available*SD35_LIBTORCH_DIR*");
+        act.Should().Throw<Sd35.Errors.RequestException>().WithMessage("*CUDA*not available*SD35_LIBTORCH_DIR*");
     }
 }

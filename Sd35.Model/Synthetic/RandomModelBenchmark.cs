@@ -183,14 +183,14 @@ public static class RandomModelBenchmark
         };
     }
 
-    public static Device ParseDevice(string text)
+    /// <summary>cpu, cuda or cuda:N; CUDA without a CUDA libtorch or a GPU is the pipeline's clear error (<see cref="DeviceBinding"/>).</summary>
+    public static Device ParseDevice(string text) => text switch
     {
-        if (text is "cpu") return CPU;
-        if (!text.StartsWith("cuda", StringComparison.Ordinal)) throw new ArgumentException($"device '{text}' is not cpu, cuda or cuda:N");
-        if (!TryInitializeDeviceType(DeviceType.CUDA) || !cuda.is_available())
-            throw new NotSupportedException($"device '{text}': CUDA is not available — the libtorch in use ({LibTorchRuntime.Select()}) has no CUDA support or no GPU is visible; set {LibTorchRuntime.EnvironmentVariable} to a CUDA libtorch's lib folder.");
-        return new Device(text);
-    }
+        "cpu" => CPU,
+        "cuda" => DeviceBinding.For(ComputeDevice.Cuda)(0),
+        _ when text.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(text[5..], out int index) => DeviceBinding.For(ComputeDevice.Cuda)(index),
+        _ => throw new ArgumentException($"device '{text}' is not cpu, cuda or cuda:N"),
+    };
 
     /// <summary>Builds a model on its device and fills it in place with the random recipe, from a generator on that device.</summary>
     static TModel Build<TModel>(Func<TModel> build, long seed, string name, ref double seconds) where TModel : nn.Module

@@ -42,7 +42,7 @@ try
     Console.Error.WriteLine("usage: sd35-gpucheck check [--device cuda|cpu] [--fixtures DIR] [--json FILE] | bench " + RandomModelBenchmarkOptions.Usage);
     return 2;
 }
-catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or InvalidDataException)
+catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or InvalidDataException or Sd35.Errors.Sd35Exception)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
