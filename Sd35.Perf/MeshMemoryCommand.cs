@@ -1,4 +1,5 @@
 using Sd35.Mesh;
+using Sd35.Pipeline;
 using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
