@@ -74,7 +74,7 @@ public static class MeshMemoryCommand
 
     static long TransformerBytes(string model, RankContext rank, ScalarType dtype)
     {
-        var config = SD3TransformerConfig.FromFile(Path.Combine(model, "transformer", "config.json"));
+        var config = new ModelFolder(Path.Combine(model, "transformer")).ReadConfig<SD3TransformerConfig>();
         using var m = new SD3Transformer2DModel(config, rank, dtype);
         return Bytes(m);
     }
@@ -84,17 +84,17 @@ public static class MeshMemoryCommand
         long total = 0;
         foreach (var part in new[] { "text_encoder", "text_encoder_2" })
         {
-            using var clip = new ClipTextModel(ClipTextConfig.FromFolder(new ModelFolder(Path.Combine(model, part))), dtype, tp, Meta);
+            using var clip = new ClipTextModel(new ModelFolder(Path.Combine(model, part)).ReadConfig<ClipTextConfig>(), RankContext.TensorParallel(tp, Meta), dtype);
             total += Bytes(clip);
         }
-        using var t5 = new T5EncoderModel(T5Config.FromFolder(new ModelFolder(Path.Combine(model, "text_encoder_3"))), dtype, tp, Meta);
+        using var t5 = new T5EncoderModel(new ModelFolder(Path.Combine(model, "text_encoder_3")).ReadConfig<T5Config>(), RankContext.TensorParallel(tp, Meta), dtype);
         return total + Bytes(t5);
     }
 
     static long VaeBytes(string model, IProcessGroup tp, ScalarType dtype)
     {
         var folder = new ModelFolder(Path.Combine(model, "vae"));
-        using var vae = new AutoencoderKLDecoder(folder.ReadConfig(AutoencoderKLConfig.FromJson), dtype, Meta, tp);
+        using var vae = new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), RankContext.TensorParallel(tp, Meta), dtype);
         return Bytes(vae);
     }
 

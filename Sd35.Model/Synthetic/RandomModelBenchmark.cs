@@ -10,6 +10,7 @@ using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
 using Sd35.Pipeline;
 using Sd35.Tensors;
+using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -74,9 +75,9 @@ public static class RandomModelBenchmark
         log ??= _ => { };
         var device = ParseDevice(options.Device);
         var preset = SyntheticModelPreset.Named(options.Preset);
-        var transformerConfig = SD3TransformerConfig.FromJson(preset.Transformer.ToJsonString());
-        var vaeConfig = AutoencoderKLConfig.FromJson(JsonDocument.Parse(preset.Vae.ToJsonString()).RootElement);
-        int vaeScale = 1 << (vaeConfig.BlockOutChannels.Count - 1);
+        var transformerConfig = ModelConfig.Parse<SD3TransformerConfig>(preset.Transformer.ToJsonString());
+        var vaeConfig = ModelConfig.Parse<AutoencoderKLConfig>(preset.Vae.ToJsonString());
+        int vaeScale = vaeConfig.ScaleFactor;
         if (options.Size % (vaeScale * transformerConfig.PatchSize) != 0)
             throw new ArgumentException($"size {options.Size} must be a multiple of {vaeScale * transformerConfig.PatchSize}");
         log(LibTorchRuntime.Describe(device));
@@ -86,12 +87,12 @@ public static class RandomModelBenchmark
         using var noGrad = no_grad();
 
         // Encoders: CLIP-L and CLIP-G, then T5, on the positive and the empty negative prompt (batch 2).
-        var tokenizers = Sd3Tokenizers.From(TokenizerSet.Default(t5SequenceLength: options.MaxSequenceLength));
+        var tokenizers = TokenizerSet.Default();
         string[] prompts = ["a photo of an astronaut riding a horse on the moon", ""];
         Tensor promptEmbeds, pooled;
         double buildSeconds = 0;
-        using (var clipL = Build(() => new ClipTextModel(ClipTextConfig.FromJson(Json(preset.ClipL)), options.DType, device: device), options.Seed, "clip_l", ref buildSeconds))
-        using (var clipG = Build(() => new ClipTextModel(ClipTextConfig.FromJson(Json(preset.ClipG)), options.DType, device: device), options.Seed, "clip_g", ref buildSeconds))
+        using (var clipL = Build(() => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipL.ToJsonString()), RankContext.Single(device), options.DType), options.Seed, "clip_l", ref buildSeconds))
+        using (var clipG = Build(() => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipG.ToJsonString()), RankContext.Single(device), options.DType), options.Seed, "clip_g", ref buildSeconds))
         {
             var clipOnly = new Sd3PromptEncoder(clipL, clipG, null, transformerConfig.JointAttentionDim);
             using var l = Ids(prompts, tokenizers.ClipL, Sd3PromptEncoder.ClipTokens, device);
@@ -103,7 +104,7 @@ public static class RandomModelBenchmark
             promptEmbeds = clip.PromptEmbeds.narrow(1, 0, Sd3PromptEncoder.ClipTokens).clone();
             pooled = clip.PooledPromptEmbeds.clone();
         }
-        using (var t5 = Build(() => new T5EncoderModel(T5Config.FromJson(Json(preset.T5)), options.DType, device: device), options.Seed, "t5", ref buildSeconds))
+        using (var t5 = Build(() => new T5EncoderModel(ModelConfig.Parse<T5Config>(preset.T5.ToJsonString()), RankContext.Single(device), options.DType), options.Seed, "t5", ref buildSeconds))
         {
             using var ids = Ids(prompts, tokenizers.T5, options.MaxSequenceLength, device);
             var watch = Stopwatch.StartNew();
@@ -125,7 +126,7 @@ public static class RandomModelBenchmark
         Tensor latents;
         using (var transformer = Build(() => new SD3Transformer2DModel(transformerConfig, RankContext.Single(device), options.DType), options.Seed, "transformer", ref buildSeconds))
         {
-            var scheduler = new FlowMatchEulerScheduler(new FlowMatchEulerSchedulerConfig(Shift: 3.0));
+            var scheduler = new FlowMatchEulerScheduler(new FlowMatchEulerSchedulerConfig { Shift = 3.0 });
             scheduler.SetTimesteps(options.Steps);
             using var generator = new Generator((ulong)options.Seed);
             latents = randn([1, transformerConfig.InChannels, latentSize, latentSize], options.DType, generator: generator).to(device);
@@ -153,7 +154,7 @@ public static class RandomModelBenchmark
         pooled.Dispose();
 
         using (latents)
-        using (var vae = Build(() => new AutoencoderKLDecoder(vaeConfig, options.DType, device), options.Seed, "vae", ref buildSeconds))
+        using (var vae = Build(() => new AutoencoderKLDecoder(vaeConfig, RankContext.Single(device), options.DType), options.Seed, "vae", ref buildSeconds))
         {
             var watch = Stopwatch.StartNew();
             using var image = vae.Decode(latents);
@@ -209,10 +210,8 @@ public static class RandomModelBenchmark
         return model;
     }
 
-    static Tensor Ids(string[] prompts, TokenizeToLength tokenize, int length, Device device) =>
-        tensor(prompts.SelectMany(p => tokenize(p, length)).Select(i => (long)i).ToArray(), [prompts.Length, length]).to(device);
-
-    static JsonElement Json(JsonObject o) => JsonDocument.Parse(o.ToJsonString()).RootElement;
+    static Tensor Ids(string[] prompts, IPromptTokenizer tokenizer, int length, Device device) =>
+        tensor(prompts.SelectMany(p => tokenizer.Encode(p, length)).Select(i => (long)i).ToArray(), [prompts.Length, length]).to(device);
 
     static void Synchronize(Device device)
     {

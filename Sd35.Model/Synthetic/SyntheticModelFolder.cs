@@ -47,18 +47,18 @@ public static class SyntheticModelFolder
             log?.Invoke($"{c.Name,-15} {c.Tensors,5} tensors {c.Bytes / 1e9,8:F3} GB in {c.Files} file(s), {c.Seconds,7:F1} s ({c.Bytes / 1e9 / Math.Max(c.Seconds, 1e-9):F2} GB/s)");
         }
 
-        var transformerConfig = SD3TransformerConfig.FromJson(preset.Transformer.ToJsonString());
+        var transformerConfig = ModelConfig.Parse<SD3TransformerConfig>(preset.Transformer.ToJsonString());
         Add(() => WriteComponent(directory, "transformer", preset.Transformer, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
             () => new SD3Transformer2DModel(transformerConfig, RankContext.Single(Meta), dtype),
             spec => spec.Name == "pos_embed.pos_embed" ? PositionTable(transformerConfig, dtype) : null), "transformer");
         Add(() => WriteComponent(directory, "text_encoder", preset.ClipL, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new ClipTextModel(ClipTextConfig.FromJson(Element(preset.ClipL)), dtype, device: Meta)), "text_encoder");
+            () => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipL.ToJsonString()), RankContext.Single(Meta), dtype)), "text_encoder");
         Add(() => WriteComponent(directory, "text_encoder_2", preset.ClipG, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new ClipTextModel(ClipTextConfig.FromJson(Element(preset.ClipG)), dtype, device: Meta)), "text_encoder_2");
+            () => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipG.ToJsonString()), RankContext.Single(Meta), dtype)), "text_encoder_2");
         Add(() => WriteComponent(directory, "text_encoder_3", preset.T5, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new T5EncoderModel(T5Config.FromJson(Element(preset.T5)), dtype, device: Meta)), "text_encoder_3");
+            () => new T5EncoderModel(ModelConfig.Parse<T5Config>(preset.T5.ToJsonString()), RankContext.Single(Meta), dtype)), "text_encoder_3");
         Add(() => WriteComponent(directory, "vae", preset.Vae, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
-            () => new AutoencoderKLDecoder(AutoencoderKLConfig.FromJson(Element(preset.Vae)), dtype, Meta)), "vae");
+            () => new AutoencoderKLDecoder(ModelConfig.Parse<AutoencoderKLConfig>(preset.Vae.ToJsonString()), RankContext.Single(Meta), dtype)), "vae");
 
         if (only is not null) return components; // a partial folder is never marked complete
         WriteJson(Path.Combine(directory, "scheduler", "scheduler_config.json"), ReleaseConfigs.Scheduler());
@@ -146,8 +146,6 @@ public static class SyntheticModelFolder
         WriteJson(Path.Combine(t5, "special_tokens_map.json"), ReleaseConfigs.T5SpecialTokensMap());
         WriteJson(Path.Combine(t5, "tokenizer_config.json"), ReleaseConfigs.T5TokenizerConfig());
     }
-
-    static JsonElement Element(JsonObject config) => JsonDocument.Parse(config.ToJsonString()).RootElement;
 
     static void WriteJson(string path, JsonObject value)
     {

@@ -18,7 +18,7 @@ public static class LibTorchRuntime
     public const string EnvironmentVariable = "SD35_LIBTORCH_DIR";
     const string BuildSetting = "Sd35.LibTorchDir";
     static readonly string[] Libraries = ["libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so"];
-    static readonly object s_lock = new();
+    static readonly object Gate = new();
     static string? s_selected;
 
     /// <summary>The libtorch directory asked for (environment first, then the build property), or null for the packaged one.</summary>
@@ -29,7 +29,7 @@ public static class LibTorchRuntime
     /// <summary>Loads the requested libtorch, once per process, before any tensor exists; returns what was done.</summary>
     public static string Select()
     {
-        lock (s_lock)
+        lock (Gate)
         {
             if (s_selected is not null) return s_selected;
             var directory = RequestedDirectory;
