@@ -23,6 +23,14 @@ public static class ProcessMemory
     {
         if (!OperatingSystem.IsLinux()) return 0;
         var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal));
-        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024; // the kernel reports kB
+        return line is null ? 0 : ParseStatusLine(line);
     }
+
+    /// <summary>
+    /// Bytes from a <c>/proc/self/status</c> line such as <c>"VmHWM:\t  264818 kB"</c>. The kernel pads the number with
+    /// spaces after a tab only up to 8 digits: from 10 GB on it reads <c>"VmHWM:\t11523456 kB"</c>, with no space
+    /// before the number, so the line is split on any whitespace.
+    /// </summary>
+    public static long ParseStatusLine(string line) =>
+        long.Parse(line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
 }
