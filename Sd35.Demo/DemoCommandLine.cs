@@ -26,6 +26,7 @@ public sealed class DemoCommandLine
     readonly Option<bool> _bf16 = new("--bf16") { Description = "Run the models in bfloat16 (halves memory; about 4× slower on CPUs without AMX)." };
     readonly Option<string?> _parallel = new("--parallel") { Description = $"Run the denoising loop on a simulated device mesh: {string.Join(", ", NamedParallelConfigs.All.Select(c => c.Id))}.", HelpName = "config id" };
     readonly Option<string> _device = new("--device") { Description = "Bind every device of the run to the CPU or to the CUDA GPUs, round-robin.", DefaultValueFactory = _ => "cpu", HelpName = "cpu|cuda" };
+    readonly Option<string?> _statsJson = new("--stats-json") { Description = "Also write each stage's load and compute seconds and its peak and released resident memory (JSON).", HelpName = "file.json" };
     readonly Option<string> _out = new("--out") { Description = "Output PNG file; written only when the image is complete, its folder must exist.", DefaultValueFactory = _ => "sd35.png", HelpName = "file.png" };
 
     public RootCommand Root { get; }
@@ -34,7 +35,7 @@ public sealed class DemoCommandLine
     {
         Root = new RootCommand("Sd35.Demo — text to image with Stable Diffusion 3.5")
         {
-            _prompt, _negativePrompt, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out,
+            _prompt, _negativePrompt, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out, _statsJson,
         };
         InRange(_steps, 1, GenerationRequest.MaxSteps);
         _device.AcceptOnlyFromAmong("cpu", "cuda");
@@ -126,5 +127,6 @@ public sealed class DemoCommandLine
         Parallel = result.GetValue(_parallel),
         Device = result.GetValue(_device) == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu,
         Out = result.GetValue(_out)!,
+        StatsJson = result.GetValue(_statsJson),
     };
 }

@@ -16,6 +16,7 @@ public sealed record DemoOptions
     public bool Bf16 { get; init; }
     public string? Parallel { get; init; }
     public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
+    public string? StatsJson { get; init; }
 
     /// <summary>Parses and validates <paramref name="args"/>; a bad argument is a <see cref="CommandLineException"/> naming the option.</summary>
     public static DemoOptions Parse(IReadOnlyList<string> args)

@@ -1,3 +1,4 @@
+using Sd35.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
@@ -56,9 +57,12 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
 
         if (options.Model is null)
             Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
+        Line(Sd35.Tensors.LibTorchRuntime.Describe(DeviceBinding.For(options.Device)(0)));
         Line($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
             (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
+        var probe = new StageMemoryProbe(pipeline);
+        probe.Start();
         using var result = DemoProgress.Run(console, liveProgress, request.Steps, progress =>
         {
             pipeline.StageReleased += stage => progress.Stage(stage switch { "encoding" => "denoising", "denoising" => "vae decoding", _ => "done" });
@@ -73,6 +77,8 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         else interrupts.Writing(() => ImageOutput.SavePng(image, options.Out), options.Out);
         Line($"wrote {options.Out} ({request.Width}×{request.Height})");
         console.Write(TimingTable(result.Timings, preflightSeconds));
+        Line(probe.ToTable(result.Timings));
+        if (options.StatsJson is not null) probe.WriteJson(options.StatsJson, result.Timings);
         return 0;
     }
 

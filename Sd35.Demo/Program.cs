@@ -2,6 +2,9 @@ using Sd35.Demo;
 using Sd35.Mesh.Mpi;
 using Sd35.Tensors;
 
+// An existing libtorch (SD35_LIBTORCH_DIR or -p:Sd35LibTorchDir) must be loaded before anything touches TorchSharp.
+LibTorchRuntime.Select();
+
 // Under mpirun every process runs this; only world rank 0 (the lead device's process) talks to the user.
 bool speaks = MpiRuntime.LaunchedRank() is not { Rank: > 0 };
 var (output, error) = speaks ? (Console.Out, Console.Error) : (TextWriter.Null, TextWriter.Null);

@@ -13,7 +13,9 @@ using Sd35.Perf;
 // `-- report --baseline A --current B` compares two result sets (perf-test JSON, BenchmarkDotNet full JSON).
 if (args is ["report", ..])
     return Sd35.Perf.Report.ReportCommand.Run(args[1..], Console.Out, Console.Error);
-if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts", ..])
+// An existing libtorch (SD35_LIBTORCH_DIR or -p:Sd35LibTorchDir) must be loaded before anything touches TorchSharp.
+Console.WriteLine(Sd35.Tensors.LibTorchRuntime.Select());
+if (Environment.GetEnvironmentVariable("SD35_CPU_RUNTIME") != "default" && args is ["quick" or "ops" or "parts" or "random-model", ..])
     Console.WriteLine(Sd35.Tensors.CpuRuntime.Configure());
 if (args is ["quick", ..])
 {
@@ -31,6 +33,17 @@ if (args is ["model", ..])
 {
     return Sd35.Perf.ModelCommand.Run(args[1..]);
 }
+if (args is ["random-model", ..])
+{
+    TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+    return RandomModelCommand.Run(args[1..]);
+}
+if (args is ["load-speed", ..])
+    return LoadSpeedCommand.Run(args[1..]);
+if (args is ["mesh-memory", ..])
+    return MeshMemoryCommand.Run(args[1..]);
+if (args is ["make-model", ..])
+    return MakeModelCommand.Run(args[1..]);
 if (args is ["parts", ..])
 {
     TorchSharp.torch.set_num_threads(Environment.ProcessorCount);

@@ -51,8 +51,7 @@ public static class Workloads
     public static Cost CostOf(string name) =>
         Costs.TryGetValue(name, out var cost) ? cost : throw new ArgumentException($"unknown workload '{name}'");
 
-    /// <summary>One joint block over n tokens of width d: projections and MLP 24·d²·n, attention 4·n²·d.</summary>
-    static double JointBlockFlops(double d, double n) => 24.0 * d * d * n + 4.0 * n * n * d;
+    static double JointBlockFlops(double d, double n) => Sd35.Synthetic.AnalyticCost.JointBlockFlops(d, n);
 
     /// <summary>The repository's fixtures folder, found by walking up to Sd35.sln (BenchmarkDotNet runs from a generated folder).</summary>
     public static string FixturesDirectory()

@@ -33,13 +33,14 @@ public static class DeviceBinding
     static string WhyNoCuda() =>
         HasCudaLibTorch()
             ? "no GPU is visible to libtorch (check the NVIDIA driver and CUDA_VISIBLE_DEVICES)"
-            : "only the CPU libtorch is loaded (TorchSharp-cpu has no CUDA kernels; a CUDA run needs a libtorch-cuda package)";
+            : $"only the CPU libtorch is loaded (TorchSharp-cpu has no CUDA kernels; a CUDA run needs a CUDA libtorch: set {Sd35.Tensors.LibTorchRuntime.EnvironmentVariable} to its lib folder, e.g. a PyTorch install's torch/lib)";
 
     /// <summary>TorchSharp's CUDA packages ship libtorch_cuda next to libtorch_cpu; the CPU package does not.</summary>
     static bool HasCudaLibTorch()
     {
         try
         {
+            if (Sd35.Tensors.LibTorchRuntime.RequestedDirectory is { } existing && File.Exists(Path.Combine(existing, "libtorch_cuda.so"))) return true;
             return Directory.EnumerateFiles(AppContext.BaseDirectory, "*torch_cuda*", SearchOption.AllDirectories).Any();
         }
         catch (IOException)
