@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace Sd35.Tests.Hardening;
+namespace Sd35.Tests.Demo;
 
 /// <summary>Runs the built demo (Sd35.Demo.dll, copied beside the tests) as a child process, as a user would.</summary>
 static class DemoProcess

@@ -3,7 +3,7 @@ using Sd35.Models.Transformer;
 using Sd35.Tests.TestSupport;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Models;
+namespace Sd35.Tests.Models.Transformer;
 
 public class TransformerPrecisionTests
 {

@@ -6,7 +6,7 @@ using Sd35.Tests.TestSupport;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Tensors;
+namespace Sd35.Tests.Tensors.Checkpoints;
 
 [Collection(MemoryMeasurementCollection.Name)]
 public class CheckpointMemoryTests(ITestOutputHelper output)

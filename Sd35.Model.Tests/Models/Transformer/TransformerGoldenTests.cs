@@ -6,7 +6,7 @@ using Sd35.Models.Transformer;
 using Sd35.Tests.TestSupport;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Models;
+namespace Sd35.Tests.Models.Transformer;
 
 /// <summary>
 /// Every folder under fixtures/ holding an MMDiT golden (config.json with joint_attention_dim, weights,

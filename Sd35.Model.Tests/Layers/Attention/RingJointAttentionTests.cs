@@ -6,7 +6,9 @@ using Sd35.Tests.TestSupport;
 using static Sd35.Tests.Mesh.MeshTestTensors;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Mesh;
+using Sd35.Tests.Mesh;
+
+namespace Sd35.Tests.Layers.Attention;
 
 /// <summary>
 /// Ring joint attention on 1×n meshes (all ranks on the CPU) against full joint attention over

@@ -1,9 +1,10 @@
+using Sd35.Tests.TestSupport;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Sd35.Tests.Hardening;
+namespace Sd35.Tests.Fuzzing;
 
 /// <summary>
 /// Seeded damage to one input file, of the kinds users and disks produce: bytes flipped, truncation, garbage

@@ -2,7 +2,7 @@ using FluentAssertions;
 using Sd35.Numerics;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Tensors;
+namespace Sd35.Tests.Numerics;
 
 public class QualityTests
 {

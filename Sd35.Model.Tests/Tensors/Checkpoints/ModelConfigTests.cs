@@ -9,7 +9,7 @@ using Sd35.Pipeline;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.TestSupport;
 
-namespace Sd35.Tests.Tensors;
+namespace Sd35.Tests.Tensors.Checkpoints;
 
 /// <summary>
 /// Every model config is read by <see cref="ModelConfig"/> and range-checked: the tiny reference components' configs,

@@ -1,3 +1,4 @@
+using Sd35.Tests.TestSupport;
 using System.Diagnostics;
 using FluentAssertions;
 using Sd35.Errors;
@@ -5,7 +6,7 @@ using Sd35.Pipeline;
 using Sd35.Tokenizers;
 using Xunit.Abstractions;
 
-namespace Sd35.Tests.Hardening;
+namespace Sd35.Tests.Fuzzing;
 
 /// <summary>
 /// Seeded fuzzing of every file a run reads (checkpoints, configs, tokenizer files, the scheduler config) of a copy

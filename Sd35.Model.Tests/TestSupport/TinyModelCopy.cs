@@ -2,7 +2,7 @@ using Sd35.Pipeline;
 using Sd35.Tokenizers;
 using Sd35.Tests.TestSupport;
 
-namespace Sd35.Tests.Hardening;
+namespace Sd35.Tests.TestSupport;
 
 /// <summary>
 /// The tiny reference components (fixtures/reference: transformer, VAE, CLIP-L/G, T5), the shipped tokenizer files

@@ -3,7 +3,7 @@ using FluentAssertions;
 using Sd35.Tests.TestSupport;
 using Xunit.Abstractions;
 
-namespace Sd35.Tests.Hardening;
+namespace Sd35.Tests.Demo;
 
 /// <summary>
 /// The built demo as a child process: exact exit codes (0 done, 2 bad input, 1 internal error, 130 interrupted),

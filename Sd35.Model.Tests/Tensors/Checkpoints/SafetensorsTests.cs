@@ -6,7 +6,7 @@ using Sd35.Tests.TestSupport;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Tensors;
+namespace Sd35.Tests.Tensors.Checkpoints;
 
 public class SafetensorsTests
 {

@@ -7,7 +7,7 @@ using Sd35.Mesh.Tracing;
 using Sd35.Tests.TestSupport;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Mesh;
+namespace Sd35.Tests.Mesh.Tracing;
 
 /// <summary>The step trace: capture on the first step, check later steps collective by collective, export for Perfetto.</summary>
 [Collection(MeshRunCollection.Name)]

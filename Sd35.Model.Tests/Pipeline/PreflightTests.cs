@@ -6,7 +6,7 @@ using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.TestSupport;
 using static TorchSharp.torch;
 
-namespace Sd35.Tests.Hardening;
+namespace Sd35.Tests.Pipeline;
 
 public class PreflightTests
 {
