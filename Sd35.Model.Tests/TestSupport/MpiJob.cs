@@ -26,7 +26,10 @@ public static class MpiJob
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "-np", processes.ToString(), "dotnet", Path.Combine(AppContext.BaseDirectory, assembly) }.Concat(args))
+        // Every rank runs under the repository's rank wrapper, as the README's launch command does: it names a rank whose
+        // process is killed by a signal.
+        var wrapper = Path.Combine(RepoPaths.Root, "tools", "mpi", "sd35-rank");
+        foreach (var a in new[] { "-np", processes.ToString(), "bash", wrapper, "dotnet", Path.Combine(AppContext.BaseDirectory, assembly) }.Concat(args))
             start.ArgumentList.Add(a);
         // The test host's own settings must not leak into the ranks (a parent MPI job's rank, for one).
         foreach (var name in new[] { "PMI_RANK", "PMI_SIZE", "PMI_FD", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE" })

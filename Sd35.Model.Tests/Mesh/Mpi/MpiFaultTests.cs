@@ -37,6 +37,8 @@ public class MpiFaultTests
 
         job.ExitCode.Should().NotBe(0).And.NotBe(-1, job.ToString());
         job.Output.Should().Contain("BAD TERMINATION").And.Contain("Killed (signal 9)");
+        job.Output.Should().Contain("error: rank 2 on ").And.Contain("was killed by signal 9 (KILL)", "the rank wrapper names the dead rank: " + job);
+        job.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(60), "the job ends soon after the kill");
         job.Output.Should().Contain("MPI job of 4 processes, one per device: rank 0: pid", "the pid-to-rank map is printed at the start");
     }
 
