@@ -117,13 +117,15 @@ public static class CheckpointLoader
 
     static string Describe(Checkpoint checkpoint, nn.Module module, List<string> missing, List<string> unexpected, List<string> mismatched)
     {
+        // One line, as every input error is (the demo prints it as its one line): sections apart by "; ", items by ", ".
         var text = new StringBuilder($"does not match {module.GetName()}:");
+        string separator = " ";
         void Section(string title, List<string> items)
         {
             if (items.Count == 0) return;
-            text.Append($"\n  {title} ({items.Count}):");
-            foreach (var item in items.Take(MaxListed)) text.Append($"\n    {item}");
-            if (items.Count > MaxListed) text.Append($"\n    … and {items.Count - MaxListed} more");
+            text.Append($"{separator}{title} ({items.Count}): {string.Join(", ", items.Take(MaxListed))}");
+            if (items.Count > MaxListed) text.Append($", … and {items.Count - MaxListed} more");
+            separator = "; ";
         }
         Section("missing keys (in the model, not in the checkpoint)", missing);
         Section("unexpected keys (in the checkpoint, not in the model)", unexpected.Select(k => $"{k} (in '{checkpoint.FileOf(k).Path}')").ToList());
