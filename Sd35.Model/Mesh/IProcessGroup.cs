@@ -30,7 +30,7 @@ public interface IProcessGroup
     Tensor AllToAll(Tensor local, long scatterDim, long gatherDim);
 
     /// <summary>Ring step: sends to rank (r + 1) mod Size and returns what rank (r − 1) mod Size sent.</summary>
-    Tensor RingShift(Tensor local);
+    Tensor RingShift(Tensor local) => SendReceive(local, (Rank + 1) % Size, (Rank + Size - 1) % Size);
 
     /// <summary>Every rank gets rank <paramref name="root"/>'s tensor.</summary>
     Tensor Broadcast(Tensor local, int root);
@@ -39,8 +39,13 @@ public interface IProcessGroup
     /// Point-to-point exchange made by every rank at once: sends <paramref name="local"/> to <paramref name="toRank"/>
     /// and returns what <paramref name="fromRank"/> sent. The sends must form a permutation (if r sends to t, t
     /// receives from r); shapes may differ per rank. <see cref="RingShift"/> is the case to = r + 1, from = r − 1.
+    /// Every backend's exchange is <see cref="StartSendReceive"/> waited on at once.
     /// </summary>
-    Tensor SendReceive(Tensor local, int toRank, int fromRank);
+    Tensor SendReceive(Tensor local, int toRank, int fromRank)
+    {
+        using var pending = StartSendReceive(local, toRank, fromRank);
+        return pending.Wait();
+    }
 
     /// <summary>
     /// <see cref="SendReceive"/> posted without waiting, so the caller can compute while the bytes move (ring

@@ -88,7 +88,6 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
         });
     }
 
-    public Tensor RingShift(Tensor local) => SendReceive(local, (Rank + 1) % Size, (Rank + Size - 1) % Size);
 
     public Tensor Broadcast(Tensor local, int root)
     {
@@ -97,12 +96,6 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             Rank == root
                 ? (local.alias(), Bytes(local) * (Size - 1), 0)
                 : (all[root].Tensor.to(Target(all[root].Tensor), copy: true), 0, Bytes(all[root].Tensor)));
-    }
-
-    public Tensor SendReceive(Tensor local, int toRank, int fromRank)
-    {
-        using var pending = StartSendReceive(local, toRank, fromRank);
-        return pending.Wait();
     }
 
     /// <summary>

@@ -128,7 +128,6 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
         return received;
     }
 
-    public Tensor RingShift(Tensor local) => SendReceive(local, (Rank + 1) % Size, (Rank + Size - 1) % Size);
 
     /// <summary>The root's shape and dtype go first (other ranks' tensors may have any shape), then its data.</summary>
     public Tensor Broadcast(Tensor local, int root)
@@ -154,12 +153,6 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
             stats.Record("Broadcast", 0, Bytes(result));
             return OnMyDevice(result).MoveToOuterDisposeScope();
         }
-    }
-
-    public Tensor SendReceive(Tensor local, int toRank, int fromRank)
-    {
-        using var pending = StartSendReceive(local, toRank, fromRank);
-        return pending.Wait();
     }
 
     /// <summary>
