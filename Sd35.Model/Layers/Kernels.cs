@@ -30,7 +30,7 @@ public static class Kernels
     /// <summary>Softmax attention with scale 1/√d, as <c>F.scaled_dot_product_attention</c> (no mask or causal).</summary>
     public static Tensor Attention(Tensor q, Tensor k, Tensor v, bool causal = false)
     {
-        var output = IsMeta(q)
+        var output = ShapeOnly.Is(q)
             ? empty([.. q.shape[..^1], v.shape[^1]], q.dtype, q.device)
             : nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal);
         RecordAttention(q, k, v, output, causal);
@@ -55,7 +55,7 @@ public static class Kernels
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, long padding)
     {
         Tensor output;
-        if (IsMeta(x))
+        if (ShapeOnly.Is(x))
         {
             long h = x.shape[2] + 2 * padding - weight.shape[2] + 1, w = x.shape[3] + 2 * padding - weight.shape[3] + 1;
             output = empty([x.shape[0], weight.shape[0], h, w], x.dtype, x.device);
@@ -73,7 +73,7 @@ public static class Kernels
     /// <summary><c>F.layer_norm</c> over the last dimension, affine when weight and bias are given.</summary>
     public static Tensor LayerNorm(Tensor x, double eps, Tensor? weight = null, Tensor? bias = null)
     {
-        var output = IsMeta(x) ? empty_like(x) : nn.functional.layer_norm(x, [x.shape[^1]], weight, bias, eps);
+        var output = ShapeOnly.Is(x) ? empty_like(x) : nn.functional.layer_norm(x, [x.shape[^1]], weight, bias, eps);
         RecordNorm("layer_norm", x, output);
         return output;
     }
@@ -81,7 +81,7 @@ public static class Kernels
     /// <summary><c>F.group_norm</c> with <paramref name="groups"/> groups over dim 1.</summary>
     public static Tensor GroupNorm(Tensor x, long groups, Tensor weight, Tensor bias, double eps)
     {
-        var output = IsMeta(x) ? empty_like(x) : nn.functional.group_norm(x, groups, weight, bias, eps);
+        var output = ShapeOnly.Is(x) ? empty_like(x) : nn.functional.group_norm(x, groups, weight, bias, eps);
         RecordNorm("group_norm", x, output);
         return output;
     }
@@ -90,7 +90,7 @@ public static class Kernels
     public static Tensor Rows(Tensor table, Tensor indices)
     {
         Tensor output;
-        if (IsMeta(table)) output = empty([.. indices.shape, table.shape[1]], table.dtype, table.device);
+        if (ShapeOnly.Is(table)) output = empty([.. indices.shape, table.shape[1]], table.dtype, table.device);
         else
         {
             using var flat = indices.flatten();
@@ -113,8 +113,6 @@ public static class Kernels
         if (OpRecorder.Current is not { } recorder) return;
         recorder.Add(OpKind.Elementwise, name, flopsPerElement * output.numel(), inputs.Sum(Bytes), Bytes(output));
     }
-
-    public static bool IsMeta(Tensor t) => t.device_type == DeviceType.META;
 
     static long Bytes(Tensor t) => t.numel() * t.element_size();
 }

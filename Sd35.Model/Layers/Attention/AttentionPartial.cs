@@ -34,7 +34,7 @@ sealed class AttentionPartial(Tensor output, Tensor lse) : IDisposable
             var q = scaledQuery.narrow(2, start, Math.Min(rows, scaledQuery.shape[2] - start));
             var scores = matmul(q, keyT);
             // libtorch's C++ build has no meta kernel for logsumexp; a shape-only run needs only the shape.
-            var lse = Kernels.IsMeta(scores) ? empty([.. scores.shape[..^1], 1], scores.dtype, scores.device) : scores.logsumexp(-1, keepdim: true);
+            var lse = Sd35.Profiling.ShapeOnly.Is(scores) ? empty([.. scores.shape[..^1], 1], scores.dtype, scores.device) : scores.logsumexp(-1, keepdim: true);
             scores.sub_(lse).exp_();
             outputs.Add(matmul(scores, value).MoveToOuterDisposeScope());
             lses.Add(lse.MoveToOuterDisposeScope());

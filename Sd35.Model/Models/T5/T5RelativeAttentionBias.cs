@@ -34,7 +34,7 @@ public sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
     {
         using var scope = NewDisposeScope();
         // The bucket arithmetic has no meta kernels (abs, where); on the meta device it runs on the CPU, where it is tiny.
-        var place = Kernels.IsMeta(weight) ? CPU : weight.device;
+        var place = Sd35.Profiling.ShapeOnly.Is(weight) ? CPU : weight.device;
         var queries = arange(queryLength, int64, place).unsqueeze(1);
         var keys = arange(keyLength, int64, place).unsqueeze(0);
         var buckets = T5RelativePositionBuckets.Compute(keys - queries, bidirectional: true, _numBuckets, _maxDistance).to(weight.device);
