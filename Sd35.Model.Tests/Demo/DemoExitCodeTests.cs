@@ -113,13 +113,17 @@ public class DemoExitCodeTests(ITestOutputHelper log)
     public async Task Sigint_exits_130_with_interrupted_and_leaves_nothing()
     {
         using var dir = new TempDirectory();
-        using var process = DemoProcess.Start(["--steps", "1000", "--width", "32", "--height", "32", "--out", dir.File("a.png")], dir.Path);
+        using var process = DemoProcess.Start(["--steps", "1000", "--width", "32", "--height", "32", "--out", dir.File("a.png")], dir.Path, interruptible: true);
         var stderr = process.StandardError.ReadToEndAsync();
         string? line;
         while ((line = await process.StandardOutput.ReadLineAsync()) is not null && !line.StartsWith("denoising step")) { }
         line.Should().NotBeNull("the demo should reach the denoising loop");
         DemoProcess.Interrupt(process);
-        process.WaitForExit(TimeSpan.FromSeconds(60)).Should().BeTrue();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
+        {
+            process.Kill(entireProcessTree: true);   // never leave a 1000-step demo running behind a failed test
+            throw new TimeoutException("the demo did not end within 60 s of SIGINT");
+        }
         var errors = await stderr;
         log.WriteLine(errors);
         process.ExitCode.Should().Be(130);

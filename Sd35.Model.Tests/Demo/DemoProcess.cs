@@ -11,15 +11,25 @@ static class DemoProcess
         public override string ToString() => $"exit {ExitCode} after {Elapsed.TotalSeconds:F1} s\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
     }
 
-    public static Process Start(IEnumerable<string> args, string workingDirectory)
+    /// <param name="interruptible">start it with SIGINT at its default disposition: a test runner started in the
+    /// background of a script (<c>cmd &amp;</c>) ignores SIGINT, every child inherits that, and .NET then leaves the
+    /// signal ignored, so an interrupt test would wait forever (coreutils' <c>env --default-signal</c> resets it)</param>
+    public static Process Start(IEnumerable<string> args, string workingDirectory, bool interruptible = false)
     {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        bool viaEnv = interruptible && OperatingSystem.IsLinux() && File.Exists("/usr/bin/env");
+        var info = new ProcessStartInfo(viaEnv ? "/usr/bin/env" : dotnet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory,
         };
+        if (viaEnv)
+        {
+            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add(dotnet);
+        }
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sd35.Demo.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         return Process.Start(info)!;
