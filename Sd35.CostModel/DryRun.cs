@@ -28,6 +28,7 @@ public static class DryRun
     public const string T5Section = Sections.T5;
     public const string EncodingSection = Sections.Encoding;
     public const string StepSection = Sections.Step;
+    public const string ConditioningSection = Sections.Conditioning;
     public const string VaeSection = Sections.Vae;
 
     /// <summary>A shape-only run of <paramref name="workload"/>: its configs written to a weightless model folder, every rank on meta.</summary>

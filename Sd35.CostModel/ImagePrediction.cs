@@ -30,7 +30,8 @@ public sealed record ImagePrediction(
         var detail = Predictor.SectionTimes(run, system, factors, whatIf);
         double Of(string s) => detail.TryGetValue(s, out var t) ? t.Seconds : 0;
         double clip = Of(DryRun.ClipSection), t5 = Of(DryRun.T5Section), handOff = Of(DryRun.EncodingSection);
-        double step = Of(DryRun.StepSection) / run.StepsRecorded, vae = Of(DryRun.VaeSection);
+        // The conditioning is made once for the recorded steps: each step carries its share.
+        double step = (Of(DryRun.StepSection) + Of(DryRun.ConditioningSection)) / run.StepsRecorded, vae = Of(DryRun.VaeSection);
         var rows = new List<SectionRow>
         {
             new(Clip, clip), new(T5, t5), new(Encoding, clip + t5 + handOff), new(Step, step), new(Denoising, step * steps), new(Vae, vae),

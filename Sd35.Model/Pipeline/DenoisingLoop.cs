@@ -23,12 +23,16 @@ static class DenoisingLoop
         FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone, Sd35.Mesh.Tracing.StepTrace? trace = null)
     {
         var skipLayers = branch.Guided ? request.SkipLayerGuidance : null;
+        using var conditioning = Condition(transformer, scheduler, branch.Embeds, branch.Pooled);
+        // The skip-layer pass runs the positive branch alone: its own conditioning, made only where it runs.
+        bool skipsAnywhere = skipLayers is not null && Enumerable.Range(0, scheduler.NumInferenceSteps).Any(i => skipLayers.AppliesAt(i, request.Steps));
+        using var skipConditioning = skipsAnywhere && branch.RunsPositive
+            ? Condition(transformer, scheduler, branch.PositiveEmbeds, branch.PositivePooled) : null;
         var watch = new Stopwatch();
         for (int i = 0; i < scheduler.NumInferenceSteps; i++)
         {
             watch.Restart();
             FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
-            float t = scheduler.Timesteps[i];
             bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, request.Steps);
             using (OpRecorder.InSection(Sections.Step))
             using (var traced = trace?.Step(placed.Placement.DeviceId, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))
@@ -36,7 +40,7 @@ static class DenoisingLoop
             {
                 // expand the latents if we are doing classifier-free guidance (on this device)
                 var latentModelInput = branch.Batch == 2 ? cat([latents, latents], 0) : latents;
-                var noisePred = Predict(transformer, latentModelInput, branch.Embeds, branch.Pooled, t);
+                var noisePred = transformer.Forward(latentModelInput, conditioning, i);
                 if (branch.Guided)
                 {
                     // [uncond ; cond], gathered over the cfg group (the identity when this device ran both).
@@ -44,7 +48,7 @@ static class DenoisingLoop
                     var (uncond, cond) = (halves[0], halves[1]);
                     noisePred = Guidance.Classifier(uncond, cond, request.GuidanceScale);
                     if (skipping && skipLayers is not null)
-                        noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, branch, placed, latents, cond, t, skipLayers), skipLayers.Scale);
+                        noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, skipConditioning, placed, latents, cond, i, skipLayers), skipLayers.Scale);
                 }
                 var next = scheduler.Step(noisePred, i, latents).MoveToOuterDisposeScope();
                 latents.Dispose();
@@ -57,20 +61,26 @@ static class DenoisingLoop
     }
 
     /// <summary>
+    /// The latent-independent part of every step, made once before the first (one GEMM per norm for the whole
+    /// schedule), in its own section: the cost model divides it over the steps it covers.
+    /// </summary>
+    static TransformerConditioning Condition(SD3Transformer2DModel transformer, FlowMatchEulerScheduler scheduler, Tensor embeds, Tensor pooled)
+    {
+        using var section = OpRecorder.InSection(Sections.Conditioning);
+        using var scope = NewDisposeScope();
+        var timesteps = tensor(scheduler.Timesteps.ToArray(), float32).unsqueeze(1).expand(scheduler.NumInferenceSteps, pooled.shape[0]);
+        return transformer.Condition(embeds, pooled, timesteps); // owns its tensors: the scope does not take them
+    }
+
+    /// <summary>
     /// Skip-layer guidance's extra conditional pass with the guidance layers skipped. With a cfg group of two the
     /// conditional submesh computes it and hands it to its unconditional partner (every device takes part).
     /// </summary>
-    static Tensor SkipLayerPrediction(SD3Transformer2DModel transformer, GuidanceBranch branch, ParallelRank placed, Tensor latents, Tensor cond, float t, SkipLayerGuidance skip)
+    static Tensor SkipLayerPrediction(SD3Transformer2DModel transformer, TransformerConditioning? positive, ParallelRank placed, Tensor latents, Tensor cond, int step, SkipLayerGuidance skip)
     {
-        var skipped = branch.RunsPositive
-            ? Predict(transformer, latents, branch.PositiveEmbeds, branch.PositivePooled, t, skip.Layers)
+        var skipped = positive is not null
+            ? transformer.Forward(latents, positive, step, skip.Layers)
             : zeros_like(cond); // the receiving side's buffer
         return placed.Cfg.Size == 1 ? skipped : placed.Cfg.Broadcast(skipped, root: 1);
-    }
-
-    static Tensor Predict(SD3Transformer2DModel transformer, Tensor latents, Tensor embeds, Tensor pooled, float t, int[]? skipLayers = null)
-    {
-        using var timestep = full([latents.shape[0]], t, float32);
-        return transformer.Forward(latents, embeds, pooled, timestep, skipLayers);
     }
 }

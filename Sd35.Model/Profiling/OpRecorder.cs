@@ -95,5 +95,7 @@ public static class Sections
     /// <summary>Encoding outside the encoders themselves (handing the prompt to every device).</summary>
     public const string Encoding = "total_encoding";
     public const string Step = "denoising_step";
+    /// <summary>The latent-independent part of every denoising step, made once before the first for the whole schedule.</summary>
+    public const string Conditioning = "denoising_conditioning";
     public const string Vae = "vae";
 }

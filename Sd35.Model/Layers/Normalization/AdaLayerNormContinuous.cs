@@ -27,9 +27,22 @@ public sealed class AdaLayerNormContinuous : nn.Module
 
     public Tensor Forward(Tensor x, Tensor conditioning)
     {
+        using var embedding = Embed(conditioning);
+        return Apply(x, embedding);
+    }
+
+    /// <summary>(scale, shift) = linear(silu(conditioning)): latent-independent, so computable for a whole schedule at once.</summary>
+    public Tensor Embed(Tensor conditioning)
+    {
+        using var activated = nn.functional.silu(conditioning).to(linear.weight.dtype);
+        return linear.forward(activated);
+    }
+
+    /// <summary>As <see cref="Forward"/>, from the vectors made by <see cref="Embed"/>.</summary>
+    public Tensor Apply(Tensor x, Tensor embedding)
+    {
         using var scope = NewDisposeScope();
-        var emb = linear.forward(nn.functional.silu(conditioning).to(x.dtype));
-        var chunks = emb.chunk(2, 1);
+        var chunks = embedding.chunk(2, 1);
         var normed = DistributedLayerNorm.Apply(x, _tp, _dim, 1e-6);
         return AdaLayerNormZero.Modulate(normed, shift: chunks[1], scale: chunks[0]).MoveToOuterDisposeScope();
     }

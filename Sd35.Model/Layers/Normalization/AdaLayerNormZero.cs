@@ -36,12 +36,25 @@ public sealed class AdaLayerNormZero : nn.Module
     }
 
     /// <summary>
+    /// The modulation vectors linear(silu(temb)) ([B, chunks·D/tp]): they depend only on the conditioning vector, so
+    /// a whole schedule's worth is one GEMM over every step's rows (see <c>TransformerConditioning</c>).
+    /// </summary>
+    public Tensor Embed(Tensor temb)
+    {
+        using var activated = nn.functional.silu(temb);
+        return linear.forward(activated);
+    }
+
+    /// <summary>
     /// Chunks in checkpoint order: shift, scale, gate (attention), shift, scale, gate (MLP) and, for MMDiT-X,
     /// shift, scale, gate of the second attention. Tensors are created in the caller's dispose scope.
     /// </summary>
-    public Modulation Forward(Tensor x, Tensor temb)
+    public Modulation Forward(Tensor x, Tensor temb) => Apply(x, Embed(temb));
+
+    /// <summary>As <see cref="Forward"/>, from modulation vectors made by <see cref="Embed"/>.</summary>
+    public Modulation Apply(Tensor x, Tensor embedding)
     {
-        var c = linear.forward(nn.functional.silu(temb)).chunk(_chunks, 1);
+        var c = embedding.chunk(_chunks, 1);
         var normed = DistributedLayerNorm.Apply(x, _tp, _dim, 1e-6);
         var attention = Modulate(normed, shift: c[0], scale: c[1]);
         return _chunks == 9

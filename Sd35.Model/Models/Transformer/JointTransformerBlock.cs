@@ -50,25 +50,42 @@ public sealed class JointTransformerBlock : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>
+    /// The block's AdaLN modulation vectors for conditioning vectors <paramref name="temb"/> [R, D] (any number of rows:
+    /// one forward's batch, or every step of a schedule at once): they do not depend on the latents.
+    /// </summary>
+    public BlockModulation Modulations(Tensor temb) => new(norm1.Embed(temb), norm1_context switch
+    {
+        AdaLayerNormZero zero => zero.Embed(temb),
+        var continuous => ((AdaLayerNormContinuous)continuous).Embed(temb),
+    });
+
     /// <param name="image">[B, N/sp, D/tp]</param>
     /// <param name="prompt">[B, L, D/tp]</param>
     /// <param name="temb">the conditioning vector [B, D], replicated</param>
     /// <returns>the new prompt stream (null after a context-pre-only block) and the new image stream</returns>
     public (Tensor? Prompt, Tensor Image) Forward(Tensor image, Tensor prompt, Tensor temb)
     {
+        using var modulation = Modulations(temb);
+        return Forward(image, prompt, modulation);
+    }
+
+    /// <summary>As <see cref="Forward(Tensor, Tensor, Tensor)"/>, with the modulation vectors of this forward's batch.</summary>
+    public (Tensor? Prompt, Tensor Image) Forward(Tensor image, Tensor prompt, BlockModulation modulation)
+    {
         using var scope = NewDisposeScope();
         var tp = _rank.Tp;
-        var m = norm1.Forward(image, temb);
+        var m = norm1.Apply(image, modulation.Image);
         Modulation? cm = null;
         Tensor normedPrompt;
         if (norm1_context is AdaLayerNormZero zero)
         {
-            cm = zero.Forward(prompt, temb);
+            cm = zero.Apply(prompt, modulation.Prompt);
             normedPrompt = cm.Normed;
         }
         else
         {
-            normedPrompt = ((AdaLayerNormContinuous)norm1_context).Forward(prompt, temb);
+            normedPrompt = ((AdaLayerNormContinuous)norm1_context).Apply(prompt, modulation.Prompt);
         }
 
         var (imageAttention, promptAttention) = attn.Forward(tp.AllGather(m.Normed, -1), tp.AllGather(normedPrompt, -1));
@@ -100,5 +117,21 @@ public sealed class JointTransformerBlock : nn.Module
     {
         var normed = AdaLayerNormZero.Modulate(DistributedLayerNorm.Apply(stream, _rank.Tp, _dim, 1e-6), shift, scale);
         return mlp.forward(_rank.Tp.AllGather(normed, -1));
+    }
+}
+
+/// <summary>
+/// A joint block's AdaLN modulation vectors: the image stream's (norm1) and the prompt stream's (norm1_context),
+/// each [R, k·D/tp] with one row per sample — or per (step, sample) when made for a whole schedule.
+/// </summary>
+public sealed record BlockModulation(Tensor Image, Tensor Prompt) : IDisposable
+{
+    /// <summary>The rows of one step of a schedule made with <paramref name="batch"/> rows per step (views, no copy).</summary>
+    public BlockModulation Rows(int step, long batch) => new(Image.narrow(0, step * batch, batch), Prompt.narrow(0, step * batch, batch));
+
+    public void Dispose()
+    {
+        Image.Dispose();
+        Prompt.Dispose();
     }
 }

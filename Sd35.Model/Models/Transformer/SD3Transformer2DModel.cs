@@ -66,32 +66,67 @@ public sealed class SD3Transformer2DModel : nn.Module
     /// <returns>the predicted velocity [B, out_channels, H, W], complete on every rank</returns>
     public Tensor Forward(Tensor latent, Tensor promptEmbeds, Tensor pooledPromptEmbeds, Tensor timestep, IReadOnlyCollection<int>? skipLayers = null)
     {
+        using var timesteps = timestep.unsqueeze(0);
+        using var conditioning = Condition(promptEmbeds, pooledPromptEmbeds, timesteps);
+        return Forward(latent, conditioning, 0, skipLayers);
+    }
+
+    /// <summary>
+    /// The latent-independent part of the forward for a whole schedule (see <see cref="TransformerConditioning"/>).
+    /// </summary>
+    /// <param name="promptEmbeds">[B, L, joint_attention_dim]</param>
+    /// <param name="pooledPromptEmbeds">[B, pooled_projection_dim]</param>
+    /// <param name="timesteps">[S, B]: each step's timestep per sample, on the 0..1000 scale</param>
+    public TransformerConditioning Condition(Tensor promptEmbeds, Tensor pooledPromptEmbeds, Tensor timesteps)
+    {
+        long batch = pooledPromptEmbeds.shape[0];
+        if (timesteps.dim() != 2 || timesteps.shape[1] != batch)
+            throw new ArgumentException($"timesteps must be [steps, {batch}], got [{string.Join(", ", timesteps.shape)}]");
+        int steps = (int)timesteps.shape[0];
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var device = _rank.Device;
+        var prompt = context_embedder.forward(promptEmbeds.to(DType, device));
+        // Step-major rows: row s·B + b is sample b at step s, so one step's rows are a contiguous view.
+        var pooled = pooledPromptEmbeds.to(DType, device).repeat(steps, 1);
+        var temb = time_text_embed.Forward(timesteps.reshape(-1).to(device), pooled);
+        var blocks = transformer_blocks.Select(block => block.Modulations(temb)).ToArray();
+        var output = norm_out.Embed(temb);
+        foreach (var owned in blocks.SelectMany(b => new[] { b.Image, b.Prompt }).Append(prompt).Append(temb).Append(output))
+            owned.DetachFromDisposeScope();
+        return new TransformerConditioning(prompt, temb, blocks, output, steps, batch);
+    }
+
+    /// <summary>One step of a schedule: the forward of <paramref name="latent"/> with step <paramref name="step"/>'s conditioning.</summary>
+    /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>
+    /// <returns>the predicted velocity [B, out_channels, H, W], complete on every rank</returns>
+    public Tensor Forward(Tensor latent, TransformerConditioning conditioning, int step, IReadOnlyCollection<int>? skipLayers = null)
+    {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         int p = Config.PatchSize;
         long height = latent.shape[2], width = latent.shape[3];
         if (height % p != 0 || width % p != 0)
             throw new ArgumentException($"latent size {height}×{width} is not a multiple of patch size {p}");
+        if (latent.shape[0] != conditioning.Batch)
+            throw new ArgumentException($"a batch of {latent.shape[0]} latents with conditioning for {conditioning.Batch}");
         long tokens = height / p * (width / p);
         var sp = _rank.Sp;
         if (tokens % sp.Size != 0) throw new ArgumentException($"{tokens} image tokens do not split evenly over sp = {sp.Size}");
         long local = tokens / sp.Size;
 
-        var device = _rank.Device;
-        var image = pos_embed.Forward(latent.to(device), sp.Rank * local, local);
-        var temb = time_text_embed.Forward(timestep.to(device), pooledPromptEmbeds.to(DType, device));
-        var prompt = context_embedder.forward(promptEmbeds.to(DType, device));
-
+        var image = pos_embed.Forward(latent.to(_rank.Device), sp.Rank * local, local);
+        var prompt = conditioning.Prompt;
         for (int i = 0; i < transformer_blocks.Count; i++)
         {
             if (skipLayers is not null && skipLayers.Contains(i)) continue;
-            var (nextPrompt, nextImage) = transformer_blocks[i].Forward(image, prompt, temb);
+            var (nextPrompt, nextImage) = transformer_blocks[i].Forward(image, prompt, conditioning.Block(i, step));
             image = nextImage;
             if (nextPrompt is not null) prompt = nextPrompt;
         }
 
         var full = _rank.Tp.AllGather(sp.AllGather(image, 1), -1);
-        var patches = Kernels.Linear(norm_out.Forward(full, temb), proj_out.weight, proj_out.bias);
+        var patches = Kernels.Linear(norm_out.Apply(full, conditioning.Output(step)), proj_out.weight, proj_out.bias);
         return Unpatchify(patches, height / p, width / p).MoveToOuterDisposeScope();
     }
 
