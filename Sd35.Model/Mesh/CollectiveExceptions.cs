@@ -14,3 +14,10 @@ public sealed class CollectiveTimeoutException(string message) : TimeoutExceptio
 /// inconsistent send/receive pattern), or a rank finished its program while others still waited for it.
 /// </summary>
 public sealed class CollectiveMismatchException(string message) : InvalidOperationException(message);
+
+/// <summary>
+/// Every rank of a run stops at the same point because they agreed to (a collective decided it, e.g. a cancelled
+/// generation at a step boundary): not a failure. No rank is left inside a collective, so a multi-process launcher
+/// passes it to the caller instead of ending the job.
+/// </summary>
+public class AgreedStopException(string message) : OperationCanceledException(message);

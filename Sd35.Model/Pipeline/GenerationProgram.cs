@@ -29,13 +29,18 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
 /// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
 /// the one that writes it. Only the lead device reports progress, steps and stage boundaries (the VAE's first
-/// device reports the decoding times). Each stage releases its models before the next loads its own.
+/// device reports the decoding times). Models come from <paramref name="models"/>, which releases each stage's before
+/// the next loads its own, or keeps them for the next generation. With a cancellable <paramref name="cancellation"/>,
+/// every device asks the lead after each step whether to stop, so all stop at the same step boundary.
 /// </summary>
 /// <param name="initialLatents">makes a fresh host copy of the initial latents; every device calls it (drawing from the
 /// request's seed gives every device, and every process of a multi-process run, the same latents)</param>
 sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
-    Func<Tensor> initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null)
+    Func<Tensor> initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null,
+    PipelineModels? models = null, CancellationToken cancellation = default)
 {
+    readonly PipelineModels _models = models ?? PipelineModels.Staged;
+
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
     public const int Lead = 0;
 
@@ -49,7 +54,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using (var prompt = Encode(rank, everyone, lead))
         {
             if (lead) observers.StageReleased?.Invoke("encoding");
-            latents = Denoise(placed, prompt, lead);
+            latents = Denoise(placed, prompt, lead, everyone);
         }
         Tensor image;
         using (latents)
@@ -66,7 +71,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var section = OpRecorder.InSection(Sections.Encoding);
         var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
         var encoded = members is null ? null
-            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null);
+            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null, _models, rank.Id);
         if (everyone.Size == 1) return encoded!;
         // Every device denoises with the lead's prompt, the encoders' other devices too, so all run on the same bits.
         using (encoded)
@@ -78,15 +83,37 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         }
     }
 
-    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, bool lead)
+    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, bool lead, IProcessGroup everyone)
     {
         var watch = Stopwatch.StartNew();
-        using var transformer = SD3Transformer2DModel.FromFolder(components.Transformer, placed.Context, dtype);
+        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype));
+        var transformer = lease.Model;
         if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, placed);
         Tensor latents;
         using (var host = initialLatents()) latents = host.to(placed.Context.Device, copy: true);
-        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, lead ? observers.StepDone : null, trace);
+        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, StepBoundary(lead, everyone), trace);
+    }
+
+    Action<int, Tensor, double>? StepBoundary(bool lead, IProcessGroup everyone)
+    {
+        Action<int, Tensor, double>? report = lead ? observers.StepDone : null;
+        if (!cancellation.CanBeCanceled) return report;
+        return (step, latents, seconds) =>
+        {
+            report?.Invoke(step, latents, seconds);
+            if (StopAgreed(everyone, lead)) throw new GenerationCancelledException(step + 1);
+        };
+    }
+
+    /// <summary>The lead's answer to "stop now?", sent to every device: no device may stop alone, inside a collective the others wait in.</summary>
+    bool StopAgreed(IProcessGroup everyone, bool lead)
+    {
+        bool stop = lead && cancellation.IsCancellationRequested;
+        if (everyone.Size == 1) return stop;
+        using var flag = TorchSharp.torch.tensor(new[] { stop ? 1 : 0 });
+        using var agreed = everyone.Broadcast(flag, root: Lead);
+        return agreed.item<int>() != 0;
     }
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)
@@ -96,7 +123,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         var ids = rank.Mesh.Ids;
         int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
         var image = members is null ? null
-            : PipelineStages.Decode(components, dtype, latents, rank.Group("stage_tp", members), rank.Device, rank.Id == reporter ? observers.Timings : null);
+            : PipelineStages.Decode(components, dtype, latents, rank.Group("stage_tp", members), rank.Device, rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
         if (everyone.Size == 1) return image!;
         using (image)
         using (var shared = everyone.BroadcastFromRoot(image, ids.ToList().IndexOf(reporter), rank.Device))

@@ -26,6 +26,13 @@ public sealed record PipelineOptions
     /// </summary>
     public Sd35.Mesh.Tracing.StepTrace? Trace { get; init; }
 
+    /// <summary>
+    /// Whether each generation loads and releases every stage's models (<see cref="ModelResidency.Staged"/>, the lowest
+    /// peak memory) or every device keeps its models between generations (<see cref="ModelResidency.Resident"/>; dispose
+    /// the pipeline to release them).
+    /// </summary>
+    public ModelResidency Residency { get; init; } = ModelResidency.Staged;
+
     /// <summary>Starts the rank programs; null: every rank in this process (<see cref="MeshLaunchers.InProcess"/>).</summary>
     public IMeshLauncher? Launcher { get; init; }
 

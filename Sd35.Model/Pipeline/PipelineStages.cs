@@ -10,23 +10,29 @@ namespace Sd35.Pipeline;
 
 /// <summary>
 /// The encoding and decoding stages, written once for one device or for the tensor-parallel group of a mesh:
-/// each loads its models (sharded over <c>tp</c> when the group is larger than one), runs, and releases them.
+/// each gets its models (sharded over <c>tp</c> when the group is larger than one) from the pipeline's store, which
+/// loads them for the stage and releases them after it, or keeps them between generations (<see cref="ModelResidency"/>).
 /// </summary>
 public static class PipelineStages
 {
     /// <summary>Tokenizes and encodes the prompt (and the negative prompt under guidance) with CLIP-L, CLIP-G and T5.</summary>
-    public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings)
+    public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings) =>
+        Encode(components, dtype, request, tp, device, timings, PipelineModels.Staged, deviceId: 0);
+
+    internal static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings,
+        PipelineModels models, int deviceId)
     {
         var watch = Stopwatch.StartNew();
-        var tokenizers = components.Tokenizers();
+        var tokenizers = models.Tokenizers(components);
         var rank = RankContext.TensorParallel(tp, device);
-        using var clipL = ClipTextModel.FromFolder(components.TextEncoder, rank, dtype);
-        using var clipG = ClipTextModel.FromFolder(components.TextEncoder2, rank, dtype);
-        using var t5 = components.TextEncoder3 is null ? null : T5EncoderModel.FromFolder(components.TextEncoder3, rank, dtype);
+        using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype));
+        using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype));
+        using var t5 = components.TextEncoder3 is not { } t5Folder ? (ModelLease<T5EncoderModel>?)null
+            : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype));
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var encoder = new Sd3PromptEncoder(clipL, clipG, t5, components.TransformerConfig.JointAttentionDim, tokenizers) { Timings = timings };
+        var encoder = new Sd3PromptEncoder(clipL.Model, clipG.Model, t5?.Model, components.TransformerConfig.JointAttentionDim, tokenizers) { Timings = timings };
         var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3);
         var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength);
         if (timings is not null) timings.EncodingSeconds = watch.Elapsed.TotalSeconds;
@@ -34,10 +40,15 @@ public static class PipelineStages
     }
 
     /// <summary>Un-scales and decodes the final latents; returns the image in [0, 1] as float32 on the CPU.</summary>
-    public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings)
+    public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings) =>
+        Decode(components, dtype, latents, tp, device, timings, PipelineModels.Staged, deviceId: 0);
+
+    internal static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings,
+        PipelineModels models, int deviceId)
     {
         var watch = Stopwatch.StartNew();
-        using var vae = AutoencoderKLDecoder.FromFolder(components.Vae, RankContext.TensorParallel(tp, device), dtype);
+        using var lease = models.Get(deviceId, "vae", RankContext.TensorParallel(tp, device), r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype));
+        var vae = lease.Model;
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         watch.Restart();
         using var scope = NewDisposeScope();

@@ -20,17 +20,21 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings, bool I
 /// negative prompt under guidance), draw the initial latents from the seed exactly as the reference does
 /// (<c>torch.randn</c> on CPU with a seeded generator), run the flow-matching Euler loop with classifier-free and
 /// optional skip-layer guidance, un-scale the latents and decode them.
-/// The stages run one after another and each releases its models before the next loads its own:
-/// encoders → transformer → VAE. That keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB.
+/// The stages run one after another: encoders → transformer → VAE. By default each releases its models before the
+/// next loads its own, which keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB; with
+/// <see cref="ModelResidency.Resident"/> every device keeps its models from the first generation until the pipeline
+/// is disposed, and generations run one at a time (they share those models).
 /// Every device of the configured mesh runs the same program (<see cref="GenerationProgram"/>), started through
 /// the options' <see cref="IMeshLauncher"/>; one device is the 1×1 mesh, run inline on the calling thread.
 /// </summary>
-public sealed class StableDiffusion3Pipeline
+public sealed class StableDiffusion3Pipeline : IDisposable
 {
     readonly PipelineComponents _components;
     readonly ScalarType _dtype;
     readonly ParallelConfig _parallel;
     readonly IMeshLauncher _launcher;
+    readonly PipelineModels _models;
+    readonly object _generating = new();
 
     /// <summary>The pipeline's step trace when it runs traced (<see cref="PipelineOptions.Trace"/>), else null.</summary>
     public Sd35.Mesh.Tracing.StepTrace? Trace { get; }
@@ -44,7 +48,17 @@ public sealed class StableDiffusion3Pipeline
         _parallel = options.Parallel;
         _launcher = options.ResolveLauncher();
         Trace = options.Trace;
+        _models = new PipelineModels(options.Residency);
+        _models.Loaded += load => ModelLoaded?.Invoke(load);
     }
+
+    public ModelResidency Residency => _models.Residency;
+
+    /// <summary>Raised after each model load, on the loading rank's thread (tests count loads here).</summary>
+    public event Action<ModelLoad>? ModelLoaded;
+
+    /// <summary>Models kept by this process now: none when staged, and none once disposed.</summary>
+    public int ResidentModelCount => _models.KeptCount;
 
     /// <summary>Raised on the lead device after each stage with its name, once its models are released (tests watch memory here).</summary>
     public event Action<string>? StageReleased;
@@ -53,7 +67,18 @@ public sealed class StableDiffusion3Pipeline
     public Action<int, Tensor>? OnStep { get; set; }
 
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
-    public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null)
+    /// <param name="cancellation">when cancellable, every device asks the lead after each denoising step whether to stop
+    /// (one small broadcast per step on a mesh) and all throw <see cref="GenerationCancelledException"/> at the same step;
+    /// under a multi-process launcher every process must pass a cancellable token or none, and only the lead's decides</param>
+    public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null,
+        CancellationToken cancellation = default)
+    {
+        if (Residency == ModelResidency.Staged) return Run(request, progress, initialLatents, cancellation);
+        // Resident models (and the group handles they hold) serve one generation at a time.
+        lock (_generating) return Run(request, progress, initialLatents, cancellation);
+    }
+
+    GenerationResult Run(GenerationRequest request, IProgress<int>? progress, Tensor? initialLatents, CancellationToken cancellation)
     {
         var transformerConfig = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
@@ -66,7 +91,7 @@ public sealed class StableDiffusion3Pipeline
             ? () => InitialLatents(request, transformerConfig.InChannels, vaeScale, _dtype)
             : () => initialLatents.to(_dtype, copy: true);
         var program = new GenerationProgram(_components, _dtype, _parallel, request, start, scheduler,
-            new GenerationObservers(timings, OnStep, progress, StageReleased), Trace);
+            new GenerationObservers(timings, OnStep, progress, StageReleased), Trace, _models, cancellation);
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
 
         // Every hosted device holds the image; keep the lead's (or, in a process without it, the first one's).
@@ -74,6 +99,12 @@ public sealed class StableDiffusion3Pipeline
         int keep = isLead ? GenerationProgram.Lead : images.Keys.Min();
         foreach (var (id, image) in images) if (id != keep) image.Dispose();
         return new GenerationResult(images[keep], timings, isLead);
+    }
+
+    /// <summary>Releases the models kept between generations (after a running generation ends).</summary>
+    public void Dispose()
+    {
+        lock (_generating) _models.Dispose();
     }
 
     /// <summary>

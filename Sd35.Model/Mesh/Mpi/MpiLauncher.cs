@@ -36,7 +36,9 @@ public sealed record MpiRunOptions
 /// (<c>mpirun -np N</c>, one process per device, device id = MPI world rank) and runs the program for that rank
 /// only; the result holds that one rank's result and traffic. A rank that throws has its error reported once, here,
 /// and ends the whole job with MPI_Abort: the launcher then kills every other process, so none waits in a collective
-/// for it and none prints a consequential error of its own. The call does not return in that case.
+/// for it and none prints a consequential error of its own. The call does not return in that case. An
+/// <see cref="AgreedStopException"/> (every rank stops at the same point, e.g. a cancelled generation) is no failure: it
+/// reaches the caller and the job goes on.
 /// </summary>
 public sealed class MpiLauncher : IMeshLauncher
 {
@@ -75,7 +77,8 @@ public sealed class MpiLauncher : IMeshLauncher
                 set_num_threads(previousThreads);
             }
         }
-        catch (Exception error)
+        // Every rank stops at the same point by agreement: no rank is left in a collective, the job goes on.
+        catch (Exception error) when (error is not AgreedStopException)
         {
             int code = _mpi.ReportFailure(device, error);
             MpiRuntime.Abort(code == 0 ? 1 : code);

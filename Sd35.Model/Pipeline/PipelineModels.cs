@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using Sd35.Mesh;
+using static TorchSharp.torch;
+
+namespace Sd35.Pipeline;
+
+/// <summary>
+/// Where a generation's stages get their models: loaded for the stage and released after it
+/// (<see cref="ModelResidency.Staged"/>), or kept per device and component across generations
+/// (<see cref="ModelResidency.Resident"/>). Rank programs call it from their own threads (the in-process launcher
+/// makes new ones for every generation), each for its own device id, so the store is keyed by device and
+/// component and guarded by a lock. A kept model holds <see cref="RebindableProcessGroup"/>s, bound to each
+/// generation's groups when it is handed out again.
+/// </summary>
+sealed class PipelineModels(ModelResidency residency) : IDisposable
+{
+    /// <summary>Loads for one stage only (the default of the public stage methods).</summary>
+    public static PipelineModels Staged { get; } = new(ModelResidency.Staged);
+
+    readonly object _gate = new();
+    readonly Dictionary<(int Device, string Component), Kept> _kept = [];
+    Sd35.Tokenizers.TokenizerSet? _tokenizers;
+    bool _disposed;
+
+    sealed record Kept(IDisposable Model, RankContext Context);
+
+    public ModelResidency Residency { get; } = residency;
+
+    /// <summary>Raised on the loading rank's thread after each load.</summary>
+    public event Action<ModelLoad>? Loaded;
+
+    /// <summary>Models kept now (tests: a disposed pipeline keeps none).</summary>
+    public int KeptCount
+    {
+        get { lock (_gate) return _kept.Count; }
+    }
+
+    /// <summary>The tokenizers: read for each generation when staged, once when resident (immutable tables, shared by the rank threads).</summary>
+    public Sd35.Tokenizers.TokenizerSet Tokenizers(PipelineComponents components)
+    {
+        if (Residency == ModelResidency.Staged) return components.Tokenizers();
+        lock (_gate) return _tokenizers ??= components.Tokenizers();
+    }
+
+    /// <summary>
+    /// The model <paramref name="component"/> of device <paramref name="deviceId"/>, made by <paramref name="load"/>
+    /// when it is not kept. Dispose the lease when the stage is done: it releases a staged model, not a kept one.
+    /// </summary>
+    public ModelLease<T> Get<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load) where T : class, IDisposable
+    {
+        if (Residency == ModelResidency.Staged) return new ModelLease<T>(Load(deviceId, component, context, load), owned: true);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_kept.TryGetValue((deviceId, component), out var kept))
+            {
+                if (!kept.Context.Device.Equals(context.Device))
+                    throw new InvalidOperationException($"{component} of device {deviceId} is kept on {kept.Context.Device}, but this run binds the device to {context.Device}");
+                ((RebindableProcessGroup)kept.Context.Sp).Bind(context.Sp);
+                ((RebindableProcessGroup)kept.Context.Tp).Bind(context.Tp);
+                return new ModelLease<T>((T)kept.Model, owned: false);
+            }
+        }
+        var handles = context with { Sp = new RebindableProcessGroup(context.Sp), Tp = new RebindableProcessGroup(context.Tp) };
+        var model = OutsideAnyDisposeScope(() => Load(deviceId, component, handles, load));
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                model.Dispose();
+                ObjectDisposedException.ThrowIf(true, this);
+            }
+            _kept[(deviceId, component)] = new Kept(model, handles);
+        }
+        return new ModelLease<T>(model, owned: false);
+    }
+
+    T Load<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load)
+    {
+        var watch = Stopwatch.StartNew();
+        var model = load(context);
+        Loaded?.Invoke(new ModelLoad(deviceId, component, watch.Elapsed.TotalSeconds));
+        return model;
+    }
+
+    /// <summary>
+    /// A kept model must outlive whatever dispose scope the caller has open (the 1×1 mesh runs on the caller's
+    /// thread, and a server wraps each request in a scope): its tensors are detached from a scope of its own.
+    /// </summary>
+    static T OutsideAnyDisposeScope<T>(Func<T> make)
+    {
+        var scope = NewDisposeScope();
+        try
+        {
+            var made = make();
+            scope.Detach(scope.DisposablesView.ToArray());
+            scope.Dispose();
+            return made;
+        }
+        catch
+        {
+            scope.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        List<Kept> released;
+        lock (_gate)
+        {
+            _disposed = true;
+            released = [.. _kept.Values];
+            _kept.Clear();
+        }
+        foreach (var kept in released) kept.Model.Dispose();
+    }
+}
+
+/// <summary>A model handed to a stage; disposing it releases the model only if the stage owns it (staged residency).</summary>
+readonly struct ModelLease<T>(T model, bool owned) : IDisposable where T : class, IDisposable
+{
+    public T Model { get; } = model;
+
+    public void Dispose()
+    {
+        if (owned) Model.Dispose();
+    }
+}
