@@ -1,4 +1,5 @@
 using Sd35.Errors;
+using Sd35.Mesh.Mpi;
 using Sd35.Server.Hosting;
 using Sd35.Tensors;
 
@@ -9,14 +10,18 @@ if (args.Contains("--help") || args.Contains("-h"))
     Console.WriteLine(ServerOptions.Usage);
     return 0;
 }
+// Under mpirun every process runs this; world rank 0 serves HTTP, the others run its jobs with it.
+bool worker = MpiRuntime.LaunchedRank() is { Rank: > 0 };
 try
 {
-    ServerApp.Build(args).Run();
+    if (worker) return MpiWorker.Run(args);
+    using var app = ServerApp.Build(args);
+    app.Run();
     return 0;
 }
 catch (Exception e) when (e is InputException or ArgumentException or IOException or InvalidDataException)
 {
-    Console.Error.WriteLine($"error: {e.Message}");
+    if (!worker) Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
 

@@ -11,7 +11,7 @@ namespace Sd35.Tests.TestSupport;
 public static class MpiJob
 {
     /// <summary>Why MPI tests cannot run here, or null when they can: MPICH's library and an MPICH (hydra) mpirun.</summary>
-    public static string? Unavailable { get; } = FindProblem();
+    public static string? Unavailable { get; } = MpiRuntime.WhyJobsCannotStart();
 
     public sealed record Outcome(int ExitCode, string Output, TimeSpan Elapsed)
     {
@@ -52,22 +52,6 @@ public static class MpiJob
         }
         process.WaitForExit(); // drains the redirected streams
         lock (gate) return new Outcome(process.ExitCode, output.ToString(), clock.Elapsed);
-    }
-
-    static string? FindProblem()
-    {
-        if (!MpiRuntime.IsLibraryAvailable) return "MPICH is not installed (apt-get install -y mpich)";
-        try
-        {
-            using var version = Process.Start(new ProcessStartInfo("mpirun", "--version") { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            string text = version.StandardOutput.ReadToEnd();
-            version.WaitForExit();
-            return text.Contains("HYDRA") ? null : "mpirun is not MPICH's hydra (the MPI backend binds MPICH's ABI)";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "mpirun is not on the PATH (apt-get install -y mpich)";
-        }
     }
 }
 

@@ -50,7 +50,7 @@ public static class ImageEndpoints
     public sealed record JobAccepted(string Id, JobStatus Status, int? QueuePosition);
     public sealed record HealthBody(string Status, bool Busy, int Waiting, int QueueLength);
     public sealed record InfoBody(
-        string Model, string Config, string Device, string DType, string Memory, int DefaultSize, int DefaultSteps, int SizeMultipleOf,
+        string Model, string Config, string Device, string DType, string Models, string Memory, int DefaultSize, int DefaultSteps, int SizeMultipleOf,
         int[] DefaultSkipLayers, ServerLimits Limits, Dictionary<string, string> Versions);
     public sealed record ServerLimits(int QueueLength, int MaxPromptLength, int MaxBodyBytes, int MaxSteps, int MaxImageSide);
 
@@ -161,7 +161,7 @@ public static class ImageEndpoints
         };
         return TypedResults.Ok(new InfoBody(
             pipeline.ModelDescription, options.Parallel ?? "single device", pipeline.Device, pipeline.DType.ToString().ToLowerInvariant(),
-            "staged: each request loads encoders → transformer → VAE in turn and releases each before the next; tokenizers and configs stay loaded",
+            options.Models.ToString().ToLowerInvariant(), pipeline.Memory,
             pipeline.DefaultSize, options.DefaultSteps, pipeline.SizeMultiple, pipeline.DefaultSkipLayers,
             new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.MaxSteps, options.MaxImageSide),
             versions));

@@ -1,6 +1,7 @@
 using Sd35.Demo;
 using Sd35.Errors;
 using Sd35.Mesh;
+using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
 using Sd35.Server.Api;
 using Sd35.Tokenizers;
@@ -13,18 +14,21 @@ public sealed record GenerationOutcome(RgbImage Image, StageTimings Timings);
 
 /// <summary>
 /// The server's only coupling to the pipeline: builds it once from the options, turns a JSON body into a checked
-/// <see cref="GenerationRequest"/>, and runs one generation with a step hook that may stop it.
-/// Memory: what stays resident between requests is the component index (paths, configs), the tokenizers and the
-/// backend; the pipeline itself stages the models per request (encoders → transformer → VAE, each released before
-/// the next loads), as the demo does, so the server idles at a few hundred MB even for SD3.5 Large.
+/// <see cref="GenerationRequest"/>, and runs one generation that a token may stop at a step boundary.
+/// Memory (<see cref="ServerOptions.Models"/>): resident keeps every device's models from the first request until the
+/// server stops; staged loads encoders → transformer → VAE per request, each released before the next loads, as the
+/// demo does, so the server idles at a few hundred MB even for SD3.5 Large. Either way the component index (paths,
+/// configs), the tokenizers and the backend stay loaded. Under <c>mpirun</c> every process builds one of these; the
+/// lead relays each request to the others (<see cref="MpiJobRelay"/>), which run it in <see cref="ServeAsWorker"/>.
 /// </summary>
-public sealed class PipelineAdapter
+public sealed class PipelineAdapter : IDisposable
 {
     readonly ServerOptions _options;
     readonly PipelineComponents _components;
     readonly StableDiffusion3Pipeline _pipeline;
     readonly ParallelConfig _parallel;
     readonly int _sizeMultiple;
+    readonly MpiJobRelay? _relay;
 
     public PipelineAdapter(ServerOptions options)
     {
@@ -40,8 +44,19 @@ public sealed class PipelineAdapter
         DefaultSize = transformer.SampleSize * vaeScale;
         TransformerLayers = transformer.NumLayers;
         _parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
-        _pipeline = new StableDiffusion3Pipeline(_components, DType, new PipelineOptions { Parallel = _parallel, Device = options.Device });
+        // Started by mpirun with several processes: one rank per process (a wrong process count fails here, on every process).
+        var launcher = MpiRuntime.IsLaunched ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = _parallel }) : null;
+        _relay = launcher is null ? null : new MpiJobRelay();
+        _pipeline = new StableDiffusion3Pipeline(_components, DType,
+            new PipelineOptions { Parallel = _parallel, Device = options.Device, Residency = options.Models, Launcher = launcher });
     }
+
+    /// <summary>The MPI job's process count, or null when every device of the run lives in this process.</summary>
+    public int? MpiProcesses => _relay is null ? null : MpiRuntime.WorldSize;
+
+    public string Memory => _options.Models == ModelResidency.Resident
+        ? "resident: every device's models (text encoders, transformer, VAE) load with the first request and stay loaded until the server stops; tokenizers and configs too"
+        : "staged: each request loads encoders → transformer → VAE in turn and releases each before the next; tokenizers and configs stay loaded";
 
     public int DefaultSize { get; }
     public int SizeMultiple => _sizeMultiple;
@@ -54,7 +69,9 @@ public sealed class PipelineAdapter
         get
         {
             var kind = _options.Device.ToString().ToLowerInvariant();
-            return _options.Parallel is null ? $"{kind} (one device)" : $"simulated mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh}) on {kind}";
+            if (_options.Parallel is null) return $"{kind} (one device)";
+            var mesh = $"mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh})";
+            return MpiProcesses is int processes ? $"{mesh} over MPI, {processes} processes (one per device) on {kind}" : $"simulated {mesh} on {kind}";
         }
     }
     public torch.ScalarType DType => _options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
@@ -105,16 +122,53 @@ public sealed class PipelineAdapter
     }
 
     /// <summary>
-    /// Runs one generation on the calling thread. <paramref name="stepDone"/> sees each finished step and may throw
-    /// <see cref="OperationCanceledException"/> to stop at that step boundary. Every tensor this thread makes is
-    /// registered in one dispose scope, so a stopped run releases its latents and models at once rather than at
-    /// the garbage collector's leisure.
+    /// Runs one generation on the calling thread (under MPI, on every process: the request goes to the workers first).
+    /// <paramref name="stepDone"/> sees each finished step; <paramref name="cancellation"/> stops the run at the next
+    /// step boundary, agreed by every device (<see cref="GenerationCancelledException"/>). Every tensor this thread makes
+    /// is registered in one dispose scope, so a stopped run releases its latents (and staged models) at once rather
+    /// than at the garbage collector's leisure; resident models are kept apart from it.
     /// </summary>
-    public GenerationOutcome Generate(GenerationRequest request, Action<int> stepDone)
+    public GenerationOutcome Generate(GenerationRequest request, Action<int> stepDone, CancellationToken cancellation)
     {
+        _relay?.Announce(request);
         using var scope = torch.NewDisposeScope();
-        using var result = _pipeline.Generate(request, new StepHook(stepDone));
+        using var result = _pipeline.Generate(request, new StepHook(stepDone), cancellation: cancellation);
         return new GenerationOutcome(ImageOutput.FromUnitRange(result.Image)[0], result.Timings);
+    }
+
+    /// <summary>
+    /// A worker process of an MPI server: runs every request the lead relays, with the lead, until the lead says
+    /// stop. The lead decides cancellation; a cancelled run ends here as on the lead, at the same step.
+    /// </summary>
+    public void ServeAsWorker()
+    {
+        var relay = _relay ?? throw new InvalidOperationException("not an MPI job: there is no lead to serve");
+        // Cancellable, so this process takes part in the lead's per-step stop decision; only the lead's token decides.
+        using var lead = new CancellationTokenSource();
+        while (relay.Next() is { } request)
+        {
+            try
+            {
+                using var scope = torch.NewDisposeScope();
+                using var result = _pipeline.Generate(request, cancellation: lead.Token);
+            }
+            catch (GenerationCancelledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Lead of an MPI server: tells the workers to exit (once; the queue calls it when it stops).</summary>
+    public void StopWorkers()
+    {
+        if (_relay is { IsLead: true }) _relay.Stop();
+    }
+
+    /// <summary>Releases resident models; a lead whose queue never ran still lets its workers go.</summary>
+    public void Dispose()
+    {
+        StopWorkers();
+        _pipeline.Dispose();
     }
 
     sealed class StepHook(Action<int> stepDone) : IProgress<int>

@@ -15,6 +15,8 @@ public sealed record ServerOptions
     /// <summary>A named mesh config (<c>t3k_cfg2_sp2_tp2</c>); null: one device.</summary>
     public string? Parallel { get; init; }
     public bool Bf16 { get; init; }
+    /// <summary>Resident (default): the models load with the first request and stay loaded; staged: loaded per request, one stage at a time.</summary>
+    public Sd35.Pipeline.ModelResidency Models { get; init; } = Sd35.Pipeline.ModelResidency.Resident;
     /// <summary>What every device of the run is bound to: the CPU, or the CUDA GPUs round-robin.</summary>
     public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
     /// <summary>Jobs that may wait behind the running one; one more gets 429.</summary>
@@ -35,8 +37,12 @@ public sealed record ServerOptions
 
           --urls <url>               where to listen (default http://127.0.0.1:5080; loopback only unless you say otherwise)
           --model <dir>              a diffusers folder of SD3.5; without it the tiny reference components in fixtures/
-          --parallel <config id>     run the denoising loop on a simulated device mesh, e.g. t3k_cfg2_sp2_tp2
+          --parallel <config id>     run on a device mesh, e.g. t3k_cfg2_sp2_tp2: simulated in this process, or one
+                                     process per device under mpirun -np <devices> tools/mpi/sd35-rank dotnet Sd35.Server.dll
           --bf16                     run the models in bfloat16
+          --models resident|staged   resident (default): load the models once and keep them between requests (every
+                                     stage's weights at once); staged: load each stage's models per request and release
+                                     them before the next stage (one stage's weights at a time, plus load time per request)
           --device cpu|cuda          bind every device of the run to the CPU (default) or to the CUDA GPUs, round-robin
           --queue-length <n>         jobs that may wait behind the running one (default 8); more get 429
           --output <dir>             the folder the server writes its PNGs to (default ./sd35-server-output)
@@ -68,6 +74,12 @@ public sealed record ServerOptions
                 null or "cpu" => Sd35.Mesh.ComputeDevice.Cpu,
                 "cuda" => Sd35.Mesh.ComputeDevice.Cuda,
                 var other => throw new ArgumentException($"--device must be cpu or cuda, got '{other}'"),
+            },
+            Models = configuration["models"]?.ToLowerInvariant() switch
+            {
+                null or "resident" => Sd35.Pipeline.ModelResidency.Resident,
+                "staged" => Sd35.Pipeline.ModelResidency.Staged,
+                var other => throw new ArgumentException($"--models must be resident or staged, got '{other}'"),
             },
             Bf16 = configuration["bf16"] is { } bf16 && (bool.TryParse(bf16, out bool b) ? b : throw new ArgumentException($"--bf16 takes no value or true/false, got '{bf16}'")),
             QueueLength = Int("queue-length", defaults.QueueLength, min: 0),

@@ -123,6 +123,8 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         finally
         {
             FailWaitingJobs();
+            // Under MPI the workers wait for the lead's next job; from this thread, the only one that talks to them.
+            pipeline.StopWorkers();
         }
     }
 
@@ -134,11 +136,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         {
             linked.Token.ThrowIfCancellationRequested();
             job.Start();
-            var outcome = pipeline.Generate(job.Request, done =>
-            {
-                job.StepDone(done);
-                linked.Token.ThrowIfCancellationRequested();
-            });
+            var outcome = pipeline.Generate(job.Request, job.StepDone, linked.Token);
             linked.Token.ThrowIfCancellationRequested();
             job.Succeed(output.Save(job.Id, outcome.Image), outcome.Timings);
             lock (_lock) _averageSeconds = 0.7 * _averageSeconds + 0.3 * (DateTime.UtcNow - started).TotalSeconds;

@@ -103,6 +103,12 @@ static unsafe partial class MpiNative
     [LibraryImport(Library, EntryPoint = "MPI_Bcast")]
     public static partial int Bcast(void* buffer, int count, int datatype, int root, int comm);
 
+    [LibraryImport(Library, EntryPoint = "MPI_Ibcast")]
+    public static partial int Ibcast(void* buffer, int count, int datatype, int root, int comm, out int request);
+
+    [LibraryImport(Library, EntryPoint = "MPI_Test")]
+    public static partial int Test(ref int request, out int flag, nint status);
+
     [LibraryImport(Library, EntryPoint = "MPI_Allgather")]
     public static partial int Allgather(void* send, int sendCount, int sendType, void* receive, int receiveCount, int receiveType, int comm);
 

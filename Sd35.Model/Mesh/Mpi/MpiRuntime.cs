@@ -30,6 +30,26 @@ public static class MpiRuntime
     /// <summary>Whether the MPICH library can be loaded (tests skip, and the demo explains, when it cannot).</summary>
     public static bool IsLibraryAvailable => MpiNative.IsAvailable();
 
+    /// <summary>
+    /// Why this machine cannot start jobs for this backend, or null when it can: MPICH's library must load and
+    /// <c>mpirun</c> must be MPICH's hydra (the bindings use MPICH's ABI). Tests that start jobs skip with this reason.
+    /// </summary>
+    public static string? WhyJobsCannotStart()
+    {
+        if (!IsLibraryAvailable) return "MPICH is not installed (apt-get install -y mpich)";
+        try
+        {
+            using var version = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mpirun", "--version") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string text = version.StandardOutput.ReadToEnd();
+            version.WaitForExit();
+            return text.Contains("HYDRA") ? null : "mpirun is not MPICH's hydra (the MPI backend binds MPICH's ABI)";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "mpirun is not on the PATH (apt-get install -y mpich)";
+        }
+    }
+
     /// <summary>Initializes MPI once per process (thread level: serialized, one rank program per process).</summary>
     public static void EnsureInitialized()
     {

@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Configuration;
+
+namespace Sd35.Server.Hosting;
+
+/// <summary>
+/// A process of an MPI server other than the lead (world rank > 0): no HTTP, no queue; it builds the same pipeline
+/// from the same arguments and runs the lead's jobs until the lead says stop. It stays silent, as the demo's other
+/// ranks do: the lead reports everything.
+/// </summary>
+public static class MpiWorker
+{
+    public static int Run(string[] args)
+    {
+        // mpirun passes Ctrl-C (and a TERM) to every process; only the lead decides when the job ends, so a worker
+        // finishes the step every rank agreed on and exits when the lead's stop arrives.
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => context.Cancel = true);
+        var configuration = new ConfigurationBuilder().AddCommandLine(ServerOptions.NormalizeArguments(args)).Build();
+        using var pipeline = new PipelineAdapter(ServerOptions.From(configuration));
+        pipeline.ServeAsWorker();
+        return 0;
+    }
+}
