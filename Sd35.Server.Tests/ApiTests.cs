@@ -24,7 +24,8 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         info.GetProperty("model").GetString().Should().Contain("tiny reference");
         info.GetProperty("config").GetString().Should().Be("single device");
         info.GetProperty("default_size").GetInt32().Should().Be(64);
-        info.GetProperty("memory").GetString().Should().StartWith("staged");
+        info.GetProperty("models").GetString().Should().Be("resident", "a server keeps its models loaded unless told --models staged");
+        info.GetProperty("memory").GetString().Should().StartWith("resident");
         info.GetProperty("versions").GetProperty("torchsharp").GetString().Should().NotBeNullOrEmpty();
     }
 

@@ -5,14 +5,17 @@ using Sd35.Server.Jobs;
 
 namespace Sd35.Server.Tests;
 
-/// <summary>The server with <c>--parallel</c>: the denoising loop runs on a simulated 2-device mesh; cancel still stops it.</summary>
+/// <summary>The server with <c>--parallel</c>: the denoising loop runs on a simulated 2-device mesh; cancel still stops it, with models resident or staged.</summary>
 public sealed class MeshServerTests
 {
-    [Fact]
-    public async Task A_mesh_server_generates_and_cancels_at_a_step_boundary()
+    [Theory]
+    [InlineData("resident")]
+    [InlineData("staged")]
+    public async Task A_mesh_server_generates_and_cancels_at_a_step_boundary(string models)
     {
-        await using var server = await LiveServer.StartAsync(null, "--parallel", "n300_cfg1_sp2_tp1");
+        await using var server = await LiveServer.StartAsync(null, "--parallel", "n300_cfg1_sp2_tp1", "--models", models);
         var info = await server.Client.GetFromJsonAsync<JsonElement>("/v1/info");
+        info.GetProperty("models").GetString().Should().Be(models);
         info.GetProperty("config").GetString().Should().Be("n300_cfg1_sp2_tp1");
         info.GetProperty("device").GetString().Should().Contain("mesh");
 
@@ -25,6 +28,9 @@ public sealed class MeshServerTests
         var stopped = await server.Client.WaitFinished(running, TimeSpan.FromMinutes(1));
         stopped.Status.Should().Be(JobStatus.Cancelled, stopped.Error);
         stopped.Step.Should().BeLessThan(200);
+
+        var after = await server.Client.WaitFinished(await server.Client.SubmitOk(new { prompt = "after", steps = 2, width = 32, height = 32 }));
+        after.Status.Should().Be(JobStatus.Succeeded, "a cancelled job leaves the pipeline (and kept models) ready: " + after.Error);
     }
 
     [Fact]

@@ -18,6 +18,8 @@ public sealed class ServerOptionsTests
         var options = Parse("--bf16", "--queue-length", "3", "--parallel", "n300_cfg1_sp2_tp1");
         (options.Bf16, options.QueueLength, options.Parallel).Should().Be((true, 3, "n300_cfg1_sp2_tp1"));
         Parse().Should().Be(new ServerOptions());
+        Parse().Models.Should().Be(Sd35.Pipeline.ModelResidency.Resident);
+        Parse("--models", "staged").Models.Should().Be(Sd35.Pipeline.ModelResidency.Staged);
     }
 
     [Theory]
@@ -26,6 +28,7 @@ public sealed class ServerOptionsTests
     [InlineData("--parallel", "no_such_config", "--parallel 'no_such_config'")]
     [InlineData("--model", "/no/such/folder", "--model '/no/such/folder'")]
     [InlineData("--device", "gpu", "--device must be cpu or cuda")]
+    [InlineData("--models", "cached", "--models must be resident or staged")]
     public void A_bad_option_is_named(string option, string value, string expected)
     {
         var act = () => Parse(option, value);
