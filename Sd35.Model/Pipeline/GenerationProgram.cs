@@ -92,28 +92,8 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var branch = new GuidanceBranch(prompt, placed);
         Tensor latents;
         using (var host = initialLatents()) latents = host.to(placed.Context.Device, copy: true);
-        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, StepBoundary(lead, everyone), trace);
-    }
-
-    Action<int, Tensor, double>? StepBoundary(bool lead, IProcessGroup everyone)
-    {
-        Action<int, Tensor, double>? report = lead ? observers.StepDone : null;
-        if (!cancellation.CanBeCanceled) return report;
-        return (step, latents, seconds) =>
-        {
-            report?.Invoke(step, latents, seconds);
-            if (StopAgreed(everyone, lead)) throw new GenerationCancelledException(step + 1);
-        };
-    }
-
-    /// <summary>The lead's answer to "stop now?", sent to every device: no device may stop alone, inside a collective the others wait in.</summary>
-    bool StopAgreed(IProcessGroup everyone, bool lead)
-    {
-        bool stop = lead && cancellation.IsCancellationRequested;
-        if (everyone.Size == 1) return stop;
-        using var flag = TorchSharp.torch.tensor(new[] { stop ? 1 : 0 });
-        using var agreed = everyone.Broadcast(flag, root: Lead);
-        return agreed.item<int>() != 0;
+        var stepDone = StepStopAgreement.After(lead ? observers.StepDone : null, cancellation, everyone, lead, Lead);
+        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace);
     }
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)
