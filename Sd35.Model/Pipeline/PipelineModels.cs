@@ -65,10 +65,12 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
         var model = OutsideAnyDisposeScope(() => Load(deviceId, component, handles, load));
         lock (_gate)
         {
-            if (_disposed)
+            if (_disposed || _kept.ContainsKey((deviceId, component)))
             {
+                // Disposed meanwhile, or another thread kept the same model first (a caller running generations at once).
                 model.Dispose();
-                ObjectDisposedException.ThrowIf(true, this);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return new ModelLease<T>((T)_kept[(deviceId, component)].Model, owned: false);
             }
             _kept[(deviceId, component)] = new Kept(model, handles);
         }

@@ -152,7 +152,9 @@ public sealed class PipelineAdapter : IDisposable
                 using var scope = torch.NewDisposeScope();
                 using var result = _pipeline.Generate(request, cancellation: lead.Token);
             }
-            catch (GenerationCancelledException)
+            // Stopped by the lead's decision, or refused by the same check on every process before any collective
+            // (the lead checked the request already, so that one does not happen): either way all are ready for the next.
+            catch (Exception e) when (e is GenerationCancelledException or RequestException)
             {
             }
         }
