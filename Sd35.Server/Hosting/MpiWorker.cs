@@ -12,10 +12,11 @@ public static class MpiWorker
 {
     public static int Run(string[] args)
     {
-        // mpirun passes Ctrl-C (and a TERM) to every process; only the lead decides when the job ends, so a worker
-        // finishes the step every rank agreed on and exits when the lead's stop arrives.
+        // mpirun passes Ctrl-C to every process; only the lead decides when the job ends, so a worker finishes the
+        // step every rank agreed on and exits when the lead's stop arrives. A TERM sent to mpirun (which hydra also
+        // passes to every process) still ends a worker at once: ignored, it would leave the lead waiting in
+        // MPI_Finalize for a hydra that has begun tearing the job down (seen with MPICH 4.0.2).
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => context.Cancel = true);
         var configuration = new ConfigurationBuilder().AddCommandLine(ServerOptions.NormalizeArguments(args)).Build();
         using var pipeline = new PipelineAdapter(ServerOptions.From(configuration));
         pipeline.ServeAsWorker();
