@@ -7,14 +7,13 @@ using Sd35.Server.Jobs;
 namespace Sd35.Server.Tests;
 
 /// <summary>
-/// The server under <c>mpirun -np 4</c> (one process per device of <c>qb_cfg1_sp2_tp2</c>): the lead serves HTTP and
-/// relays each job to the three workers; the PNG is the in-process mesh server's to the byte; a cancelled job stops
+/// The server under <c>mpirun -np 4</c> (one process per device of <c>qb_cfg1_sp2_tp2</c>; 8 on <c>t3k_cfg2_sp2_tp2</c>,
+/// Slow): the lead serves HTTP and relays each job to the workers; the PNG is the in-process mesh server's to the byte; a cancelled job stops
 /// every rank at the same step and the next job still matches; Ctrl-C ends every process cleanly. Skipped, with the
 /// reason, where MPICH is missing. Bounds are generous for a loaded 2-core machine: they catch hangs, not slowness.
 /// </summary>
 public sealed class MpiServerTests
 {
-    const string Config = "qb_cfg1_sp2_tp2";
     static readonly TimeSpan Bound = TimeSpan.FromMinutes(3);
     static readonly object Body = new { prompt = "a lighthouse in a storm", negative_prompt = "blurry", steps = 2, guidance = 4.0, seed = 3, width = 48, height = 32 };
 
@@ -27,18 +26,25 @@ public sealed class MpiServerTests
     }
 
     [MpiFact]
-    public async Task An_MPI_server_matches_the_in_process_server_cancels_on_every_rank_and_stops_cleanly()
+    public Task An_MPI_server_matches_the_in_process_server_cancels_on_every_rank_and_stops_cleanly() => Check("qb_cfg1_sp2_tp2", 4);
+
+    /// <summary>The reference's 8-device box, with the cfg split over two submeshes: eight processes, so Slow.</summary>
+    [MpiFact]
+    [Trait("Category", "Slow")]
+    public Task An_eight_process_MPI_server_on_t3k_cfg2_sp2_tp2_does_the_same() => Check("t3k_cfg2_sp2_tp2", 8);
+
+    static async Task Check(string config, int processes)
     {
         byte[] expected;
-        await using (var alone = await ServerProcess.StartAsync(null, Bound, "--parallel", Config))
+        await using (var alone = await ServerProcess.StartAsync(null, Bound, "--parallel", config))
         {
             expected = await Png(alone.Client, Body);
             (await alone.InterruptAsync(TimeSpan.FromMinutes(1))).Should().Be(0, alone.Output);
         }
 
-        await using var mpi = await ServerProcess.StartAsync(4, Bound, "--parallel", Config);
+        await using var mpi = await ServerProcess.StartAsync(processes, Bound, "--parallel", config);
         var info = await mpi.Client.GetFromJsonAsync<JsonElement>("/v1/info");
-        info.GetProperty("device").GetString().Should().Contain("over MPI, 4 processes");
+        info.GetProperty("device").GetString().Should().Contain($"over MPI, {processes} processes");
         info.GetProperty("models").GetString().Should().Be("resident");
 
         (await Png(mpi.Client, Body)).Should().Equal(expected, "the MPI server's PNG is the in-process mesh server's (the same command without mpirun), byte for byte");
@@ -53,7 +59,7 @@ public sealed class MpiServerTests
         (await Png(mpi.Client, Body)).Should().Equal(expected, "after a cancelled job every rank is at the same point and the kept models are intact");
 
         var pids = mpi.RankPids();
-        pids.Should().HaveCount(4, mpi.Output);
+        pids.Should().HaveCount(processes, mpi.Output);
         var exitCode = await mpi.InterruptAsync(TimeSpan.FromMinutes(1));
         exitCode.Should().Be(0, "Ctrl-C stops the lead, which tells the workers to exit, and every process ends cleanly:\n" + mpi.Output);
         pids.Where(Alive).Should().BeEmpty("no rank process outlives the job");
