@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 // device's rank program and writes what it computed under <out-dir> for the test to compare:
 //   collectives <rows>x<cols> <out-dir>              every collective (CollectiveScenarios): rank<id>.safetensors, rank<id>.traffic.json
 //   pipeline <config-id> <f32|bf16> <steps> <out-dir>  a whole generation (PipelineScenario): image.safetensors from the lead
+//   resident <config-id> <out-dir>                   models kept between generations (ResidentScenario): images from the lead, loads.<rank>.txt from every process
 //   block <config-id> <image-tokens>                  peak memory per process for one full-width SD3.5 Large block (BlockMemory)
 //   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
 switch (args)
@@ -31,6 +32,15 @@ switch (args)
         var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
         using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher);
         if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
+        return 0;
+    }
+    case ["resident", var id, var outDir]:
+    {
+        var config = ParallelConfig.Parse(id);
+        using var outcome = ResidentScenario.Run(config, Sd35.Pipeline.ModelResidency.Resident, new MpiLauncher(mpi: new MpiRunOptions { Config = config }));
+        if (outcome.IsLead)
+            SafetensorsWriter.Write(Path.Combine(outDir, "images.safetensors"), new Dictionary<string, Tensor> { ["first"] = outcome.First, ["last"] = outcome.Last });
+        File.WriteAllText(Path.Combine(outDir, $"loads.{MpiRuntime.WorldRank}.txt"), $"{outcome.FirstLoads} {outcome.LastLoads} {outcome.CancelledAfter}");
         return 0;
     }
     case ["block", var id, var tokensText]:

@@ -121,7 +121,7 @@ public class ResidentModelsTests
         using (pipeline)
         {
             using var cancel = new CancellationTokenSource();
-            var stopAfterFirstStep = new Progress(done => { if (done == 1) cancel.Cancel(); });
+            var stopAfterFirstStep = new StepCallback(done => { if (done == 1) cancel.Cancel(); });
             FluentActions.Invoking(() => pipeline.Generate(First with { Steps = 3 }, stopAfterFirstStep, cancellation: cancel.Token))
                 .Should().Throw<GenerationCancelledException>().Which.StepsDone.Should().Be(1, "every device stops at the step boundary the lead saw");
             loads.Take().Should().NotContain(l => l.Component == "vae", "the run stopped before decoding");
@@ -134,10 +134,5 @@ public class ResidentModelsTests
             after.ShouldBeBitEqual(expected, $"{config}: a generation after a cancelled and a failed one, resident vs staged");
             loads.Take().Select(l => l.Component).Distinct().Should().Equal(["vae"], "only the VAE, which the stopped runs never reached, loads now");
         }
-    }
-
-    sealed class Progress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
     }
 }

@@ -132,7 +132,7 @@ public sealed class PipelineAdapter : IDisposable
     {
         _relay?.Announce(request);
         using var scope = torch.NewDisposeScope();
-        using var result = _pipeline.Generate(request, new StepHook(stepDone), cancellation: cancellation);
+        using var result = _pipeline.Generate(request, new StepCallback(stepDone), cancellation: cancellation);
         return new GenerationOutcome(ImageOutput.FromUnitRange(result.Image)[0], result.Timings);
     }
 
@@ -171,10 +171,5 @@ public sealed class PipelineAdapter : IDisposable
     {
         StopWorkers();
         _pipeline.Dispose();
-    }
-
-    sealed class StepHook(Action<int> stepDone) : IProgress<int>
-    {
-        public void Report(int done) => stepDone(done);
     }
 }
