@@ -75,7 +75,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>Ctrl-C: SIGINT to the process started (mpirun passes it to every rank); its exit code, or null if it outlived <paramref name="limit"/>.</summary>
     public async Task<int?> InterruptAsync(TimeSpan limit)
     {
-        using (var kill = Process.Start("kill", ["-INT", _mpirun.Id.ToString()])) await kill.WaitForExitAsync();
+        // bash's own kill: a fresh machine may lack procps's /bin/kill, never bash (the rank wrapper needs it too).
+        using (var kill = Process.Start("bash", ["-c", $"kill -INT {_mpirun.Id}"])) await kill.WaitForExitAsync();
         using var timeout = new CancellationTokenSource(limit);
         try
         {
