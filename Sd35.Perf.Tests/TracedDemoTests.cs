@@ -15,10 +15,10 @@ namespace Sd35.Perf.Tests;
 /// an untraced pipeline once, runs the traced warm-up generation (which captures every rank's step program) and writes
 /// the capture as Chrome/Perfetto trace-event JSON under TestResults/traced-demo/&lt;id&gt;/trace.json. Components: the
 /// tiny reference pipeline of fixtures/reference (the demo's built-in default), or the diffusers folder named by
-/// SD35_DEMO_MODEL. The pipeline loads each stage's weights inside every generation (they are not kept placed between
-/// calls), so "built once" holds the layout and the capture, not the weights.
+/// SD35_DEMO_MODEL. Both pipelines keep their models resident (<see cref="ModelResidency.Resident"/>): the warm-up
+/// places each device's weights on the mesh once, and every test's generation reuses them. Disposed with the fixture.
 /// </summary>
-public abstract class TracedDemoFixture
+public abstract class TracedDemoFixture : IDisposable
 {
     public string Id { get; }
     public PipelineComponents Components { get; }
@@ -37,13 +37,21 @@ public abstract class TracedDemoFixture
             : PipelineComponents.FromCase(RepoPaths.Fixtures("reference", "pipeline", "case0", "case.json"), RepoPaths.Fixtures("reference"), () => TokenizerSet.Default());
         Size = model is { Length: > 0 } ? 1024 : 64;
         var config = ParallelConfig.Parse(id);
-        Traced = new StableDiffusion3Pipeline(Components, options: new PipelineOptions { Parallel = config, Trace = new StepTrace() });
-        Untraced = new StableDiffusion3Pipeline(Components, options: new PipelineOptions { Parallel = config });
+        Traced = new StableDiffusion3Pipeline(Components, options: new PipelineOptions { Parallel = config, Trace = new StepTrace(), Residency = ModelResidency.Resident });
+        Untraced = new StableDiffusion3Pipeline(Components, options: new PipelineOptions { Parallel = config, Residency = ModelResidency.Resident });
         Folder = Path.Combine(RepoPaths.Root, "TestResults", "traced-demo", id);
         Directory.CreateDirectory(Folder);
         using (Traced.Generate(Request(PerfPrompts.Warmup))) { }
+        using (Untraced.Generate(Request(PerfPrompts.Warmup))) { } // places the untraced pipeline's weights too
         TracePath = Path.Combine(Folder, "trace.json");
         TraceExport.WriteChromeTrace(TracePath, Traced.Trace!.Captured, $"sd35_{id} traced demo");
+    }
+
+    public void Dispose()
+    {
+        Traced.Dispose();
+        Untraced.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     public GenerationRequest Request(string prompt) => new()
@@ -62,8 +70,16 @@ public abstract class TracedDemoTests(TracedDemoFixture fixture, ITestOutputHelp
     public void yes_traced_steps_follow_the_capture_and_the_image_is_bit_identical_to_untraced()
     {
         long checkedBefore = fixture.Traced.Trace!.CheckedSteps;
+        int loads = 0;
+        void Count(ModelLoad _) => Interlocked.Increment(ref loads);
+        fixture.Traced.ModelLoaded += Count;
+        fixture.Untraced.ModelLoaded += Count;
         using var traced = fixture.Traced.Generate(fixture.Request(Prompt));
         using var untraced = fixture.Untraced.Generate(fixture.Request(Prompt));
+        fixture.Traced.ModelLoaded -= Count;
+        fixture.Untraced.ModelLoaded -= Count;
+
+        loads.Should().Be(0, "the fixture placed every device's weights once; the demo's generations reuse them");
 
         fixture.Traced.Trace.CheckedSteps.Should().Be(checkedBefore + 4L * ParallelConfig.Parse(fixture.Id).DeviceCount,
             "every step of every rank is checked against the warm-up's capture");
