@@ -40,7 +40,7 @@ switch (args)
         using var outcome = ResidentScenario.Run(config, Sd35.Pipeline.ModelResidency.Resident, new MpiLauncher(mpi: new MpiRunOptions { Config = config }));
         if (outcome.IsLead)
             SafetensorsWriter.Write(Path.Combine(outDir, "images.safetensors"), new Dictionary<string, Tensor> { ["first"] = outcome.First, ["last"] = outcome.Last });
-        File.WriteAllText(Path.Combine(outDir, $"loads.{MpiRuntime.WorldRank}.txt"), $"{outcome.FirstLoads} {outcome.LastLoads} {outcome.CancelledAfter}");
+        File.WriteAllText(Path.Combine(outDir, $"loads.{MpiRuntime.WorldRank}.txt"), $"{outcome.FirstLoads} {outcome.LastLoads} {outcome.CancelledAfter} {outcome.NonFiniteAt}");
         return 0;
     }
     case ["block", var id, var tokensText]:

@@ -7,8 +7,8 @@ namespace Sd35.MpiHost;
 
 /// <summary>
 /// Models kept between generations by every process (<see cref="ModelResidency.Resident"/>): a generation, one the
-/// lead cancels after its first step (every rank must stop there, and the job go on), and another generation with
-/// another prompt, seed and size. The MPI test compares both images with a staged in-process run and checks that
+/// lead cancels after its first step (every rank must stop there, and the job go on), one whose latents are NaN
+/// (every rank must fail after step 1 alike, and the job go on), and another generation with another prompt, seed and size. The MPI test compares both images with a staged in-process run and checks that
 /// no process loads anything for the last one.
 /// </summary>
 public static class ResidentScenario
@@ -17,7 +17,7 @@ public static class ResidentScenario
 
     public static GenerationRequest Last => PipelineScenario.Request(3) with { Prompt = "a red bicycle by a stone wall", Seed = 11, Width = 48, Height = 32 };
 
-    public sealed record Outcome(Tensor First, Tensor Last, bool IsLead, int FirstLoads, int LastLoads, int CancelledAfter) : IDisposable
+    public sealed record Outcome(Tensor First, Tensor Last, bool IsLead, int FirstLoads, int LastLoads, int CancelledAfter, int NonFiniteAt) : IDisposable
     {
         public void Dispose()
         {
@@ -47,9 +47,21 @@ public static class ResidentScenario
         {
             cancelledAfter = stopped.StepsDone;
         }
+        int nonFiniteAt = -1;
+        try
+        {
+            var components = DemoComponents.BuiltInDefault();
+            using var seeded = StableDiffusion3Pipeline.InitialLatents(First, components.TransformerConfig.InChannels, components.VaeConfig.ScaleFactor);
+            using var nan = full_like(seeded, float.NaN);
+            pipeline.Generate(First, initialLatents: nan).Dispose();
+        }
+        catch (Sd35.Errors.NonFiniteException error) when (error.ByEveryRank)
+        {
+            nonFiniteAt = error.Step ?? 0;
+        }
         Interlocked.Exchange(ref loads, 0);
 
         using var last = pipeline.Generate(Last);
-        return new Outcome(first.Image.clone(), last.Image.clone(), first.IsLead, firstLoads, loads, cancelledAfter);
+        return new Outcome(first.Image.clone(), last.Image.clone(), first.IsLead, firstLoads, loads, cancelledAfter, nonFiniteAt);
     }
 }

@@ -10,7 +10,8 @@ namespace Sd35.Tests.Pipeline;
 
 /// <summary>
 /// Resident models under <c>mpirun -np 4</c> (<see cref="ResidentScenario"/>): each process keeps its own ranks'
-/// models, loads nothing for a later generation, stops with the others when the lead cancels, and its images are
+/// models, loads nothing for a later generation, stops with the others when the lead cancels, fails a NaN generation
+/// with the others without ending the job, and its images are
 /// the staged in-process run's to the bit.
 /// </summary>
 [Collection(MeshRunCollection.Name)]
@@ -35,6 +36,7 @@ public class ResidentModelsMpiTests
             counts[0].Should().BePositive($"process {rank} loads its models for the first generation");
             counts[1].Should().Be(0, $"process {rank} keeps its models for the last generation");
             counts[2].Should().Be(1, $"process {rank} stops after the step the lead cancelled at");
+            counts[3].Should().Be(1, $"process {rank} fails the NaN generation after step 1 like every other, and goes on");
         }
     }
 }

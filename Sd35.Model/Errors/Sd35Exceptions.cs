@@ -56,9 +56,13 @@ public sealed class RequestException(string field, string problem)
 }
 
 /// <summary>The computation produced NaN or infinity; names the stage (and step) where it was first seen. Nothing is written.</summary>
-public sealed class NonFiniteException(string stage, int? step, string detail)
-    : Sd35Exception(step is null ? $"non-finite values after {stage}: {detail}" : $"non-finite values after {stage} step {step}: {detail}")
+/// <param name="byEveryRank">checked on values every rank of the run holds alike, so every rank raises it at the same point</param>
+public sealed class NonFiniteException(string stage, int? step, string detail, bool byEveryRank = false)
+    : Sd35Exception(step is null ? $"non-finite values after {stage}: {detail}" : $"non-finite values after {stage} step {step}: {detail}"),
+      Sd35.Mesh.IRaisedByEveryRank
 {
+    public bool ByEveryRank { get; } = byEveryRank;
+
     public string Stage { get; } = stage;
     public int? Step { get; } = step;
 }

@@ -20,4 +20,18 @@ public sealed class CollectiveMismatchException(string message) : InvalidOperati
 /// generation at a step boundary): not a failure. No rank is left inside a collective, so a multi-process launcher
 /// passes it to the caller instead of ending the job.
 /// </summary>
-public class AgreedStopException(string message) : OperationCanceledException(message);
+public class AgreedStopException(string message) : OperationCanceledException(message), IRaisedByEveryRank
+{
+    public bool ByEveryRank => true;
+}
+
+/// <summary>
+/// An error that may be raised by every rank at the same point of the program, from values every rank holds alike
+/// (so none is left inside a collective its peers never join). When <see cref="ByEveryRank"/> is true a
+/// multi-process launcher passes it to the caller like an <see cref="AgreedStopException"/>: the generation ends,
+/// the job goes on.
+/// </summary>
+public interface IRaisedByEveryRank
+{
+    bool ByEveryRank { get; }
+}

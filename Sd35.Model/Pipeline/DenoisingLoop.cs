@@ -55,6 +55,9 @@ static class DenoisingLoop
                 latents = next;
                 traced?.Complete();
             }
+            // Every device holds the same latents after a step, so every device checks them and all fail together
+            // (under MPI that ends the generation, not the job).
+            FiniteCheck.Ensure(latents, FiniteCheck.Denoising, i + 1, byEveryRank: true);
             stepDone?.Invoke(i, latents, watch.Elapsed.TotalSeconds);
         }
         return latents;

@@ -14,13 +14,14 @@ public static class FiniteCheck
     public const string VaeDecoding = "vae decoding";
 
     /// <exception cref="NonFiniteException">naming the stage and step, with how many values are NaN or infinite</exception>
-    public static void Ensure(Tensor values, string stage, int? step = null)
+    /// <param name="byEveryRank">every rank checks the same values at this point (see <see cref="NonFiniteException.ByEveryRank"/>)</param>
+    public static void Ensure(Tensor values, string stage, int? step = null, bool byEveryRank = false)
     {
         using var scope = NewDisposeScope();
         if (ShapeOnly.Is(values)) return; // a shape-only (meta) run has no values to check
         if (isfinite(values).all().item<bool>()) return;
         long nan = isnan(values).sum().item<long>();
         long inf = isinf(values).sum().item<long>();
-        throw new NonFiniteException(stage, step, $"{nan} NaN and {inf} infinite of {values.numel()} values (is --guidance too large, or a weight corrupt?)");
+        throw new NonFiniteException(stage, step, $"{nan} NaN and {inf} infinite of {values.numel()} values (is --guidance too large, or a weight corrupt?)", byEveryRank);
     }
 }

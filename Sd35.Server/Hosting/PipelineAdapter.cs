@@ -152,9 +152,10 @@ public sealed class PipelineAdapter : IDisposable
                 using var scope = torch.NewDisposeScope();
                 using var result = _pipeline.Generate(request, cancellation: lead.Token);
             }
-            // Stopped by the lead's decision, or refused by the same check on every process before any collective
-            // (the lead checked the request already, so that one does not happen): either way all are ready for the next.
-            catch (Exception e) when (e is GenerationCancelledException or RequestException)
+            // Stopped by the lead's decision, refused by the same check on every process before any collective (the
+            // lead checked the request already, so that one does not happen), or failed alike on every process (NaN
+            // latents after a step): either way all are ready for the next.
+            catch (Exception e) when (e is RequestException or IRaisedByEveryRank { ByEveryRank: true })
             {
             }
         }

@@ -38,7 +38,8 @@ public sealed record MpiRunOptions
 /// and ends the whole job with MPI_Abort: the launcher then kills every other process, so none waits in a collective
 /// for it and none prints a consequential error of its own. The call does not return in that case. An
 /// <see cref="AgreedStopException"/> (every rank stops at the same point, e.g. a cancelled generation) is no failure: it
-/// reaches the caller and the job goes on.
+/// reaches the caller and the job goes on; so does any <see cref="IRaisedByEveryRank"/> error raised by every rank alike
+/// (NaN latents after a step).
 /// </summary>
 public sealed class MpiLauncher : IMeshLauncher
 {
@@ -78,7 +79,7 @@ public sealed class MpiLauncher : IMeshLauncher
             }
         }
         // Every rank stops at the same point by agreement: no rank is left in a collective, the job goes on.
-        catch (Exception error) when (error is not AgreedStopException)
+        catch (Exception error) when (error is not IRaisedByEveryRank { ByEveryRank: true })
         {
             int code = _mpi.ReportFailure(device, error);
             MpiRuntime.Abort(code == 0 ? 1 : code);
