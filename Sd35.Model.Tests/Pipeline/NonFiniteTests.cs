@@ -40,6 +40,22 @@ public class NonFiniteTests
     }
 
     [Fact]
+    public void On_a_mesh_every_device_fails_the_infinite_decoding_alike_from_the_vae_devices_verdict()
+    {
+        using var model = new TinyModelCopy();
+        var weights = Path.Combine(model.Vae, "diffusion_pytorch_model.safetensors");
+        var state = Golden.ReadAll(weights);
+        var key = state.Keys.First(k => k.StartsWith("decoder.conv_out.bias"));
+        state[key] = full_like(state[key], float.PositiveInfinity);
+        SafetensorsWriter.Write(weights, state);
+        var options = new PipelineOptions { Parallel = Sd35.Mesh.ParallelConfig.Parse("t3k_cfg2_sp2_tp2") };
+        var act = () => new StableDiffusion3Pipeline(model.Components(), options: options).Generate(TinyModelCopy.Request);
+        // ByEveryRank: the devices without the VAE raised it too, from the verdict (an MPI job then goes on).
+        act.Should().Throw<NonFiniteException>().Where(e => e.Stage == "vae decoding" && e.ByEveryRank)
+            .Which.Message.Should().Contain("infinite");
+    }
+
+    [Fact]
     public void Finite_values_pass()
     {
         using var values = randn(3, 5);

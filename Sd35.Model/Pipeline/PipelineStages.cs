@@ -46,6 +46,19 @@ public static class PipelineStages
     internal static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings,
         PipelineModels models, int deviceId)
     {
+        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, tp, device, timings, models, deviceId);
+        if (nonFinite is { } counts)
+        {
+            image.Dispose();
+            throw FiniteCheck.Error(counts, FiniteCheck.VaeDecoding);
+        }
+        return image;
+    }
+
+    /// <summary>The image in [0, 1] and what the finite check of the decoder's output found (before the clamp, which would hide infinities).</summary>
+    internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp,
+        Device device, StageTimings? timings, PipelineModels models, int deviceId)
+    {
         var watch = Stopwatch.StartNew();
         using var lease = models.Get(deviceId, "vae", RankContext.TensorParallel(tp, device), r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype));
         var vae = lease.Model;
@@ -53,9 +66,9 @@ public static class PipelineStages
         watch.Restart();
         using var scope = NewDisposeScope();
         var decoded = vae.Decode(latents.to(device));
-        FiniteCheck.Ensure(decoded, FiniteCheck.VaeDecoding);     // before the clamp, which would hide infinities
+        var nonFinite = FiniteCheck.Count(decoded);
         var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
         if (timings is not null) timings.DecodingSeconds = watch.Elapsed.TotalSeconds;
-        return image.MoveToOuterDisposeScope();
+        return (image.MoveToOuterDisposeScope(), nonFinite);
     }
 }
