@@ -27,64 +27,33 @@ public sealed record CollectiveEvent(
     string Section, string Op, string Label, IReadOnlyList<int> Members, long MessageBytes, long BytesSent, long BytesReceived, bool Async);
 
 /// <summary>
-/// Collects what one device's rank program computes and communicates, in order. It is ambient per thread
-/// (<see cref="Use"/>): each rank runs on its own thread, so a recorder installed at the start of a rank program sees
-/// exactly that rank's work, from the model code's compute hooks (<see cref="Sd35.Layers.Kernels"/>) and from the
-/// collectives. With no recorder installed the hooks cost one thread-static read.
+/// Collects what one device's rank program computes and communicates, in order, for the cost model: an
+/// <see cref="IInstrumentationSink"/> installed on the rank's thread (<see cref="Use"/>), so it sees exactly that rank's
+/// work, from the kernels' compute hooks (<see cref="Sd35.Layers.Kernels"/>) and from the collectives.
 /// </summary>
-public sealed class OpRecorder
+public sealed class OpRecorder(int deviceId) : IInstrumentationSink
 {
-    [ThreadStatic] static OpRecorder? s_current;
-
     readonly List<OpEvent> _ops = [];
     readonly List<CollectiveEvent> _collectives = [];
-    readonly Stack<string> _sections = new();
 
-    public OpRecorder(int deviceId) => DeviceId = deviceId;
-
-    public int DeviceId { get; }
-
-    /// <summary>The recorder of the calling thread, or null when nothing is being recorded.</summary>
-    public static OpRecorder? Current => s_current;
+    public int DeviceId { get; } = deviceId;
 
     public IReadOnlyList<OpEvent> Ops => _ops;
     public IReadOnlyList<CollectiveEvent> Collectives => _collectives;
 
-    /// <summary>The innermost open section ("" outside any).</summary>
-    public string Section => _sections.Count == 0 ? "" : _sections.Peek();
-
     /// <summary>Installs this recorder on the calling thread until the result is disposed.</summary>
-    public IDisposable Use()
-    {
-        var previous = s_current;
-        s_current = this;
-        return new Restore(() => s_current = previous);
-    }
+    public IDisposable Use() => Instrumentation.Install(this);
 
-    /// <summary>
-    /// Attributes everything recorded on this thread until disposal to <paramref name="name"/> (clip_encoding,
-    /// t5_encoding, denoising_step, vae). A no-op when no recorder is installed.
-    /// </summary>
-    public static IDisposable InSection(string name)
-    {
-        var recorder = s_current;
-        if (recorder is null) return Restore.Nothing;
-        recorder._sections.Push(name);
-        return new Restore(() => recorder._sections.Pop());
-    }
+    /// <summary>Attributes everything recorded on this thread until disposal to <paramref name="name"/> (see <see cref="Instrumentation.InSection"/>).</summary>
+    public static IDisposable InSection(string name) => Instrumentation.InSection(name);
 
-    public void Add(OpKind kind, string name, double flops, long bytesRead, long bytesWritten) =>
-        _ops.Add(new OpEvent(Section, kind, name, flops, bytesRead, bytesWritten));
+    void IInstrumentationSink.Op(in OpSample op) =>
+        _ops.Add(new OpEvent(op.Section, op.Kind, op.Name, op.Flops, op.BytesRead, op.BytesWritten));
 
-    public void Add(string op, string label, IReadOnlyList<int> members, long messageBytes, long sent, long received, bool isAsync) =>
-        _collectives.Add(new CollectiveEvent(Section, op, label, members, messageBytes, sent, received, isAsync));
+    void IInstrumentationSink.BeforeCollective(CollectiveCall call) { }
 
-    sealed class Restore(Action undo) : IDisposable
-    {
-        public static readonly IDisposable Nothing = new Restore(() => { });
-        Action? _undo = undo;
-        public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
-    }
+    void IInstrumentationSink.Collective(CollectiveSample c) =>
+        _collectives.Add(new CollectiveEvent(c.Section, c.Call.Op, c.Call.Group, c.Members, c.MessageBytes, c.BytesSent, c.BytesReceived, c.Async));
 }
 
 /// <summary>The sections of a generation, named as the reference's perf tests name them.</summary>

@@ -14,6 +14,9 @@ public sealed record MachineFacts
     /// <summary>The baseline GEMM's shape, and its rate in GFLOP/s measured just before each timed run (median of several).</summary>
     public required string GemmShape { get; init; }
     public required IReadOnlyList<double> GemmGflops { get; init; }
+    /// <summary>The dispatch probe (<see cref="DispatchBaseline"/>) and its rate in hand-offs per second around each timed run; empty in older runs.</summary>
+    public string DispatchShape { get; init; } = "";
+    public IReadOnlyList<double> DispatchRates { get; init; } = [];
     public required string LoadBefore { get; init; }
     public required string LoadAfter { get; init; }
     public required string GitCommit { get; init; }

@@ -91,12 +91,23 @@ public sealed record SectionResult
     public required IReadOnlyList<double> Seconds { get; init; }
     /// <summary>Seconds × the run's GEMM rate: "GEMM-GFLOP", comparable between machines and loads. Empty for modeled runs.</summary>
     public IReadOnlyList<double> GemmGflop { get; init; } = [];
+    /// <summary>Seconds × the run's dispatch rate / 1000: "dispatch-kop", the unit of the overhead-bound sections. Empty for modeled runs.</summary>
+    public IReadOnlyList<double> DispatchKop { get; init; } = [];
     public required SampleStatistics Stats { get; init; }
     public SectionTarget? Target { get; init; }
     /// <summary>The value checked against the target: the median of the samples in the target's unit.</summary>
     public double? Checked { get; init; }
     /// <summary>null when no target applies.</summary>
     public bool? Pass { get; init; }
+
+    /// <summary>
+    /// The samples to compare runs by, and their unit: the target's unit when the run has samples in it, else
+    /// GEMM-GFLOP when the run had a GEMM probe, else seconds.
+    /// </summary>
+    public (string Unit, IReadOnlyList<double> Samples) Normalized =>
+        Target?.Unit == PerfTargets.DispatchKopUnit && DispatchKop.Count == Seconds.Count ? (PerfTargets.DispatchKopUnit, DispatchKop)
+        : GemmGflop.Count == Seconds.Count && GemmGflop.Count > 0 ? (PerfTargets.GemmGflopUnit, GemmGflop)
+        : (PerfTargets.SecondsUnit, Seconds);
 }
 
 /// <summary>A section's target as read from fixtures/perf/targets.json.</summary>

@@ -24,7 +24,7 @@ public sealed record PerfSessionOptions
 
 /// <summary>
 /// The reference perf test's sequence on this pipeline: one warm-up generation (not timed), then N timed generations
-/// over the fixed prompt list, seed 0, guidance 3.5, each right after a same-process GEMM measurement. Loading is
+/// over the fixed prompt list, seed 0, guidance 3.5, each bracketed by same-process GEMM and dispatch measurements. Loading is
 /// timed separately and kept out of <c>total</c> (here the pipeline loads each stage's models inside the call, so
 /// <c>total</c> = wall time of the call − its loading time).
 /// </summary>
@@ -38,30 +38,36 @@ public static class PerfSession
         var pipeline = new StableDiffusion3Pipeline(options.Components, options.DType,
             new PipelineOptions { Parallel = config, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null });
         using var gemm = new GemmBaseline();
+        using var dispatch = new DispatchBaseline();
 
         // The warm-up is not timed; traced, it captures every rank's step program, which the timed runs are checked against.
         using (pipeline.Generate(options.Request(PerfPrompts.Warmup))) { }
 
         var runs = new List<Dictionary<string, double>>();
         var gemmRates = new List<double>();
+        var dispatchRates = new List<double>();
         GenerationRequest? last = null;
         for (int i = 0; i < options.TimedRuns; i++)
         {
-            // The GEMM probe brackets the run (before and after, averaged): the load on a shared box drifts during a run.
-            double before = gemm.Measure();
+            // The probes bracket the run (before and after, averaged): the load on a shared box drifts during a run.
+            double before = gemm.Measure(), dispatchBefore = dispatch.Measure();
             last = options.Request(PerfPrompts.Timed(i));
             var watch = Stopwatch.StartNew();
             using var result = pipeline.Generate(last);
             double wall = watch.Elapsed.TotalSeconds;
+            dispatchRates.Add((dispatchBefore + dispatch.Measure()) / 2);
             gemmRates.Add((before + gemm.Measure()) / 2);
             runs.Add(SectionsOf(result.Timings, wall));
         }
         var request = last ?? options.Request(PerfPrompts.Warmup);
         var parameters = new PerfConfigParams(request.Width, request.Height, request.Steps, config.Cfg.Factor, config.Sp.Factor, config.Tp.Factor,
             config.Mesh.ToString(), request.GuidanceScale, request.Seed, WarmupRuns: 1, options.TimedRuns, options.Traced);
-        var machine = MachineFacts.Now(GemmBaseline.Shape, gemmRates, loadBefore, CpuRuntimeDescription());
+        var machine = MachineFacts.Now(GemmBaseline.Shape, gemmRates, loadBefore, CpuRuntimeDescription()) with
+        {
+            DispatchShape = DispatchBaseline.Shape, DispatchRates = dispatchRates,
+        };
         return Build(new RunKey(options.ConfigId, options.System, options.ModelScale), options.Targets, start, parameters, machine, runs, gemmRates,
-            runType: options.Traced ? "measured_traced" : "measured");
+            runType: options.Traced ? "measured_traced" : "measured", dispatchRates);
     }
 
     /// <summary>One generation's sections, named as the reference names them.</summary>
@@ -81,9 +87,12 @@ public static class PerfSession
         return sections;
     }
 
-    /// <summary>Statistics, target checks and the summary of a set of runs (measured: with GEMM rates; modeled: without).</summary>
+    /// <summary>
+    /// Statistics, target checks and the summary of a set of runs (measured: with the GEMM and dispatch rates around
+    /// each run; modeled: without). Each targeted section's median is checked in its target's unit.
+    /// </summary>
     public static PerfRunResult Build(RunKey key, PerfTargetSet? targets, DateTimeOffset start, PerfConfigParams parameters, MachineFacts machine,
-        IReadOnlyList<Dictionary<string, double>> runs, IReadOnlyList<double>? gemmRates, string runType)
+        IReadOnlyList<Dictionary<string, double>> runs, IReadOnlyList<double>? gemmRates, string runType, IReadOnlyList<double>? dispatchRates = null)
     {
         var names = runs[0].Keys.ToArray();
         var sections = new List<SectionResult>();
@@ -92,18 +101,28 @@ public static class PerfSession
         {
             var seconds = runs.Select(r => r[name]).ToArray();
             var normalized = gemmRates is null ? [] : seconds.Select((s, i) => s * gemmRates[i]).ToArray();
+            var dispatched = dispatchRates is null ? [] : seconds.Select((s, i) => s * dispatchRates[i] / 1000).ToArray();
             var target = targets?.For(name);
-            double? checkedValue = target is null ? null
-                : SampleStatistics.MedianOf(target.Unit == PerfTargets.GemmGflopUnit ? normalized : seconds);
+            double[] inTargetUnit = target?.Unit switch
+            {
+                PerfTargets.GemmGflopUnit => normalized,
+                PerfTargets.DispatchKopUnit => dispatched,
+                _ => seconds,
+            };
+            if (target is not null && inTargetUnit.Length == 0)
+                throw new InvalidOperationException($"section {name}'s target is in {target.Unit}, but the run has no probe of that unit");
+            double? checkedValue = target is null ? null : SampleStatistics.MedianOf(inTargetUnit);
             sections.Add(new SectionResult
             {
-                Name = name, Seconds = seconds, GemmGflop = normalized, Stats = SampleStatistics.Of(seconds),
+                Name = name, Seconds = seconds, GemmGflop = normalized, DispatchKop = dispatched, Stats = SampleStatistics.Of(seconds),
                 Target = target, Checked = checkedValue, Pass = checkedValue is null ? null : checkedValue <= target!.Limit,
             });
             for (int i = 0; i < seconds.Length; i++)
                 measurements.Add(new PerfMeasurement(i, name, "seconds", seconds[i], target?.Unit == PerfTargets.SecondsUnit ? target.Value : null));
             for (int i = 0; i < normalized.Length; i++)
                 measurements.Add(new PerfMeasurement(i, name, PerfTargets.GemmGflopUnit, normalized[i], target?.Unit == PerfTargets.GemmGflopUnit ? target.Value : null));
+            for (int i = 0; i < dispatched.Length; i++)
+                measurements.Add(new PerfMeasurement(i, name, PerfTargets.DispatchKopUnit, dispatched[i], target?.Unit == PerfTargets.DispatchKopUnit ? target.Value : null));
         }
         double Mean(string section) => sections.FirstOrDefault(s => s.Name == section)?.Stats.Mean ?? double.NaN;
         double total = Mean(PerfSections.Total);

@@ -15,15 +15,21 @@ public static class PerfTable
         text.AppendLine();
         text.AppendLine(c, $"{run.Machine.Cpu}, {run.Machine.TorchThreads} threads, GEMM {Join(run.Machine.GemmGflops, "F0")} GFLOP/s, load {run.Machine.LoadBefore} → {run.Machine.LoadAfter}, commit {Short(run.Machine.GitCommit)}");
         text.AppendLine();
-        text.AppendLine("| section | mean s | std s | min s | max s | median GEMM-GFLOP | target | limit | pass |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        if (run.Machine.DispatchRates.Count > 0)
+        {
+            text.AppendLine(c, $"dispatch probe ({run.Machine.DispatchShape}): {Join(run.Machine.DispatchRates.Select(r => r / 1000), "F1")} k hand-offs/s");
+            text.AppendLine();
+        }
+        text.AppendLine("| section | mean s | std s | min s | max s | median GEMM-GFLOP | median dispatch-kop | target | limit | pass |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         foreach (var s in run.Sections)
         {
             string normalized = s.GemmGflop.Count > 0 ? SampleStatistics.MedianOf(s.GemmGflop).ToString("F2", c) : "";
+            string dispatched = s.DispatchKop.Count > 0 ? SampleStatistics.MedianOf(s.DispatchKop).ToString("F2", c) : "";
             string target = s.Target is null ? "" : $"{s.Target.Value.ToString("G4", c)} {Unit(s.Target.Unit)}";
             string limit = s.Target is null ? "" : s.Target.Limit.ToString("G4", c);
             string pass = s.Pass switch { true => "pass", false => "**FAIL**", null => "" };
-            text.AppendLine(FormattableString.Invariant($"| {s.Name} | {s.Stats.Mean:F4} | {s.Stats.Std:F4} | {s.Stats.Min:F4} | {s.Stats.Max:F4} | {normalized} | {target} | {limit} | {pass} |"));
+            text.AppendLine(FormattableString.Invariant($"| {s.Name} | {s.Stats.Mean:F4} | {s.Stats.Std:F4} | {s.Stats.Min:F4} | {s.Stats.Max:F4} | {normalized} | {dispatched} | {target} | {limit} | {pass} |"));
         }
         text.AppendLine();
         var sum = run.Summary;
@@ -33,7 +39,12 @@ public static class PerfTable
         return text.ToString();
     }
 
-    static string Unit(string unit) => unit == PerfTargets.GemmGflopUnit ? "GEMM-GFLOP" : "s";
+    static string Unit(string unit) => unit switch
+    {
+        PerfTargets.GemmGflopUnit => "GEMM-GFLOP",
+        PerfTargets.DispatchKopUnit => "dispatch-kop",
+        _ => "s",
+    };
     static string Join(IEnumerable<double> values, string format) => string.Join("/", values.Select(v => v.ToString(format, CultureInfo.InvariantCulture)));
     static string Short(string commit) => commit.Length > 10 ? commit[..10] : commit;
 }

@@ -58,13 +58,13 @@ public static class ReportCharts
         {
             var points = runs.Select((run, i) => (i, run.Section(sections[k]))).Where(p => p.Item2 is not null).ToArray();
             if (points.Length == 0) continue;
-            var ys = points.Select(p => SampleStatistics.MedianOf(p.Item2!.GemmGflop.Count > 0 ? p.Item2.GemmGflop : p.Item2.Seconds)).ToArray();
+            var ys = points.Select(p => SampleStatistics.MedianOf(p.Item2!.Normalized.Samples)).ToArray();
             var scatter = plot.Add.Scatter(points.Select(p => (double)p.i).ToArray(), ys, palette.GetColor(k));
             scatter.LegendText = sections[k];
         }
         plot.Title(title);
         plot.XLabel("run (oldest → newest)");
-        plot.YLabel("median GEMM-GFLOP (or s)");
+        plot.YLabel("median in each section's unit (GEMM-GFLOP, dispatch-kop or s)");
         plot.ShowLegend();
         plot.SavePng(path, Width, Height);
     }

@@ -54,9 +54,8 @@ public sealed class ResultSet
         string group = $"{run.MlModelName} ({run.RunType}, {run.ModelScale})";
         foreach (var section in run.Sections)
         {
-            bool normalized = section.GemmGflop.Count == section.Seconds.Count && section.GemmGflop.Count > 0;
-            yield return new Series(group, section.Name, normalized ? PerfTargets.GemmGflopUnit : PerfTargets.SecondsUnit,
-                normalized ? section.GemmGflop : section.Seconds);
+            var (unit, samples) = section.Normalized;
+            yield return new Series(group, section.Name, unit, samples);
         }
         var steps = run.Sections.Where(s => PerfSections.IsStep(s.Name)).ToArray();
         if (steps.Length > 0)

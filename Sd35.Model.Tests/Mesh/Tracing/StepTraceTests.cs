@@ -4,6 +4,8 @@ using FluentAssertions;
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
 using Sd35.Mesh.Tracing;
+using Sd35.Layers;
+using Sd35.Profiling;
 using Sd35.Tests.TestSupport;
 using static TorchSharp.torch;
 
@@ -15,14 +17,15 @@ public class StepTraceTests
 {
     static readonly MeshRunOptions Patient = new() { CollectiveTimeout = TimeSpan.FromSeconds(60) };
 
-    /// <summary>A toy step: a tp AllGather and an AllReduce, sizes from <paramref name="width"/>.</summary>
+    /// <summary>A toy step: a linear, a tp AllGather, a layer norm and an AllReduce, sizes from <paramref name="width"/>.</summary>
     static void ToyStep(MeshRank rank, StepTrace trace, Func<int, long> width)
     {
         var tp = rank.Group("tp", rank.Mesh.Ids);
         using var step = trace.Step(rank.Id, "guided");
         using var scope = NewDisposeScope();
-        var x = ones(2, width(rank.Id));
-        tp.AllGather(x, 1);
+        var x = Kernels.Linear(ones(2, 3), ones(width(rank.Id), 3));
+        var gathered = tp.AllGather(x, 1);
+        Kernels.LayerNorm(gathered, 1e-6);
         tp.AllReduce(x);
         step.Complete();
     }
@@ -37,6 +40,46 @@ public class StepTraceTests
         trace.Captured[1].Collectives.Select(c => c.Call.ToString()).Should().Equal("tp AllGather [2, 4] Float32", "tp AllReduce [2, 4] Float32");
         trace.Captured[1].Collectives[0].BytesSent.Should().Be(32);
         trace.CheckedSteps.Should().Be(4);
+    }
+
+    [Fact]
+    public void Capture_holds_every_op_and_collective_in_program_order_with_shapes_work_and_spans()
+    {
+        var trace = new StepTrace();
+        MeshRunner.Run(DeviceMesh.Create(1, 2), rank => { ToyStep(rank, trace, _ => 4); return 0; }, Patient);
+
+        var program = trace.Captured[0];
+        program.Events.Select(e => e switch { TracedOp op => op.Name, TracedCollective c => c.Call.Op, _ => "?" })
+            .Should().Equal("linear", "AllGather", "layer_norm", "AllReduce");
+        var linear = program.Ops[0];
+        (linear.OutputShape, linear.DType, linear.Kind, linear.Section).Should().Be(("[2, 4]", "Float32", OpKind.Gemm, ""));
+        linear.InputShapes.Should().Equal("[2, 3]", "[4, 3]");
+        linear.Flops.Should().Be(2.0 * 2 * 4 * 3);
+        linear.StartObserved.Should().BeTrue();
+        program.Ops[1].InputShapes.Should().Equal("[2, 8]");
+        program.Events.Zip(program.Events.Skip(1)).Should().OnlyContain(p => p.First.EndTimestamp <= p.Second.StartTimestamp, "one rank's events follow each other");
+        program.Events.Should().OnlyContain(e => e.StartTimestamp >= program.StartTimestamp && e.EndTimestamp <= program.EndTimestamp);
+    }
+
+    [Fact]
+    public void The_cost_model_recorder_and_the_trace_share_the_one_hook_and_both_see_everything()
+    {
+        var trace = new StepTrace();
+        var recorders = new System.Collections.Concurrent.ConcurrentDictionary<int, OpRecorder>();
+        MeshRunner.Run(DeviceMesh.Create(1, 2), rank =>
+        {
+            var recorder = recorders[rank.Id] = new OpRecorder(rank.Id);
+            using var recording = recorder.Use();
+            using var section = OpRecorder.InSection(Sections.Step);
+            ToyStep(rank, trace, _ => 4);
+            return 0;
+        }, Patient);
+
+        var ops = recorders[1].Ops;
+        ops.Select(o => (o.Section, o.Name)).Should().Equal((Sections.Step, "linear"), (Sections.Step, "layer_norm"));
+        recorders[1].Collectives.Select(c => (c.Op, c.Label, c.BytesSent)).Should().Equal(("AllGather", "tp", 32L), ("AllReduce", "tp", 32L));
+        trace.Captured.Single(p => p.Rank == 1).Events.Should().HaveCount(4);
+        trace.Captured.Single(p => p.Rank == 1).Ops.Select(o => o.Section).Should().Equal(Sections.Step, Sections.Step);
     }
 
     [Fact]
@@ -71,5 +114,12 @@ public class StepTraceTests
         collectives.Should().HaveCount(4);
         collectives[0].GetProperty("args").GetProperty("bytes_sent").GetInt64().Should().Be(32);
         collectives.Should().OnlyContain(e => e.GetProperty("dur").GetDouble() >= 0);
+        var ops = events.Where(e => e.TryGetProperty("cat", out var c) && c.GetString() == "op").ToArray();
+        ops.Select(e => (e.GetProperty("tid").GetInt32(), e.GetProperty("name").GetString())).Should().Equal(
+            (0, "linear"), (0, "layer_norm"), (1, "linear"), (1, "layer_norm"));
+        var args = ops[0].GetProperty("args");
+        (args.GetProperty("inputs").GetString(), args.GetProperty("output").GetString(), args.GetProperty("flops").GetDouble())
+            .Should().Be(("[2, 3] [4, 3]", "[2, 4]", 48.0));
+        events.Where(e => e.TryGetProperty("cat", out var c) && c.GetString() == "step").Should().HaveCount(2);
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using Sd35.Mesh.Tracing;
 using TorchSharp;
 using static TorchSharp.torch;
 using Sd35.Profiling;
@@ -49,7 +47,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
     public Tensor AllReduce(Tensor local)
     {
         using var scope = NewDisposeScope();
-        long started = Watch(new Deposit("AllReduce", "", local), out var call);
+        var probe = Begin(new Deposit("AllReduce", "", local));
         var pieceSizes = PieceSizes(local.numel());
         long offset = pieceSizes.Take(Rank).Sum();
         long sent = 0, received = 0;
@@ -69,8 +67,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
         stats.Record("AllReduce", sent, received, local.shape, local.dtype.ToString());
-        OpRecorder.Current?.Add("AllReduce", rendezvous.Label, rendezvous.Members, Bytes(local), sent, received, isAsync: false);
-        if (call is not null) CollectiveMonitor.Current?.After(call, started, Stopwatch.GetTimestamp(), sent, received);
+        probe.End(rendezvous.Members, Bytes(local), sent, received, isAsync: false);
         return full.MoveToOuterDisposeScope();
     }
 
@@ -114,12 +111,12 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             snapshot = local.clone().DetachFromDisposeScope();
         }
         var deposit = new Deposit("SendReceive", "", snapshot ?? local, toRank, fromRank);
-        long started = Watch(deposit, out _);
+        var probe = Begin(deposit);
         rendezvous.Post(seq, Rank, deposit);
-        return new Pending(this, seq, local, toRank, fromRank, started);
+        return new Pending(this, seq, local, toRank, fromRank, probe);
     }
 
-    sealed class Pending(InProcessProcessGroup group, long seq, Tensor local, int toRank, int fromRank, long started) : IPendingTensor
+    sealed class Pending(InProcessProcessGroup group, long seq, Tensor local, int toRank, int fromRank, Instrumentation.CollectiveProbe probe) : IPendingTensor
     {
         bool _waited;
 
@@ -136,7 +133,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
                 var result = SameDevice(snapshot.device, group.Device) ? snapshot.alias() : snapshot.to(group.Device);
                 snapshot.Dispose();
                 return (result, sent, Bytes(result));
-            }, barrier: false, record: true, started);
+            }, barrier: false, record: true, probe);
         }
 
         /// <summary>
@@ -150,31 +147,21 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
 
     Tensor Blocking(Deposit mine, Func<Deposit[], string?> check, Func<Deposit[], (Tensor, long, long)> compute, bool record = true)
     {
-        // AllReduce's two inner rounds (record: false) are one collective to the monitor; it watches them itself.
-        long started = record ? Watch(mine, out _) : 0;
+        // AllReduce's two inner rounds (record: false) are one collective to the instrumentation; it reports them itself.
+        var probe = record ? Begin(mine) : default;
         long seq = _next++;
         rendezvous.Post(seq, Rank, mine);
-        return Finish(seq, check, compute, barrier: true, record, started);
+        return Finish(seq, check, compute, barrier: true, record, probe);
     }
 
     /// <summary>
-    /// Tells the rank thread's collective monitor (a step trace) about the call before this rank joins it, so a
-    /// checker can stop a divergent rank first; returns the start timestamp.
+    /// Tells the rank thread's instrumentation sink (a step trace, the cost model) about the call before this rank
+    /// joins it, so a checker can stop a divergent rank first.
     /// </summary>
-    long Watch(Deposit deposit, out CollectiveCall? call)
-    {
-        var monitor = CollectiveMonitor.Current;
-        call = null;
-        if (monitor is not null)
-        {
-            call = new CollectiveCall(rendezvous.Label, deposit.Op, deposit.Shape, deposit.DType);
-            monitor.Before(call);
-        }
-        return Stopwatch.GetTimestamp();
-    }
+    Instrumentation.CollectiveProbe Begin(Deposit deposit) => Instrumentation.BeginCollective(rendezvous.Label, deposit.Op, deposit.Shape, deposit.DType);
 
     Tensor Finish(long seq, Func<Deposit[], string?> check, Func<Deposit[], (Tensor Result, long Sent, long Received)> compute, bool barrier, bool record,
-        long started)
+        Instrumentation.CollectiveProbe probe)
     {
         try
         {
@@ -195,9 +182,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             if (record)
             {
                 stats.Record(all[Rank].Op, sent, received, all[Rank].Shape, all[Rank].DType);
-                OpRecorder.Current?.Add(all[Rank].Op, rendezvous.Label, rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
-                CollectiveMonitor.Current?.After(new CollectiveCall(rendezvous.Label, all[Rank].Op, all[Rank].Shape, all[Rank].DType),
-                    started, Stopwatch.GetTimestamp(), sent, received);
+                probe.End(rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
             }
             return result;
         }

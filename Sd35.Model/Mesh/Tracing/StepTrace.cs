@@ -1,12 +1,33 @@
 using System.Diagnostics;
+using Sd35.Profiling;
+using static TorchSharp.torch;
 
 namespace Sd35.Mesh.Tracing;
 
-/// <summary>One entry of a rank's captured step program: a collective with its bytes and when it ran.</summary>
-public sealed record TracedCollective(CollectiveCall Call, long StartTimestamp, long EndTimestamp, long BytesSent, long BytesReceived);
+/// <summary>One entry of a rank's captured step program, with the Stopwatch timestamps of its span.</summary>
+public abstract record TracedEvent(long StartTimestamp, long EndTimestamp);
 
-/// <summary>A rank's step program as captured: every collective of one step in order, and the step's start and end.</summary>
-public sealed record RankStepProgram(int Rank, string StepKind, long StartTimestamp, long EndTimestamp, IReadOnlyList<TracedCollective> Collectives);
+/// <summary>
+/// A compute op of a captured step: name, kind, the section it ran in, its input and output shapes and dtype, its FLOPs
+/// and bytes, and its span. <paramref name="StartObserved"/> is false for an op counted after the fact by code that
+/// computed it by other means (see <see cref="OpSample"/>): its span then starts where the rank's previous event ended,
+/// so it also holds the untracked glue (views, small element-wise ops) before it.
+/// </summary>
+public sealed record TracedOp(
+    string Name, OpKind Kind, string Section, IReadOnlyList<string> InputShapes, string OutputShape, string DType,
+    double Flops, long BytesRead, long BytesWritten, long StartTimestamp, long EndTimestamp, bool StartObserved)
+    : TracedEvent(StartTimestamp, EndTimestamp);
+
+/// <summary>A collective of a captured step with its bytes, whether it was posted asynchronously, and when it ran.</summary>
+public sealed record TracedCollective(CollectiveCall Call, long StartTimestamp, long EndTimestamp, long BytesSent, long BytesReceived, bool Async = false)
+    : TracedEvent(StartTimestamp, EndTimestamp);
+
+/// <summary>A rank's step program as captured: every op and collective of one step in program order, and the step's start and end.</summary>
+public sealed record RankStepProgram(int Rank, string StepKind, long StartTimestamp, long EndTimestamp, IReadOnlyList<TracedEvent> Events)
+{
+    public IReadOnlyList<TracedCollective> Collectives { get; } = Events.OfType<TracedCollective>().ToArray();
+    public IReadOnlyList<TracedOp> Ops { get; } = Events.OfType<TracedOp>().ToArray();
+}
 
 /// <summary>A traced step that did not follow its capture: names the rank, the position, and both calls.</summary>
 public sealed class TraceDivergenceException(int rank, string stepKind, int index, CollectiveCall? expected, CollectiveCall? actual)
@@ -21,7 +42,9 @@ public sealed class TraceDivergenceException(int rank, string stepKind, int inde
 /// <summary>
 /// The step trace of one pipeline: TorchSharp has no device trace or graph capture, so this is the honest stand-in.
 /// The first traced step of each kind (a plain guided step, or one with skip-layer guidance) <b>captures</b> each rank's
-/// step program — every collective in order with group, shape, dtype and bytes, and the time spent between them; every
+/// step program — every compute op the kernels report (name, shapes, dtype, FLOPs, bytes) and every collective (group,
+/// shape, dtype, bytes) in order, each with its time span, from the one instrumentation hook
+/// (<see cref="Instrumentation"/>) that the cost model uses too; every
 /// later traced step of that kind is <b>checked</b> collective by collective against the capture before each collective
 /// is joined, so a rank that would issue a different op, shape, dtype or group, or a different number of collectives,
 /// fails at once naming itself, the position and both calls, instead of hanging its peers. The capture exports as
@@ -53,26 +76,26 @@ public sealed class StepTrace
     {
         RankStepProgram? captured;
         lock (_gate) _captured.TryGetValue((rank, stepKind), out captured);
-        ICollectiveMonitor monitor = captured is null ? new Recorder(this, rank, stepKind) : new Checker(this, captured);
-        return new TracedStep(monitor, CollectiveMonitor.Install(monitor));
+        IStepSink sink = captured is null ? new Recorder(this, rank, stepKind) : new Checker(this, captured);
+        return new TracedStep(sink, Instrumentation.Install(sink));
     }
 
     /// <summary>A step being captured or checked on this rank thread.</summary>
     public sealed class TracedStep : IDisposable
     {
-        readonly ICollectiveMonitor _monitor;
+        readonly IStepSink _sink;
         readonly IDisposable _installed;
         bool _disposed;
 
-        internal TracedStep(ICollectiveMonitor monitor, IDisposable installed) => (_monitor, _installed) = (monitor, installed);
+        internal TracedStep(IStepSink sink, IDisposable installed) => (_sink, _installed) = (sink, installed);
 
         /// <summary>True when this step captures (the first of its kind on this rank), false when it is checked.</summary>
-        public bool Capturing => _monitor is Recorder;
+        public bool Capturing => _sink is Recorder;
 
         public void Complete()
         {
             Dispose();
-            ((IStepEnd)_monitor).End();
+            _sink.End();
         }
 
         public void Dispose()
@@ -83,33 +106,53 @@ public sealed class StepTrace
         }
     }
 
-    interface IStepEnd
+    internal interface IStepSink : IInstrumentationSink
     {
         void End();
     }
 
-    sealed class Recorder(StepTrace trace, int rank, string kind) : ICollectiveMonitor, IStepEnd
+    /// <summary>Captures: keeps every op (its shapes copied now, the tensors are the caller's) and collective in order.</summary>
+    sealed class Recorder(StepTrace trace, int rank, string kind) : IStepSink
     {
         readonly long _start = Stopwatch.GetTimestamp();
-        readonly List<TracedCollective> _collectives = [];
+        readonly List<TracedEvent> _events = [];
+        long _lastEnd = Stopwatch.GetTimestamp();
 
-        public void Before(CollectiveCall call) { }
+        public void Op(in OpSample op)
+        {
+            bool observed = op.StartTimestamp != Instrumentation.Unknown;
+            long start = observed ? op.StartTimestamp : _lastEnd;
+            var inputs = op.Inputs.Where(t => t is not null).Select(t => Shape(t!)).ToArray();
+            _events.Add(new TracedOp(op.Name, op.Kind, op.Section, inputs, Shape(op.Output), op.Output.dtype.ToString(),
+                op.Flops, op.BytesRead, op.BytesWritten, start, op.EndTimestamp, observed));
+            _lastEnd = op.EndTimestamp;
+        }
 
-        public void After(CollectiveCall call, long start, long end, long sent, long received) =>
-            _collectives.Add(new TracedCollective(call, start, end, sent, received));
+        public void BeforeCollective(CollectiveCall call) { }
+
+        public void Collective(CollectiveSample c)
+        {
+            _events.Add(new TracedCollective(c.Call, c.StartTimestamp, c.EndTimestamp, c.BytesSent, c.BytesReceived, c.Async));
+            _lastEnd = c.EndTimestamp;
+        }
 
         public void End()
         {
-            var program = new RankStepProgram(rank, kind, _start, Stopwatch.GetTimestamp(), _collectives.ToArray());
+            var program = new RankStepProgram(rank, kind, _start, Stopwatch.GetTimestamp(), _events.ToArray());
             lock (trace._gate) trace._captured.TryAdd((rank, kind), program);
         }
+
+        static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
     }
 
-    sealed class Checker(StepTrace trace, RankStepProgram captured) : ICollectiveMonitor, IStepEnd
+    /// <summary>Checks: compares each collective with the capture before it is joined; ops are not looked at (they cannot hang a peer).</summary>
+    sealed class Checker(StepTrace trace, RankStepProgram captured) : IStepSink
     {
         int _next;
 
-        public void Before(CollectiveCall call)
+        public void Op(in OpSample op) { }
+
+        public void BeforeCollective(CollectiveCall call)
         {
             var expected = _next < captured.Collectives.Count ? captured.Collectives[_next].Call : null;
             if (expected is null || !Same(expected, call))
@@ -117,7 +160,7 @@ public sealed class StepTrace
             _next++;
         }
 
-        public void After(CollectiveCall call, long start, long end, long sent, long received) { }
+        public void Collective(CollectiveSample collective) { }
 
         public void End()
         {
