@@ -73,8 +73,7 @@ public sealed class MpiCommunicator : ICommunicator
         return _groups.GetOrAdd(key, _ =>
         {
             int comm = _comms.GetOrAdd(key, _ => CreateGroup(members, key));
-            return new MpiProcessGroup(comm, $"group '{label}' [devices {string.Join(",", members)}]", rank, members.Count,
-                _mesh[_mesh.CoordOf(self)].Device, Traffic(self, label), CheckCalls);
+            return new MpiProcessGroup(comm, label, members.ToArray(), rank, _mesh[_mesh.CoordOf(self)].Device, Traffic(self, label), CheckCalls);
         });
     }
 

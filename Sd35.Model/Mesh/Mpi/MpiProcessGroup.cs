@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using TorchSharp;
 using static Sd35.Mesh.CollectiveArithmetic;
 using static TorchSharp.torch;
@@ -12,18 +13,23 @@ namespace Sd35.Mesh.Mpi;
 /// makes every sum bit-identical to the in-process backend's (bfloat16 and float16 included, accumulated in fp32).
 /// Byte accounting is the in-process backend's, so the two backends' <see cref="CollectiveStats"/> agree.
 /// Tensors on an accelerator are staged through the CPU (an MPI built CUDA-aware could take device pointers).
+/// Every collective reports to the thread's instrumentation sink (<see cref="Instrumentation"/>) as in-process: before
+/// any MPI call (so a step-trace checker stops a divergent rank first) and once done, with the same byte counts.
 /// </summary>
-sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int size, Device device, CollectiveStats stats, bool checkCalls) : IProcessGroup
+sealed unsafe class MpiProcessGroup(int comm, string label, IReadOnlyList<int> members, int rank, Device device, CollectiveStats stats, bool checkCalls)
+    : IProcessGroup
 {
     const int MaxDims = 12;
+    readonly string _description = $"group '{label}' [devices {string.Join(",", members)}]";
     long _exchanges;
 
     public int Rank { get; } = rank;
-    public int Size { get; } = size;
+    public int Size { get; } = members.Count;
 
     public Tensor AllGather(Tensor local, long dim)
     {
         long d = NormalizeDim(local, dim);
+        var probe = Begin("AllGather", local);
         Verify(CollectiveCall.Of("AllGather", local, d), CollectiveCall.SameExcept(d));
         using var scope = NewDisposeScope();
         var host = OnHost(local);
@@ -44,7 +50,7 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
         Tensor result = Numel(local.shape.Take((int)d)) == 1
             ? gathered.view(With(local.shape, d, extents.Sum()))
             : cat(shapes.Select((s, r) => gathered.narrow(0, displacements[r] / elementSize, Numel(s)).view(s)).ToArray(), d);
-        stats.Record("AllGather", Bytes(local) * (Size - 1), counts.Where((_, r) => r != Rank).Sum(c => (long)c));
+        Record(probe, "AllGather", Bytes(local), Bytes(local) * (Size - 1), counts.Where((_, r) => r != Rank).Sum(c => (long)c));
         return OnMyDevice(result).MoveToOuterDisposeScope();
     }
 
@@ -53,13 +59,14 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
         long d = NormalizeDim(local, dim);
         if (local.shape[d] % Size != 0)
             throw new ArgumentException($"ReduceScatter: dimension {d} of size {local.shape[d]} does not split into {Size} equal chunks");
+        var probe = Begin("ReduceScatter", local);
         Verify(CollectiveCall.Of("ReduceScatter", local, d), CollectiveCall.SameShape);
         using var scope = NewDisposeScope();
         long chunk = local.shape[d] / Size;
         var received = ExchangeChunks(local, d);
         var mine = SumInRankOrder(Enumerable.Range(0, Size).Select(k => received[k]), t => t).view(With(local.shape, d, chunk));
         long moved = Bytes(local) / Size * (Size - 1);
-        stats.Record("ReduceScatter", moved, moved);
+        Record(probe, "ReduceScatter", Bytes(local), moved, moved);
         return OnMyDevice(mine).MoveToOuterDisposeScope();
     }
 
@@ -69,6 +76,7 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
     /// </summary>
     public Tensor AllReduce(Tensor local)
     {
+        var probe = Begin("AllReduce", local);
         Verify(CollectiveCall.Of("AllReduce", local), CollectiveCall.SameShape);
         using var scope = NewDisposeScope();
         var flat = OnHost(local).view(-1);
@@ -92,7 +100,7 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
             Call(MpiNative.Allgatherv(send, myBytes, MpiNative.Byte, receive, c, o, MpiNative.Byte, comm), "MPI_Allgatherv");
 
         long others = Bytes(local) - myBytes;
-        stats.Record("AllReduce", others + (long)myBytes * (Size - 1), (long)myBytes * (Size - 1) + others);
+        Record(probe, "AllReduce", Bytes(local), others + (long)myBytes * (Size - 1), (long)myBytes * (Size - 1) + others);
         return OnMyDevice(full.view(local.shape)).MoveToOuterDisposeScope();
     }
 
@@ -101,13 +109,14 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
         long s = NormalizeDim(local, scatterDim), g = NormalizeDim(local, gatherDim);
         if (local.shape[s] % Size != 0)
             throw new ArgumentException($"AllToAll: scatter dimension {s} of size {local.shape[s]} does not split into {Size} equal chunks");
+        var probe = Begin("AllToAll", local);
         Verify(CollectiveCall.Of("AllToAll", local, s, g), CollectiveCall.SameShape);
         using var scope = NewDisposeScope();
         var blockShape = With(local.shape, s, local.shape[s] / Size);
         var received = ExchangeChunks(local, s);
         var result = cat(Enumerable.Range(0, Size).Select(k => received[k].view(blockShape)).ToArray(), g);
         long moved = Bytes(local) / Size * (Size - 1);
-        stats.Record("AllToAll", moved, moved);
+        Record(probe, "AllToAll", Bytes(local), moved, moved);
         return OnMyDevice(result).MoveToOuterDisposeScope();
     }
 
@@ -133,6 +142,7 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
     public Tensor Broadcast(Tensor local, int root)
     {
         CheckRank(root, nameof(root));
+        var probe = Begin("Broadcast", local);
         Verify(CollectiveCall.Of("Broadcast", local, root), CollectiveCall.SameDtype);
         var header = Header(local);
         fixed (long* h = header) Call(MpiNative.Bcast(h, header.Length, MpiNative.Long, root, comm), "MPI_Bcast");
@@ -143,14 +153,14 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
                 var host = OnHost(local);
                 fixed (byte* p = host.bytes) Call(MpiNative.Bcast(p, ByteCount(host), MpiNative.Byte, root, comm), "MPI_Bcast");
             }
-            stats.Record("Broadcast", Bytes(local) * (Size - 1), 0);
+            Record(probe, "Broadcast", Bytes(local), Bytes(local) * (Size - 1), 0);
             return local.alias();
         }
         using (var scope = NewDisposeScope())
         {
             var result = FromHeader(header);
             fixed (byte* p = result.bytes) Call(MpiNative.Bcast(p, ByteCount(result), MpiNative.Byte, root, comm), "MPI_Bcast");
-            stats.Record("Broadcast", 0, Bytes(result));
+            Record(probe, "Broadcast", Bytes(local), 0, Bytes(result));
             return OnMyDevice(result).MoveToOuterDisposeScope();
         }
     }
@@ -164,12 +174,13 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
     {
         CheckRank(toRank, nameof(toRank));
         CheckRank(fromRank, nameof(fromRank));
+        var probe = Begin("SendReceive", local);
         Verify(CollectiveCall.Of("SendReceive", local, toRank, fromRank), CollectiveCall.Permutation);
         if (toRank == Rank || fromRank == Rank)
         {
             if (toRank != fromRank)
-                throw new CollectiveMismatchException($"SendReceive on {description}: rank {Rank} sends to rank {toRank} but receives from rank {fromRank}; an exchange with oneself must do both");
-            stats.Record("SendReceive", 0, 0); // counted, as in-process, though nothing crosses
+                throw new CollectiveMismatchException($"SendReceive on {_description}: rank {Rank} sends to rank {toRank} but receives from rank {fromRank}; an exchange with oneself must do both");
+            Record(probe, "SendReceive", Bytes(local), 0, 0, isAsync: true); // counted, as in-process, though nothing crosses
             return new CompletedExchange(local.alias());
         }
         int tag = (int)(_exchanges++ % 8192) * 2;
@@ -185,10 +196,11 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
         var requests = new int[2];
         fixed (byte* rp = incoming.bytes) Call(MpiNative.Irecv(rp, ByteCount(incoming), MpiNative.Byte, fromRank, tag + 1, comm, out requests[0]), "MPI_Irecv");
         fixed (byte* sp = outgoing.bytes) Call(MpiNative.Isend(sp, ByteCount(outgoing), MpiNative.Byte, toRank, tag + 1, comm, out requests[1]), "MPI_Isend");
-        return new Pending(this, requests, outgoing, incoming);
+        return new Pending(this, requests, outgoing, incoming, probe, Bytes(local));
     }
 
-    sealed class Pending(MpiProcessGroup group, int[] requests, Tensor outgoing, Tensor incoming) : IPendingTensor
+    sealed class Pending(MpiProcessGroup group, int[] requests, Tensor outgoing, Tensor incoming, Instrumentation.CollectiveProbe probe, long messageBytes)
+        : IPendingTensor
     {
         bool _done;
 
@@ -197,7 +209,7 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
             if (_done) throw new InvalidOperationException("Wait was already called on this exchange");
             _done = true;
             fixed (int* r = requests) group.Call(MpiNative.Waitall(2, r, MpiNative.StatusesIgnore), "MPI_Waitall");
-            group.Stats.Record("SendReceive", Bytes(outgoing), Bytes(incoming));
+            group.Record(probe, "SendReceive", messageBytes, Bytes(outgoing), Bytes(incoming), isAsync: true);
             outgoing.Dispose();
             // A new handle made on the caller's thread joins the caller's dispose scope, like any op result.
             var result = group.OnMyDevice(incoming).alias();
@@ -234,11 +246,19 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
         {
             // Every rank sees the disagreement: rank 0 reports it and ends the job, the others give it the time to.
             if (Rank != 0) Thread.Sleep(TimeSpan.FromSeconds(3));
-            throw new CollectiveMismatchException($"{mine.Text} on {description}, seen by rank {Rank}: {problem}");
+            throw new CollectiveMismatchException($"{mine.Text} on {_description}, seen by rank {Rank}: {problem}");
         }
     }
 
-    CollectiveStats Stats => stats;
+    /// <summary>Tells the thread's instrumentation sink about the call before any MPI call is made.</summary>
+    Instrumentation.CollectiveProbe Begin(string op, Tensor local) => Instrumentation.BeginCollective(label, op, local.shape, local.dtype.ToString());
+
+    /// <summary>Counts the traffic (<see cref="CollectiveStats"/>) and reports the collective done to the instrumentation sink.</summary>
+    void Record(Instrumentation.CollectiveProbe probe, string op, long messageBytes, long sent, long received, bool isAsync = false)
+    {
+        stats.Record(op, sent, received);
+        probe.End(members, messageBytes, sent, received, isAsync);
+    }
 
     Tensor OnMyDevice(Tensor t) => device.type == DeviceType.CPU ? t : t.to(device);
 
@@ -278,8 +298,8 @@ sealed unsafe class MpiProcessGroup(int comm, string description, int rank, int 
 
     void CheckRank(int r, string name)
     {
-        if (r < 0 || r >= Size) throw new ArgumentOutOfRangeException(name, r, $"{description} has ranks 0..{Size - 1}");
+        if (r < 0 || r >= Size) throw new ArgumentOutOfRangeException(name, r, $"{_description} has ranks 0..{Size - 1}");
     }
 
-    void Call(int code, string call) => MpiNative.Check(code, $"{call} on {description}");
+    void Call(int code, string call) => MpiNative.Check(code, $"{call} on {_description}");
 }
