@@ -27,6 +27,8 @@ public sealed class DemoCommandLine
     readonly Option<string?> _parallel = new("--parallel") { Description = $"Run the denoising loop on a simulated device mesh: {string.Join(", ", NamedParallelConfigs.All.Select(c => c.Id))}.", HelpName = "config id" };
     readonly Option<string> _device = new("--device") { Description = "Bind every device of the run to the CPU or to the CUDA GPUs, round-robin.", DefaultValueFactory = _ => "cpu", HelpName = "cpu|cuda" };
     readonly Option<string?> _statsJson = new("--stats-json") { Description = "Also write each stage's load and compute seconds and its peak and released resident memory (JSON).", HelpName = "file.json" };
+    readonly Option<bool> _traced = new("--traced") { Description = "Trace the denoising loop: the first step of each kind (guided, with skip-layer guidance, unguided) captures every device's step program (every op and collective, with shapes, bytes and times); every later step is checked against it collective by collective and fails at once, naming the device, on a divergence. The timing table says whether the run was traced." };
+    readonly Option<string?> _traceOut = new("--trace-out") { Description = "Write the captured steps as Perfetto / Chrome trace-event JSON (one track per device; open in ui.perfetto.dev). Implies --traced; its folder must exist.", HelpName = "file.json" };
     readonly Option<string> _out = new("--out") { Description = "Output PNG file; written only when the image is complete, its folder must exist.", DefaultValueFactory = _ => "sd35.png", HelpName = "file.png" };
 
     public RootCommand Root { get; }
@@ -35,7 +37,7 @@ public sealed class DemoCommandLine
     {
         Root = new RootCommand("Sd35.Demo — text to image with Stable Diffusion 3.5")
         {
-            _prompt, _negativePrompt, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out, _statsJson,
+            _prompt, _negativePrompt, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out, _statsJson, _traced, _traceOut,
         };
         InRange(_steps, 1, GenerationRequest.MaxSteps);
         _device.AcceptOnlyFromAmong("cpu", "cuda");
@@ -45,6 +47,7 @@ public sealed class DemoCommandLine
         Validate(_height, h => h is null or > 0, "must be a positive number of pixels");
         Validate(_out, o => o.EndsWith(".png", StringComparison.OrdinalIgnoreCase), "must name a .png file");
         Validate(_model, m => m is null || Directory.Exists(m), "is not a folder");
+        Validate(_traceOut, t => t is null || t.EndsWith(".json", StringComparison.OrdinalIgnoreCase), "must name a .json file");
         _parallel.Validators.Add(r =>
         {
             if (!TryValue(r, out string? id) || id is null) return;
@@ -128,5 +131,7 @@ public sealed class DemoCommandLine
         Device = result.GetValue(_device) == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu,
         Out = result.GetValue(_out)!,
         StatsJson = result.GetValue(_statsJson),
+        Traced = result.GetValue(_traced) || result.GetValue(_traceOut) is not null,
+        TraceOut = result.GetValue(_traceOut),
     };
 }

@@ -17,6 +17,10 @@ public sealed record DemoOptions
     public string? Parallel { get; init; }
     public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
     public string? StatsJson { get; init; }
+    /// <summary>Capture the first denoising step of each kind and check the later ones against it (<see cref="Sd35.Mesh.Tracing.StepTrace"/>).</summary>
+    public bool Traced { get; init; }
+    /// <summary>Where to write the captured steps as Perfetto trace-event JSON (implies <see cref="Traced"/>).</summary>
+    public string? TraceOut { get; init; }
 
     /// <summary>Parses and validates <paramref name="args"/>; a bad argument is a <see cref="CommandLineException"/> naming the option.</summary>
     public static DemoOptions Parse(IReadOnlyList<string> args)

@@ -1,6 +1,7 @@
 using Sd35.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
+using Sd35.Mesh.Tracing;
 using Sd35.Pipeline;
 using Spectre.Console;
 using TorchSharp;
@@ -50,10 +51,12 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
             Launcher = MpiRuntime.IsLaunched
                 ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = parallel, ReportFailure = DemoErrors.ReportRankFailure })
                 : null,
+            Trace = options.Traced ? new StepTrace() : null,
         };
         var dtype = options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
         var pipeline = new StableDiffusion3Pipeline(components, dtype, placement);   // an unavailable --device fails here
         double preflightSeconds = Preflight.Check(components, request, options.Out, placement.Parallel, dtype);
+        if (options.TraceOut is not null) OutputFile.EnsureWritable(options.TraceOut, "trace_out");
 
         if (options.Model is null)
             Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
@@ -76,17 +79,32 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         if (interrupts is null) ImageOutput.SavePng(image, options.Out);
         else interrupts.Writing(() => ImageOutput.SavePng(image, options.Out), options.Out);
         Line($"wrote {options.Out} ({request.Width}×{request.Height})");
-        console.Write(TimingTable(result.Timings, preflightSeconds));
+        console.Write(TimingTable(result.Timings, preflightSeconds, pipeline.Trace is null ? "timings (untraced)" : "timings (traced)"));
+        if (pipeline.Trace is not null) Line(TraceSummary(pipeline.Trace));
         Line(probe.ToTable(result.Timings));
         if (options.StatsJson is not null) probe.WriteJson(options.StatsJson, result.Timings);
+        if (options.TraceOut is not null)
+        {
+            // Under MPI this process holds its own device's programs only (the lead's).
+            TraceExport.WriteChromeTrace(options.TraceOut, pipeline.Trace!.Captured, $"Sd35.Demo {options.Parallel ?? "n150_cfg1_sp1_tp1"}");
+            Line($"wrote {options.TraceOut} (Perfetto trace of the captured steps: open it in ui.perfetto.dev)");
+        }
         return 0;
+    }
+
+    /// <summary>What the trace captured and checked, under the timing table.</summary>
+    static string TraceSummary(StepTrace trace)
+    {
+        var captured = trace.Captured;
+        var kinds = string.Join(", ", captured.Select(p => p.StepKind).Distinct());
+        return $"trace: {captured.Count} device step programs captured ({kinds}), {trace.CheckedSteps} device steps checked against them";
     }
 
     void Line(string text) => console.Profile.Out.Writer.WriteLine(text);
 
-    static Table TimingTable(StageTimings timings, double preflightSeconds)
+    static Table TimingTable(StageTimings timings, double preflightSeconds, string title)
     {
-        var table = new Table().AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
+        var table = new Table { Title = new TableTitle(title) }.AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
         void Row(string name, double seconds) => table.AddRow(name, seconds.ToString("F3", System.Globalization.CultureInfo.InvariantCulture));
         Row("preflight checks", preflightSeconds);
         Row("load", timings.LoadSeconds);
