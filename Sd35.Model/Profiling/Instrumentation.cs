@@ -74,12 +74,12 @@ public static class Instrumentation
     }
 
     /// <summary>
-    /// Stamps everything reported on this thread until disposal with section <paramref name="name"/>. A no-op when no
-    /// sink is installed.
+    /// Stamps everything reported on this thread until disposal with section <paramref name="name"/>. Kept whether or
+    /// not a sink is installed yet (a traced step installs its sink inside the step's section); sections are coarse
+    /// (a stage, a step), so this costs nothing measurable.
     /// </summary>
     public static IDisposable InSection(string name)
     {
-        if (s_sink is null) return Restore.Nothing;
         var sections = s_sections ??= new Stack<string>();
         sections.Push(name);
         return new Restore(() => sections.Pop());
@@ -147,7 +147,6 @@ public static class Instrumentation
 
     sealed class Restore(Action undo) : IDisposable
     {
-        public static readonly IDisposable Nothing = new Restore(() => { });
         Action? _undo = undo;
         public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
     }

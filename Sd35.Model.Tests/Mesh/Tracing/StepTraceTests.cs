@@ -21,6 +21,7 @@ public class StepTraceTests
     static void ToyStep(MeshRank rank, StepTrace trace, Func<int, long> width)
     {
         var tp = rank.Group("tp", rank.Mesh.Ids);
+        using var section = Instrumentation.InSection(Sections.Step);
         using var step = trace.Step(rank.Id, "guided");
         using var scope = NewDisposeScope();
         var x = Kernels.Linear(ones(2, 3), ones(width(rank.Id), 3));
@@ -52,7 +53,7 @@ public class StepTraceTests
         program.Events.Select(e => e switch { TracedOp op => op.Name, TracedCollective c => c.Call.Op, _ => "?" })
             .Should().Equal("linear", "AllGather", "layer_norm", "AllReduce");
         var linear = program.Ops[0];
-        (linear.OutputShape, linear.DType, linear.Kind, linear.Section).Should().Be(("[2, 4]", "Float32", OpKind.Gemm, ""));
+        (linear.OutputShape, linear.DType, linear.Kind, linear.Section).Should().Be(("[2, 4]", "Float32", OpKind.Gemm, Sections.Step));
         linear.InputShapes.Should().Equal("[2, 3]", "[4, 3]");
         linear.Flops.Should().Be(2.0 * 2 * 4 * 3);
         linear.StartObserved.Should().BeTrue();
@@ -70,7 +71,6 @@ public class StepTraceTests
         {
             var recorder = recorders[rank.Id] = new OpRecorder(rank.Id);
             using var recording = recorder.Use();
-            using var section = OpRecorder.InSection(Sections.Step);
             ToyStep(rank, trace, _ => 4);
             return 0;
         }, Patient);
