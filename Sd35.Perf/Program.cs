@@ -29,6 +29,10 @@ if (args is ["ops", ..])
     OpProfile.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
     return 0;
 }
+if (args is ["trace-overhead", ..])
+{
+    return TraceOverhead.Run(args[1..]);
+}
 if (args is ["model", ..])
 {
     return Sd35.Perf.ModelCommand.Run(args[1..]);

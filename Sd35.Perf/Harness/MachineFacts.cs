@@ -17,6 +17,11 @@ public sealed record MachineFacts
     /// <summary>The dispatch probe (<see cref="DispatchBaseline"/>) and its rate in hand-offs per second around each timed run; empty in older runs.</summary>
     public string DispatchShape { get; init; } = "";
     public IReadOnlyList<double> DispatchRates { get; init; } = [];
+    /// <summary>
+    /// Per timed run, this process's CPU time over the run's wall time (cores kept busy on average): how much of the
+    /// machine the run got — below the core count when other work shared it (or the run waited). Empty in older runs.
+    /// </summary>
+    public IReadOnlyList<double> CpuBusy { get; init; } = [];
     public required string LoadBefore { get; init; }
     public required string LoadAfter { get; init; }
     public required string GitCommit { get; init; }

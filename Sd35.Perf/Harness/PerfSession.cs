@@ -46,15 +46,18 @@ public static class PerfSession
         var runs = new List<Dictionary<string, double>>();
         var gemmRates = new List<double>();
         var dispatchRates = new List<double>();
+        var cpuBusy = new List<double>();
         GenerationRequest? last = null;
         for (int i = 0; i < options.TimedRuns; i++)
         {
             // The probes bracket the run (before and after, averaged): the load on a shared box drifts during a run.
             double before = gemm.Measure(), dispatchBefore = dispatch.Measure();
             last = options.Request(PerfPrompts.Timed(i));
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var watch = Stopwatch.StartNew();
             using var result = pipeline.Generate(last);
             double wall = watch.Elapsed.TotalSeconds;
+            cpuBusy.Add((Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds / wall);
             dispatchRates.Add((dispatchBefore + dispatch.Measure()) / 2);
             gemmRates.Add((before + gemm.Measure()) / 2);
             runs.Add(SectionsOf(result.Timings, wall));
@@ -64,7 +67,7 @@ public static class PerfSession
             config.Mesh.ToString(), request.GuidanceScale, request.Seed, WarmupRuns: 1, options.TimedRuns, options.Traced);
         var machine = MachineFacts.Now(GemmBaseline.Shape, gemmRates, loadBefore, CpuRuntimeDescription()) with
         {
-            DispatchShape = DispatchBaseline.Shape, DispatchRates = dispatchRates,
+            DispatchShape = DispatchBaseline.Shape, DispatchRates = dispatchRates, CpuBusy = cpuBusy,
         };
         return Build(new RunKey(options.ConfigId, options.System, options.ModelScale), options.Targets, start, parameters, machine, runs, gemmRates,
             runType: options.Traced ? "measured_traced" : "measured", dispatchRates);
