@@ -22,6 +22,8 @@ public sealed record MachineFacts
     /// machine the run got — below the core count when other work shared it (or the run waited). Empty in older runs.
     /// </summary>
     public IReadOnlyList<double> CpuBusy { get; init; } = [];
+    /// <summary>Per timed run (probes included), the cores other processes kept busy on average (<see cref="OtherWork"/>); empty in older runs.</summary>
+    public IReadOnlyList<double> OthersBusy { get; init; } = [];
     public required string LoadBefore { get; init; }
     public required string LoadAfter { get; init; }
     public required string GitCommit { get; init; }

@@ -18,7 +18,7 @@ public static class PerfTable
         if (run.Machine.DispatchRates.Count > 0)
         {
             text.AppendLine(c, $"dispatch probe ({run.Machine.DispatchShape}): {Join(run.Machine.DispatchRates.Select(r => r / 1000), "F1")} k hand-offs/s; " +
-                $"CPU busy during the runs {Join(run.Machine.CpuBusy, "F2")} of {run.Machine.LogicalCores} cores");
+                $"CPU busy during the runs {Join(run.Machine.CpuBusy, "F2")} of {run.Machine.LogicalCores} cores, other processes {Join(run.Machine.OthersBusy, "F2")} cores");
             text.AppendLine();
         }
         text.AppendLine("| section | mean s | std s | min s | max s | median GEMM-GFLOP | median dispatch-kop | target | limit | pass |");
