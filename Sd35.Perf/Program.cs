@@ -11,6 +11,7 @@ using Sd35.Perf;
 // The CPU runtime settings (huge-page allocations, retained heap, oneMKL AVX-512 on AMD) apply to every mode;
 // SD35_CPU_RUNTIME=default measures libtorch as it comes.
 // `-- report --baseline A --current B` compares two result sets (perf-test JSON, BenchmarkDotNet full JSON).
+// `-- trace-overhead [config...] [--rounds N]` times traced against untraced denoising steps (TraceOverhead).
 if (args is ["report", ..])
     return Sd35.Perf.Report.ReportCommand.Run(args[1..], Console.Out, Console.Error);
 // An existing libtorch (SD35_LIBTORCH_DIR or -p:Sd35LibTorchDir) must be loaded before anything touches TorchSharp.
