@@ -28,12 +28,7 @@ public class NonFiniteTests
     [Fact]
     public void An_infinite_vae_weight_fails_at_decoding_before_the_clamp_hides_it()
     {
-        using var model = new TinyModelCopy();
-        var weights = Path.Combine(model.Vae, "diffusion_pytorch_model.safetensors");
-        var state = Golden.ReadAll(weights);
-        var key = state.Keys.First(k => k.StartsWith("decoder.conv_out.bias"));
-        state[key] = full_like(state[key], float.PositiveInfinity);
-        SafetensorsWriter.Write(weights, state);
+        using var model = WithInfiniteVaeBias();
         var act = () => new StableDiffusion3Pipeline(model.Components()).Generate(TinyModelCopy.Request);
         act.Should().Throw<NonFiniteException>().Where(e => e.Stage == "vae decoding" && e.Step == null)
             .Which.Message.Should().Contain("infinite");
@@ -42,17 +37,24 @@ public class NonFiniteTests
     [Fact]
     public void On_a_mesh_every_device_fails_the_infinite_decoding_alike_from_the_vae_devices_verdict()
     {
-        using var model = new TinyModelCopy();
-        var weights = Path.Combine(model.Vae, "diffusion_pytorch_model.safetensors");
-        var state = Golden.ReadAll(weights);
-        var key = state.Keys.First(k => k.StartsWith("decoder.conv_out.bias"));
-        state[key] = full_like(state[key], float.PositiveInfinity);
-        SafetensorsWriter.Write(weights, state);
+        using var model = WithInfiniteVaeBias();
         var options = new PipelineOptions { Parallel = Sd35.Mesh.ParallelConfig.Parse("t3k_cfg2_sp2_tp2") };
         var act = () => new StableDiffusion3Pipeline(model.Components(), options: options).Generate(TinyModelCopy.Request);
         // ByEveryRank: the devices without the VAE raised it too, from the verdict (an MPI job then goes on).
         act.Should().Throw<NonFiniteException>().Where(e => e.Stage == "vae decoding" && e.ByEveryRank)
             .Which.Message.Should().Contain("infinite");
+    }
+
+    /// <summary>A copy of the tiny model whose VAE's last bias is +∞: every decoded pixel is infinite before the clamp.</summary>
+    static TinyModelCopy WithInfiniteVaeBias()
+    {
+        var model = new TinyModelCopy();
+        var weights = Path.Combine(model.Vae, "diffusion_pytorch_model.safetensors");
+        var state = Golden.ReadAll(weights);
+        var key = state.Keys.First(k => k.StartsWith("decoder.conv_out.bias"));
+        state[key] = full_like(state[key], float.PositiveInfinity);
+        SafetensorsWriter.Write(weights, state);
+        return model;
     }
 
     [Fact]
