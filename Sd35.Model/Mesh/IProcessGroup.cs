@@ -87,12 +87,22 @@ public static class ProcessGroupExtensions
             header[1] = local.dim();
             for (int d = 0; d < local.dim(); d++) header[d + 2] = local.shape[d];
         }
-        using var sentHeader = tensor(header, device: ShapeOnly.MetadataDevice(device));
-        using var receivedHeader = group.Broadcast(sentHeader, root);
-        using var hostHeader = receivedHeader.cpu();
-        var h = hostHeader.data<long>().ToArray();
+        var h = group.BroadcastValues(header, root, ShapeOnly.MetadataDevice(device));
         if (isRoot) return group.Broadcast(local!, root);
         using var buffer = empty(h.Skip(2).Take((int)h[1]).ToArray(), (ScalarType)h[0], device);
         return group.Broadcast(buffer, root);
+    }
+
+    /// <summary>
+    /// Broadcasts a few int64 values from <paramref name="root"/> (every rank passes an array of the same length; only
+    /// the root's values count) and returns them on the host: the small decisions every rank must take alike.
+    /// </summary>
+    /// <param name="device">where the values travel (a backend may need them on the rank's device); the CPU by default</param>
+    public static long[] BroadcastValues(this IProcessGroup group, long[] values, int root, Device? device = null)
+    {
+        using var sent = tensor(values, device: device ?? CPU);
+        using var received = group.Broadcast(sent, root);
+        using var host = received.cpu();
+        return host.data<long>().ToArray();
     }
 }

@@ -101,26 +101,24 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
         var ids = rank.Mesh.Ids;
         int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
+        int root = ids.ToList().IndexOf(reporter);
         var (image, nonFinite) = members is null ? (null, null)
             : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device, rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
-        if (AgreedVerdict(nonFinite, everyone, ids.ToList().IndexOf(reporter), rank.Device) is { } counts)
+        if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {
             image?.Dispose();
             throw FiniteCheck.Error(counts, FiniteCheck.VaeDecoding, byEveryRank: true);
         }
         if (everyone.Size == 1) return image!;
         using (image)
-        using (var shared = everyone.BroadcastFromRoot(image, ids.ToList().IndexOf(reporter), rank.Device))
+        using (var shared = everyone.BroadcastFromRoot(image, root, rank.Device))
             return ShapeOnly.ToHost(shared);
     }
 
     static NonFiniteCounts? AgreedVerdict(NonFiniteCounts? mine, IProcessGroup everyone, int root, Device device)
     {
         if (everyone.Size == 1) return mine;
-        using var sent = tensor(NonFiniteCounts.Encode(mine), device: ShapeOnly.MetadataDevice(device));
-        using var agreed = everyone.Broadcast(sent, root);
-        using var host = agreed.cpu();
-        return NonFiniteCounts.Decode(host.data<long>().ToArray());
+        return NonFiniteCounts.Decode(everyone.BroadcastValues(NonFiniteCounts.Encode(mine), root, ShapeOnly.MetadataDevice(device)));
     }
 }

@@ -40,13 +40,9 @@ public static class PipelineStages
     }
 
     /// <summary>Un-scales and decodes the final latents; returns the image in [0, 1] as float32 on the CPU.</summary>
-    public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings) =>
-        Decode(components, dtype, latents, tp, device, timings, PipelineModels.Staged, deviceId: 0);
-
-    internal static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings,
-        PipelineModels models, int deviceId)
+    public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings)
     {
-        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, tp, device, timings, models, deviceId);
+        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, tp, device, timings, PipelineModels.Staged, deviceId: 0);
         if (nonFinite is { } counts)
         {
             image.Dispose();

@@ -29,8 +29,6 @@ static class StepStopAgreement
     static bool Agreed(bool leadSaysStop, IProcessGroup everyone, int leadRank)
     {
         if (everyone.Size == 1) return leadSaysStop;
-        using var flag = tensor(new[] { leadSaysStop ? 1 : 0 });
-        using var agreed = everyone.Broadcast(flag, leadRank);
-        return agreed.item<int>() != 0;
+        return everyone.BroadcastValues([leadSaysStop ? 1 : 0], leadRank)[0] != 0;
     }
 }
