@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using Sd35.CostModeling.Systems;
 using Sd35.Mesh;
 
@@ -16,8 +17,8 @@ public sealed record ImagePrediction(
     IReadOnlyDictionary<string, DeviceSectionTime> Detail,
     IReadOnlyList<CollectiveSummary> Collectives)
 {
-    public const string Clip = "clip_encoding", T5 = "t5_encoding", Encoding = "total_encoding", Step = "denoising_step",
-        Denoising = "denoising", Vae = "vae", Total = "total";
+    public const string Clip = PerfSections.ClipEncoding, T5 = PerfSections.T5Encoding, Encoding = PerfSections.TotalEncoding, Step = Sections.Step,
+        Denoising = PerfSections.Denoising, Vae = PerfSections.Vae, Total = PerfSections.Total;
 
     public double this[string section] => Rows.First(r => r.Section == section).Seconds;
 

@@ -16,7 +16,7 @@ using static TorchSharp.torch;
 namespace Sd35.Perf;
 
 /// <summary>Short jobs (1 warm-up, 5 iterations of one call) with the full JSON export the report command reads.</summary>
-public sealed class CiScaleConfig : ManualConfig
+public class CiScaleConfig : ManualConfig
 {
     public CiScaleConfig()
     {

@@ -1,24 +1,19 @@
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Exporters.Json;
-using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
 namespace Sd35.Perf;
 
 /// <summary>
-/// Few, long iterations (a block forward takes seconds), full JSON export (every iteration, for the report command),
+/// The CI-scale job (few, long iterations: a block forward takes seconds; full JSON export for the report command),
 /// and three columns: "of GEMM" (the primary figure: analytic GFLOP/s as a fraction of the GEMM baseline case's rate in
 /// the same summary), GFLOP/s, and the speed-up over the reference stack's time on the machine and date its legend names.
 /// </summary>
-public sealed class GflopsConfig : ManualConfig
+public sealed class GflopsConfig : CiScaleConfig
 {
     public GflopsConfig()
     {
-        AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
-        AddExporter(JsonExporter.Full);
-        WithBuildTimeout(TimeSpan.FromMinutes(10));
         AddColumn(new WorkloadColumn("of GEMM", "analytic GFLOP/s ÷ the gemm case's GFLOP/s in this run (compare this between runs)",
             (summary, name, seconds) => GflopsOf(name, seconds) / GemmRate(summary)));
         AddColumn(new WorkloadColumn("GFLOP/s", "analytic FLOPs / mean time", (_, name, seconds) => GflopsOf(name, seconds)));

@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -79,7 +80,7 @@ public sealed class StageMemoryProbe
         var sections = new JsonObject();
         foreach (var s in Stages(timings))
         {
-            sections[s.Name switch { "encoding" => "total_encoding", "decoding" => "vae", _ => s.Name }] = new JsonObject
+            sections[s.Name switch { "encoding" => PerfSections.TotalEncoding, "decoding" => PerfSections.Vae, _ => s.Name }] = new JsonObject
             {
                 ["load_seconds"] = s.LoadSeconds,
                 ["compute_seconds"] = s.ComputeSeconds,
@@ -89,7 +90,7 @@ public sealed class StageMemoryProbe
             };
         }
         for (int j = 0; j < timings.StepSeconds.Count; j++) sections[$"denoising_step_{j}"] = new JsonObject { ["compute_seconds"] = timings.StepSeconds[j] };
-        sections["total"] = new JsonObject
+        sections[PerfSections.Total] = new JsonObject
         {
             ["wall_seconds"] = _marks.Sum(m => m.Wall),
             ["peak_rss_bytes"] = OverallPeakBytes,

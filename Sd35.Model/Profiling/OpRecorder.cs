@@ -59,12 +59,12 @@ public sealed class OpRecorder(int deviceId) : IInstrumentationSink
 /// <summary>The sections of a generation, named as the reference's perf tests name them.</summary>
 public static class Sections
 {
-    public const string Clip = "clip_encoding";
-    public const string T5 = "t5_encoding";
+    public const string Clip = PerfSections.ClipEncoding;
+    public const string T5 = PerfSections.T5Encoding;
     /// <summary>Encoding outside the encoders themselves (handing the prompt to every device).</summary>
-    public const string Encoding = "total_encoding";
+    public const string Encoding = PerfSections.TotalEncoding;
     public const string Step = "denoising_step";
     /// <summary>The latent-independent part of every denoising step, made once before the first for the whole schedule.</summary>
     public const string Conditioning = "denoising_conditioning";
-    public const string Vae = "vae";
+    public const string Vae = PerfSections.Vae;
 }

@@ -1,4 +1,4 @@
-namespace Sd35.Perf.Harness;
+namespace Sd35.Profiling;
 
 /// <summary>
 /// The timed sections of one generation, named exactly as the reference system's perf test names them

@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -100,7 +101,7 @@ public static class RandomModelBenchmark
             var watch = Stopwatch.StartNew();
             using var clip = clipOnly.EncodeIds(l, g, null);
             Synchronize(device);
-            sections["clip_encoding"] = Section(watch.Elapsed.TotalSeconds, peak);
+            sections[PerfSections.ClipEncoding] = Section(watch.Elapsed.TotalSeconds, peak);
             promptEmbeds = clip.PromptEmbeds.narrow(1, 0, Sd3PromptEncoder.ClipTokens).clone();
             pooled = clip.PooledPromptEmbeds.clone();
         }
@@ -110,13 +111,13 @@ public static class RandomModelBenchmark
             var watch = Stopwatch.StartNew();
             using var hidden = t5.forward(ids);
             Synchronize(device);
-            sections["t5_encoding"] = Section(watch.Elapsed.TotalSeconds, peak);
+            sections[PerfSections.T5Encoding] = Section(watch.Elapsed.TotalSeconds, peak);
             using var clipPart = promptEmbeds;
             promptEmbeds = cat([clipPart, hidden.to(clipPart.dtype)], 1);
         }
-        sections["total_encoding"] = new JsonObject
+        sections[PerfSections.TotalEncoding] = new JsonObject
         {
-            ["seconds"] = sections["clip_encoding"]!["seconds"]!.GetValue<double>() + sections["t5_encoding"]!["seconds"]!.GetValue<double>(),
+            ["seconds"] = sections[PerfSections.ClipEncoding]!["seconds"]!.GetValue<double>() + sections[PerfSections.T5Encoding]!["seconds"]!.GetValue<double>(),
         };
 
         // Denoising: batch 2 (uncond, cond) through the transformer, guidance, Euler step.
@@ -148,7 +149,7 @@ public static class RandomModelBenchmark
                 sections[$"denoising_step_{j}"] = Section(seconds, peak, stepFlops);
                 log($"step {j}: {seconds:F3} s, {stepFlops / seconds / 1e12:F2} TFLOP/s");
             }
-            sections["denoising"] = Section(stepSeconds.Sum(), peak, stepFlops * options.Steps);
+            sections[PerfSections.Denoising] = Section(stepSeconds.Sum(), peak, stepFlops * options.Steps);
         }
         promptEmbeds.Dispose();
         pooled.Dispose();
@@ -159,13 +160,13 @@ public static class RandomModelBenchmark
             var watch = Stopwatch.StartNew();
             using var image = vae.Decode(latents);
             Synchronize(device);
-            sections["vae"] = Section(watch.Elapsed.TotalSeconds, peak);
+            sections[PerfSections.Vae] = Section(watch.Elapsed.TotalSeconds, peak);
             if (!image.isfinite().all().cpu().item<bool>()) throw new InvalidOperationException("the decoded image has non-finite values");
         }
-        double computeSeconds = new[] { "total_encoding", "denoising", "vae" }.Sum(s => sections[s]!["seconds"]!.GetValue<double>());
-        sections["total"] = Section(computeSeconds, peak);
-        sections["total"]!["wall_seconds_with_building"] = total.Elapsed.TotalSeconds;
-        sections["total"]!["building_weights_seconds"] = buildSeconds;
+        double computeSeconds = new[] { PerfSections.TotalEncoding, PerfSections.Denoising, PerfSections.Vae }.Sum(s => sections[s]!["seconds"]!.GetValue<double>());
+        sections[PerfSections.Total] = Section(computeSeconds, peak);
+        sections[PerfSections.Total]!["wall_seconds_with_building"] = total.Elapsed.TotalSeconds;
+        sections[PerfSections.Total]!["building_weights_seconds"] = buildSeconds;
         return new JsonObject
         {
             ["benchmark"] = "random_model",
@@ -242,8 +243,8 @@ public static class RandomModelBenchmark
             string memory = section["peak_memory_bytes"] is { } m ? $"{m.GetValue<long>() / (double)(1L << 30),16:F2}" : "";
             output.WriteLine($"{name,-20} {seconds,9:F3} {rate} {memory}");
         }
-        double step = sections["denoising"]!["seconds"]!.GetValue<double>() / options.Steps;
-        double perImage = sections["total_encoding"]!["seconds"]!.GetValue<double>() + 28 * step + sections["vae"]!["seconds"]!.GetValue<double>();
+        double step = sections[PerfSections.Denoising]!["seconds"]!.GetValue<double>() / options.Steps;
+        double perImage = sections[PerfSections.TotalEncoding]!["seconds"]!.GetValue<double>() + 28 * step + sections[PerfSections.Vae]!["seconds"]!.GetValue<double>();
         result["seconds_per_step"] = step;
         result["seconds_per_image_28_steps"] = perImage;
         output.WriteLine($"one step (CFG, batch 2): {step:F3} s; one image with 28 steps ≈ {perImage:F2} s " +

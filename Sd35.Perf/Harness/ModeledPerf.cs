@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using Sd35.CostModeling;
 using Sd35.Mesh;
 

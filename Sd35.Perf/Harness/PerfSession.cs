@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using System.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Pipeline;

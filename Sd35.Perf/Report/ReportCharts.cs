@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using ScottPlot;
 using Sd35.Perf.Harness;
 

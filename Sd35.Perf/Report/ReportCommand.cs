@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using System.Globalization;
 using System.Text;
 using Sd35.Perf.Harness;

@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using System.Text.Json;
 using Sd35.Perf.Harness;
 
