@@ -7,8 +7,9 @@ namespace Sd35.Perf;
 
 /// <summary>
 /// The CI-scale job (few, long iterations: a block forward takes seconds; full JSON export for the report command),
-/// and three columns: "of GEMM" (the primary figure: analytic GFLOP/s as a fraction of the GEMM baseline case's rate in
-/// the same summary), GFLOP/s, and the speed-up over the reference stack's time on the machine and date its legend names.
+/// and two columns: "of GEMM" (the primary figure: analytic GFLOP/s as a fraction of the GEMM baseline case's rate in
+/// the same summary) and GFLOP/s. No column compares with the Python reference stack: its times were not measured in
+/// the same sitting.
 /// </summary>
 public sealed class GflopsConfig : CiScaleConfig
 {
@@ -17,9 +18,6 @@ public sealed class GflopsConfig : CiScaleConfig
         AddColumn(new WorkloadColumn("of GEMM", "analytic GFLOP/s ÷ the gemm case's GFLOP/s in this run (compare this between runs)",
             (summary, name, seconds) => GflopsOf(name, seconds) / GemmRate(summary)));
         AddColumn(new WorkloadColumn("GFLOP/s", "analytic FLOPs / mean time", (_, name, seconds) => GflopsOf(name, seconds)));
-        var labels = string.Join("; ", Workloads.Names.Select(n => $"{n}: {Workloads.CostOf(n).Latest!.Label}"));
-        AddColumn(new WorkloadColumn("vs ref", $"reference stack seconds / mean seconds, reference measured as {labels}",
-            (_, name, seconds) => Workloads.CostOf(name).Latest is { } r ? r.MidSeconds / seconds : double.NaN));
     }
 
     static double GflopsOf(string name, double seconds) => Workloads.CostOf(name).Flops / seconds / 1e9;

@@ -6,7 +6,8 @@ namespace Sd35.Perf;
 /// The quick report: each workload's median time over a few runs and, as the primary figure, its analytic GFLOP/s as a
 /// fraction of the rate of a GEMM run in the same process just before each run ("of gemm"). On a machine shared with
 /// other jobs the absolute time moves with the load; "of gemm" is what to compare between runs and machines. The
-/// speed-up over the reference stack is secondary: its times were measured on one machine on one day (labelled).
+/// reference stack's times are printed as labelled context only: they were measured in another sitting, so no speed-up
+/// is computed from them.
 /// </summary>
 public static class QuickReport
 {
@@ -22,9 +23,9 @@ public static class QuickReport
         if (names.Count == 0) names.AddRange(Workloads.Names);
 
         Console.WriteLine($"load average: {LoadAverage()}; {Environment.ProcessorCount} threads; median of {repeats}");
-        foreach (var name in names.Where(n => Workloads.CostOf(n).Latest is not null))
-            Console.WriteLine($"reference stack for {name}: " + string.Join("; ", Workloads.CostOf(name).Reference.Select(r => r.Label)) + " (\"vs ref\" uses the last)");
-        Console.WriteLine($"{"workload",-18} {"of gemm",8} {"seconds",8} {"GFLOP/s",8} {"gemm GFLOP/s",13} {"vs ref",8} {"page faults",12}");
+        foreach (var name in names.Where(n => Workloads.CostOf(n).Reference.Count > 0))
+            Console.WriteLine($"reference stack for {name}: " + string.Join("; ", Workloads.CostOf(name).Reference.Select(r => r.Label)) + " (not measured beside this run: no ratio)");
+        Console.WriteLine($"{"workload",-18} {"of gemm",8} {"seconds",8} {"GFLOP/s",8} {"gemm GFLOP/s",13} {"page faults",12}");
         using var gemm = Workloads.Create("gemm");
         foreach (var name in names)
         {
@@ -45,9 +46,7 @@ public static class QuickReport
                 fractions[i] = workload.Flops / seconds[i] / 1e9 / gemmRates[i];
             }
             double median = Median(seconds), rate = workload.Flops / median / 1e9;
-            var reference = Workloads.CostOf(name).Latest;
-            string vsReference = reference is not null ? $"{reference.MidSeconds / median,7:F2}×" : $"{"",8}";
-            Console.WriteLine($"{name,-18} {Median(fractions),8:P0} {median,8:F3} {rate,8:F1} {Median(gemmRates),13:F1} {vsReference} {Median(faults),12:F0}   (min {seconds.Min():F3} s)");
+            Console.WriteLine($"{name,-18} {Median(fractions),8:P0} {median,8:F3} {rate,8:F1} {Median(gemmRates),13:F1} {Median(faults),12:F0}   (min {seconds.Min():F3} s)");
         }
         Console.WriteLine($"load average: {LoadAverage()}");
     }

@@ -4,8 +4,7 @@ namespace Sd35.Perf;
 
 /// <summary>
 /// One transformer forward at the two benchmark shapes, fp32 on CPU, next to the GEMM baseline case. "of GEMM" (the
-/// primary figure) divides a shape's analytic GFLOP/s by the GEMM case's; "vs ref" is the speed-up over the Python
-/// reference stack's time measured on the machine and date named in the legend.
+/// primary figure) divides a shape's analytic GFLOP/s by the GEMM case's, both measured in the same summary.
 /// </summary>
 [Config(typeof(GflopsConfig))]
 public class TransformerForwardBenchmark

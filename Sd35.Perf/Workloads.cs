@@ -20,16 +20,11 @@ public static class Workloads
     /// </summary>
     public sealed record ReferenceTime(double LowSeconds, double HighSeconds, string Machine, string Date)
     {
-        public double MidSeconds => (LowSeconds + HighSeconds) / 2;
         public string Label => LowSeconds == HighSeconds ? $"{LowSeconds:G3} s on {Machine}, {Date}" : $"{LowSeconds:G3}–{HighSeconds:G3} s on {Machine}, {Date}";
     }
 
     /// <summary>The analytic cost and the reference stack's times of each shape, in one place.</summary>
-    public sealed record Cost(double Flops, IReadOnlyList<ReferenceTime> Reference)
-    {
-        /// <summary>The newest reference measurement (on today's CI-class machine), or null for the GEMM baseline.</summary>
-        public ReferenceTime? Latest => Reference.Count > 0 ? Reference[^1] : null;
-    }
+    public sealed record Cost(double Flops, IReadOnlyList<ReferenceTime> Reference);
 
     const string FirstMachine = "the 2-core CI-class machine of fixtures/bench/README.md";
     const string FirstDate = "before 2026-11-25 (fixtures/bench)";
