@@ -137,8 +137,9 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
     [Fact]
     public async Task A_full_queue_answers_429_with_retry_after_and_cancel_stops_queued_and_running_jobs()
     {
+        using var hold = new StepHold(factory.Queue, "long");
         var running = await _client.SubmitOk(new { prompt = "long", steps = 200, width = 32, height = 32 });
-        await _client.WaitRunning(running, steps: 1);
+        await hold.WaitHeld(running);
         var queued = new[] { await _client.SubmitOk(new { prompt = "q1" }), await _client.SubmitOk(new { prompt = "q2" }) };
         (await _client.Status(queued[1])).QueuePosition.Should().Be(1);
         (await _client.GetAsync($"/v1/images/{queued[0]}/png")).StatusCode.Should().Be(HttpStatusCode.Conflict);
@@ -164,6 +165,7 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
     [Fact]
     public async Task A_client_that_leaves_a_synchronous_generate_cancels_its_job()
     {
+        using var hold = new StepHold(factory.Queue, "abandoned");
         using var leave = new CancellationTokenSource();
         var request = _client.PostAsJsonAsync("/v1/generate", new { prompt = "abandoned", steps = 200, width = 32, height = 32 }, Api.Json, leave.Token);
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);

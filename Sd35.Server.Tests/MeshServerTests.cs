@@ -22,8 +22,9 @@ public sealed class MeshServerTests
         var done = await server.Client.WaitFinished(await server.Client.SubmitOk(new { prompt = "mesh", steps = 2, width = 32, height = 32 }));
         done.Status.Should().Be(JobStatus.Succeeded, done.Error);
 
+        using var hold = new StepHold(server.Queue, "long");
         var running = await server.Client.SubmitOk(new { prompt = "long", steps = 200, width = 32, height = 32 });
-        await server.Client.WaitRunning(running, steps: 1);
+        await hold.WaitHeld(running);
         (await server.Client.DeleteAsync($"/v1/images/{running}")).StatusCode.Should().Be(System.Net.HttpStatusCode.Accepted);
         var stopped = await server.Client.WaitFinished(running, TimeSpan.FromMinutes(1));
         stopped.Status.Should().Be(JobStatus.Cancelled, stopped.Error);

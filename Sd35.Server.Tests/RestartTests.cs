@@ -18,8 +18,9 @@ public sealed class RestartTests
             await using (var server = await LiveServer.StartAsync(folder))
             {
                 queue = server.Queue;
+                using var hold = new StepHold(queue, "long");
                 running = await server.Client.SubmitOk(new { prompt = "long", steps = 200, width = 32, height = 32 });
-                await server.Client.WaitRunning(running, steps: 1);
+                await hold.WaitHeld(running);
                 queued = [await server.Client.SubmitOk(new { prompt = "a" }), await server.Client.SubmitOk(new { prompt = "b" })];
                 await server.StopAsync();
             }

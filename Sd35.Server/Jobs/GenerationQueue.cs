@@ -38,6 +38,18 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         get { lock (_lock) return _running is not null; }
     }
 
+    /// <summary>True once the server has begun to stop: no job is accepted and the running one is being stopped.</summary>
+    public bool Stopping
+    {
+        get { lock (_lock) return _stopping; }
+    }
+
+    /// <summary>
+    /// Raised on the generation thread after each finished step of the running job, before the next step starts.
+    /// A handler that blocks holds the generation there; the tests use it to keep a job running however fast a step is.
+    /// </summary>
+    public event Action<GenerationJob, int>? StepFinished;
+
     public GenerationJob? Find(string id) => _jobs.TryGetValue(id, out var job) ? job : null;
 
     /// <summary>Queues the job, or returns false when the queue is full (or the server is stopping).</summary>
@@ -136,7 +148,11 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         {
             linked.Token.ThrowIfCancellationRequested();
             job.Start();
-            var outcome = pipeline.Generate(job.Request, job.StepDone, linked.Token);
+            var outcome = pipeline.Generate(job.Request, step =>
+            {
+                job.StepDone(step);
+                StepFinished?.Invoke(job, step);
+            }, linked.Token);
             linked.Token.ThrowIfCancellationRequested();
             job.Succeed(output.Save(job.Id, outcome.Image), outcome.Timings);
             lock (_lock) _averageSeconds = 0.7 * _averageSeconds + 0.3 * (DateTime.UtcNow - started).TotalSeconds;
