@@ -29,6 +29,8 @@ public sealed class GuiTests(ITestOutputHelper output)
         (await page.EvaluateExpressionAsync<string>("document.getElementById('error').textContent")).Should().Contain("width").And.Contain("30");
         (await page.EvaluateExpressionAsync<bool>("document.getElementById('width').classList.contains('invalid')")).Should().BeTrue();
 
+        // Each step of this job pauses, so every step's progress event reaches the page on its own.
+        using var paced = new StepHold(server.Queue, "a lighthouse in a storm", TimeSpan.FromMilliseconds(300));
         await SetField(page, "#width", "64");
         await SetField(page, "#steps", Steps.ToString());
         await SetField(page, "#seed", "11");
@@ -76,6 +78,8 @@ public sealed class GuiTests(ITestOutputHelper output)
         output.WriteLine($"screenshot: {screenshot}");
 
         // Cancel: a long job stops at a step boundary, the page says so and is ready for the next prompt.
+        using var hold = new StepHold(server.Queue, "long");
+        await SetField(page, "#prompt", "long");
         await SetField(page, "#steps", "200");
         await page.ClickAsync("#generate");
         await page.WaitForFunctionAsync("() => Number(document.getElementById('progress').getAttribute('value')) >= 1",
