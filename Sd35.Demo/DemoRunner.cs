@@ -97,7 +97,10 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
     {
         var captured = trace.Captured;
         var kinds = string.Join(", ", captured.Select(p => p.StepKind).Distinct());
-        return $"trace: {captured.Count} device step programs captured ({kinds}), {trace.CheckedSteps} device steps checked against them";
+        var buffers = trace.ReceiveBuffersPlaced == 0
+            ? "no receive buffers to place (in-process exchanges hand over the sender's copy)"
+            : $"{trace.ReceiveBuffersPlaced} receive buffers placed by the capture ({trace.ReceiveBufferBytes / 1e6:0.###} MB), received into {trace.ReceiveBuffersReused} times since";
+        return $"trace: {captured.Count} device step programs captured ({kinds}), {trace.CheckedSteps} device steps checked against them; {buffers}";
     }
 
     void Line(string text) => console.Profile.Out.Writer.WriteLine(text);

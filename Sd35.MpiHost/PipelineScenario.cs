@@ -26,10 +26,11 @@ public static class PipelineScenario
     };
 
     /// <summary>The image ([1, 3, H, W] in [0, 1]); under a multi-process launcher, <c>IsLead</c> says whether this process holds the lead's.</summary>
-    public static GenerationResult Generate(ParallelConfig config, ScalarType dtype, int steps, IMeshLauncher? launcher)
+    /// <param name="trace">run the denoising loop traced with this trace (captured, then checked, receive buffers kept)</param>
+    public static GenerationResult Generate(ParallelConfig config, ScalarType dtype, int steps, IMeshLauncher? launcher, Sd35.Mesh.Tracing.StepTrace? trace = null)
     {
         var pipeline = new StableDiffusion3Pipeline(DemoComponents.BuiltInDefault(), dtype,
-            new PipelineOptions { Parallel = config, Launcher = launcher });
+            new PipelineOptions { Parallel = config, Launcher = launcher, Trace = trace });
         return pipeline.Generate(Request(steps));
     }
 }

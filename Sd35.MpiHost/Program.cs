@@ -1,5 +1,6 @@
 using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
+using Sd35.Mesh.Tracing;
 using Sd35.MpiHost;
 using Sd35.Tensors.Checkpoints;
 using static TorchSharp.torch;
@@ -7,7 +8,8 @@ using static TorchSharp.torch;
 // Test host, started by the MPI tests as `mpirun -np N dotnet Sd35.MpiHost.dll <command> ...`; each process runs one
 // device's rank program and writes what it computed under <out-dir> for the test to compare:
 //   collectives <rows>x<cols> <out-dir>              every collective (CollectiveScenarios): rank<id>.safetensors, rank<id>.traffic.json
-//   pipeline <config-id> <f32|bf16> <steps> <out-dir>  a whole generation (PipelineScenario): image.safetensors from the lead
+//   pipeline <config-id> <f32|bf16> <steps> <out-dir> [traced]  a whole generation (PipelineScenario): image.safetensors from
+//                                                    the lead; traced: the loop runs traced, trace.<rank>.txt from every process
 //   resident <config-id> <out-dir>                   models kept between generations (ResidentScenario): images from the lead, loads.<rank>.txt from every process
 //   block <config-id> <image-tokens>                  peak memory per process for one full-width SD3.5 Large block (BlockMemory)
 //   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
@@ -26,12 +28,18 @@ switch (args)
             TrafficFile.Write(Path.Combine(outDir, $"rank{device}.traffic.json"), traffic);
         return 0;
     }
-    case ["pipeline", var id, var dtypeText, var stepsText, var outDir]:
+    case ["pipeline", var id, var dtypeText, var stepsText, var outDir, .. var rest] when rest is [] or ["traced"]:
     {
         var config = ParallelConfig.Parse(id);
         var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
-        using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher);
+        using var trace = rest is ["traced"] ? new StepTrace() : null;
+        using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher, trace);
         if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
+        // "checked placed reused", then a line per step kind captured on this process: "kind buffers-kept".
+        if (trace is not null)
+            File.WriteAllLines(Path.Combine(outDir, $"trace.{MpiRuntime.WorldRank}.txt"),
+                [$"{trace.CheckedSteps} {trace.ReceiveBuffersPlaced} {trace.ReceiveBuffersReused}",
+                 .. trace.Captured.Select(p => $"{p.StepKind} {trace.ReceiveBufferCount(p.Rank, p.StepKind)}")]);
         return 0;
     }
     case ["resident", var id, var outDir]:

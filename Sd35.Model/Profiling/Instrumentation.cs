@@ -43,6 +43,21 @@ public interface IInstrumentationSink
 }
 
 /// <summary>
+/// A sink that keeps the buffers collectives receive into, so that a backend which needs receive buffers (MPI stages
+/// every message through host memory) places each one once instead of allocating it on every call: the step trace keeps
+/// one set per captured step program, placed during the capture and reused by every later step of that kind.
+/// </summary>
+public interface IReceiveBufferSource
+{
+    /// <summary>
+    /// A CPU tensor of exactly <paramref name="shape"/> and <paramref name="dtype"/> for the next part received by the
+    /// collective begun last on this thread (a new handle that the caller owns, as if it were new; its storage is kept),
+    /// or null when this sink keeps none.
+    /// </summary>
+    Tensor? ReceiveBuffer(long[] shape, ScalarType dtype);
+}
+
+/// <summary>
 /// The one instrumentation hook: a sink per thread (each rank runs on its own thread in-process, in its own process
 /// under MPI), installed around the part of a rank program to watch. The kernels (<see cref="Sd35.Layers.Kernels"/>) and
 /// both collective backends report to it; with no sink installed every hook costs one thread-static read. Two sinks
@@ -107,6 +122,13 @@ public static class Instrumentation
         return new CollectiveProbe(call, Stopwatch.GetTimestamp());
     }
 
+    /// <summary>
+    /// Where the collective begun last on this thread receives its next part: a kept buffer when the sink keeps them
+    /// (<see cref="IReceiveBufferSource"/>), else a new CPU tensor. Its contents are undefined: the backend overwrites it.
+    /// </summary>
+    public static Tensor ReceiveBuffer(long[] shape, ScalarType dtype) =>
+        (s_sink as IReceiveBufferSource)?.ReceiveBuffer(shape, dtype) ?? empty(shape, dtype);
+
     /// <summary>A collective begun by <see cref="BeginCollective"/>; the default value (no sink) reports nothing.</summary>
     public readonly struct CollectiveProbe
     {
@@ -123,9 +145,12 @@ public static class Instrumentation
         }
     }
 
-    /// <summary>Two sinks on one thread, each told everything (the older one first).</summary>
-    sealed class Both(IInstrumentationSink first, IInstrumentationSink second) : IInstrumentationSink
+    /// <summary>Two sinks on one thread, each told everything (the older one first); receive buffers come from the first that keeps them.</summary>
+    sealed class Both(IInstrumentationSink first, IInstrumentationSink second) : IInstrumentationSink, IReceiveBufferSource
     {
+        public Tensor? ReceiveBuffer(long[] shape, ScalarType dtype) =>
+            (first as IReceiveBufferSource)?.ReceiveBuffer(shape, dtype) ?? (second as IReceiveBufferSource)?.ReceiveBuffer(shape, dtype);
+
         public void Op(in OpSample op)
         {
             first.Op(op);

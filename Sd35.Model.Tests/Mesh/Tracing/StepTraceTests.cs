@@ -122,4 +122,53 @@ public class StepTraceTests
             .Should().Be(("[2, 3] [4, 3]", "[2, 4]", 48.0));
         events.Where(e => e.TryGetProperty("cat", out var c) && c.GetString() == "step").Should().HaveCount(2);
     }
+
+    /// <summary>
+    /// A backend's side of two collectives in one step: an all-reduce receiving two parts, then a ring exchange of
+    /// <paramref name="block"/> elements. Returns what each buffer held when handed out, then marks it with its own value.
+    /// </summary>
+    static (float Pieces, float Sums, float Block) BackendStep(StepTrace trace, long block)
+    {
+        using var step = trace.Step(0, "guided");
+        using var scope = NewDisposeScope();
+        var allReduce = Instrumentation.BeginCollective("tp", "AllReduce", [2, 4], "Float32");
+        var pieces = Instrumentation.ReceiveBuffer([2, 2], float32);
+        var sums = Instrumentation.ReceiveBuffer([8], float32);
+        allReduce.End([0, 1], 32, 16, 16, isAsync: false);
+        var exchange = Instrumentation.BeginCollective("sp", "SendReceive", [3], "Float32");
+        var received = Instrumentation.ReceiveBuffer([block], float32);
+        exchange.End([0, 1], 12, 12, block * 4, isAsync: true);
+        var held = (pieces[1, 1].item<float>(), sums[7].item<float>(), received[block - 1].item<float>());
+        pieces.fill_(1);
+        sums.fill_(2);
+        received.fill_(100 + block);
+        step.Complete();
+        return held;
+    }
+
+    [Fact]
+    public void Receive_buffers_are_placed_by_the_capture_and_every_later_step_receives_into_the_same_memory()
+    {
+        using var trace = new StepTrace();
+        var held = Enumerable.Range(0, 3).Select(_ => BackendStep(trace, 3)).ToArray();
+
+        held.Skip(1).Should().AllBeEquivalentTo((1f, 2f, 103f), "each collective's part lands in the memory it had the step before, each in its own");
+        (trace.ReceiveBuffersPlaced, trace.ReceiveBuffersReused, trace.ReceiveBufferBytes).Should().Be((3L, 6L, (4 + 8 + 3) * 4L));
+
+        using (var untraced = Instrumentation.ReceiveBuffer([3], float32))
+        {
+            untraced.fill_(-1);
+            BackendStep(trace, 3).Block.Should().Be(103, "outside a traced step a backend gets new memory");
+        }
+
+        // Another rank sends a longer block this time (this rank's own call is unchanged, so the check passes): placed again.
+        var longer = BackendStep(trace, 5);
+        (longer.Pieces, longer.Sums).Should().Be((1f, 2f));
+        (trace.ReceiveBuffersPlaced, trace.ReceiveBuffersReused).Should().Be((4L, 11L));
+        BackendStep(trace, 5).Block.Should().Be(105);
+
+        trace.Dispose();
+        trace.ReceiveBufferBytes.Should().Be(0);
+        FluentActions.Invoking(() => trace.Step(0, "guided")).Should().Throw<ObjectDisposedException>();
+    }
 }

@@ -13,6 +13,8 @@ namespace Sd35.Mesh.Mpi;
 /// makes every sum bit-identical to the in-process backend's (bfloat16 and float16 included, accumulated in fp32).
 /// Byte accounting is the in-process backend's, so the two backends' <see cref="CollectiveStats"/> agree.
 /// Tensors on an accelerator are staged through the CPU (an MPI built CUDA-aware could take device pointers).
+/// Every received message lands in a buffer from <see cref="Instrumentation.ReceiveBuffer"/>: in a traced step, one the
+/// step trace placed during the capture for that collective of the step program; otherwise a new one.
 /// Every collective reports to the thread's instrumentation sink (<see cref="Instrumentation"/>) as in-process: before
 /// any MPI call (so a step-trace checker stops a divergent rank first) and once done, with the same byte counts.
 /// </summary>
@@ -41,7 +43,7 @@ sealed unsafe class MpiProcessGroup(int comm, string label, IReadOnlyList<int> m
         var shapes = extents.Select(e => With(local.shape, d, e)).ToArray();
         var counts = shapes.Select(s => checked((int)(Numel(s) * elementSize))).ToArray();
         var displacements = Offsets(counts);
-        var gathered = empty(shapes.Sum(Numel), local.dtype);
+        var gathered = Instrumentation.ReceiveBuffer([shapes.Sum(Numel)], local.dtype);
         fixed (int* c = counts, o = displacements)
         fixed (byte* send = host.bytes, receive = gathered.bytes)
             Call(MpiNative.Allgatherv(send, counts[Rank], MpiNative.Byte, receive, c, o, MpiNative.Byte, comm), "MPI_Allgatherv");
@@ -88,13 +90,13 @@ sealed unsafe class MpiProcessGroup(int comm, string label, IReadOnlyList<int> m
         var fromEach = Enumerable.Repeat(myBytes, Size).ToArray();
         var fromEachOffsets = Offsets(fromEach);
 
-        var pieces = empty(Size, pieceSizes[Rank], local.dtype);
+        var pieces = Instrumentation.ReceiveBuffer([Size, pieceSizes[Rank]], local.dtype);
         fixed (int* sc = pieceBytes, so = pieceOffsets, rc = fromEach, ro = fromEachOffsets)
         fixed (byte* send = flat.bytes, receive = pieces.bytes)
             Call(MpiNative.Alltoallv(send, sc, so, MpiNative.Byte, receive, rc, ro, MpiNative.Byte, comm), "MPI_Alltoallv");
         var sum = SumInRankOrder(Enumerable.Range(0, Size).Select(k => pieces[k]), t => t).contiguous();
 
-        var full = empty(local.numel(), local.dtype);
+        var full = Instrumentation.ReceiveBuffer([local.numel()], local.dtype);
         fixed (int* c = pieceBytes, o = pieceOffsets)
         fixed (byte* send = sum.bytes, receive = full.bytes)
             Call(MpiNative.Allgatherv(send, myBytes, MpiNative.Byte, receive, c, o, MpiNative.Byte, comm), "MPI_Allgatherv");
@@ -130,7 +132,7 @@ sealed unsafe class MpiProcessGroup(int comm, string label, IReadOnlyList<int> m
         long before = Numel(local.shape.Take((int)d)), after = Numel(local.shape.Skip((int)d + 1));
         long chunk = local.shape[d] / Size;
         var send = OnHost(local).view(before, Size, chunk, after).permute(1, 0, 2, 3).contiguous();
-        var received = empty(new[] { (long)Size, before, chunk, after }, local.dtype);
+        var received = Instrumentation.ReceiveBuffer([Size, before, chunk, after], local.dtype);
         int blockBytes = checked((int)(before * chunk * after * local.element_size()));
         fixed (byte* sp = send.bytes, rp = received.bytes)
             Call(MpiNative.Alltoall(sp, blockBytes, MpiNative.Byte, rp, blockBytes, MpiNative.Byte, comm), "MPI_Alltoall");
@@ -275,7 +277,7 @@ sealed unsafe class MpiProcessGroup(int comm, string label, IReadOnlyList<int> m
         return header;
     }
 
-    static Tensor FromHeader(long[] header) => empty(header.Skip(2).Take((int)header[1]).ToArray(), (ScalarType)header[0]);
+    static Tensor FromHeader(long[] header) => Instrumentation.ReceiveBuffer(header.Skip(2).Take((int)header[1]).ToArray(), (ScalarType)header[0]);
 
     static int ByteCount(Tensor t) =>
         Bytes(t) <= int.MaxValue ? (int)Bytes(t) : throw new ArgumentException($"a {Shape(t)} {t.dtype} tensor is over 2 GiB, more than one MPI message of bytes holds");

@@ -49,13 +49,20 @@ public sealed class TraceDivergenceException(int rank, string stepKind, int inde
 /// is joined, so a rank that would issue a different op, shape, dtype or group, or a different number of collectives,
 /// fails at once naming itself, the position and both calls, instead of hanging its peers. The capture exports as
 /// Chrome / Perfetto trace-event JSON (<see cref="TraceExport"/>).
-/// Thread-safe: every rank thread records into its own program.
+/// The capture also places the step program's receive buffers: every buffer a backend asks for
+/// (<see cref="Instrumentation.ReceiveBuffer"/>; the MPI backend receives every message into one) is allocated once per
+/// rank, step kind, collective and part, and every later step of that kind receives into the same memory. Nothing
+/// outlives its step (each step's collective results are consumed within it), so reuse cannot change a value.
+/// The in-process backend has no receive buffer to place: a receiver adopts the sender's own copy.
+/// Thread-safe: every rank thread records into its own program. Disposing releases the receive buffers.
 /// </summary>
-public sealed class StepTrace
+public sealed class StepTrace : IDisposable
 {
     readonly object _gate = new();
     readonly Dictionary<(int Rank, string Kind), RankStepProgram> _captured = new();
-    long _checkedSteps;
+    readonly Dictionary<(int Rank, string Kind), ReceiveBuffers> _buffers = new();
+    long _checkedSteps, _buffersPlaced, _buffersReused;
+    bool _disposed;
 
     /// <summary>The captured programs, by rank and step kind.</summary>
     public IReadOnlyList<RankStepProgram> Captured
@@ -66,6 +73,24 @@ public sealed class StepTrace
     /// <summary>How many rank-steps were checked against a capture (and followed it).</summary>
     public long CheckedSteps => Interlocked.Read(ref _checkedSteps);
 
+    /// <summary>Receive buffers allocated (by the captures, and again only where a received shape changed).</summary>
+    public long ReceiveBuffersPlaced => Interlocked.Read(ref _buffersPlaced);
+
+    /// <summary>Receives that landed in a buffer placed before, instead of new memory.</summary>
+    public long ReceiveBuffersReused => Interlocked.Read(ref _buffersReused);
+
+    /// <summary>How many receive buffers one rank's step program of one kind keeps (0 when it has none).</summary>
+    public int ReceiveBufferCount(int rank, string stepKind)
+    {
+        lock (_gate) return _buffers.TryGetValue((rank, stepKind), out var buffers) ? buffers.Count : 0;
+    }
+
+    /// <summary>Bytes held by the receive buffers now.</summary>
+    public long ReceiveBufferBytes
+    {
+        get { lock (_gate) return _buffers.Values.Sum(b => b.Bytes); }
+    }
+
     /// <summary>
     /// Begins a traced step on the calling rank thread: captures if this rank has no program of this kind yet, else
     /// checks against it. Call <see cref="TracedStep.Complete"/> when the step finished normally (a capture is kept, a
@@ -75,9 +100,27 @@ public sealed class StepTrace
     public TracedStep Step(int rank, string stepKind)
     {
         RankStepProgram? captured;
-        lock (_gate) _captured.TryGetValue((rank, stepKind), out captured);
-        IStepSink sink = captured is null ? new Recorder(this, rank, stepKind) : new Checker(this, captured);
+        ReceiveBuffers? buffers;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _captured.TryGetValue((rank, stepKind), out captured);
+            if (!_buffers.TryGetValue((rank, stepKind), out buffers)) _buffers[(rank, stepKind)] = buffers = new ReceiveBuffers(this);
+        }
+        buffers.StartStep();
+        IStepSink sink = captured is null ? new Recorder(this, rank, stepKind, buffers) : new Checker(this, captured, buffers);
         return new TracedStep(sink, Instrumentation.Install(sink));
+    }
+
+    /// <summary>Releases the receive buffers; call it once no traced step runs (the pipeline's generations are over).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            foreach (var buffers in _buffers.Values) buffers.Dispose();
+            _buffers.Clear();
+        }
     }
 
     /// <summary>A step being captured or checked on this rank thread.</summary>
@@ -106,13 +149,60 @@ public sealed class StepTrace
         }
     }
 
-    internal interface IStepSink : IInstrumentationSink
+    internal interface IStepSink : IInstrumentationSink, IReceiveBufferSource
     {
         void End();
     }
 
+    /// <summary>
+    /// One rank's receive buffers for one step kind, by collective (its position in the step program) and part (a
+    /// collective may receive several messages). Used by one rank thread at a time; the trace's lock covers disposal.
+    /// </summary>
+    sealed class ReceiveBuffers(StepTrace trace) : IDisposable
+    {
+        readonly Dictionary<(int Collective, int Part), Tensor> _kept = new();
+        int _collective = -1, _part;
+
+        public long Bytes => _kept.Values.Sum(t => t.NumberOfElements * t.ElementSize);
+        public int Count => _kept.Count;
+
+        /// <summary>The step begins: collectives are numbered from the first again.</summary>
+        public void StartStep() => _collective = -1;
+
+        /// <summary>The next collective of the step begins (called before it is joined).</summary>
+        public void NextCollective()
+        {
+            _collective++;
+            _part = 0;
+        }
+
+        public Tensor Take(long[] shape, ScalarType dtype)
+        {
+            var key = (_collective, _part++);
+            if (_kept.TryGetValue(key, out var kept) && kept.dtype == dtype && kept.shape.AsSpan().SequenceEqual(shape))
+            {
+                Interlocked.Increment(ref trace._buffersReused);
+            }
+            else
+            {
+                // First use, or another rank sent a different extent this time: place (again) and keep.
+                kept?.Dispose();
+                kept = empty(shape, dtype).DetachFromDisposeScope();
+                _kept[key] = kept;
+                Interlocked.Increment(ref trace._buffersPlaced);
+            }
+            return kept.alias();          // a handle of the caller's, as a new tensor would be; the storage stays here
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in _kept.Values) t.Dispose();
+            _kept.Clear();
+        }
+    }
+
     /// <summary>Captures: keeps every op (its shapes copied now, the tensors are the caller's) and collective in order.</summary>
-    sealed class Recorder(StepTrace trace, int rank, string kind) : IStepSink
+    sealed class Recorder(StepTrace trace, int rank, string kind, ReceiveBuffers buffers) : IStepSink
     {
         readonly long _start = Stopwatch.GetTimestamp();
         readonly List<TracedEvent> _events = [];
@@ -128,7 +218,9 @@ public sealed class StepTrace
             _lastEnd = op.EndTimestamp;
         }
 
-        public void BeforeCollective(CollectiveCall call) { }
+        public void BeforeCollective(CollectiveCall call) => buffers.NextCollective();
+
+        public Tensor? ReceiveBuffer(long[] shape, ScalarType dtype) => buffers.Take(shape, dtype);
 
         public void Collective(CollectiveSample c)
         {
@@ -146,7 +238,7 @@ public sealed class StepTrace
     }
 
     /// <summary>Checks: compares each collective with the capture before it is joined; ops are not looked at (they cannot hang a peer).</summary>
-    sealed class Checker(StepTrace trace, RankStepProgram captured) : IStepSink
+    sealed class Checker(StepTrace trace, RankStepProgram captured, ReceiveBuffers buffers) : IStepSink
     {
         int _next;
 
@@ -158,7 +250,10 @@ public sealed class StepTrace
             if (expected is null || !Same(expected, call))
                 throw new TraceDivergenceException(captured.Rank, captured.StepKind, _next, expected, call);
             _next++;
+            buffers.NextCollective();
         }
+
+        public Tensor? ReceiveBuffer(long[] shape, ScalarType dtype) => buffers.Take(shape, dtype);
 
         public void Collective(CollectiveSample collective) { }
 
