@@ -14,7 +14,8 @@ public sealed record CollectiveCall(string Group, string Op, long[] Shape, strin
 /// One compute op as the kernels report it: what it is, its work (FLOPs, and the bytes an unfused kernel reads and
 /// writes), its output and inputs (live only during the call: a sink that keeps shapes copies them), and the Stopwatch
 /// timestamps around it. <see cref="StartTimestamp"/> is <see cref="Instrumentation.Unknown"/> for an op counted after the
-/// fact by code that computed it by other means (a ring-attention block, an RMSNorm): its span then starts where the
+/// fact by code that computed it by other means and did not take its start (an element-wise residual, a distributed layer
+/// norm whose all-reduces are collectives of their own): its span then starts where the
 /// rank's previous event ended.
 /// </summary>
 public readonly record struct OpSample(

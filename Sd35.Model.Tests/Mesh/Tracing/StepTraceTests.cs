@@ -123,6 +123,30 @@ public class StepTraceTests
         events.Where(e => e.TryGetProperty("cat", out var c) && c.GetString() == "step").Should().HaveCount(2);
     }
 
+    [Fact]
+    public void Ring_attention_blocks_and_rms_norms_span_from_their_own_start()
+    {
+        var trace = new StepTrace();
+        MeshRunner.Run(DeviceMesh.Create(1, 2), rank =>
+        {
+            var sp = rank.Group("sp", rank.Mesh.Ids);
+            using var section = Instrumentation.InSection(Sections.Step);
+            using var step = trace.Step(rank.Id, "guided");
+            using var scope = NewDisposeScope();
+            var image = ones(1, 2, 4, 8);
+            var prompt = ones(1, 2, 3, 8);
+            using var norm = new Sd35.Layers.Normalization.RmsNorm(8, 1e-6);
+            var q = norm.forward(image);
+            Sd35.Layers.Attention.RingJointAttention.Forward(q, image, image, prompt, prompt, prompt, sp);
+            step.Complete();
+            return 0;
+        }, Patient);
+
+        var ops = trace.Captured.SelectMany(p => p.Ops).Where(o => o.Name is "sdpa" or "rms_norm").ToArray();
+        ops.Select(o => o.Name).Should().Contain("rms_norm").And.Contain("sdpa");
+        ops.Should().OnlyContain(o => o.StartObserved, "their code takes the start before computing, so the span is the op's own, not the glue before it");
+    }
+
     /// <summary>
     /// A backend's side of two collectives in one step: an all-reduce receiving two parts, then a ring exchange of
     /// <paramref name="block"/> elements. Returns what each buffer held when handed out, then marks it with its own value.

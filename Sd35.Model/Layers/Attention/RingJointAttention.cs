@@ -1,4 +1,5 @@
 using Sd35.Mesh;
+using Sd35.Profiling;
 using static TorchSharp.torch;
 
 namespace Sd35.Layers.Attention;
@@ -47,8 +48,9 @@ public static class RingJointAttention
         var promptK = promptKey.to(ScalarType.Float32);
         var promptV = promptValue.to(ScalarType.Float32);
 
+        long start = Instrumentation.Timestamp();
         var image = AttentionPartial.Compute(q, promptK, promptV, maxScoreElements);
-        Kernels.RecordAttention(query, promptKey, promptValue, image.Output);
+        Kernels.RecordAttention(query, promptKey, promptValue, image.Output, start: start);
         var promptParts = new AttentionPartial?[sp.Size];
         Tensor blockK = key, blockV = value;
         for (int step = 0; step < sp.Size; step++)
@@ -60,15 +62,17 @@ public static class RingJointAttention
             int source = (sp.Rank - step + sp.Size) % sp.Size;
             if (blockK.shape[2] > 0)
             {
+                start = Instrumentation.Timestamp();
                 using var k = blockK.to(ScalarType.Float32);
                 using var v = blockV.to(ScalarType.Float32);
                 using var block = AttentionPartial.Compute(q, k, v, maxScoreElements);
-                Kernels.RecordAttention(query, blockK, blockV, block.Output);
+                Kernels.RecordAttention(query, blockK, blockV, block.Output, start: start);
                 var merged = AttentionPartial.Merge(image, block);
                 image.Dispose();
                 image = merged;
+                start = Instrumentation.Timestamp();
                 promptParts[source] = AttentionPartial.Compute(promptQ, k, v, maxScoreElements);
-                Kernels.RecordAttention(promptQuery, blockK, blockV, promptParts[source]!.Output);
+                Kernels.RecordAttention(promptQuery, blockK, blockV, promptParts[source]!.Output, start: start);
             }
             if (nextK is null || nextV is null) continue;
             var receivedK = nextK.Wait();
@@ -81,8 +85,9 @@ public static class RingJointAttention
             (blockK, blockV) = (receivedK, receivedV);
         }
 
+        start = Instrumentation.Timestamp();
         var promptOwn = AttentionPartial.Compute(promptQ, promptK, promptV, maxScoreElements);
-        Kernels.RecordAttention(promptQuery, promptKey, promptValue, promptOwn.Output);
+        Kernels.RecordAttention(promptQuery, promptKey, promptValue, promptOwn.Output, start: start);
         var prompt = AttentionPartial.MergeInOrder([.. promptParts.OfType<AttentionPartial>(), promptOwn]);
         var imageOut = image.Output.to(query.dtype).MoveToOuterDisposeScope();
         var promptOut = prompt.Output.to(query.dtype).MoveToOuterDisposeScope();

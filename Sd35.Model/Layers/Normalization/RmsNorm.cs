@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Sd35.Profiling;
 using static TorchSharp.torch;
 
 namespace Sd35.Layers.Normalization;
@@ -28,11 +29,12 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// </remarks>
     public override Tensor forward(Tensor x)
     {
+        long start = Instrumentation.Timestamp();
         using var scope = NewDisposeScope();
         var inverseRms = x.to(float32).square().mean([-1], keepdim: true).add_(_eps).rsqrt_();
         var normed = (x * inverseRms).to(weight.dtype);
         normed.mul_(weight);
-        Kernels.RecordNorm("rms_norm", x, normed);
+        Kernels.RecordNorm("rms_norm", x, normed, start);
         return normed.MoveToOuterDisposeScope();
     }
 }

@@ -2,6 +2,7 @@ using Sd35.Layers;
 using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using TorchSharp;
+using Sd35.Profiling;
 using static TorchSharp.torch;
 
 namespace Sd35.Models.T5;
@@ -41,10 +42,11 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
         var value = AttentionHeads.Split(v.forward(hidden), _localHeads);
         // Written out rather than SDPA: SDPA always scales by 1/√d (undoing it would round q) and would not
         // keep transformers' float32 softmax in bf16.
+        long start = Instrumentation.Timestamp();
         var scores = matmul(query, key.transpose(-1, -2)) + positionBias;
         var weights = scores.to(float32).softmax(-1).to(scores.dtype);
         var attended = matmul(weights, value);
-        Kernels.RecordAttention(query, key, value, attended);
+        Kernels.RecordAttention(query, key, value, attended, start: start);
         return o.forward(AttentionHeads.Merge(attended)).MoveToOuterDisposeScope();
     }
 }
