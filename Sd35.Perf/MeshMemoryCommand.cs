@@ -4,7 +4,7 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
-using Sd35.Tensors.Checkpoints;
+using Sd35.Profiling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,13 +12,15 @@ namespace Sd35.Perf;
 
 /// <summary>
 /// <c>mesh-memory --model DIR [--parallel ID ...]</c>: the weight bytes each logical device of a parallel config
-/// holds in each stage, computed by building every rank's models on the meta device with that rank's process
-/// groups (exactly the shards it would load) and summing its parameter and buffer sizes. Nothing is read from
-/// the checkpoint but the configs, so it runs in seconds for the full model. Activations are not counted.
+/// holds in each stage. Every rank's models are built the pipeline's own way (<c>X.FromFolder</c> with that rank's
+/// groups, as <see cref="ParallelPlacement"/> and <see cref="EncoderPlacement"/> place them) on the meta device, which
+/// reads nothing but the configs, so the sizes are exactly the shards the rank would load, in seconds for the full
+/// model. A folder without <c>text_encoder_3</c> counts the two CLIPs only, as the pipeline runs it. Activations are
+/// not counted.
 /// </summary>
 public static class MeshMemoryCommand
 {
-    static readonly Device Meta = new(DeviceType.META);
+    static readonly Device Meta = ShapeOnly.Device;
 
     public static int Run(string[] args)
     {
@@ -38,15 +40,18 @@ public static class MeshMemoryCommand
         }
         if (model is null) throw new ArgumentException("mesh-memory needs --model DIR (a diffusers SD3.5 folder; only its configs are read)");
         if (ids.Count == 0) ids.AddRange(NamedParallelConfigs.All.Select(c => c.Id));
+        var configs = ids.Select(id => (Id: id, Config: ParallelConfig.Parse(id))).ToArray();   // every id checked before any work
+        var components = PipelineComponents.FromDiffusersFolder(model);
         Console.WriteLine($"weights per logical device ({dtype}, GiB): transformer / text encoders / VAE, the device's peak stage, and the mesh's total in the denoising stage");
         Console.WriteLine($"{"config",-20} {"devices",7} {"transformer",12} {"encoders",9} {"vae",6} {"device peak",12} {"mesh total (denoising)",23}");
-        foreach (var id in ids) Report(model, ParallelConfig.Parse(id), id, dtype);
-        Console.WriteLine($"{"one device",-20} {1,7} {Gib(TransformerBytes(model, RankContext.Single(Meta), dtype)),12:F2} {Gib(EncoderBytes(model, SingleProcessGroup.Instance, dtype)),9:F2} {Gib(VaeBytes(model, SingleProcessGroup.Instance, dtype)),6:F2}");
+        foreach (var (id, config) in configs) Report(components, config, id, dtype);
+        var alone = RankContext.Single(Meta);
+        Console.WriteLine($"{"one device",-20} {1,7} {Gib(TransformerBytes(components, alone, dtype)),12:F2} {Gib(EncoderBytes(components, alone, dtype)),9:F2} {Gib(VaeBytes(components, alone, dtype)),6:F2}");
         return 0;
     }
 
-    /// <summary>Per-device bytes of one config: (device id, transformer, encoders, vae).</summary>
-    public static IReadOnlyList<(int Device, long Transformer, long Encoders, long Vae)> PerDevice(string model, ParallelConfig config, ScalarType dtype)
+    /// <summary>Per-device bytes of one config: (device id, transformer, encoders, vae); 0 where the device holds no such model.</summary>
+    public static IReadOnlyList<(int Device, long Transformer, long Encoders, long Vae)> PerDevice(PipelineComponents components, ParallelConfig config, ScalarType dtype)
     {
         var mesh = DeviceMesh.Create(config.Mesh, _ => Meta);
         var rows = new List<(int, long, long, long)>();
@@ -54,51 +59,38 @@ public static class MeshMemoryCommand
         {
             var placed = ParallelPlacement.Of(mesh, config, device.Id);
             var rank = new RankContext(Meta, Group(placed.SpMembers, device.Id), Group(placed.TpMembers, device.Id));
-            long transformer = TransformerBytes(model, rank, dtype);
             var encoderGroup = EncoderPlacement.TextEncoderGroup(mesh, config, device.Id);
             var vaeGroup = EncoderPlacement.VaeGroup(mesh, config, device.Id);
-            rows.Add((device.Id, transformer,
-                encoderGroup is null ? 0 : EncoderBytes(model, Group(encoderGroup, device.Id), dtype),
-                vaeGroup is null ? 0 : VaeBytes(model, Group(vaeGroup, device.Id), dtype)));
+            rows.Add((device.Id, TransformerBytes(components, rank, dtype),
+                encoderGroup is null ? 0 : EncoderBytes(components, RankContext.TensorParallel(Group(encoderGroup, device.Id), Meta), dtype),
+                vaeGroup is null ? 0 : VaeBytes(components, RankContext.TensorParallel(Group(vaeGroup, device.Id), Meta), dtype)));
         }
         return rows;
     }
 
-    static void Report(string model, ParallelConfig config, string id, ScalarType dtype)
+    static void Report(PipelineComponents components, ParallelConfig config, string id, ScalarType dtype)
     {
-        var rows = PerDevice(model, config, dtype);
+        var rows = PerDevice(components, config, dtype);
         foreach (var (device, transformer, encoders, vae) in rows)
             Console.WriteLine($"{(device == 0 ? id : ""),-20} {device,7} {Gib(transformer),12:F2} {Gib(encoders),9:F2} {Gib(vae),6:F2} {Gib(Math.Max(transformer, Math.Max(encoders, vae))),12:F2}" +
                 (device == rows[^1].Device ? $" {Gib(rows.Sum(r => r.Transformer)),23:F2}" : ""));
     }
 
-    static long TransformerBytes(string model, RankContext rank, ScalarType dtype)
-    {
-        var config = new ModelFolder(Path.Combine(model, "transformer")).ReadConfig<SD3TransformerConfig>();
-        using var m = new SD3Transformer2DModel(config, rank, dtype);
-        return Bytes(m);
-    }
+    static long TransformerBytes(PipelineComponents c, RankContext rank, ScalarType dtype) =>
+        Bytes(SD3Transformer2DModel.FromFolder(c.Transformer, rank, dtype));
 
-    static long EncoderBytes(string model, IProcessGroup tp, ScalarType dtype)
-    {
-        long total = 0;
-        foreach (var part in new[] { "text_encoder", "text_encoder_2" })
-        {
-            using var clip = new ClipTextModel(new ModelFolder(Path.Combine(model, part)).ReadConfig<ClipTextConfig>(), RankContext.TensorParallel(tp, Meta), dtype);
-            total += Bytes(clip);
-        }
-        using var t5 = new T5EncoderModel(new ModelFolder(Path.Combine(model, "text_encoder_3")).ReadConfig<T5Config>(), RankContext.TensorParallel(tp, Meta), dtype);
-        return total + Bytes(t5);
-    }
+    static long EncoderBytes(PipelineComponents c, RankContext rank, ScalarType dtype) =>
+        Bytes(ClipTextModel.FromFolder(c.TextEncoder, rank, dtype)) + Bytes(ClipTextModel.FromFolder(c.TextEncoder2, rank, dtype)) +
+        (c.TextEncoder3 is { } t5 ? Bytes(T5EncoderModel.FromFolder(t5, rank, dtype)) : 0);
 
-    static long VaeBytes(string model, IProcessGroup tp, ScalarType dtype)
-    {
-        var folder = new ModelFolder(Path.Combine(model, "vae"));
-        using var vae = new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), RankContext.TensorParallel(tp, Meta), dtype);
-        return Bytes(vae);
-    }
+    static long VaeBytes(PipelineComponents c, RankContext rank, ScalarType dtype) =>
+        Bytes(AutoencoderKLDecoder.FromFolder(c.Vae, rank, dtype));
 
-    static long Bytes(nn.Module module) => module.state_dict().Values.Sum(t => t.numel() * t.ElementSize);
+    /// <summary>The model's parameter and buffer bytes; the (shape-only) model is released.</summary>
+    static long Bytes(nn.Module module)
+    {
+        using (module) return module.state_dict().Values.Sum(t => t.numel() * t.ElementSize);
+    }
 
     static IProcessGroup Group(IReadOnlyList<int> members, int deviceId) =>
         members.Count == 1 ? SingleProcessGroup.Instance : new ShapeOnlyGroup(members.ToList().IndexOf(deviceId), members.Count);

@@ -21,7 +21,7 @@ namespace Sd35.Pipeline;
 /// </summary>
 public static class Preflight
 {
-    static readonly Device Meta = new(DeviceType.META);
+    static readonly Device Meta = Sd35.Profiling.ShapeOnly.Device;
 
     /// <param name="outputPath">the file the image will be written to, or null when the caller keeps it in memory</param>
     /// <returns>how long the checks took, in seconds</returns>

@@ -6,10 +6,14 @@ namespace Sd35.Profiling;
 /// <summary>
 /// What changes when a run is shape-only (every rank on the <c>meta</c> device, as the cost model's dry run): tensors
 /// have shapes and dtypes but no data, so nothing can be copied to the host. Small host-side metadata that must
-/// arrive as data (the shape header of <c>BroadcastFromRoot</c>) stays on the CPU.
+/// arrive as data (the shape header of <c>BroadcastFromRoot</c>) stays on the CPU. Preflight, the weight accounting of
+/// <c>mesh-memory</c> and the synthetic model writer build their models on <see cref="Device"/> for the same reason.
 /// </summary>
 public static class ShapeOnly
 {
+    /// <summary>The meta device: a model built on it holds shapes only (no memory, no weights read).</summary>
+    public static readonly Device Device = new(DeviceType.META);
+
     public static bool Is(Device device) => device.type == DeviceType.META;
 
     public static bool Is(Tensor tensor) => tensor.device_type == DeviceType.META;

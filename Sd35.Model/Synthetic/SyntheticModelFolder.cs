@@ -28,7 +28,7 @@ public sealed record SyntheticComponent(string Name, int Tensors, long Bytes, in
 /// </summary>
 public static class SyntheticModelFolder
 {
-    static readonly Device Meta = new(DeviceType.META);
+    static readonly Device Meta = Sd35.Profiling.ShapeOnly.Device;
     static readonly Dictionary<string, string> FormatMetadata = new() { ["format"] = "pt" };
 
     public static bool IsComplete(string directory) => File.Exists(Path.Combine(directory, "model_index.json"));
