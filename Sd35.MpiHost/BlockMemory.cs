@@ -29,17 +29,11 @@ public static class BlockMemory
             var temb = randn(1, model.InnerDim);
             block.Forward(image, prompt, temb);
         }
-        long peak = PeakResidentBytes();
+        long peak = Sd35.Diagnostics.ProcessMemory.PeakResidentBytes;
         using var mine = tensor(new[] { parameterBytes, peak });
         using var all = rank.Group("everyone", rank.Mesh.Ids).AllGather(mine.unsqueeze(0), 0);
         var rows = Enumerable.Range(0, (int)all.shape[0]).Select(r =>
             $"  rank {r}: parameters {all[r, 0].item<long>() / 1048576.0:0} MiB, peak resident {all[r, 1].item<long>() / 1048576.0:0} MiB");
         return $"{config.Id}: one full-width SD3.5 Large block, {imageTokens} image + 333 prompt tokens, fp32, one process per device\n" + string.Join("\n", rows);
-    }
-
-    static long PeakResidentBytes()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
     }
 }

@@ -24,7 +24,7 @@ public static class DeviceBinding
     public static Func<int, Device> For(ComputeDevice kind)
     {
         if (kind == ComputeDevice.Cpu) return _ => CPU;
-        if (kind == ComputeDevice.Meta) return _ => new Device(DeviceType.META);
+        if (kind == ComputeDevice.Meta) return _ => Sd35.Profiling.ShapeOnly.Device;
         if (!cuda.is_available()) throw new RequestException("device", $"CUDA was asked for, but it is not available: {WhyNoCuda()}");
         int count = cuda.device_count();
         return id => new Device(DeviceType.CUDA, id % count);

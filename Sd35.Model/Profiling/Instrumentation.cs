@@ -73,9 +73,6 @@ public static class Instrumentation
     [ThreadStatic] static IInstrumentationSink? s_sink;
     [ThreadStatic] static Stack<string>? s_sections;
 
-    /// <summary>The sink of the calling thread, or null when nothing watches.</summary>
-    public static IInstrumentationSink? Current => s_sink;
-
     public static bool IsOn => s_sink is not null;
 
     /// <summary>The innermost open section on this thread ("" outside any).</summary>

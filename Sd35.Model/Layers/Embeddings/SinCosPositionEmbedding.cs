@@ -19,7 +19,7 @@ public static class SinCosPositionEmbedding
     {
         if (embedDim % 4 != 0) throw new ArgumentException($"embed_dim {embedDim} must be divisible by 4 for a 2-D sin-cos table");
         using var scope = NewDisposeScope();
-        var where = device?.type == TorchSharp.DeviceType.META ? device : CPU;
+        var where = device is not null && Sd35.Profiling.ShapeOnly.Is(device) ? device : CPU;
         var coords = arange(gridSize, float64, where) / ((double)gridSize / baseSize);
         var h = coords.view(-1, 1).expand(gridSize, gridSize).reshape(-1);
         var w = coords.view(1, -1).expand(gridSize, gridSize).reshape(-1);

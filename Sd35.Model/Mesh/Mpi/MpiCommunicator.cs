@@ -109,9 +109,6 @@ public sealed class MpiCommunicator : ICommunicator
         }).ToArray();
     }
 
-    /// <summary>Waits until every process has reached this point.</summary>
-    public void Barrier() => MpiNative.Check(MpiNative.Barrier(_world), "MPI_Barrier");
-
     /// <summary>The group's communicator from the world group restricted to its members, in member order (rank i = members[i]).</summary>
     unsafe int CreateGroup(IReadOnlyList<int> members, string key)
     {

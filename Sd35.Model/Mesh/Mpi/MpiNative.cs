@@ -42,7 +42,6 @@ static unsafe partial class MpiNative
     public const int Success = 0;
     public const int CommWorld = 0x44000000;
     public const int CommNull = 0x04000000;
-    public const int GroupNull = 0x08000000;
     public const int Byte = 0x4c00010d;
     public const int Long = 0x4c000807; // MPI_LONG: 8 bytes on LP64
     public const int ErrorsReturn = 0x54000001;
@@ -96,9 +95,6 @@ static unsafe partial class MpiNative
 
     [LibraryImport(Library, EntryPoint = "MPI_Error_string")]
     public static partial int ErrorString(int code, byte* text, out int length);
-
-    [LibraryImport(Library, EntryPoint = "MPI_Barrier")]
-    public static partial int Barrier(int comm);
 
     [LibraryImport(Library, EntryPoint = "MPI_Bcast")]
     public static partial int Bcast(void* buffer, int count, int datatype, int root, int comm);

@@ -132,9 +132,6 @@ public sealed class StepTrace : IDisposable
 
         internal TracedStep(IStepSink sink, IDisposable installed) => (_sink, _installed) = (sink, installed);
 
-        /// <summary>True when this step captures (the first of its kind on this rank), false when it is checked.</summary>
-        public bool Capturing => _sink is Recorder;
-
         public void Complete()
         {
             Dispose();

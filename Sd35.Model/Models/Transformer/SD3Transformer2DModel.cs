@@ -92,9 +92,10 @@ public sealed class SD3Transformer2DModel : nn.Module
         var temb = time_text_embed.Forward(timesteps.reshape(-1).to(device), pooled);
         var blocks = transformer_blocks.Select(block => block.Modulations(temb)).ToArray();
         var output = norm_out.Embed(temb);
-        foreach (var owned in blocks.SelectMany(b => new[] { b.Image, b.Prompt }).Append(prompt).Append(temb).Append(output))
+        // temb is only the input of the modulations: the scope releases it.
+        foreach (var owned in blocks.SelectMany(b => new[] { b.Image, b.Prompt }).Append(prompt).Append(output))
             owned.DetachFromDisposeScope();
-        return new TransformerConditioning(prompt, temb, blocks, output, steps, batch);
+        return new TransformerConditioning(prompt, blocks, output, steps, batch);
     }
 
     /// <summary>One step of a schedule: the forward of <paramref name="latent"/> with step <paramref name="step"/>'s conditioning.</summary>

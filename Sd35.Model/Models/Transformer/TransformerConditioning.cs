@@ -4,8 +4,8 @@ namespace Sd35.Models.Transformer;
 
 /// <summary>
 /// Everything of the transformer's forward that does not depend on the latents, for every step of a schedule at
-/// once: the projected prompt (context_embedder), the conditioning vector of each step (timestep and pooled text
-/// embeddings), every block's AdaLN modulation vectors and the output norm's — each one GEMM over all steps' rows
+/// once: the projected prompt (context_embedder), and from each step's conditioning vector (timestep and pooled text
+/// embeddings, not kept) every block's AdaLN modulation vectors and the output norm's — each one GEMM over all steps' rows
 /// instead of one per step. Made by <see cref="SD3Transformer2DModel.Condition"/> before the first step, read by
 /// <see cref="SD3Transformer2DModel.Forward(Tensor, TransformerConditioning, int, IReadOnlyCollection{int}?)"/>.
 /// The position table needs no entry: it is computed once when the model is built.
@@ -13,18 +13,16 @@ namespace Sd35.Models.Transformer;
 /// </summary>
 public sealed class TransformerConditioning : IDisposable
 {
-    readonly Tensor _temb;
     readonly BlockModulation[] _blocks;
     readonly Tensor _output;
 
     /// <param name="prompt">[B, L, D/tp]</param>
-    /// <param name="temb">[S·B, D], step-major</param>
     /// <param name="blocks">per block, [S·B, k·D/tp] each</param>
     /// <param name="output">the output norm's (scale, shift) [S·B, 2D]</param>
-    internal TransformerConditioning(Tensor prompt, Tensor temb, BlockModulation[] blocks, Tensor output, int steps, long batch)
+    internal TransformerConditioning(Tensor prompt, BlockModulation[] blocks, Tensor output, int steps, long batch)
     {
         Prompt = prompt;
-        (_temb, _blocks, _output) = (temb, blocks, output);
+        (_blocks, _output) = (blocks, output);
         (Steps, Batch) = (steps, batch);
     }
 
@@ -35,9 +33,6 @@ public sealed class TransformerConditioning : IDisposable
 
     /// <summary>Samples per forward (B).</summary>
     public long Batch { get; }
-
-    /// <summary>Step <paramref name="step"/>'s conditioning vector [B, D] (a view).</summary>
-    public Tensor Temb(int step) => _temb.narrow(0, Row(step), Batch);
 
     /// <summary>Block <paramref name="block"/>'s modulation vectors at step <paramref name="step"/> (views).</summary>
     public BlockModulation Block(int block, int step)
@@ -55,7 +50,6 @@ public sealed class TransformerConditioning : IDisposable
     public void Dispose()
     {
         Prompt.Dispose();
-        _temb.Dispose();
         foreach (var block in _blocks) block.Dispose();
         _output.Dispose();
     }

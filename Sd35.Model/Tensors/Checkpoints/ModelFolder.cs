@@ -68,7 +68,7 @@ public sealed class ModelFolder
     {
         var model = build();
         // A shape-only model (meta device) has no storage to load into: it is built from the config alone.
-        if (model.parameters().Any(p => p.device_type == DeviceType.META))
+        if (model.parameters().Any(Sd35.Profiling.ShapeOnly.Is))
         {
             model.eval();
             return model;
