@@ -19,16 +19,17 @@ public sealed class StageTimings
     public void AddStep(double seconds) => _steps.Add(seconds);
 
     /// <summary>A plain-text table of the stages, for the demo and perf reports.</summary>
-    public string ToTable()
+    public string ToTable() =>
+        string.Join(Environment.NewLine, Rows().Select(r => $"{r.Stage,-22} {r.Seconds,9:F3}").Prepend($"{"stage",-22} {"seconds",9}"));
+
+    /// <summary>The table's rows in order: load, text encoding, each denoising step, denoising (all), vae decoding, total.</summary>
+    public IEnumerable<(string Stage, double Seconds)> Rows()
     {
-        var lines = new List<string> { $"{"stage",-22} {"seconds",9}" };
-        void Row(string name, double s) => lines.Add($"{name,-22} {s,9:F3}");
-        Row("load", LoadSeconds);
-        Row("text encoding", EncodingSeconds);
-        for (int i = 0; i < _steps.Count; i++) Row($"denoising step {i + 1}", _steps[i]);
-        Row("denoising (all)", DenoisingSeconds);
-        Row("vae decoding", DecodingSeconds);
-        Row("total", TotalSeconds);
-        return string.Join(Environment.NewLine, lines);
+        yield return ("load", LoadSeconds);
+        yield return ("text encoding", EncodingSeconds);
+        for (int i = 0; i < _steps.Count; i++) yield return ($"denoising step {i + 1}", _steps[i]);
+        yield return ("denoising (all)", DenoisingSeconds);
+        yield return ("vae decoding", DecodingSeconds);
+        yield return ("total", TotalSeconds);
     }
 }
