@@ -24,10 +24,12 @@ static class DenoisingLoop
     {
         var skipLayers = branch.Guided ? request.SkipLayerGuidance : null;
         using var conditioning = Condition(transformer, scheduler, branch.Embeds, branch.Pooled);
-        // The skip-layer pass runs the positive branch alone: its own conditioning, made only where it runs.
+        // The skip-layer pass runs the positive branch alone, where it runs. A device that runs only the positive branch
+        // (the conditional cfg submesh) already has exactly that conditioning; one running the batch of both makes its own.
         bool skipsAnywhere = skipLayers is not null && Enumerable.Range(0, scheduler.NumInferenceSteps).Any(i => skipLayers.AppliesAt(i, request.Steps));
-        using var skipConditioning = skipsAnywhere && branch.RunsPositive
+        using var ownSkipConditioning = skipsAnywhere && branch.RunsPositive && branch.Batch == 2
             ? Condition(transformer, scheduler, branch.PositiveEmbeds, branch.PositivePooled) : null;
+        var skipConditioning = skipsAnywhere && branch.RunsPositive ? ownSkipConditioning ?? conditioning : null;
         var watch = new Stopwatch();
         for (int i = 0; i < scheduler.NumInferenceSteps; i++)
         {
