@@ -21,7 +21,11 @@ public sealed class PipelineComponents
         Func<TokenizerSet> tokenizers, FlowMatchEulerSchedulerConfig scheduler, string description)
     {
         (Transformer, Vae, TextEncoder, TextEncoder2, TextEncoder3) = (transformer, vae, textEncoder, textEncoder2, textEncoder3);
-        (Tokenizers, Scheduler, Description) = (tokenizers, scheduler, description);
+        // Tokenizers are immutable tables, shared by every generation and rank thread: read once, on first use (Preflight's
+        // check is the read the run then uses).
+        var once = new Lazy<TokenizerSet>(tokenizers, LazyThreadSafetyMode.ExecutionAndPublication);
+        Tokenizers = () => once.Value;
+        (Scheduler, Description) = (scheduler, description);
         TransformerConfig = transformer.ReadConfig<SD3TransformerConfig>();
         VaeConfig = vae.ReadConfig<AutoencoderKLConfig>();
         TextEncoderConfig = textEncoder.ReadConfig<ClipTextConfig>();
@@ -36,6 +40,7 @@ public sealed class PipelineComponents
     public ModelFolder TextEncoder2 { get; }
     /// <summary>null runs without T5, as diffusers with <c>text_encoder_3=None</c>.</summary>
     public ModelFolder? TextEncoder3 { get; }
+    /// <summary>The tokenizers, read on the first call and the same object after it.</summary>
     public Func<TokenizerSet> Tokenizers { get; }
     public FlowMatchEulerSchedulerConfig Scheduler { get; }
     public string Description { get; }

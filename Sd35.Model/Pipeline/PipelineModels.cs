@@ -19,7 +19,6 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
 
     readonly object _gate = new();
     readonly Dictionary<(int Device, string Component), Kept> _kept = [];
-    Sd35.Tokenizers.TokenizerSet? _tokenizers;
     bool _disposed;
 
     sealed record Kept(IDisposable Model, RankContext Context);
@@ -33,13 +32,6 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
     public int KeptCount
     {
         get { lock (_gate) return _kept.Count; }
-    }
-
-    /// <summary>The tokenizers: read for each generation when staged, once when resident (immutable tables, shared by the rank threads).</summary>
-    public Sd35.Tokenizers.TokenizerSet Tokenizers(PipelineComponents components)
-    {
-        if (Residency == ModelResidency.Staged) return components.Tokenizers();
-        lock (_gate) return _tokenizers ??= components.Tokenizers();
     }
 
     /// <summary>

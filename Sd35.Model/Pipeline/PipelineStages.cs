@@ -23,7 +23,7 @@ public static class PipelineStages
         PipelineModels models, int deviceId)
     {
         var watch = Stopwatch.StartNew();
-        var tokenizers = models.Tokenizers(components);
+        var tokenizers = components.Tokenizers();
         var rank = RankContext.TensorParallel(tp, device);
         using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype));
         using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype));

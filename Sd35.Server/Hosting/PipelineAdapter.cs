@@ -4,7 +4,6 @@ using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
 using Sd35.Server.Api;
-using Sd35.Tokenizers;
 using TorchSharp;
 
 namespace Sd35.Server.Hosting;
@@ -33,11 +32,8 @@ public sealed class PipelineAdapter : IDisposable
     public PipelineAdapter(ServerOptions options)
     {
         _options = options;
-        var components = options.Model is null ? DemoComponents.BuiltInDefault() : PipelineComponents.FromDiffusersFolder(options.Model);
-        // Tokenizers are immutable tables: read them once instead of once per request.
-        var tokenizers = new Lazy<TokenizerSet>(components.Tokenizers, LazyThreadSafetyMode.ExecutionAndPublication);
-        _components = new PipelineComponents(components.Transformer, components.Vae, components.TextEncoder, components.TextEncoder2,
-            components.TextEncoder3, () => tokenizers.Value, components.Scheduler, components.Description);
+        // The components read their tokenizers once, on the first request, and keep them.
+        _components = options.Model is null ? DemoComponents.BuiltInDefault() : PipelineComponents.FromDiffusersFolder(options.Model);
         var transformer = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
         _sizeMultiple = vaeScale * transformer.PatchSize;
