@@ -4,6 +4,7 @@ using ApprovalTests.Namers;
 using ApprovalTests.Reporters;
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
+using Sd35.Mesh.Tracing;
 using Sd35.Models.Transformer;
 using Sd35.Tests.TestSupport;
 using static TorchSharp.torch;
@@ -36,8 +37,11 @@ public abstract class ParallelPlanSnapshots(string id)
     {
         var config = ParallelConfig.Parse(id);
         var folder = new Sd35.Tensors.Checkpoints.ModelFolder(RepoPaths.Fixtures("reference", "transformer", "tiny"));
+        // Each device's collectives in program order, as the one instrumentation hook reports them (a step trace's capture).
+        var trace = new StepTrace();
         var run = MeshRunner.Execute(config, (rank, placed) =>
         {
+            using var step = trace.Step(rank.Id, "plan");
             using var scope = NewDisposeScope();
             using var model = SD3Transformer2DModel.FromFolder(folder, placed.Context);
             var t = model.Config;
@@ -47,6 +51,7 @@ public abstract class ParallelPlanSnapshots(string id)
                 randn([batch, PromptTokens, t.JointAttentionDim], generator: generator), randn([batch, t.PooledProjectionDim], generator: generator),
                 full([batch], 500f));
             if (config.Cfg.Factor == 2) placed.Cfg.AllGather(prediction, 0);
+            step.Complete();
             return model.named_parameters().Select(p => $"{p.name} [{string.Join(", ", p.parameter.shape)}] {p.parameter.dtype}").ToArray();
         });
 
@@ -60,8 +65,8 @@ public abstract class ParallelPlanSnapshots(string id)
         text.AppendLine("## collectives of one step per device, in program order (group op shape dtype: bytes sent / received)");
         var programs = Enumerable.Range(0, config.DeviceCount).Select(device =>
         {
-            var events = run.AllTraffic[device].SelectMany(kv => kv.Value.Events.Select(e => (Group: kv.Key, Event: e))).OrderBy(x => x.Event.Timestamp);
-            return (device, (IReadOnlyList<string>)events.Select(x => $"{x.Group} {x.Event.Op} {x.Event.ShapeText} {x.Event.DType}: {x.Event.BytesSent} / {x.Event.BytesReceived} B").ToArray());
+            var collectives = trace.Captured.Single(p => p.Rank == device).Collectives;
+            return (device, (IReadOnlyList<string>)collectives.Select(c => $"{c.Call.Group} {c.Call.Op} {c.Call.ShapeText} {c.Call.DType}: {c.BytesSent} / {c.BytesReceived} B").ToArray());
         });
         AppendGrouped(text, programs);
         text.AppendLine();

@@ -66,7 +66,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             received += Others(all).Sum(p => Bytes(p.Tensor));
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
-        stats.Record("AllReduce", sent, received, local.shape, local.dtype.ToString());
+        stats.Record("AllReduce", sent, received);
         probe.End(rendezvous.Members, Bytes(local), sent, received, isAsync: false);
         return full.MoveToOuterDisposeScope();
     }
@@ -181,7 +181,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             rendezvous.Complete(seq, Rank, barrier);
             if (record)
             {
-                stats.Record(all[Rank].Op, sent, received, all[Rank].Shape, all[Rank].DType);
+                stats.Record(all[Rank].Op, sent, received);
                 probe.End(rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
             }
             return result;
