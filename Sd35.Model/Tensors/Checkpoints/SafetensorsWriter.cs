@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.Text;
-using System.Text.Json;
 using static TorchSharp.torch;
 
 namespace Sd35.Tensors.Checkpoints;
@@ -8,43 +5,10 @@ namespace Sd35.Tensors.Checkpoints;
 /// <summary>Writes tensors as a standard safetensors file (sorted keys, header padded to 8 bytes).</summary>
 public static class SafetensorsWriter
 {
+    /// <remarks>The sharded checkpoint writer's single-file path, fed these tensors (each handed over as a new handle it may dispose).</remarks>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var ordered = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
-        var header = new Dictionary<string, object>();
-        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
-        long offset = 0;
-        foreach (var (key, tensor) in ordered)
-        {
-            long size = tensor.numel() * SafetensorsDType.SizeOf(tensor.dtype);
-            header[key] = new
-            {
-                dtype = SafetensorsDType.NameOf(tensor.dtype),
-                shape = tensor.shape,
-                data_offsets = new[] { offset, offset + size },
-            };
-            offset += size;
-        }
-        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
-        int padded = (json.Length + 7) / 8 * 8;
-        var headerBytes = new byte[padded];
-        Array.Fill(headerBytes, (byte)' ');
-        json.CopyTo(headerBytes, 0);
-
-        // Write to a temporary name and move into place, so a failed write never leaves a file that looks complete.
-        var temporary = path + ".partial";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
-        {
-            Span<byte> length = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
-            stream.Write(length);
-            stream.Write(headerBytes);
-            foreach (var (_, tensor) in ordered)
-            {
-                using var cpu = tensor.detach().cpu().contiguous();
-                stream.Write(cpu.bytes);
-            }
-        }
-        File.Move(temporary, path, overwrite: true);
+        var specs = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new TensorSpec(kv.Key, kv.Value.dtype, kv.Value.shape)).ToList();
+        ShardedSafetensorsWriter.WriteFile(path, specs, spec => tensors[spec.Name].detach(), metadata);
     }
 }

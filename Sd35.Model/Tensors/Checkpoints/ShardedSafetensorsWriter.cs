@@ -67,7 +67,11 @@ public static class ShardedSafetensorsWriter
         return indexPath;
     }
 
-    static void WriteFile(string path, IReadOnlyList<TensorSpec> tensors, Func<TensorSpec, Tensor> values, IReadOnlyDictionary<string, string>? metadata)
+    /// <summary>
+    /// One safetensors file of <paramref name="tensors"/> in the order given (under a temporary name, moved into place
+    /// once complete); <paramref name="values"/> makes each tensor, disposed once its bytes are written.
+    /// </summary>
+    public static void WriteFile(string path, IReadOnlyList<TensorSpec> tensors, Func<TensorSpec, Tensor> values, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var header = new JsonObject();
         if (metadata is { Count: > 0 }) header["__metadata__"] = new JsonObject(metadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
