@@ -1,4 +1,3 @@
-using CollectiveEvent = Sd35.Profiling.CollectiveEvent;
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
 using Sd35.Pipeline;
@@ -24,13 +23,6 @@ public sealed record DryRunResult(ParallelConfig Config, string Workload, int St
 /// </summary>
 public static class DryRun
 {
-    public const string ClipSection = Sections.Clip;
-    public const string T5Section = Sections.T5;
-    public const string EncodingSection = Sections.Encoding;
-    public const string StepSection = Sections.Step;
-    public const string ConditioningSection = Sections.Conditioning;
-    public const string VaeSection = Sections.Vae;
-
     /// <summary>A shape-only run of <paramref name="workload"/>: its configs written to a weightless model folder, every rank on meta.</summary>
     /// <param name="steps">denoising steps to walk; every step does the same work, so one is enough for a prediction</param>
     public static DryRunResult Run(ParallelConfig config, Workload workload, int steps = 1)

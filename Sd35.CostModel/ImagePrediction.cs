@@ -17,7 +17,7 @@ public sealed record ImagePrediction(
     IReadOnlyDictionary<string, DeviceSectionTime> Detail,
     IReadOnlyList<CollectiveSummary> Collectives)
 {
-    public const string Clip = PerfSections.ClipEncoding, T5 = PerfSections.T5Encoding, Encoding = PerfSections.TotalEncoding, Step = Sections.Step,
+    public const string Clip = PerfSections.ClipEncoding, T5 = PerfSections.T5Encoding, Encoding = PerfSections.TotalEncoding, Step = PerfSections.Step,
         Denoising = PerfSections.Denoising, Vae = PerfSections.Vae, Total = PerfSections.Total;
 
     public double this[string section] => Rows.First(r => r.Section == section).Seconds;
@@ -30,9 +30,9 @@ public sealed record ImagePrediction(
         whatIf ??= new WhatIf();
         var detail = Predictor.SectionTimes(run, system, factors, whatIf);
         double Of(string s) => detail.TryGetValue(s, out var t) ? t.Seconds : 0;
-        double clip = Of(DryRun.ClipSection), t5 = Of(DryRun.T5Section), handOff = Of(DryRun.EncodingSection);
+        double clip = Of(PerfSections.ClipEncoding), t5 = Of(PerfSections.T5Encoding), handOff = Of(PerfSections.TotalEncoding);
         // The conditioning is made once for the recorded steps: each step carries its share.
-        double step = (Of(DryRun.StepSection) + Of(DryRun.ConditioningSection)) / run.StepsRecorded, vae = Of(DryRun.VaeSection);
+        double step = (Of(PerfSections.Step) + Of(PerfSections.Conditioning)) / run.StepsRecorded, vae = Of(PerfSections.Vae);
         var rows = new List<SectionRow>
         {
             new(Clip, clip), new(T5, t5), new(Encoding, clip + t5 + handOff), new(Step, step), new(Denoising, step * steps), new(Vae, vae),
@@ -53,8 +53,8 @@ public sealed record ImagePrediction(
         };
         foreach (var row in Rows)
         {
-            string key = row.Section switch { Clip => DryRun.ClipSection, T5 => DryRun.T5Section, Step => DryRun.StepSection, Vae => DryRun.VaeSection, _ => "" };
-            if (key.Length > 0 && Detail.TryGetValue(key, out var d))
+            // The rows that are one recorded section each (the others add sections up) show where their time goes.
+            if (row.Section is Clip or T5 or Step or Vae && Detail.TryGetValue(row.Section, out var d))
                 lines.Add($"{row.Section,-16} {row.Seconds,10:F4}  {d.ComputeSeconds,9:F4} {d.CollectiveSeconds,9:F4} {d.ExposedRingSeconds,9:F4}  {d.Flops / 1e12,10:F3} {d.Ops,6} {d.Collectives,5}");
             else
                 lines.Add($"{row.Section,-16} {row.Seconds,10:F4}");

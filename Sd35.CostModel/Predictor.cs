@@ -1,4 +1,3 @@
-using CollectiveEvent = Sd35.Profiling.CollectiveEvent;
 using Sd35.CostModeling.Systems;
 using Sd35.Mesh;
 using Sd35.Profiling;

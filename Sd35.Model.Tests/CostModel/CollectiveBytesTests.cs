@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using FluentAssertions;
 using Sd35.CostModeling;
 using Sd35.Mesh;
@@ -18,7 +19,7 @@ public sealed class CollectiveBytesTests(ITestOutputHelper output)
         var workload = Workload.Sd35Large;
         var run = CostModeling.CostModel.Run(ParallelConfig.Parse("t3k_cfg2_sp2_tp2"), workload);
         var device = run.Devices[0];
-        var step = device.Collectives.Where(c => c.Section == DryRun.StepSection).ToArray();
+        var step = device.Collectives.Where(c => c.Section == PerfSections.Step).ToArray();
 
         const int sp = 2, tp = 2, bytes = 2;
         int blocks = workload.Transformer.NumLayers, heads = workload.Transformer.NumAttentionHeads, headDim = workload.Transformer.AttentionHeadDim;

@@ -1,4 +1,3 @@
-using CollectiveEvent = Sd35.Profiling.CollectiveEvent;
 using System.Text.Json;
 using FluentAssertions;
 using Sd35.CostModeling;
@@ -72,7 +71,7 @@ public sealed class DryRunTests(ITestOutputHelper output)
         run.StepsRecorded.Should().Be(2);
         foreach (var device in run.Devices)
         {
-            var steps = device.Ops.Where(o => o.Section == DryRun.StepSection).ToArray();
+            var steps = device.Ops.Where(o => o.Section == PerfSections.Step).ToArray();
             steps.Length.Should().BeGreaterThan(0).And.Subject.Should().Match(n => n % 2 == 0);
             steps.Take(steps.Length / 2).Should().Equal(steps.Skip(steps.Length / 2));
         }
@@ -86,11 +85,11 @@ public sealed class DryRunTests(ITestOutputHelper output)
         foreach (var device in run.Devices)
         {
             var sections = device.Ops.Select(o => o.Section).ToHashSet();
-            sections.Should().Contain(DryRun.StepSection);
+            sections.Should().Contain(PerfSections.Step);
             bool encodes = EncoderPlacement.TextEncoderGroup(mesh, run.Config, device.DeviceId) is not null;
-            sections.Contains(DryRun.ClipSection).Should().Be(encodes);
-            sections.Contains(DryRun.T5Section).Should().Be(encodes);
-            sections.Contains(DryRun.VaeSection).Should().Be(EncoderPlacement.VaeGroup(mesh, run.Config, device.DeviceId) is not null);
+            sections.Contains(PerfSections.ClipEncoding).Should().Be(encodes);
+            sections.Contains(PerfSections.T5Encoding).Should().Be(encodes);
+            sections.Contains(PerfSections.Vae).Should().Be(EncoderPlacement.VaeGroup(mesh, run.Config, device.DeviceId) is not null);
             sections.Should().NotContain("", "every op belongs to a section");
         }
     }

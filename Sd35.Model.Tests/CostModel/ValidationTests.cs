@@ -1,3 +1,4 @@
+using Sd35.Profiling;
 using FluentAssertions;
 using Sd35.CostModeling;
 using Sd35.Mesh;
@@ -55,6 +56,6 @@ public sealed class ValidationTests(ITestOutputHelper output)
         var sp1tp4 = Model.Predict(ParallelConfig.Parse("t3k_cfg2_sp1_tp4"), system, 20, factors: factors);
         output.WriteLine($"step: cfg2 sp2 tp2 {sp2tp2.StepSeconds:F4} s, cfg2 sp1 tp4 {sp1tp4.StepSeconds:F4} s");
         sp1tp4.StepSeconds.Should().NotBe(sp2tp2.StepSeconds);
-        sp1tp4.Detail[DryRun.StepSection].CollectiveSeconds.Should().BeGreaterThan(sp2tp2.Detail[DryRun.StepSection].CollectiveSeconds);
+        sp1tp4.Detail[PerfSections.Step].CollectiveSeconds.Should().BeGreaterThan(sp2tp2.Detail[PerfSections.Step].CollectiveSeconds);
     }
 }

@@ -36,7 +36,7 @@ static class DenoisingLoop
             watch.Restart();
             FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
             bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, request.Steps);
-            using (OpRecorder.InSection(Sections.Step))
+            using (Instrumentation.InSection(PerfSections.Step))
             using (var traced = trace?.Step(placed.Placement.DeviceId, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))
             using (var scope = NewDisposeScope())
             {
@@ -71,7 +71,7 @@ static class DenoisingLoop
     /// </summary>
     static TransformerConditioning Condition(SD3Transformer2DModel transformer, FlowMatchEulerScheduler scheduler, Tensor embeds, Tensor pooled)
     {
-        using var section = OpRecorder.InSection(Sections.Conditioning);
+        using var section = Instrumentation.InSection(PerfSections.Conditioning);
         using var scope = NewDisposeScope();
         var timesteps = tensor(scheduler.Timesteps.ToArray(), float32).unsqueeze(1).expand(scheduler.NumInferenceSteps, pooled.shape[0]);
         return transformer.Condition(embeds, pooled, timesteps); // owns its tensors: the scope does not take them

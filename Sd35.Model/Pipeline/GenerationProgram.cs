@@ -67,7 +67,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
 
     EncodedPrompt Encode(MeshRank rank, IProcessGroup everyone, bool lead)
     {
-        using var section = OpRecorder.InSection(Sections.Encoding);
+        using var section = Instrumentation.InSection(PerfSections.TotalEncoding);
         var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
         var encoded = members is null ? null
             : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null, _models, rank.Id);
@@ -97,7 +97,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)
     {
-        using var section = OpRecorder.InSection(Sections.Vae);
+        using var section = Instrumentation.InSection(PerfSections.Vae);
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
         var ids = rank.Mesh.Ids;
         int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);

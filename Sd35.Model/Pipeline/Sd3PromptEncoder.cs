@@ -123,7 +123,7 @@ public sealed class Sd3PromptEncoder
     static (Tensor Hidden, Tensor Pooled) EncodeClip(ClipTextModel model, Tensor ids, int? clipSkip, string what)
     {
         RequireShape(ids, ClipTokens, what);
-        using var section = OpRecorder.InSection(Sections.Clip);
+        using var section = Instrumentation.InSection(PerfSections.ClipEncoding);
         var output = model.forward(ids);
         return (output.HiddenState(-(clipSkip ?? 0) - 2), output.TextEmbeds!);
     }
@@ -133,7 +133,7 @@ public sealed class Sd3PromptEncoder
         if (_t5 is null) return zeros([batch, ClipTokens, JointAttentionDim], clipDType, device);
         if (ids is null) throw new ArgumentNullException(nameof(ids), "T5 is present, so T5 token ids are required");
         if (ids.shape[0] != batch) throw new ArgumentException($"T5 ids have batch {ids.shape[0]}, CLIP ids {batch}");
-        using var section = OpRecorder.InSection(Sections.T5);
+        using var section = Instrumentation.InSection(PerfSections.T5Encoding);
         return _t5.forward(ids);
     }
 

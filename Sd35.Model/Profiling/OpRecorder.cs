@@ -44,9 +44,6 @@ public sealed class OpRecorder(int deviceId) : IInstrumentationSink
     /// <summary>Installs this recorder on the calling thread until the result is disposed.</summary>
     public IDisposable Use() => Instrumentation.Install(this);
 
-    /// <summary>Attributes everything recorded on this thread until disposal to <paramref name="name"/> (see <see cref="Instrumentation.InSection"/>).</summary>
-    public static IDisposable InSection(string name) => Instrumentation.InSection(name);
-
     void IInstrumentationSink.Op(in OpSample op) =>
         _ops.Add(new OpEvent(op.Section, op.Kind, op.Name, op.Flops, op.BytesRead, op.BytesWritten));
 
@@ -54,17 +51,4 @@ public sealed class OpRecorder(int deviceId) : IInstrumentationSink
 
     void IInstrumentationSink.Collective(CollectiveSample c) =>
         _collectives.Add(new CollectiveEvent(c.Section, c.Call.Op, c.Call.Group, c.Members, c.MessageBytes, c.BytesSent, c.BytesReceived, c.Async));
-}
-
-/// <summary>The sections of a generation, named as the reference's perf tests name them.</summary>
-public static class Sections
-{
-    public const string Clip = PerfSections.ClipEncoding;
-    public const string T5 = PerfSections.T5Encoding;
-    /// <summary>Encoding outside the encoders themselves (handing the prompt to every device).</summary>
-    public const string Encoding = PerfSections.TotalEncoding;
-    public const string Step = "denoising_step";
-    /// <summary>The latent-independent part of every denoising step, made once before the first for the whole schedule.</summary>
-    public const string Conditioning = "denoising_conditioning";
-    public const string Vae = PerfSections.Vae;
 }

@@ -17,6 +17,12 @@ public static class PerfSections
 
     public static string DenoisingStep(int j) => $"denoising_step_{j}";
 
+    /// <summary>The recording section of every denoising step (the cost model's and the trace's; timings are per step, <see cref="DenoisingStep"/>).</summary>
+    public const string Step = "denoising_step";
+
+    /// <summary>The latent-independent part of every denoising step, made once before the first for the whole schedule.</summary>
+    public const string Conditioning = "denoising_conditioning";
+
     /// <summary>The sections that carry targets (per-step sections are reported, and covered by <see cref="Denoising"/>).</summary>
     public static readonly string[] Targeted = [ClipEncoding, T5Encoding, TotalEncoding, Denoising, Vae, Total];
 

@@ -21,7 +21,7 @@ public class StepTraceTests
     static void ToyStep(MeshRank rank, StepTrace trace, Func<int, long> width)
     {
         var tp = rank.Group("tp", rank.Mesh.Ids);
-        using var section = Instrumentation.InSection(Sections.Step);
+        using var section = Instrumentation.InSection(PerfSections.Step);
         using var step = trace.Step(rank.Id, "guided");
         using var scope = NewDisposeScope();
         var x = Kernels.Linear(ones(2, 3), ones(width(rank.Id), 3));
@@ -53,7 +53,7 @@ public class StepTraceTests
         program.Events.Select(e => e switch { TracedOp op => op.Name, TracedCollective c => c.Call.Op, _ => "?" })
             .Should().Equal("linear", "AllGather", "layer_norm", "AllReduce");
         var linear = program.Ops[0];
-        (linear.OutputShape, linear.DType, linear.Kind, linear.Section).Should().Be(("[2, 4]", "Float32", OpKind.Gemm, Sections.Step));
+        (linear.OutputShape, linear.DType, linear.Kind, linear.Section).Should().Be(("[2, 4]", "Float32", OpKind.Gemm, PerfSections.Step));
         linear.InputShapes.Should().Equal("[2, 3]", "[4, 3]");
         linear.Flops.Should().Be(2.0 * 2 * 4 * 3);
         linear.StartObserved.Should().BeTrue();
@@ -76,10 +76,10 @@ public class StepTraceTests
         }, Patient);
 
         var ops = recorders[1].Ops;
-        ops.Select(o => (o.Section, o.Name)).Should().Equal((Sections.Step, "linear"), (Sections.Step, "layer_norm"));
+        ops.Select(o => (o.Section, o.Name)).Should().Equal((PerfSections.Step, "linear"), (PerfSections.Step, "layer_norm"));
         recorders[1].Collectives.Select(c => (c.Op, c.Label, c.BytesSent)).Should().Equal(("AllGather", "tp", 32L), ("AllReduce", "tp", 32L));
         trace.Captured.Single(p => p.Rank == 1).Events.Should().HaveCount(4);
-        trace.Captured.Single(p => p.Rank == 1).Ops.Select(o => o.Section).Should().Equal(Sections.Step, Sections.Step);
+        trace.Captured.Single(p => p.Rank == 1).Ops.Select(o => o.Section).Should().Equal(PerfSections.Step, PerfSections.Step);
     }
 
     [Fact]
@@ -130,7 +130,7 @@ public class StepTraceTests
         MeshRunner.Run(DeviceMesh.Create(1, 2), rank =>
         {
             var sp = rank.Group("sp", rank.Mesh.Ids);
-            using var section = Instrumentation.InSection(Sections.Step);
+            using var section = Instrumentation.InSection(PerfSections.Step);
             using var step = trace.Step(rank.Id, "guided");
             using var scope = NewDisposeScope();
             var image = ones(1, 2, 4, 8);
