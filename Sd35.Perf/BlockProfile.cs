@@ -21,7 +21,7 @@ public static class BlockProfile
         manual_seed(0);
         var (config, batch, n, l) = shape switch
         {
-            "mmdit_small" => (ModelConfig.Read<SD3TransformerConfig>(Path.Combine(Workloads.FixturesDirectory(), "bench", "mmdit_small.config.json")), 2L, 1024L, 154L),
+            "mmdit_small" => (ModelConfig.Read<SD3TransformerConfig>(Harness.RepoPaths.Fixtures("bench", "mmdit_small.config.json")), 2L, 1024L, 154L),
             "block_sd35_large" => (SD3TransformerConfig.SD35Large, 1L, 4096L, 333L),
             _ => throw new ArgumentException($"unknown shape {shape}"),
         };

@@ -37,9 +37,8 @@ public static class MeshStepTiming
             return (Times: times, Before: before, After: rank.Communicator.TrafficOf(rank.Id).ToDictionary(p => p.Key, p => p.Value.ByOp));
         });
         if (!run.Local.TryGetValue(0, out var lead)) return; // under MPI, the device-0 process reports
-        var sorted = lead.Times.Order().ToArray();
         Console.WriteLine($"{configId} on {(mpi ? $"MPI ({config.DeviceCount} processes)" : $"the in-process backend ({config.DeviceCount} threads)")}, {Environment.ProcessorCount} cores: " +
-                          $"step median {sorted[steps / 2] * 1000:0} ms (min {sorted[0] * 1000:0}, max {sorted[^1] * 1000:0}) over {steps} steps");
+                          $"step median {Harness.SampleStatistics.MedianOf(lead.Times) * 1000:0} ms (min {lead.Times.Min() * 1000:0}, max {lead.Times.Max() * 1000:0}) over {steps} steps");
         foreach (var (label, ops) in lead.After.OrderBy(p => p.Key))
             foreach (var (op, stats) in ops.OrderBy(p => p.Key))
             {

@@ -17,12 +17,16 @@ public static class QuickReport
         var names = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--repeat") repeats = int.Parse(args[++i]);
+            if (args[i] == "--repeat")
+            {
+                string value = i + 1 < args.Length ? args[++i] : "";
+                repeats = int.TryParse(value, out int n) && n > 0 ? n : throw new ArgumentException($"--repeat needs a positive whole number; got '{value}'");
+            }
             else names.Add(args[i]);
         }
         if (names.Count == 0) names.AddRange(Workloads.Names);
 
-        Console.WriteLine($"load average: {LoadAverage()}; {Environment.ProcessorCount} threads; median of {repeats}");
+        Console.WriteLine($"load average: {Harness.MachineFacts.LoadAverage()}; {Environment.ProcessorCount} threads; median of {repeats}");
         foreach (var name in names.Where(n => Workloads.CostOf(n).Reference.Count > 0))
             Console.WriteLine($"reference stack for {name}: " + string.Join("; ", Workloads.CostOf(name).Reference.Select(r => r.Label)) + " (not measured beside this run: no ratio)");
         Console.WriteLine($"{"workload",-18} {"of gemm",8} {"seconds",8} {"GFLOP/s",8} {"gemm GFLOP/s",13} {"page faults",12}");
@@ -45,10 +49,10 @@ public static class QuickReport
                 faults[i] = MinorFaults() - faults0;
                 fractions[i] = workload.Flops / seconds[i] / 1e9 / gemmRates[i];
             }
-            double median = Median(seconds), rate = workload.Flops / median / 1e9;
-            Console.WriteLine($"{name,-18} {Median(fractions),8:P0} {median,8:F3} {rate,8:F1} {Median(gemmRates),13:F1} {Median(faults),12:F0}   (min {seconds.Min():F3} s)");
+            double median = Harness.SampleStatistics.MedianOf(seconds), rate = workload.Flops / median / 1e9;
+            Console.WriteLine($"{name,-18} {Harness.SampleStatistics.MedianOf(fractions),8:P0} {median,8:F3} {rate,8:F1} {Harness.SampleStatistics.MedianOf(gemmRates),13:F1} {Harness.SampleStatistics.MedianOf(faults),12:F0}   (min {seconds.Min():F3} s)");
         }
-        Console.WriteLine($"load average: {LoadAverage()}");
+        Console.WriteLine($"load average: {Harness.MachineFacts.LoadAverage()}");
     }
 
     static double Time(TransformerWorkload workload)
@@ -56,12 +60,6 @@ public static class QuickReport
         var watch = Stopwatch.StartNew();
         workload.Run();
         return watch.Elapsed.TotalSeconds;
-    }
-
-    static double Median(double[] values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>This process's minor page faults so far (field 10 of /proc/self/stat): memory touched for the first time.</summary>
@@ -72,7 +70,4 @@ public static class QuickReport
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[7]);
     }
-
-    static string LoadAverage() =>
-        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 }

@@ -7,7 +7,7 @@ public static class Workloads
 
     public static TransformerWorkload Create(string name) => name switch
     {
-        "mmdit_small" => TransformerWorkload.MmditSmall(FixturesDirectory()),
+        "mmdit_small" => TransformerWorkload.MmditSmall(Harness.RepoPaths.Fixtures()),
         "block_sd35_large" => TransformerWorkload.BlockSd35Large(),
         "gemm" => TransformerWorkload.Gemm(),
         _ => throw new ArgumentException($"unknown workload '{name}'; known: {string.Join(", ", Names)}"),
@@ -47,12 +47,4 @@ public static class Workloads
         Costs.TryGetValue(name, out var cost) ? cost : throw new ArgumentException($"unknown workload '{name}'");
 
     static double JointBlockFlops(double d, double n) => Sd35.Synthetic.AnalyticCost.JointBlockFlops(d, n);
-
-    /// <summary>The repository's fixtures folder, found by walking up to Sd35.sln (BenchmarkDotNet runs from a generated folder).</summary>
-    public static string FixturesDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sd35.sln"))) return Path.Combine(dir.FullName, "fixtures");
-        throw new DirectoryNotFoundException($"No Sd35.sln above {AppContext.BaseDirectory}.");
-    }
 }

@@ -35,7 +35,7 @@ try
         Console.WriteLine(LibTorchRuntime.Describe(target));
         var report = new JsonObject { ["runtime"] = LibTorchRuntime.Describe(target) };
         int failed = GoldenCheck.Run(fixtures, target, report, Console.Out);
-        if (json is not null) File.WriteAllText(json, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        if (json is not null) RandomModelBenchmark.WriteJson(report, json);
         Console.WriteLine(failed == 0 ? "all golden checks passed" : $"{failed} golden check(s) FAILED");
         return failed == 0 ? 0 : 1;
     }
