@@ -27,7 +27,7 @@ public static class PerfTable
         {
             string normalized = s.GemmGflop.Count > 0 ? SampleStatistics.MedianOf(s.GemmGflop).ToString("F2", c) : "";
             string dispatched = s.DispatchKop.Count > 0 ? SampleStatistics.MedianOf(s.DispatchKop).ToString("F2", c) : "";
-            string target = s.Target is null ? "" : $"{s.Target.Value.ToString("G4", c)} {Unit(s.Target.Unit)}";
+            string target = s.Target is null ? "" : $"{s.Target.Value.ToString("G4", c)} {PerfTargets.Label(s.Target.Unit)}";
             string limit = s.Target is null ? "" : s.Target.Limit.ToString("G4", c);
             string pass = s.Pass switch { true => "pass", false => "**FAIL**", null => "" };
             text.AppendLine(FormattableString.Invariant($"| {s.Name} | {s.Stats.Mean:F4} | {s.Stats.Std:F4} | {s.Stats.Min:F4} | {s.Stats.Max:F4} | {normalized} | {dispatched} | {target} | {limit} | {pass} |"));
@@ -40,12 +40,7 @@ public static class PerfTable
         return text.ToString();
     }
 
-    static string Unit(string unit) => unit switch
-    {
-        PerfTargets.GemmGflopUnit => "GEMM-GFLOP",
-        PerfTargets.DispatchKopUnit => "dispatch-kop",
-        _ => "s",
-    };
     static string Join(IEnumerable<double> values, string format) => string.Join("/", values.Select(v => v.ToString(format, CultureInfo.InvariantCulture)));
-    static string Short(string commit) => commit.Length > 10 ? commit[..10] : commit;
+    /// <summary>A commit's first ten characters, as the tables and reports show it.</summary>
+    public static string Short(string commit) => commit.Length > 10 ? commit[..10] : commit;
 }

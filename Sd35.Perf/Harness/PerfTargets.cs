@@ -33,6 +33,14 @@ public static class PerfTargets
     public const string DispatchKopUnit = "dispatch_kop";
     public const string SecondsUnit = "seconds";
 
+    /// <summary>How tables and charts name a unit: GEMM-GFLOP, dispatch-kop or s.</summary>
+    public static string Label(string unit) => unit switch
+    {
+        GemmGflopUnit => "GEMM-GFLOP",
+        DispatchKopUnit => "dispatch-kop",
+        _ => "s",
+    };
+
     public static string DefaultPath => RepoPaths.Fixtures("perf", "targets.json");
 
     public static IReadOnlyList<PerfTargetSet> Load(string? path = null)

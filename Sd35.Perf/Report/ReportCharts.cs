@@ -24,7 +24,8 @@ public static class ReportCharts
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
-        plot.YLabel(shown.FirstOrDefault()?.Unit == PerfTargets.GemmGflopUnit ? "GEMM-GFLOP (s × same-process GEMM rate)" : "seconds");
+        // Sections may carry different units (GEMM-GFLOP for denoising and total, dispatch-kop for the overhead-bound ones).
+        plot.YLabel("median, " + string.Join("; ", shown.GroupBy(r => r.Unit).Select(g => $"{PerfTargets.Label(g.Key)}: {string.Join(", ", g.Select(r => r.Name))}")));
         Legend(plot, ("baseline", Colors.SteelBlue), ("current", Colors.OrangeRed));
         plot.SavePng(path, Width, Height);
     }
@@ -45,7 +46,7 @@ public static class ReportCharts
         Line(r => r.Current, Colors.OrangeRed, "current");
         plot.Title(title);
         plot.XLabel("denoising step");
-        plot.YLabel(steps.FirstOrDefault()?.Unit == PerfTargets.GemmGflopUnit ? "GEMM-GFLOP" : "seconds");
+        plot.YLabel(PerfTargets.Label(steps.FirstOrDefault()?.Unit ?? PerfTargets.SecondsUnit));
         plot.ShowLegend();
         plot.SavePng(path, Width, Height);
     }

@@ -61,7 +61,8 @@ public static class ReportCommand
         text.AppendLine();
         text.AppendLine(Inv($"Baseline `{baseline.Source}`, current `{current.Source}`. Test: {args.Options.Test} equivalence test ") +
             Inv($"(current vs baseline ± {args.Options.Threshold:P0}, α = {args.Options.Alpha}); a change inside the threshold or not significant is *same*. ") +
-            "Perf-run sections are compared in GEMM-GFLOP (seconds × the same-process GEMM rate), BenchmarkDotNet benchmarks in seconds.");
+            "Perf-run sections are compared in their target's unit (GEMM-GFLOP = seconds × the same-process GEMM rate; dispatch-kop = " +
+            "seconds × the same-process dispatch rate / 1000), BenchmarkDotNet benchmarks in seconds.");
         text.AppendLine();
         text.AppendLine(Inv($"**{rows.Count(r => r.Verdict == Verdict.Slower)} slower, {rows.Count(r => r.Verdict == Verdict.Faster)} faster, ") +
             Inv($"{rows.Count(r => r.Verdict == Verdict.Same)} same, {rows.Count(r => r.Verdict == Verdict.NotComparable)} not comparable.**"));
@@ -70,7 +71,7 @@ public static class ReportCommand
         text.AppendLine("| --- | --- | --- | --- | --- | --- |");
         foreach (var (label, set) in new[] { ("baseline", baseline), ("current", current) })
             foreach (var run in set.Runs)
-                text.AppendLine(Inv($"| {label}: {run.MlModelName} | {Short(run.Machine.GitCommit)} | {run.Machine.Cpu}, {run.Machine.TorchThreads} threads | ") +
+                text.AppendLine(Inv($"| {label}: {run.MlModelName} | {PerfTable.Short(run.Machine.GitCommit)} | {run.Machine.Cpu}, {run.Machine.TorchThreads} threads | ") +
                     Inv($"{string.Join("/", run.Machine.GemmGflops.Select(g => g.ToString("F0", c)))} | {run.Machine.LoadBefore} | {run.RunStartTs.UtcDateTime:yyyy-MM-dd HH:mm} UTC |"));
         foreach (var group in rows.GroupBy(r => r.Group))
         {
@@ -123,7 +124,6 @@ public static class ReportCommand
 
     static string Inv(FormattableString s) => FormattableString.Invariant(s);
 
-    static string Short(string commit) => commit.Length > 10 ? commit[..10] : commit;
 
     static string FileStem(string key) =>
         new string(key.Select(ch => char.IsLetterOrDigit(ch) || ch is '_' or '-' ? ch : '_').ToArray()).Trim('_');
