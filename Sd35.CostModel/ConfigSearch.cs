@@ -68,8 +68,7 @@ public static class ConfigSearch
                     progress?.Invoke($"  skipped: {e.Message}");
                     continue;
                 }
-                var spec = system.Switched ? system with { MeshRows = layout.Rows, MeshCols = layout.Cols } : system;
-                var prediction = ImagePrediction.From(run, spec, factors, steps);
+                var prediction = ImagePrediction.From(run, system, factors, steps);
                 ranked.Add(new RankedConfig(config, config.Id ?? ConfigSpec.Format(config), config.PaddedHeads(workload.Transformer.NumAttentionHeads), prediction));
             }
         return ranked.OrderBy(r => r.Prediction.TotalSeconds).ToArray();

@@ -34,7 +34,7 @@ public static class Validation
         var cfg1Large = large;
         return
         [
-            new("8-chip box step (calibration)", Calibration.ConfigId, "t3k", t5Off, 20, ImagePrediction.Step, 0.487, $"{Ref} §3.4 (PR #26503)"),
+            new("8-chip box step (calibration)", Calibration.ConfigId, "t3k", t5Off, 20, ImagePrediction.Step, Calibration.MeasuredStep, $"{Ref} §3.4 (PR #26503)"),
             new("8-chip box CLIP, one prompt", Calibration.ConfigId, "t3k", t5Off, 20, ImagePrediction.Clip, 0.0897,
                 $"{Ref} §3.4 (PR #26503); the reference's clip_encoding holds the last (negative) pass only (§3.1), so the prediction is halved", Divisor: 2),
             new("8-chip box encoding, both prompts", Calibration.ConfigId, "t3k", t5Off, 20, ImagePrediction.Encoding, 0.184, $"{Ref} §3.4 (PR #26503), T5 off"),

@@ -8,13 +8,17 @@ namespace Sd35.Perf;
 /// <summary>Charts of the cost model: predicted time per registered config on each system it fits, with the reference's measurements marked.</summary>
 public static class ModelChart
 {
+    /// <remarks>The red markers are the validation cases' measurements (<see cref="Validation.Cases"/>): every step, and every 28-step image.</remarks>
     public static IEnumerable<string> Write(string directory, Calibration calibration)
     {
         yield return Chart(directory, "costmodel_step.png", "Predicted seconds per denoising step (bars) and measured (red)", calibration, 20,
-            p => p.StepSeconds, [("t3k_cfg2_sp2_tp2", "t3k", 0.487, true), ("tg_cfg2_sp4_tp4", "galaxy", 0.1905, false), ("qb_cfg1_sp1_tp4", "blackhole_quietbox", 0.30, false)]);
+            p => p.StepSeconds, Measured(c => c.Section == ImagePrediction.Step));
         yield return Chart(directory, "costmodel_image.png", "Predicted seconds per image, 28 steps (bars) and measured (red)", calibration, 28,
-            p => p.TotalSeconds, [("t3k_cfg2_sp2_tp2", "t3k", 12.2, true), ("tg_cfg2_sp4_tp4", "galaxy", 5.6, false)]);
+            p => p.TotalSeconds, Measured(c => c.Section == ImagePrediction.Total && c.Steps == 28));
     }
+
+    static (string Config, string System, double Measured, bool T5Off)[] Measured(Func<ValidationCase, bool> which) =>
+        [.. Validation.Cases.Where(c => c.Measured is not null && which(c)).Select(c => (c.ConfigId, c.System, c.Measured!.Value, c.Workload.T5 is null))];
 
     static string Chart(string directory, string file, string title, Calibration calibration, int steps, Func<ImagePrediction, double> value,
         (string Config, string System, double Measured, bool T5Off)[] measured)

@@ -129,8 +129,7 @@ public static class ModelCommand
         double? target = o.TryGetValue("target", out var t) ? double.Parse(t, System.Globalization.CultureInfo.InvariantCulture) : null;
         Console.WriteLine();
         Console.WriteLine($"what would have to change{(target is { } x ? $" to reach {x} s" : "")}:");
-        var spec = system.Switched ? system with { MeshRows = best.Config.Mesh.Rows, MeshCols = best.Config.Mesh.Cols } : system;
-        foreach (var (whatIf, prediction) in ConfigSearch.WhatIfs(best.Config, spec, workload, steps, factors))
+        foreach (var (whatIf, prediction) in ConfigSearch.WhatIfs(best.Config, system, workload, steps, factors))
             Console.WriteLine($"  {whatIf.Name,-42} {prediction.TotalSeconds,7:F2} s{(target is { } y ? (prediction.TotalSeconds <= y ? "  reaches the target" : "  misses") : "")}");
         return 0;
     }
