@@ -105,9 +105,24 @@ public sealed record SectionResult
     /// GEMM-GFLOP when the run had a GEMM probe, else seconds.
     /// </summary>
     public (string Unit, IReadOnlyList<double> Samples) Normalized =>
-        Target?.Unit == PerfTargets.DispatchKopUnit && DispatchKop.Count == Seconds.Count ? (PerfTargets.DispatchKopUnit, DispatchKop)
-        : GemmGflop.Count == Seconds.Count && GemmGflop.Count > 0 ? (PerfTargets.GemmGflopUnit, GemmGflop)
+        Target is { } target && SamplesIn(target.Unit) is { Count: > 0 } inTarget ? (target.Unit, inTarget)
+        : SamplesIn(PerfTargets.GemmGflopUnit) is { Count: > 0 } gemm ? (PerfTargets.GemmGflopUnit, gemm)
         : (PerfTargets.SecondsUnit, Seconds);
+
+    /// <summary>The samples in <paramref name="unit"/>, one per timed run; empty when the run had no probe of that unit.</summary>
+    public IReadOnlyList<double> SamplesIn(string unit) => SamplesIn(unit, Seconds, GemmGflop, DispatchKop);
+
+    /// <summary>The one choice of samples by unit, for a section being built (<see cref="PerfSession"/>) and a stored one.</summary>
+    public static IReadOnlyList<double> SamplesIn(string unit, IReadOnlyList<double> seconds, IReadOnlyList<double> gemmGflop, IReadOnlyList<double> dispatchKop)
+    {
+        var samples = unit switch
+        {
+            PerfTargets.GemmGflopUnit => gemmGflop,
+            PerfTargets.DispatchKopUnit => dispatchKop,
+            _ => seconds,
+        };
+        return samples.Count == seconds.Count ? samples : [];
+    }
 }
 
 /// <summary>A section's target as read from fixtures/perf/targets.json.</summary>

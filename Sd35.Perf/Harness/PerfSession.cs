@@ -135,13 +135,8 @@ public static class PerfSession
             var normalized = gemmRates is null ? [] : seconds.Select((s, i) => s * gemmRates[i]).ToArray();
             var dispatched = dispatchRates is null ? [] : seconds.Select((s, i) => s * dispatchRates[i] / 1000).ToArray();
             var target = targets?.For(name);
-            double[] inTargetUnit = target?.Unit switch
-            {
-                PerfTargets.GemmGflopUnit => normalized,
-                PerfTargets.DispatchKopUnit => dispatched,
-                _ => seconds,
-            };
-            if (target is not null && inTargetUnit.Length == 0)
+            var inTargetUnit = target is null ? [] : SectionResult.SamplesIn(target.Unit, seconds, normalized, dispatched);
+            if (target is not null && inTargetUnit.Count == 0)
                 throw new InvalidOperationException($"section {name}'s target is in {target.Unit}, but the run has no probe of that unit");
             double? checkedValue = target is null ? null : SampleStatistics.MedianOf(inTargetUnit);
             sections.Add(new SectionResult

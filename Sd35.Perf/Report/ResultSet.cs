@@ -61,9 +61,11 @@ public sealed class ResultSet
         var steps = run.Sections.Where(s => PerfSections.IsStep(s.Name)).ToArray();
         if (steps.Length > 0)
         {
-            bool normalized = steps.All(s => s.GemmGflop.Count == s.Seconds.Count && s.GemmGflop.Count > 0);
-            yield return new Series(group, PooledSteps, normalized ? PerfTargets.GemmGflopUnit : PerfTargets.SecondsUnit,
-                steps.SelectMany(s => normalized ? s.GemmGflop : s.Seconds).ToArray());
+            // Pooled in the steps' own unit when they share one, else in seconds.
+            var normalized = steps.Select(s => s.Normalized).ToArray();
+            bool shared = normalized.All(n => n.Unit == normalized[0].Unit);
+            yield return new Series(group, PooledSteps, shared ? normalized[0].Unit : PerfTargets.SecondsUnit,
+                (shared ? normalized.SelectMany(n => n.Samples) : steps.SelectMany(s => s.Seconds)).ToArray());
         }
     }
 
