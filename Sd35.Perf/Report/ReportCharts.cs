@@ -9,23 +9,23 @@ public static class ReportCharts
 {
     const int Width = 900, Height = 480;
 
-    /// <summary>Bars of each targeted section's median (baseline and current side by side), with ± one standard deviation.</summary>
+    /// <summary>Bars of each targeted section's median (baseline and current side by side, when both are in one unit), with ± one standard deviation.</summary>
     public static void Sections(string path, string title, IReadOnlyList<ComparisonRow> rows)
     {
         var plot = new Plot();
-        var shown = rows.Where(r => r.Baseline is not null && r.Current is not null && PerfSections.Targeted.Contains(r.Name)).ToArray();
+        var shown = rows.Where(r => r.Baseline is not null && r.Current is not null && r.Baseline.Unit == r.Current.Unit && PerfSections.Targeted.Contains(r.Name)).ToArray();
         var ticks = new List<Tick>();
         for (int i = 0; i < shown.Length; i++)
         {
             AddBar(plot, i * 3, shown[i].Baseline!, Colors.SteelBlue);
             AddBar(plot, i * 3 + 1, shown[i].Current!, Colors.OrangeRed);
-            ticks.Add(new Tick(i * 3 + 0.5, shown[i].Name));
+            ticks.Add(new Tick(i * 3 + 0.5, $"{shown[i].Name}\n{PerfTargets.Label(shown[i].Unit)}"));
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
         // Sections may carry different units (GEMM-GFLOP for denoising and total, dispatch-kop for the overhead-bound ones).
-        plot.YLabel("median, " + string.Join("; ", shown.GroupBy(r => r.Unit).Select(g => $"{PerfTargets.Label(g.Key)}: {string.Join(", ", g.Select(r => r.Name))}")));
+        plot.YLabel("median, in the unit under each section");
         Legend(plot, ("baseline", Colors.SteelBlue), ("current", Colors.OrangeRed));
         plot.SavePng(path, Width, Height);
     }
