@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 //                                                    the lead; traced: the loop runs traced, trace.<rank>.txt from every process
 //   resident <config-id> <out-dir>                   models kept between generations (ResidentScenario): images from the lead, loads.<rank>.txt from every process
 //   block <config-id> <image-tokens>                  peak memory per process for one full-width SD3.5 Large block (BlockMemory)
+//   nullref                                          (no mpirun) MPICH loaded, then a null dereference: exit 0 when it stays a catchable exception
 //   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
 switch (args)
 {
@@ -58,6 +59,21 @@ switch (args)
         var run = new MpiLauncher(mpi: new MpiRunOptions { Config = config }).Run(config.Mesh, rank => BlockMemory.Measure(rank, config, int.Parse(tokensText)));
         if (run.Local.TryGetValue(0, out var table)) Console.WriteLine(table);
         return 0;
+    }
+    case ["nullref"]:
+    {
+        // Without mpirun: load MPICH as the MPI tests' hosts do, then dereference null. The exception must stay catchable.
+        if (!MpiRuntime.IsLibraryAvailable) return 3;
+        try
+        {
+            string? nothing = args.Length > 5 ? "" : null;
+            return nothing!.Length;
+        }
+        catch (NullReferenceException)
+        {
+            Console.WriteLine("caught NullReferenceException");
+            return 0;
+        }
     }
     case ["mismatch", var kind]:
     {

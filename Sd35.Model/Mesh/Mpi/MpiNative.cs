@@ -16,7 +16,27 @@ static unsafe partial class MpiNative
     // The MPICH ABI's library names: Debian calls it libmpich.so.12, upstream and most distributions libmpi.so.12.
     static readonly string[] Candidates = ["libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so"];
 
-    static MpiNative() => NativeLibrary.SetDllImportResolver(typeof(MpiNative).Assembly, Resolve);
+    static MpiNative()
+    {
+        KeepDotNetSignalHandling();
+        NativeLibrary.SetDllImportResolver(typeof(MpiNative).Assembly, Resolve);
+    }
+
+    /// <summary>
+    /// MPICH built on UCX (Debian's is) loads libucs, whose constructor installs its own handlers for SIGSEGV, SIGBUS,
+    /// SIGILL and SIGFPE that print a backtrace and abort. .NET turns a null dereference into a NullReferenceException
+    /// through SIGSEGV, so with those handlers any null dereference in the process, even a caught one, kills it (a test
+    /// host crashed this way). Unless the user set UCX's switch, UCX's error handling is turned off before the library
+    /// loads: in the C environment, which UCX reads with getenv and .NET's Environment.SetEnvironmentVariable does not
+    /// change on Unix. MPI's own errors still come back as return codes (MPI_ERRORS_RETURN).
+    /// </summary>
+    static void KeepDotNetSignalHandling()
+    {
+        if (!OperatingSystem.IsWindows()) SetEnv("UCX_HANDLE_ERRORS", "none", overwrite: 0);
+    }
+
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int SetEnv(string name, string value, int overwrite);
 
     static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
     {
@@ -27,17 +47,11 @@ static unsafe partial class MpiNative
             $"no MPICH library found (tried {string.Join(", ", Candidates)}); install it with 'apt-get install -y mpich' or put it on LD_LIBRARY_PATH");
     }
 
-    /// <summary>Whether an MPICH-ABI library can be loaded here (without initializing MPI).</summary>
-    public static bool IsAvailable()
-    {
-        foreach (var candidate in Candidates)
-            if (NativeLibrary.TryLoad(candidate, out var handle))
-            {
-                NativeLibrary.Free(handle);
-                return true;
-            }
-        return false;
-    }
+    /// <summary>
+    /// Whether an MPICH-ABI library can be loaded here (without initializing MPI). A library that loads stays loaded,
+    /// as the bindings would load it anyway: the process then runs as it will with MPI (see <see cref="KeepDotNetSignalHandling"/>).
+    /// </summary>
+    public static bool IsAvailable() => Candidates.Any(candidate => NativeLibrary.TryLoad(candidate, out _));
 
     public const int Success = 0;
     public const int CommWorld = 0x44000000;
