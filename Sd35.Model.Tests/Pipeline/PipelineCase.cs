@@ -35,7 +35,8 @@ sealed class PipelineCase
         Io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
     }
 
-    static IEnumerable<string> Folders => Golden.Folders(_ => true, "case.json", "io.safetensors");
+    /// <summary>The text-to-image cases that store the prompt's token ids and embeddings (the prompt-encoder goldens).</summary>
+    static IEnumerable<string> Folders => Golden.CaseFolders("clip_l_ids", "clip_g_ids", "t5_ids", "prompt_embeds");
 
     public static TheoryData<string> Cases => Golden.Cases(Folders);
 

@@ -14,7 +14,8 @@ namespace Sd35.Tests.Pipeline;
 /// </summary>
 public class PipelineGoldenTests
 {
-    public static TheoryData<string> Cases() => Golden.Cases(Golden.Folders(_ => true, "case.json", "io.safetensors"));
+    /// <summary>The text-to-image cases: they start from stored initial latents (image-to-image cases store their draws instead).</summary>
+    public static TheoryData<string> Cases() => Golden.Cases(Golden.CaseFolders("initial_latents", "latents_after_step_0", "image"));
 
     internal static (PipelineComponents Components, GenerationRequest Request) Load(string caseFolder)
     {
@@ -23,10 +24,18 @@ public class PipelineGoldenTests
         using var document = JsonDocument.Parse(File.ReadAllText(caseJson));
         var c = document.RootElement;
         var components = PipelineComponents.FromCase(caseJson, RepoPaths.Fixtures("reference"), () => TokenizerSet.Default());
+        // Optional texts: absent or null means "the same as prompt / negative_prompt", diffusers' rule.
+        string? Text(string name) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
         var request = new GenerationRequest
         {
             Prompt = c.GetProperty("prompt").GetString()!,
             NegativePrompt = c.GetProperty("negative_prompt").GetString()!,
+            Prompt2 = Text("prompt_2"),
+            Prompt3 = Text("prompt_3"),
+            NegativePrompt2 = Text("negative_prompt_2"),
+            NegativePrompt3 = Text("negative_prompt_3"),
+            NumImagesPerPrompt = c.TryGetProperty("num_images_per_prompt", out var n) ? n.GetInt32() : 1,
+            Strength = c.TryGetProperty("strength", out var strength) ? strength.GetDouble() : null,
             Steps = c.GetProperty("steps").GetInt32(),
             GuidanceScale = c.GetProperty("guidance_scale").GetDouble(),
             Height = c.GetProperty("height").GetInt32(),
@@ -51,6 +60,8 @@ public class PipelineGoldenTests
         // The cases do not record their seeds, so the run starts from the stored initial latents, as diffusers'
         // latents= argument does; drawing them from a seed is tested below.
         using var result = pipeline.Generate(request, initialLatents: io["initial_latents"]);
+        for (int i = 0; io.ContainsKey($"timestep_{i}"); i++)
+            io[$"timestep_{i}"].item<float>().Should().Be(StableDiffusion3Pipeline.Schedule(components, request).Timesteps[i], $"timestep {i}");
 
         // The project's fp32 bar, as every other fp32 golden (measured: PCC ≥ 0.99999999998 and max |error| ≤ 6.5e-6 ×
         // max |reference| on every step and image of case0 and case1).

@@ -22,6 +22,21 @@ public static class Golden
 
     public static string Resolve(string relative) => RepoPaths.Fixtures(relative);
 
+    /// <summary>
+    /// Folders with a <c>case.json</c> and an <c>io.safetensors</c> holding every one of <paramref name="tensors"/>
+    /// (only the header is read): the golden kinds under fixtures/ differ by what they store, so a test selects its
+    /// kind by the tensors it compares and a new case of any kind is just a new folder.
+    /// </summary>
+    public static IEnumerable<string> CaseFolders(params string[] tensors) =>
+        Folders(folder => HasTensors(Path.Combine(folder, "io.safetensors"), tensors), "case.json", "io.safetensors");
+
+    static bool HasTensors(string path, string[] tensors)
+    {
+        using var file = SafetensorsFile.Open(path);
+        var keys = file.Keys.ToHashSet(StringComparer.Ordinal);
+        return tensors.All(keys.Contains);
+    }
+
     /// <summary>Reads every tensor of an io.safetensors file.</summary>
     public static Dictionary<string, Tensor> ReadAll(string path)
     {

@@ -55,17 +55,17 @@ public static class Kernels
         Instrumentation.Op(OpKind.Attention, "sdpa", flops, Bytes(q) + Bytes(k) + Bytes(v), output.numel() * q.element_size(), start, output, q, k, v);
     }
 
-    /// <summary>A stride-1 2-D convolution with symmetric zero padding.</summary>
-    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, long padding)
+    /// <summary>A 2-D convolution with symmetric zero padding (stride 2: the VAE encoder's downsamplers).</summary>
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, long padding, long stride = 1)
     {
         long start = Instrumentation.Timestamp();
         Tensor output;
         if (ShapeOnly.Is(x))
         {
-            long h = x.shape[2] + 2 * padding - weight.shape[2] + 1, w = x.shape[3] + 2 * padding - weight.shape[3] + 1;
+            long h = (x.shape[2] + 2 * padding - weight.shape[2]) / stride + 1, w = (x.shape[3] + 2 * padding - weight.shape[3]) / stride + 1;
             output = empty([x.shape[0], weight.shape[0], h, w], x.dtype, x.device);
         }
-        else output = nn.functional.conv2d(x, weight, bias, padding: [padding, padding]);
+        else output = nn.functional.conv2d(x, weight, bias, strides: [stride, stride], padding: [padding, padding]);
         if (Instrumentation.IsOn)
         {
             double macsPerOutput = weight.shape[1] * weight.shape[2] * weight.shape[3];

@@ -19,23 +19,28 @@ static class DenoisingLoop
     /// <param name="latents">this device's copy of the initial latents; consumed (each step's input is released)</param>
     /// <param name="stepDone">called after each step with its index, the latents and its seconds (on the reporting device)</param>
     /// <param name="trace">when given, each step is captured (the first of its kind on this rank) or checked against the capture</param>
+    /// <param name="afterStep">what follows the scheduler's step (inpainting's kept region), outside the traced step: it
+    /// differs on the last step; returns the latents to go on with, consuming its input when it makes new ones</param>
     public static Tensor Run(SD3Transformer2DModel transformer, GuidanceBranch branch, ParallelRank placed, Tensor latents,
-        FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone, Sd35.Mesh.Tracing.StepTrace? trace = null)
+        FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone, Sd35.Mesh.Tracing.StepTrace? trace = null,
+        Func<int, Tensor, Tensor>? afterStep = null)
     {
+        // Image to image runs the last steps of the schedule: skip-layer guidance's window is over the steps run.
+        int steps = scheduler.NumInferenceSteps;
         var skipLayers = branch.Guided ? request.SkipLayerGuidance : null;
         using var conditioning = Condition(transformer, scheduler, branch.Embeds, branch.Pooled);
         // The skip-layer pass runs the positive branch alone, where it runs. A device that runs only the positive branch
         // (the conditional cfg submesh) already has exactly that conditioning; one running the batch of both makes its own.
-        bool skipsAnywhere = skipLayers is not null && Enumerable.Range(0, scheduler.NumInferenceSteps).Any(i => skipLayers.AppliesAt(i, request.Steps));
+        bool skipsAnywhere = skipLayers is not null && Enumerable.Range(0, steps).Any(i => skipLayers.AppliesAt(i, steps));
         using var ownSkipConditioning = skipsAnywhere && branch.RunsPositive && branch.Batch == 2
             ? Condition(transformer, scheduler, branch.PositiveEmbeds, branch.PositivePooled) : null;
         var skipConditioning = skipsAnywhere && branch.RunsPositive ? ownSkipConditioning ?? conditioning : null;
         var watch = new Stopwatch();
-        for (int i = 0; i < scheduler.NumInferenceSteps; i++)
+        for (int i = 0; i < steps; i++)
         {
             watch.Restart();
             FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
-            bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, request.Steps);
+            bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, steps);
             using (Instrumentation.InSection(PerfSections.Step))
             using (var traced = trace?.Step(placed.Placement.DeviceId, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))
             using (var scope = NewDisposeScope())
@@ -52,10 +57,12 @@ static class DenoisingLoop
                     if (skipping && skipLayers is not null)
                         noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, skipConditioning, placed, latents, cond, i, skipLayers), skipLayers.Scale);
                 }
-                var next = scheduler.Step(noisePred, i, latents).MoveToOuterDisposeScope();
+                var next = scheduler.Step(noisePred, i, latents);
+                traced?.Complete();
+                if (afterStep is not null) next = afterStep(i, next);
+                next.MoveToOuterDisposeScope();
                 latents.Dispose();
                 latents = next;
-                traced?.Complete();
             }
             // Every device holds the same latents after a step, so every device checks them and all fail together
             // (under MPI that ends the generation, not the job).

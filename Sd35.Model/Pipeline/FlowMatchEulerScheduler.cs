@@ -58,6 +58,45 @@ public sealed class FlowMatchEulerScheduler
     }
 
     /// <summary>
+    /// diffusers' <c>get_timesteps</c> of the image-to-image and inpainting pipelines: how many of the first scheduled
+    /// steps <paramref name="strength"/> skips, <c>int(max(n − min(n·strength, n), 0))</c>, in float64 as Python
+    /// computes it (so 10 steps at strength 0.7 skip 2, not 3: 10·0.7 is 7.000000000000001).
+    /// </summary>
+    public static int StepsSkipped(int numInferenceSteps, double strength)
+    {
+        double initTimestep = Math.Min(numInferenceSteps * strength, numInferenceSteps);
+        return (int)Math.Max(numInferenceSteps - initTimestep, 0);
+    }
+
+    /// <summary>
+    /// Drops the first <paramref name="beginIndex"/> steps, as diffusers' <c>set_begin_index</c> together with the
+    /// pipeline's <c>timesteps[t_start:]</c>: step i of what remains is step beginIndex + i of the full schedule.
+    /// </summary>
+    public void StartAt(int beginIndex)
+    {
+        var (timesteps, sigmas) = (_timesteps ?? throw NotSet(), _sigmas!);
+        if (beginIndex < 0 || beginIndex >= timesteps.Length)
+            throw new ArgumentOutOfRangeException(nameof(beginIndex), beginIndex, $"the schedule has {timesteps.Length} steps; at least one must remain");
+        _timesteps = timesteps[beginIndex..];
+        _sigmas = sigmas[beginIndex..];
+    }
+
+    /// <summary>
+    /// The flow-matching forward process, diffusers' <c>scale_noise</c>: <c>σ·noise + (1 − σ)·sample</c> at the noise
+    /// level of step <paramref name="stepIndex"/> (<see cref="NumInferenceSteps"/> is the final σ = 0: the sample itself).
+    /// σ is float32, as diffusers' sigmas tensor; the result has the sample's dtype.
+    /// </summary>
+    public Tensor ScaleNoise(Tensor sample, int stepIndex, Tensor noise)
+    {
+        var sigmas = _sigmas ?? throw NotSet();
+        if (stepIndex < 0 || stepIndex >= sigmas.Length)
+            throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {sigmas.Length} noise levels");
+        float sigma = sigmas[stepIndex], keep = 1f - sigma;
+        using var scope = NewDisposeScope();
+        return (noise * sigma + sample * keep).to(sample.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// One Euler step from step <paramref name="stepIndex"/> to the next noise level:
     /// <c>sample + (σ[i+1] − σ[i]) · model_output</c>. As in diffusers, the sample is upcast to float32, the product is
     /// formed in the model output's dtype, and the result is returned in the model output's dtype.

@@ -32,10 +32,11 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// the next loads its own, or keeps them for the next generation. With a cancellable <paramref name="cancellation"/>,
 /// every device asks the lead after each step whether to stop, so all stop at the same step boundary.
 /// </summary>
-/// <param name="initialLatents">makes a fresh host copy of the initial latents; every device calls it (drawing from the
-/// request's seed gives every device, and every process of a multi-process run, the same latents)</param>
+/// <param name="noise">the random draws; every device opens its own sequence (drawing from the request's seed gives every
+/// device, and every process of a multi-process run, the same tensors)</param>
+/// <param name="scheduler">set up for the steps that run (image to image starts part-way, see <see cref="FlowMatchEulerScheduler.StartAt"/>)</param>
 sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
-    Func<Tensor> initialLatents, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null,
+    NoiseSource noise, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null,
     PipelineModels? models = null, CancellationToken cancellation = default)
 {
     readonly PipelineModels _models = models ?? PipelineModels.Staged;
@@ -43,23 +44,27 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
     public const int Lead = 0;
 
-    /// <summary>Returns the image in [0, 1] ([1, 3, H, W], float32) on the CPU.</summary>
+    /// <summary>Returns the images in [0, 1] ([n, 3, H, W], float32) on the CPU.</summary>
     public Tensor Run(MeshRank rank)
     {
         bool lead = rank.Id == Lead;
         var everyone = rank.Group("pipeline", rank.Mesh.Ids);
         var placed = rank.Place(config);
         Tensor latents;
+        bool inpainting;
         using (var prompt = Encode(rank, everyone, lead))
         {
             if (lead) observers.StageReleased?.Invoke("encoding");
-            latents = Denoise(placed, prompt, lead, everyone);
+            using var start = Start(rank, everyone, placed.Context.Device);
+            if (lead && request.Image is not null) observers.StageReleased?.Invoke("image encoding");
+            inpainting = start.Inpainting;
+            latents = Denoise(placed, prompt, start, lead, everyone);
         }
         Tensor image;
         using (latents)
         {
             if (lead) observers.StageReleased?.Invoke("denoising");
-            image = Decode(rank, everyone, latents);
+            image = Decode(rank, everyone, latents, addShift: !inpainting);
         }
         if (lead) observers.StageReleased?.Invoke("decoding");
         return image;
@@ -82,28 +87,76 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         }
     }
 
-    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, bool lead, IProcessGroup everyone)
+    /// <summary>
+    /// The draws in diffusers' order — for an image, the posterior's eps (drawn on every device, so every sequence stays
+    /// aligned, though only the VAE's devices use it), then the pipeline's noise — and the image's latents, encoded
+    /// where the VAE runs (tensor parallel as the decoder) and sent from the first of those devices to all.
+    /// </summary>
+    LatentStart Start(MeshRank rank, IProcessGroup everyone, Device device)
+    {
+        var vae = components.VaeConfig;
+        long[] shape = [request.NumImagesPerPrompt, components.TransformerConfig.InChannels, request.Height / vae.ScaleFactor, request.Width / vae.ScaleFactor];
+        using var draws = noise.Open();
+        if (request.Image is null)
+        {
+            using var initial = draws.Next(shape, dtype, "pipeline");
+            return LatentStart.FromNoise(initial, device);
+        }
+        Tensor imageLatents;
+        using (var eps = draws.Next([1, .. shape[1..]], dtype, "vae"))
+            imageLatents = EncodeImage(rank, everyone, eps);
+        using (imageLatents)
+        using (var pipelineNoise = draws.Next(shape, dtype, "pipeline"))
+            return LatentStart.FromImage(request, imageLatents, pipelineNoise, scheduler, device);
+    }
+
+    Tensor EncodeImage(MeshRank rank, IProcessGroup everyone, Tensor eps)
+    {
+        using var section = Instrumentation.InSection(PerfSections.Vae);
+        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
+        var (reporter, root) = VaeReporter(rank);
+        Tensor? latents = null;
+        if (members is not null)
+        {
+            using var image = request.Image!.ToTensor();
+            latents = PipelineStages.EncodeImage(components, dtype, image, eps, rank.Group("stage_tp", members), rank.Device,
+                rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
+        }
+        if (everyone.Size == 1) return latents!;
+        using (latents)
+        using (var shared = everyone.BroadcastFromRoot(latents, root, rank.Device))
+            return ShapeOnly.ToHost(shared);
+    }
+
+    /// <summary>The VAE's first device (it reports the VAE's times and its results go to all) and its rank in the whole mesh.</summary>
+    (int Reporter, int Root) VaeReporter(MeshRank rank)
+    {
+        var ids = rank.Mesh.Ids;
+        int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
+        return (reporter, ids.ToList().IndexOf(reporter));
+    }
+
+    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, LatentStart start, bool lead, IProcessGroup everyone)
     {
         var watch = Stopwatch.StartNew();
         using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype));
         var transformer = lease.Model;
         if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, placed);
-        Tensor latents;
-        using (var host = initialLatents()) latents = host.to(placed.Context.Device, copy: true);
+        var latents = start.Initial.clone();
         var stepDone = StepStopAgreement.After(lead ? observers.StepDone : null, cancellation, everyone, lead, Lead);
-        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace);
+        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace,
+            start.Inpainting ? (step, next) => start.AfterStep(step, next, scheduler) : null);
     }
 
-    Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents)
+    Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents, bool addShift)
     {
         using var section = Instrumentation.InSection(PerfSections.Vae);
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
-        var ids = rank.Mesh.Ids;
-        int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
-        int root = ids.ToList().IndexOf(reporter);
+        var (reporter, root) = VaeReporter(rank);
         var (image, nonFinite) = members is null ? (null, null)
-            : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device, rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
+            : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device,
+                rank.Id == reporter ? observers.Timings : null, _models, rank.Id, addShift);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {

@@ -27,16 +27,37 @@ public static class PipelineStages
         var rank = RankContext.TensorParallel(tp, device);
         using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype));
         using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype));
-        using var t5 = components.TextEncoder3 is not { } t5Folder ? (ModelLease<T5EncoderModel>?)null
+        using var t5 = components.TextEncoder3 is not { } t5Folder || request.NoT5 ? (ModelLease<T5EncoderModel>?)null
             : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype));
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         watch.Restart();
         var encoder = new Sd3PromptEncoder(clipL.Model, clipG.Model, t5?.Model, components.TransformerConfig.JointAttentionDim, tokenizers) { Timings = timings };
-        var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3);
-        var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength);
+        var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3, request.NegativePrompt2, request.NegativePrompt3);
+        var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength, numImagesPerPrompt: request.NumImagesPerPrompt);
         if (timings is not null) timings.EncodingSeconds = watch.Elapsed.TotalSeconds;
         return encoded;
+    }
+
+    /// <summary>
+    /// The image-to-image pipelines' start: the image ([1, 3, H, W] in [0, 1]) mapped to [-1, 1] (diffusers' image
+    /// processor), encoded, sampled from the posterior with <paramref name="eps"/>, and scaled into the transformer's
+    /// latent space: <c>(sample − shift) · scaling</c> [1, C, H/f, W/f] in the pipeline's dtype.
+    /// </summary>
+    internal static Tensor EncodeImage(PipelineComponents components, ScalarType dtype, Tensor image, Tensor eps, IProcessGroup tp, Device device,
+        StageTimings? timings, PipelineModels models, int deviceId)
+    {
+        var watch = Stopwatch.StartNew();
+        using var lease = models.Get(deviceId, "vae_encoder", RankContext.TensorParallel(tp, device), r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype));
+        var vae = lease.Model;
+        if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
+        watch.Restart();
+        using var scope = NewDisposeScope();
+        var normalized = (image * 2.0 - 1.0).to(dtype, device);
+        using var posterior = vae.Encode(normalized);
+        var latents = vae.Scale(posterior.Sample(eps));
+        if (timings is not null) timings.ImageEncodingSeconds = watch.Elapsed.TotalSeconds;
+        return latents.MoveToOuterDisposeScope();
     }
 
     /// <summary>Un-scales and decodes the final latents; returns the image in [0, 1] as float32 on the CPU.</summary>
@@ -52,8 +73,9 @@ public static class PipelineStages
     }
 
     /// <summary>The image in [0, 1] and what the finite check of the decoder's output found (before the clamp, which would hide infinities).</summary>
+    /// <param name="addShift">false reproduces diffusers' inpainting pipeline, which unscales by <c>latents / scaling_factor</c> alone</param>
     internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp,
-        Device device, StageTimings? timings, PipelineModels models, int deviceId)
+        Device device, StageTimings? timings, PipelineModels models, int deviceId, bool addShift = true)
     {
         var watch = Stopwatch.StartNew();
         using var lease = models.Get(deviceId, "vae", RankContext.TensorParallel(tp, device), r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype));
@@ -61,7 +83,7 @@ public static class PipelineStages
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         watch.Restart();
         using var scope = NewDisposeScope();
-        var decoded = vae.Decode(latents.to(device));
+        var decoded = vae.Decode(latents.to(device), addShift);
         var nonFinite = FiniteCheck.Count(decoded);
         var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
         if (timings is not null) timings.DecodingSeconds = watch.Elapsed.TotalSeconds;

@@ -41,12 +41,15 @@ public static class Preflight
             () => new ClipTextModel(components.TextEncoderConfig, meta, dtype), ClipTextModel.LoadOptions);
         VerifyFolder(components.TextEncoder2, "$.num_hidden_layers", components.TextEncoder2Config.NumHiddenLayers, "text_model.encoder.layers.",
             () => new ClipTextModel(components.TextEncoder2Config, meta, dtype), ClipTextModel.LoadOptions);
-        if (components is { TextEncoder3: { } t5, TextEncoder3Config: { } t5Config })
+        if (components is { TextEncoder3: { } t5, TextEncoder3Config: { } t5Config } && !request.NoT5)
             VerifyFolder(t5, "$.num_layers", t5Config.NumLayers, "encoder.block.", () => new T5EncoderModel(t5Config, meta, dtype), T5EncoderModel.LoadOptions);
         VerifyFolder(components.Transformer, "$.num_layers", transformer.NumLayers, "transformer_blocks.",
             () => new SD3Transformer2DModel(transformer, meta, dtype), null);
         VerifyFolder(components.Vae, "$.block_out_channels", components.VaeConfig.BlockOutChannels.Length, "decoder.up_blocks.",
             () => new AutoencoderKLDecoder(components.VaeConfig, meta, dtype), AutoencoderKLDecoder.LoadOptions);
+        if (request.Image is not null)
+            VerifyFolder(components.Vae, "$.block_out_channels", components.VaeConfig.BlockOutChannels.Length, "encoder.down_blocks.",
+                () => new AutoencoderKLEncoder(components.VaeConfig, meta, dtype), AutoencoderKLEncoder.LoadOptions);
         return watch.Elapsed.TotalSeconds;
     }
 

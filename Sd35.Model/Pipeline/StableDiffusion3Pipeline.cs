@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Sd35.Pipeline;
 
 /// <summary>
-/// The image in [0, 1] ([1, 3, H, W], float32, on the CPU) and how long each stage took. Under a multi-process
+/// The images in [0, 1] ([n, 3, H, W], float32, on the CPU; n = the request's images per prompt) and how long each stage took. Under a multi-process
 /// launcher every process gets the image; <see cref="IsLead"/> is true in exactly one of them (the process hosting
 /// the lead device), the one that should write it.
 /// </summary>
@@ -19,7 +19,9 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings, bool I
 /// Text to image with SD3 / SD3.5, as diffusers' <c>StableDiffusion3Pipeline</c>: encode the prompt (and the
 /// negative prompt under guidance), draw the initial latents from the seed exactly as the reference does
 /// (<c>torch.randn</c> on CPU with a seeded generator), run the flow-matching Euler loop with classifier-free and
-/// optional skip-layer guidance, un-scale the latents and decode them.
+/// optional skip-layer guidance, un-scale the latents and decode them. With an image in the request it is
+/// <c>StableDiffusion3Img2ImgPipeline</c> (the image encoded by the VAE and noised to the first step run), with a
+/// mask too <c>StableDiffusion3InpaintPipeline</c> (see <see cref="LatentStart"/>).
 /// The stages run one after another: encoders → transformer → VAE. By default each releases its models before the
 /// next loads its own, which keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB; with
 /// <see cref="ModelResidency.Resident"/> every device keeps its models from the first generation until the pipeline
@@ -66,31 +68,34 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <summary>Called on the lead device after each denoising step with the step index and the latents (on the CPU).</summary>
     public Action<int, Tensor>? OnStep { get; set; }
 
-    /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>)</param>
+    /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>;
+    /// text to image only)</param>
+    /// <param name="noise">where the random draws come from (default: the request's seed, as diffusers' seeded CPU
+    /// generator); tests replay the reference's recorded draws</param>
     /// <param name="cancellation">when cancellable, every device asks the lead after each denoising step whether to stop
     /// (one small broadcast per step on a mesh) and all throw <see cref="GenerationCancelledException"/> at the same step;
     /// under a multi-process launcher every process must pass a cancellable token or none, and only the lead's decides</param>
     public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, NoiseSource? noise = null)
     {
-        if (Residency == ModelResidency.Staged) return Run(request, progress, initialLatents, cancellation);
+        if (initialLatents is not null)
+        {
+            if (noise is not null || request.Image is not null)
+                throw new ArgumentException("initial latents replace the text-to-image noise draw; give them without an image or a noise source", nameof(initialLatents));
+            noise = NoiseSource.Recorded([initialLatents]);
+        }
+        noise ??= NoiseSource.Seeded(request.Seed);
+        if (Residency == ModelResidency.Staged) return Run(request, progress, noise, cancellation);
         // Resident models (and the group handles they hold) serve one generation at a time.
-        lock (_generating) return Run(request, progress, initialLatents, cancellation);
+        lock (_generating) return Run(request, progress, noise, cancellation);
     }
 
-    GenerationResult Run(GenerationRequest request, IProgress<int>? progress, Tensor? initialLatents, CancellationToken cancellation)
+    GenerationResult Run(GenerationRequest request, IProgress<int>? progress, NoiseSource noise, CancellationToken cancellation)
     {
-        var transformerConfig = _components.TransformerConfig;
-        int vaeScale = _components.VaeConfig.ScaleFactor;
         Validate(_components, _parallel, request);
         var timings = new StageTimings();
-
-        var scheduler = new FlowMatchEulerScheduler(_components.Scheduler);
-        scheduler.SetTimesteps(request.Steps);
-        Func<Tensor> start = initialLatents is null
-            ? () => InitialLatents(request, transformerConfig.InChannels, vaeScale, _dtype)
-            : () => initialLatents.to(_dtype, copy: true);
-        var program = new GenerationProgram(_components, _dtype, _parallel, request, start, scheduler,
+        var scheduler = Schedule(_components, request);
+        var program = new GenerationProgram(_components, _dtype, _parallel, request, noise, scheduler,
             new GenerationObservers(timings, OnStep, progress, StageReleased), Trace, _models, cancellation);
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
 
@@ -99,6 +104,18 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         int keep = isLead ? GenerationProgram.Lead : images.Keys.Min();
         foreach (var (id, image) in images) if (id != keep) image.Dispose();
         return new GenerationResult(images[keep], timings, isLead);
+    }
+
+    /// <summary>
+    /// The schedule the request runs: diffusers' <c>set_timesteps</c> for all its steps, then for an image the
+    /// <c>get_timesteps</c> cut that strength makes (the first steps skipped).
+    /// </summary>
+    public static FlowMatchEulerScheduler Schedule(PipelineComponents components, GenerationRequest request)
+    {
+        var scheduler = new FlowMatchEulerScheduler(components.Scheduler);
+        scheduler.SetTimesteps(request.Steps);
+        if (request.Image is not null) scheduler.StartAt(FlowMatchEulerScheduler.StepsSkipped(request.Steps, request.StrengthOrDefault));
+        return scheduler;
     }
 
     /// <summary>Releases the models kept between generations (after a running generation ends).</summary>
@@ -116,6 +133,11 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         var transformerConfig = components.TransformerConfig;
         int vaeScale = components.VaeConfig.ScaleFactor;
         request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers, Preflight.MaxImageSize(transformerConfig, vaeScale));
+        // diffusers ignores T5's prompts when there is no T5; a prompt that cannot take effect is refused instead.
+        if (components.TextEncoder3 is null && !string.IsNullOrEmpty(request.Prompt3))
+            throw new Sd35.Errors.RequestException("prompt_3", "is T5's prompt, but the model has no text_encoder_3");
+        if (components.TextEncoder3 is null && !string.IsNullOrEmpty(request.NegativePrompt3))
+            throw new Sd35.Errors.RequestException("negative_prompt_3", "is T5's negative prompt, but the model has no text_encoder_3");
         try { ValidateLayout(parallel, request, transformerConfig, vaeScale); }
         catch (ArgumentException e) { throw new Sd35.Errors.RequestException("parallel", e.Message); }
     }
@@ -130,12 +152,12 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     }
 
     /// <summary>
-    /// diffusers' <c>prepare_latents</c>: <c>randn(1, C, H/f, W/f)</c> on the CPU from a generator seeded with the
-    /// request's seed, drawn in the pipeline's dtype as diffusers draws it (a bf16 draw is a different stream).
+    /// diffusers' <c>prepare_latents</c> for text to image: <c>randn(n, C, H/f, W/f)</c> on the CPU from a generator seeded
+    /// with the request's seed, drawn in the pipeline's dtype as diffusers draws it (a bf16 draw is a different stream).
     /// </summary>
     public static Tensor InitialLatents(GenerationRequest request, int channels, int vaeScale, ScalarType dtype = ScalarType.Float32)
     {
-        using var generator = new Generator((ulong)request.Seed);
-        return randn([1, channels, request.Height / vaeScale, request.Width / vaeScale], dtype, generator: generator);
+        using var draws = NoiseSource.Seeded(request.Seed).Open();
+        return draws.Next([request.NumImagesPerPrompt, channels, request.Height / vaeScale, request.Width / vaeScale], dtype, "pipeline");
     }
 }

@@ -11,10 +11,12 @@ public sealed class StageTimings
     public double ClipEncodingSeconds { get; set; }
     /// <summary>T5 over every prompt encoded, inside <see cref="EncodingSeconds"/>.</summary>
     public double T5EncodingSeconds { get; set; }
+    /// <summary>The VAE encoder on the input image (image to image and inpainting; 0 for text to image).</summary>
+    public double ImageEncodingSeconds { get; set; }
     public IReadOnlyList<double> StepSeconds => _steps;
     public double DecodingSeconds { get; set; }
     public double DenoisingSeconds => _steps.Sum();
-    public double TotalSeconds => LoadSeconds + EncodingSeconds + DenoisingSeconds + DecodingSeconds;
+    public double TotalSeconds => LoadSeconds + EncodingSeconds + ImageEncodingSeconds + DenoisingSeconds + DecodingSeconds;
 
     public void AddStep(double seconds) => _steps.Add(seconds);
 
@@ -27,6 +29,7 @@ public sealed class StageTimings
     {
         yield return ("load", LoadSeconds);
         yield return ("text encoding", EncodingSeconds);
+        if (ImageEncodingSeconds > 0) yield return ("image encoding", ImageEncodingSeconds);
         for (int i = 0; i < _steps.Count; i++) yield return ($"denoising step {i + 1}", _steps[i]);
         yield return ("denoising (all)", DenoisingSeconds);
         yield return ("vae decoding", DecodingSeconds);

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Sd35.Layers.Parallel;
 
 /// <summary>
-/// A stride-1, same-size 2-D convolution for channel tensor parallelism, where activations are split by channel
+/// A 2-D convolution (same-size, or the encoder's stride-2 downsampling without padding) for channel tensor parallelism, where activations are split by channel
 /// (dim 1) across the group. A convolution mixes all input channels, so a channel-sharded input is first gathered;
 /// the output is either this rank's slice of the output channels (its rows of the weight, so the compute is split
 /// tp ways) or, for a layer too narrow to split (the decoder's 3-channel <c>conv_out</c>), the whole output.
@@ -19,13 +19,16 @@ public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedP
     readonly bool _inputSharded;
     readonly ShardLayout? _outLayout;
     readonly long _padding;
+    readonly long _stride;
     public Parameter weight;
     public Parameter bias;
 
     /// <param name="inputSharded">the input arrives as this rank's channel slice and is gathered first</param>
     /// <param name="outputSharded">each rank computes only its slice of the output channels</param>
+    /// <param name="stride">2 with <paramref name="samePadding"/> false: diffusers' <c>Downsample2D</c> (padding 0; the caller pads)</param>
+    /// <param name="samePadding">pad by half the kernel on every side (the output keeps the input's size at stride 1), else no padding</param>
     public ChannelParallelConv2d(long inChannels, long outChannels, long kernelSize, IProcessGroup tp, bool inputSharded, bool outputSharded,
-        ScalarType dtype = ScalarType.Float32, Device? device = null)
+        ScalarType dtype = ScalarType.Float32, Device? device = null, long stride = 1, bool samePadding = true)
         : base(nameof(ChannelParallelConv2d))
     {
         if (kernelSize % 2 != 1) throw new ArgumentException($"kernel size {kernelSize} has no centre; only odd same-size kernels are supported");
@@ -36,7 +39,8 @@ public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedP
         _outLayout = outputSharded ? new ShardLayout(0, tp.Rank, tp.Size) : null;
         if (outputSharded && outChannels % tp.Size != 0)
             throw new ArgumentException($"{outChannels} output channels do not split over {tp.Size} ranks");
-        _padding = kernelSize / 2;
+        _padding = samePadding ? kernelSize / 2 : 0;
+        _stride = stride;
         long localOut = _outLayout?.LocalSize(outChannels) ?? outChannels;
         weight = new Parameter(empty([localOut, inChannels, kernelSize, kernelSize], dtype, device), requires_grad: false);
         bias = new Parameter(empty(localOut, dtype, device), requires_grad: false);
@@ -52,9 +56,9 @@ public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedP
 
     Tensor Convolve(Tensor input)
     {
-        if (!NeedsFloat32Workaround) return Kernels.Conv2d(input, weight, bias, _padding);
+        if (!NeedsFloat32Workaround) return Kernels.Conv2d(input, weight, bias, _padding, _stride);
         using var scope = NewDisposeScope();
-        var result = Kernels.Conv2d(input.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias.to(ScalarType.Float32), _padding);
+        var result = Kernels.Conv2d(input.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias.to(ScalarType.Float32), _padding, _stride);
         return result.to(weight.dtype).MoveToOuterDisposeScope();
     }
 

@@ -4,13 +4,14 @@ using Sd35.Tensors.Checkpoints;
 namespace Sd35.Models.Vae;
 
 /// <summary>
-/// The decoder-relevant fields of diffusers' <c>AutoencoderKL</c> config (<c>vae/config.json</c>), under the
+/// The fields of diffusers' <c>AutoencoderKL</c> config (<c>vae/config.json</c>), under the
 /// diffusers names and with diffusers' defaults where a field is absent. Only the architecture SD3 / SD3.5 use is
 /// built; anything else is refused by name so a different VAE fails loudly, not numerically.
 /// </summary>
 public sealed record AutoencoderKLConfig : IModelConfig
 {
     const string UpDecoderBlock = "UpDecoderBlock2D";
+    const string DownEncoderBlock = "DownEncoderBlock2D";
 
     [JsonPropertyName("in_channels")] public int InChannels { get; init; } = 3;
     [JsonPropertyName("out_channels")] public int OutChannels { get; init; } = 3;
@@ -27,6 +28,8 @@ public sealed record AutoencoderKLConfig : IModelConfig
     [JsonPropertyName("act_fn")] public string ActFn { get; init; } = "silu";
     /// <summary>null (absent) means one <c>UpDecoderBlock2D</c> per entry of <see cref="BlockOutChannels"/>, diffusers' default.</summary>
     [JsonPropertyName("up_block_types")] public string[]? UpBlockTypes { get; init; }
+    /// <summary>null (absent) means one <c>DownEncoderBlock2D</c> per entry of <see cref="BlockOutChannels"/>, diffusers' default.</summary>
+    [JsonPropertyName("down_block_types")] public string[]? DownBlockTypes { get; init; }
 
     /// <summary>The VAE's spatial factor, 2^(number of blocks − 1): 8 for SD3.5 (diffusers' <c>vae_scale_factor</c>).</summary>
     public int ScaleFactor => 1 << (BlockOutChannels.Length - 1);
@@ -44,7 +47,7 @@ public sealed record AutoencoderKLConfig : IModelConfig
         UsePostQuantConv = false,
     };
 
-    /// <summary>GroupNorm epsilon: diffusers' VAE decoder hard-codes 1e-6 (not a config field).</summary>
+    /// <summary>GroupNorm epsilon: diffusers' VAE encoder and decoder hard-code 1e-6 (not a config field).</summary>
     public const double NormEps = 1e-6;
 
     public void Validate(string file = ModelConfig.InMemory)
@@ -60,6 +63,13 @@ public sealed record AutoencoderKLConfig : IModelConfig
                 $"lists {UpBlockTypes.Length} blocks for {BlockOutChannels.Length} block_out_channels");
             for (int i = 0; i < UpBlockTypes.Length; i++) rules.OneOf($"up_block_types[{i}]", UpBlockTypes[i], UpDecoderBlock);
         }
+        if (DownBlockTypes is not null)
+        {
+            rules.That(DownBlockTypes.Length == BlockOutChannels.Length, "down_block_types",
+                $"lists {DownBlockTypes.Length} blocks for {BlockOutChannels.Length} block_out_channels");
+            for (int i = 0; i < DownBlockTypes.Length; i++) rules.OneOf($"down_block_types[{i}]", DownBlockTypes[i], DownEncoderBlock);
+        }
+        rules.Positive("in_channels", InChannels);
         rules.Positive("latent_channels", LatentChannels);
         rules.Positive("out_channels", OutChannels);
         rules.AtLeast("layers_per_block", LayersPerBlock, 0);

@@ -54,10 +54,12 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
     /// What the pipeline does with the final latents: <c>latents / scaling_factor + shift_factor</c> (in the
     /// latents' dtype, as diffusers), then <see cref="DecodeRaw"/>. The image is in about [-1, 1], not clamped.
     /// </summary>
-    public Tensor Decode(Tensor latents)
+    /// <param name="addShift">false: <c>latents / scaling_factor</c> alone, as diffusers' SD3 inpainting pipeline
+    /// (v0.32.2 and later) decodes — it leaves out the shift the other SD3 pipelines add</param>
+    public Tensor Decode(Tensor latents, bool addShift = true)
     {
         using var scope = NewDisposeScope();
-        var unscaled = latents / Config.ScalingFactor + (Config.ShiftFactor ?? 0);
+        var unscaled = addShift ? latents / Config.ScalingFactor + (Config.ShiftFactor ?? 0) : latents / Config.ScalingFactor;
         return DecodeRaw(unscaled).MoveToOuterDisposeScope();
     }
 

@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using Sd35.Errors;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace Sd35.Pipeline;
+
+/// <summary>
+/// A picture given to the pipeline — the image of image-to-image and inpainting (3 channels) or the inpainting mask
+/// (1 channel; 1 = repaint, 0 = keep) — as diffusers' image processor holds it before normalizing: float32 values in
+/// [0, 1], channel-major (C × H × W). Plain data, so a request carrying it is serialized like any other (the MPI relay).
+/// </summary>
+public sealed record InputImage(int Channels, int Height, int Width, float[] Values)
+{
+    /// <summary>[1, C, H, W] float32 on the CPU.</summary>
+    public Tensor ToTensor()
+    {
+        if (Values.Length != (long)Channels * Height * Width)
+            throw new ArgumentException($"a {Channels}×{Height}×{Width} image needs {(long)Channels * Height * Width} values, has {Values.Length}");
+        return tensor(Values, [1, Channels, Height, Width]);
+    }
+
+    /// <summary>From a [1, C, H, W] (or [C, H, W]) tensor of values in [0, 1].</summary>
+    public static InputImage FromTensor(Tensor image)
+    {
+        using var plain = image.dim() == 4 ? image.squeeze(0) : image.alias();
+        if (plain.dim() != 3) throw new ArgumentException($"expected an image [1, C, H, W], got [{string.Join(", ", image.shape)}]");
+        using var values = plain.to(ScalarType.Float32).cpu().contiguous();
+        return new InputImage((int)plain.shape[0], (int)plain.shape[1], (int)plain.shape[2], values.data<float>().ToArray());
+    }
+
+    /// <summary>
+    /// Decodes a PNG or JPEG file's bytes (SkiaSharp) to RGB, or with <paramref name="grayscale"/> to one channel the way
+    /// PIL's <c>convert("L")</c> weighs R, G and B (diffusers' mask processor converts masks so). Values are
+    /// <c>byte / 255</c> in float32, as diffusers' <c>pil_to_numpy</c>. Alpha is dropped.
+    /// </summary>
+    /// <param name="what">names the input in errors: the option (<c>--image</c> 'in.png') or the request field</param>
+    /// <exception cref="RequestException">naming <paramref name="field"/>: not a PNG or JPEG, or truncated</exception>
+    public static InputImage Decode(byte[] bytes, string field, string what, bool grayscale = false)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data)
+            ?? throw new RequestException(field, $"{what} is not a readable PNG or JPEG image");
+        if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg))
+            throw new RequestException(field, $"{what} is a {codec.EncodedFormat} image; only PNG and JPEG are read");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[info.BytesSize];
+        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+        SKCodecResult result;
+        try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
+        finally { handle.Free(); }
+        if (result == SKCodecResult.IncompleteInput)
+            throw new RequestException(field, $"{what} is truncated (the {codec.EncodedFormat} data ends before the image does)");
+        if (result != SKCodecResult.Success)
+            throw new RequestException(field, $"{what} could not be decoded ({result})");
+        return grayscale ? Gray(info.Width, info.Height, rgba) : Rgb(info.Width, info.Height, rgba);
+    }
+
+    static InputImage Rgb(int width, int height, byte[] rgba)
+    {
+        int pixels = width * height;
+        var values = new float[3 * pixels];
+        for (int p = 0; p < pixels; p++)
+            for (int c = 0; c < 3; c++)
+                values[c * pixels + p] = rgba[4 * p + c] / 255f;
+        return new InputImage(3, height, width, values);
+    }
+
+    static InputImage Gray(int width, int height, byte[] rgba)
+    {
+        int pixels = width * height;
+        var values = new float[pixels];
+        for (int p = 0; p < pixels; p++)
+        {
+            // PIL's ITU-R 601-2 luma in 16-bit fixed point, rounded: L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+            int luma = (19595 * rgba[4 * p] + 38470 * rgba[4 * p + 1] + 7471 * rgba[4 * p + 2] + 0x8000) >> 16;
+            values[p] = luma / 255f;
+        }
+        return new InputImage(1, height, width, values);
+    }
+
+    /// <summary>
+    /// The repaint region of a mask as diffusers' mask processor binarizes it (value ≥ 0.5): its pixel count and
+    /// bounding box (x, y, width, height), or an empty box when nothing is to be repainted.
+    /// </summary>
+    public (long Area, int X, int Y, int Width, int Height) RepaintRegion()
+    {
+        long area = 0;
+        int minX = int.MaxValue, minY = int.MaxValue, maxX = -1, maxY = -1;
+        for (int y = 0; y < Height; y++)
+            for (int x = 0; x < Width; x++)
+            {
+                if (Values[y * Width + x] < 0.5f) continue;
+                area++;
+                (minX, minY, maxX, maxY) = (Math.Min(minX, x), Math.Min(minY, y), Math.Max(maxX, x), Math.Max(maxY, y));
+            }
+        return area == 0 ? (0, 0, 0, 0, 0) : (area, minX, minY, maxX - minX + 1, maxY - minY + 1);
+    }
+}
