@@ -69,10 +69,10 @@ public static class DemoApp
         }
     }
 
-    /// <summary>A request field is shown as the option that sets it: <c>max_sequence_length</c> → <c>--max-sequence-length</c>.</summary>
+    /// <summary>A request field is shown as the option that sets it: <c>max_sequence_length</c> → <c>--max-sequence-length</c>, <c>n</c> → <c>--images</c>.</summary>
     static string UserFacing(InputException e) =>
         e is RequestException request && e.Message.StartsWith(request.Field, StringComparison.Ordinal)
-            ? $"--{request.Field.Replace('_', '-')}{e.Message[request.Field.Length..]}"
+            ? $"--{(request.Field == "n" ? "images" : request.Field.Replace('_', '-'))}{e.Message[request.Field.Length..]}"
             : e.Message;
 
     static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd();

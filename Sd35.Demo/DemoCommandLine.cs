@@ -29,6 +29,15 @@ public sealed class DemoCommandLine
     readonly Option<string?> _statsJson = new("--stats-json") { Description = "Also write each stage's load and compute seconds and its peak and released resident memory (JSON).", HelpName = "file.json" };
     readonly Option<bool> _traced = new("--traced") { Description = "Trace the denoising loop: the first step of each kind (guided, with skip-layer guidance, unguided) captures every device's step program (every op and collective, with shapes, bytes and times); every later step is checked against it collective by collective and fails at once, naming the device, on a divergence. The timing table says whether the run was traced." };
     readonly Option<string?> _traceOut = new("--trace-out") { Description = "Write the captured steps as Perfetto / Chrome trace-event JSON (one track per device; open in ui.perfetto.dev). Implies --traced; its folder must exist.", HelpName = "file.json" };
+    readonly Option<string?> _prompt2 = new("--prompt-2") { Description = "CLIP-G's prompt (default: --prompt).", HelpName = "text" };
+    readonly Option<string?> _prompt3 = new("--prompt-3") { Description = "T5's prompt (default: --prompt).", HelpName = "text" };
+    readonly Option<string?> _negativePrompt2 = new("--negative-prompt-2") { Description = "CLIP-G's negative prompt (default: --negative-prompt).", HelpName = "text" };
+    readonly Option<string?> _negativePrompt3 = new("--negative-prompt-3") { Description = "T5's negative prompt (default: --negative-prompt).", HelpName = "text" };
+    readonly Option<bool> _noT5 = new("--no-t5") { Description = "Run without the T5 text encoder (zeros in its place, as diffusers with text_encoder_3=None): 9.5 GB less for SD3.5 Large. A model folder without text_encoder_3/ runs so anyway." };
+    readonly Option<string?> _image = new("--image") { Description = "Start from this PNG or JPEG (image to image; with --mask, inpainting). Its size is the output size unless --width/--height say otherwise; both sides must be multiples of 16.", HelpName = "file" };
+    readonly Option<string?> _mask = new("--mask") { Description = "Inpainting mask, PNG or JPEG of the image's size: white (≥ 50 % grey) is repainted, black kept. Needs --image.", HelpName = "file" };
+    readonly Option<double?> _strength = new("--strength") { Description = $"With --image: how much to change it, in (0, 1]; runs the last strength × steps steps (default {GenerationRequest.DefaultStrength}; 1 starts from noise).", HelpName = "x" };
+    readonly Option<int> _images = new("--images") { Description = $"Images per prompt, 1..{GenerationRequest.MaxImagesPerPrompt}, one batch; above 1 they are written as <out>-1.png … <out>-N.png.", DefaultValueFactory = _ => 1, HelpName = "n" };
     readonly Option<string> _out = new("--out") { Description = "Output PNG file; written only when the image is complete, its folder must exist.", DefaultValueFactory = _ => "sd35.png", HelpName = "file.png" };
 
     public RootCommand Root { get; }
@@ -37,9 +46,11 @@ public sealed class DemoCommandLine
     {
         Root = new RootCommand("Sd35.Demo — text to image with Stable Diffusion 3.5")
         {
-            _prompt, _negativePrompt, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out, _statsJson, _traced, _traceOut,
+            _prompt, _negativePrompt, _prompt2, _prompt3, _negativePrompt2, _negativePrompt3, _noT5, _image, _mask, _strength, _images, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out, _statsJson, _traced, _traceOut,
         };
         InRange(_steps, 1, GenerationRequest.MaxSteps);
+        InRange(_images, 1, GenerationRequest.MaxImagesPerPrompt);
+        Validate(_strength, s => s is null || (double.IsFinite(s.Value) && s > 0 && s <= 1), "must be in (0, 1]");
         _device.AcceptOnlyFromAmong("cpu", "cuda");
         InRange(_maxSequenceLength, 1, GenerationRequest.MaxMaxSequenceLength);
         Validate(_guidance, g => double.IsFinite(g) && g >= 0 && g <= GenerationRequest.MaxGuidanceScale, $"must be a number in 0..{GenerationRequest.MaxGuidanceScale}");
@@ -119,6 +130,15 @@ public sealed class DemoCommandLine
     {
         Prompt = result.GetValue(_prompt)!,
         NegativePrompt = result.GetValue(_negativePrompt)!,
+        Prompt2 = result.GetValue(_prompt2),
+        Prompt3 = result.GetValue(_prompt3),
+        NegativePrompt2 = result.GetValue(_negativePrompt2),
+        NegativePrompt3 = result.GetValue(_negativePrompt3),
+        NoT5 = result.GetValue(_noT5),
+        Image = result.GetValue(_image),
+        Mask = result.GetValue(_mask),
+        Strength = result.GetValue(_strength),
+        Images = result.GetValue(_images),
         Steps = result.GetValue(_steps),
         Guidance = result.GetValue(_guidance),
         Seed = result.GetValue(_seed),

@@ -5,6 +5,17 @@ public sealed record DemoOptions
 {
     public string Prompt { get; init; } = DemoCommandLine.DefaultPrompt;
     public string NegativePrompt { get; init; } = "";
+    public string? Prompt2 { get; init; }
+    public string? Prompt3 { get; init; }
+    public string? NegativePrompt2 { get; init; }
+    public string? NegativePrompt3 { get; init; }
+    public bool NoT5 { get; init; }
+    /// <summary>The PNG or JPEG to start from (image to image), and with <see cref="Mask"/> the one to repaint.</summary>
+    public string? Image { get; init; }
+    public string? Mask { get; init; }
+    public double? Strength { get; init; }
+    /// <summary>Images per prompt; above 1 the files are <see cref="OutputPaths"/>.</summary>
+    public int Images { get; init; } = 1;
     public int Steps { get; init; } = 28;
     public double Guidance { get; init; } = 3.5;
     public long Seed { get; init; } = 0;
@@ -21,6 +32,14 @@ public sealed record DemoOptions
     public bool Traced { get; init; }
     /// <summary>Where to write the captured steps as Perfetto trace-event JSON (implies <see cref="Traced"/>).</summary>
     public string? TraceOut { get; init; }
+
+    /// <summary>Where the images go: <see cref="Out"/> for one; <c>name-1.png</c> … <c>name-N.png</c> beside it for N.</summary>
+    public IReadOnlyList<string> OutputPaths()
+    {
+        if (Images == 1) return [Out];
+        var stem = Path.Combine(Path.GetDirectoryName(Out) ?? "", Path.GetFileNameWithoutExtension(Out));
+        return Enumerable.Range(1, Images).Select(i => $"{stem}-{i}{Path.GetExtension(Out)}").ToList();
+    }
 
     /// <summary>Parses and validates <paramref name="args"/>; a bad argument is a <see cref="CommandLineException"/> naming the option.</summary>
     public static DemoOptions Parse(IReadOnlyList<string> args)

@@ -31,17 +31,30 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         var components = DemoComponents.Resolve(options);
         var transformer = components.TransformerConfig;
         int defaultSize = transformer.SampleSize * components.VaeConfig.ScaleFactor;
+        var image = ReadPicture(options.Image, "image", grayscale: false);
+        var mask = ReadPicture(options.Mask, "mask", grayscale: true);
         var request = new GenerationRequest
         {
             Prompt = options.Prompt,
             NegativePrompt = options.NegativePrompt,
+            Prompt2 = options.Prompt2,
+            Prompt3 = options.Prompt3,
+            NegativePrompt2 = options.NegativePrompt2,
+            NegativePrompt3 = options.NegativePrompt3,
+            NoT5 = options.NoT5,
+            Image = image,
+            Mask = mask,
+            Strength = options.Strength,
+            NumImagesPerPrompt = options.Images,
             Steps = options.Steps,
             GuidanceScale = options.Guidance,
             Seed = options.Seed,
-            Width = options.Width ?? defaultSize,
-            Height = options.Height ?? defaultSize,
+            // The output is the input image's size unless the options say otherwise (which the request then refuses).
+            Width = options.Width ?? image?.Width ?? defaultSize,
+            Height = options.Height ?? image?.Height ?? defaultSize,
             MaxSequenceLength = options.MaxSequenceLength,
         };
+        var outputs = options.OutputPaths();
         var parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
         var placement = new PipelineOptions
         {
@@ -56,28 +69,38 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         var dtype = options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
         var pipeline = new StableDiffusion3Pipeline(components, dtype, placement);   // an unavailable --device fails here
         double preflightSeconds = Preflight.Check(components, request, options.Out, placement.Parallel, dtype);
+        foreach (var output in outputs.Skip(1)) OutputFile.EnsureWritable(output);
         if (options.TraceOut is not null) OutputFile.EnsureWritable(options.TraceOut, "trace_out");
 
         if (options.Model is null)
             Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
         Line(Sd35.Tensors.LibTorchRuntime.Describe(DeviceBinding.For(options.Device)(0)));
-        Line($"{components.Description}: {request.Width}×{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
+        Line($"{components.Description}: {Mode(request)}{request.Width}×{request.Height}, {request.StepsRun} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
             (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
         var probe = new StageMemoryProbe(pipeline);
         probe.Start();
-        using var result = DemoProgress.Run(console, liveProgress, request.Steps, progress =>
+        using var result = DemoProgress.Run(console, liveProgress, request.StepsRun, progress =>
         {
-            pipeline.StageReleased += stage => progress.Stage(stage switch { "encoding" => "denoising", "denoising" => "vae decoding", _ => "done" });
+            pipeline.StageReleased += stage => progress.Stage(stage switch
+            {
+                "encoding" => request.Image is null ? "denoising" : "image encoding",
+                "image encoding" => "denoising",
+                "denoising" => "vae decoding",
+                _ => "done",
+            });
             progress.Stage("text encoding");
             return pipeline.Generate(request, progress);
         });
 
         if (!result.IsLead) return 0;      // under a multi-process launcher, only the lead's process writes the image
-        var image = ImageOutput.FromUnitRange(result.Image)[0];
-        if (interrupts is null) ImageOutput.SavePng(image, options.Out);
-        else interrupts.Writing(() => ImageOutput.SavePng(image, options.Out), options.Out);
-        Line($"wrote {options.Out} ({request.Width}×{request.Height})");
+        var pictures = ImageOutput.FromUnitRange(result.Image);
+        foreach (var (picture, output) in pictures.Zip(outputs))
+        {
+            if (interrupts is null) ImageOutput.SavePng(picture, output);
+            else interrupts.Writing(() => ImageOutput.SavePng(picture, output), output);
+            Line($"wrote {output} ({request.Width}×{request.Height})");
+        }
         console.Write(TimingTable(result.Timings, preflightSeconds, pipeline.Trace is null ? "timings (untraced)" : "timings (traced)"));
         if (pipeline.Trace is not null) Line(TraceSummary(pipeline.Trace));
         Line(probe.ToTable(result.Timings));
@@ -90,6 +113,23 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         }
         return 0;
     }
+
+    /// <summary>Reads the PNG or JPEG an option names; a missing, unreadable or truncated file is a one-line error naming the option.</summary>
+    static InputImage? ReadPicture(string? path, string field, bool grayscale)
+    {
+        if (path is null) return null;
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Sd35.Errors.RequestException(field, $"'{path}' cannot be read: {e.Message}");
+        }
+        return InputImage.Decode(bytes, field, $"'{path}'", grayscale);
+    }
+
+    static string Mode(GenerationRequest request) =>
+        (request.Mask is not null ? $"inpainting at strength {request.StrengthOrDefault}, " : request.Image is not null ? $"image to image at strength {request.StrengthOrDefault}, " : "")
+        + (request.NumImagesPerPrompt > 1 ? $"{request.NumImagesPerPrompt} images, " : "") + (request.NoT5 ? "no T5, " : "");
 
     /// <summary>What the trace captured and checked, under the timing table.</summary>
     static string TraceSummary(StepTrace trace)
