@@ -43,6 +43,10 @@ public sealed record InputImage(int Channels, int Height, int Width, float[] Val
             ?? throw new RequestException(field, $"{what} is not a readable PNG or JPEG image");
         if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg))
             throw new RequestException(field, $"{what} is a {codec.EncodedFormat} image; only PNG and JPEG are read");
+        // Skia decodes what is there and may call a cut file complete (a PNG cut inside its image data decodes as
+        // "success" with the rest left blank); a complete file ends with its format's end marker.
+        if (!HasEndMarker(bytes, codec.EncodedFormat))
+            throw new RequestException(field, $"{what} is truncated (the {codec.EncodedFormat} file has no end marker)");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize];
         var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
@@ -54,6 +58,14 @@ public sealed record InputImage(int Channels, int Height, int Width, float[] Val
         if (result != SKCodecResult.Success)
             throw new RequestException(field, $"{what} could not be decoded ({result})");
         return grayscale ? Gray(info.Width, info.Height, rgba) : Rgb(info.Width, info.Height, rgba);
+    }
+
+    /// <summary>PNG: the IEND chunk; JPEG: the EOI marker FF D9 (trailing bytes after either are tolerated).</summary>
+    static bool HasEndMarker(byte[] bytes, SKEncodedImageFormat format)
+    {
+        if (format == SKEncodedImageFormat.Png) return bytes.AsSpan().LastIndexOf("IEND"u8) >= 0;
+        var tail = bytes.AsSpan(Math.Max(0, bytes.Length - 4096));
+        return tail.LastIndexOf([(byte)0xFF, (byte)0xD9]) >= 0;
     }
 
     static InputImage Rgb(int width, int height, byte[] rgba)

@@ -17,7 +17,7 @@ public static class ImageEndpoints
     {
         var images = app.MapGroup("/v1/images").WithTags("images");
         images.MapPost("/", Submit)
-            .Accepts<ImageRequestBody>("application/json")
+            .Accepts<ImageRequestBody>("application/json", "multipart/form-data")
             .Produces<JobAccepted>(StatusCodes.Status202Accepted)
             .Produces<ErrorBody>(StatusCodes.Status400BadRequest)
             .Produces<ErrorBody>(StatusCodes.Status429TooManyRequests)
@@ -28,7 +28,11 @@ public static class ImageEndpoints
         images.MapGet("/{id}/png", Png)
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
             .Produces<ErrorBody>(StatusCodes.Status404NotFound).Produces<ErrorBody>(StatusCodes.Status409Conflict)
-            .WithSummary("The image, once the job succeeded.");
+            .WithSummary("The (first) image, once the job succeeded.");
+        images.MapGet("/{id}/png/{index:int}", PngAt)
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces<ErrorBody>(StatusCodes.Status404NotFound).Produces<ErrorBody>(StatusCodes.Status409Conflict)
+            .WithSummary("Image number index (1..n) of the job's batch, once the job succeeded.");
         images.MapGet("/{id}/events", Events)
             .Produces<JobSnapshot>(contentType: "text/event-stream").Produces<ErrorBody>(StatusCodes.Status404NotFound)
             .WithSummary("Server-sent events: one 'progress' event per change, then 'succeeded', 'failed' or 'cancelled'.");
@@ -38,11 +42,11 @@ public static class ImageEndpoints
             .WithSummary("Cancels: a queued job at once, a running one at its next step boundary.");
 
         app.MapPost("/v1/generate", Generate).WithTags("images")
-            .Accepts<ImageRequestBody>("application/json")
+            .Accepts<ImageRequestBody>("application/json", "multipart/form-data")
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
             .Produces<ErrorBody>(StatusCodes.Status400BadRequest)
             .Produces<ErrorBody>(StatusCodes.Status429TooManyRequests)
-            .WithSummary("The same as POST /v1/images, waiting for the image (the job is cancelled if the client goes away).");
+            .WithSummary("The same as POST /v1/images with n = 1, waiting for the image (the job is cancelled if the client goes away).");
         app.MapGet("/v1/health", Health).WithTags("server").Produces<HealthBody>();
         app.MapGet("/v1/info", Info).WithTags("server").Produces<InfoBody>();
     }
@@ -52,7 +56,7 @@ public static class ImageEndpoints
     public sealed record InfoBody(
         string Model, string Config, string Device, string DType, string Models, string Memory, int DefaultSize, int DefaultSteps, int SizeMultipleOf,
         int[] DefaultSkipLayers, ServerLimits Limits, Dictionary<string, string> Versions);
-    public sealed record ServerLimits(int QueueLength, int MaxPromptLength, int MaxBodyBytes, int MaxSteps, int MaxImageSide);
+    public sealed record ServerLimits(int QueueLength, int MaxPromptLength, int MaxBodyBytes, int MaxSteps, int MaxImageSide, int MaxImages);
 
     static async Task<IResult> Submit(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, IOptions<JsonOptions> json)
     {
@@ -63,7 +67,7 @@ public static class ImageEndpoints
 
     static async Task<IResult> Generate(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, IOptions<JsonOptions> json)
     {
-        var (job, refused) = await Accept(http, queue, pipeline, options, json.Value.SerializerOptions);
+        var (job, refused) = await Accept(http, queue, pipeline, options, json.Value.SerializerOptions, oneImage: true);
         if (refused is not null) return refused;
         JobSnapshot last = job!.Snapshot();
         try
@@ -81,12 +85,15 @@ public static class ImageEndpoints
     }
 
     /// <summary>Reads and checks the body, then queues the job: a 4xx answer, or the queued job.</summary>
-    static async Task<(GenerationJob? Job, IResult? Refused)> Accept(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, JsonSerializerOptions json)
+    /// <param name="oneImage">the answer is one PNG, so n must be 1</param>
+    static async Task<(GenerationJob? Job, IResult? Refused)> Accept(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, JsonSerializerOptions json,
+        bool oneImage = false)
     {
         GenerationRequest request;
         try
         {
             var body = await RequestReader.ReadAsync(http.Request, options.MaxBodyBytes, json, http.RequestAborted);
+            if (oneImage && body.N is > 1) throw new RequestException("n", $"POST /v1/generate answers one PNG; for n = {body.N} use POST /v1/images");
             request = pipeline.ToRequest(body);
         }
         catch (RequestReader.BodyException e)
@@ -121,6 +128,18 @@ public static class ImageEndpoints
         return snapshot.Status == JobStatus.Succeeded && job.PngPath is { } png
             ? TypedResults.PhysicalFile(png, "image/png", fileDownloadName: null)
             : Error(StatusCodes.Status409Conflict, $"job {id} is {snapshot.Status.ToString().ToLowerInvariant()}; the image exists once it has succeeded");
+    }
+
+    static IResult PngAt(string id, int index, GenerationQueue queue)
+    {
+        if (queue.Find(id) is not { } job) return NotFound(id);
+        var snapshot = job.Snapshot();
+        if (snapshot.Status != JobStatus.Succeeded)
+            return Error(StatusCodes.Status409Conflict, $"job {id} is {snapshot.Status.ToString().ToLowerInvariant()}; the images exist once it has succeeded");
+        var files = job.PngPaths;
+        return index >= 1 && index <= files.Count
+            ? TypedResults.PhysicalFile(files[index - 1], "image/png", fileDownloadName: null)
+            : Error(StatusCodes.Status404NotFound, $"job {id} has images 1..{files.Count}; there is no image {index}");
     }
 
     static IResult Events(string id, GenerationQueue queue, HttpContext http)
@@ -163,7 +182,7 @@ public static class ImageEndpoints
             pipeline.ModelDescription, options.Parallel ?? "single device", pipeline.Device, pipeline.DType.ToString().ToLowerInvariant(),
             options.Models.ToString().ToLowerInvariant(), pipeline.Memory,
             pipeline.DefaultSize, options.DefaultSteps, pipeline.SizeMultiple, pipeline.DefaultSkipLayers,
-            new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.MaxSteps, options.MaxImageSide),
+            new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.MaxSteps, options.MaxImageSide, options.MaxImages),
             versions));
     }
 

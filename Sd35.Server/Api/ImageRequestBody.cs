@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Sd35.Server.Api;
 
 /// <summary>
@@ -15,11 +17,34 @@ public sealed record ImageRequestBody
     public int? Height { get; init; }
     /// <summary>Skip-layer guidance; null or absent: off. SD3.5 Large uses layers 7, 8, 9 (see <c>GET /v1/info</c>).</summary>
     public SkipLayerGuidanceBody? SkipLayerGuidance { get; init; }
+    /// <summary>Images per prompt (diffusers' <c>num_images_per_prompt</c>), 1 up to the server's <c>--max-images</c>.</summary>
+    public int? N { get; init; }
+    /// <summary>CLIP-G's prompt; absent: <c>prompt</c>.</summary>
+    [JsonPropertyName("prompt_2")] public string? Prompt2 { get; init; }
+    /// <summary>T5's prompt; absent: <c>prompt</c>.</summary>
+    [JsonPropertyName("prompt_3")] public string? Prompt3 { get; init; }
+    [JsonPropertyName("negative_prompt_2")] public string? NegativePrompt2 { get; init; }
+    [JsonPropertyName("negative_prompt_3")] public string? NegativePrompt3 { get; init; }
+    /// <summary>Run without T5 (zeros in its place).</summary>
+    [JsonPropertyName("no_t5")] public bool? NoT5 { get; init; }
+    /// <summary>Image to image and inpainting: how much of the schedule runs, in (0, 1] (default 0.6).</summary>
+    public double? Strength { get; init; }
+    /// <summary>A PNG or JPEG, base64 (a <c>data:</c> URL prefix is allowed): image to image, or inpainting with <see cref="Mask"/>. Width and height default to its size.</summary>
+    public string? Image { get; init; }
+    /// <summary>The inpainting mask, base64 PNG or JPEG of the image's size: white (≥ 50 % grey) is repainted.</summary>
+    public string? Mask { get; init; }
 
     /// <summary>The wire names, for rejecting unknown fields (a misspelt <c>guidence</c> must not be silently ignored).</summary>
     public static IReadOnlySet<string> FieldNames { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
         "prompt", "negative_prompt", "steps", "guidance", "seed", "width", "height", "skip_layer_guidance",
+        "n", "prompt_2", "prompt_3", "negative_prompt_2", "negative_prompt_3", "no_t5", "strength", "image", "mask",
+    };
+
+    /// <summary>The text fields: a multipart form's value for them is taken as text, any other field's as JSON (a number, true).</summary>
+    public static IReadOnlySet<string> TextFieldNames { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "prompt", "negative_prompt", "prompt_2", "prompt_3", "negative_prompt_2", "negative_prompt_3", "image", "mask",
     };
 }
 

@@ -4,8 +4,9 @@ using Sd35.Errors;
 namespace Sd35.Server.Api;
 
 /// <summary>
-/// Reads a JSON request body within the size limit and maps what can go wrong to a 4xx answer naming the field:
-/// too large (413), not JSON (415), malformed or mistyped (400 naming the JSON path), an unknown field (400).
+/// Reads a request body within the size limit — JSON, or a multipart form whose fields have the JSON names and whose
+/// <c>image</c> and <c>mask</c> parts are the uploaded files — and maps what can go wrong to a 4xx answer naming the
+/// field: too large (413), neither (415), malformed or mistyped (400 naming the JSON path), an unknown field (400).
 /// </summary>
 public static class RequestReader
 {
@@ -17,8 +18,9 @@ public static class RequestReader
 
     public static async Task<ImageRequestBody> ReadAsync(HttpRequest request, int maxBytes, JsonSerializerOptions json, CancellationToken cancellationToken)
     {
-        if (!request.HasJsonContentType())
-            throw new BodyException(StatusCodes.Status415UnsupportedMediaType, new ErrorBody("the body must be JSON (Content-Type: application/json)"));
+        bool form = request.HasFormContentType;
+        if (!request.HasJsonContentType() && !form)
+            throw new BodyException(StatusCodes.Status415UnsupportedMediaType, new ErrorBody("the body must be JSON (Content-Type: application/json) or a multipart form (multipart/form-data)"));
         if (request.ContentLength > maxBytes) throw TooLarge(maxBytes);
 
         var buffer = new MemoryStream();
@@ -30,6 +32,7 @@ public static class RequestReader
             buffer.Write(chunk, 0, read);
         }
 
+        if (form) buffer = new MemoryStream(await FormAsJson(request, buffer, cancellationToken));
         try
         {
             using (var document = JsonDocument.Parse(buffer.ToArray()))
@@ -49,6 +52,36 @@ public static class RequestReader
             var problem = field is null ? $"the body is not valid JSON ({e.Message})" : $"{field}: wrong type or malformed value";
             throw new BodyException(StatusCodes.Status400BadRequest, new ErrorBody(problem, field));
         }
+    }
+
+    /// <summary>
+    /// A multipart form as the JSON body it stands for: text fields as strings, other fields parsed as JSON values
+    /// (a malformed one stays a string, which then fails as a mistyped field), files as base64 under their part name.
+    /// </summary>
+    static async Task<byte[]> FormAsJson(HttpRequest request, MemoryStream buffer, CancellationToken cancellationToken)
+    {
+        buffer.Position = 0;
+        request.Body = buffer;   // already read within the limit
+        var form = await request.ReadFormAsync(cancellationToken);
+        var json = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (name, values) in form)
+        {
+            var text = values.ToString();
+            json[name] = ImageRequestBody.TextFieldNames.Contains(name) ? text : ParsedOrText(text);
+        }
+        foreach (var file in form.Files)
+        {
+            using var bytes = new MemoryStream();
+            await file.CopyToAsync(bytes, cancellationToken);
+            json[file.Name] = Convert.ToBase64String(bytes.ToArray());
+        }
+        return JsonSerializer.SerializeToUtf8Bytes(json);
+    }
+
+    static System.Text.Json.Nodes.JsonNode? ParsedOrText(string text)
+    {
+        try { return System.Text.Json.Nodes.JsonNode.Parse(text); }
+        catch (JsonException) { return text; }
     }
 
     /// <summary><c>$.skip_layer_guidance.layers[0]</c> → <c>skip_layer_guidance</c>: the top-level field at fault.</summary>

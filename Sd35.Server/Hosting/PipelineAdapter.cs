@@ -9,7 +9,7 @@ using TorchSharp;
 namespace Sd35.Server.Hosting;
 
 /// <summary>What a finished generation hands back: 8-bit pixels and the seconds of each section.</summary>
-public sealed record GenerationOutcome(RgbImage Image, StageTimings Timings);
+public sealed record GenerationOutcome(IReadOnlyList<RgbImage> Images, StageTimings Timings);
 
 /// <summary>
 /// The server's only coupling to the pipeline: builds it once from the options, turns a JSON body into a checked
@@ -82,12 +82,21 @@ public sealed class PipelineAdapter : IDisposable
     public GenerationRequest ToRequest(ImageRequestBody body)
     {
         var prompt = body.Prompt ?? throw new RequestException("prompt", "prompt is required");
-        CheckLength("prompt", prompt);
-        CheckLength("negative_prompt", body.NegativePrompt ?? "");
+        foreach (var (field, text) in new[] { ("prompt", prompt), ("negative_prompt", body.NegativePrompt), ("prompt_2", body.Prompt2),
+            ("prompt_3", body.Prompt3), ("negative_prompt_2", body.NegativePrompt2), ("negative_prompt_3", body.NegativePrompt3) })
+            CheckLength(field, text ?? "");
+        int images = body.N ?? 1;
+        if (images < 1 || images > _options.MaxImages) throw new RequestException("n", $"n must be in 1..{_options.MaxImages} on this server; got {images}");
         var request = new GenerationRequest
         {
             Prompt = prompt,
             NegativePrompt = body.NegativePrompt ?? "",
+            Prompt2 = body.Prompt2,
+            Prompt3 = body.Prompt3,
+            NegativePrompt2 = body.NegativePrompt2,
+            NegativePrompt3 = body.NegativePrompt3,
+            NoT5 = body.NoT5 ?? false,
+            NumImagesPerPrompt = images,
             Steps = body.Steps ?? _options.DefaultSteps,
             GuidanceScale = body.Guidance ?? 3.5,
             Seed = body.Seed ?? 0,
@@ -96,6 +105,7 @@ public sealed class PipelineAdapter : IDisposable
             MaxSequenceLength = _options.MaxSequenceLength,
             SkipLayerGuidance = SkipLayers(body.SkipLayerGuidance),
         };
+        request = ImageEdits.Apply(request, ImageEdits.FromBase64(body.Image, "image"), ImageEdits.FromBase64(body.Mask, "mask"), body.Strength, body.Width, body.Height);
         if (request.Steps > _options.MaxSteps) throw new RequestException("steps", $"steps must be at most {_options.MaxSteps} on this server; got {request.Steps}");
         if (request.Width > _options.MaxImageSide) throw new RequestException("width", $"width must be at most {_options.MaxImageSide} on this server; got {request.Width}");
         if (request.Height > _options.MaxImageSide) throw new RequestException("height", $"height must be at most {_options.MaxImageSide} on this server; got {request.Height}");
@@ -129,7 +139,7 @@ public sealed class PipelineAdapter : IDisposable
         _relay?.Announce(request);
         using var scope = torch.NewDisposeScope();
         using var result = _pipeline.Generate(request, new StepCallback(stepDone), cancellation: cancellation);
-        return new GenerationOutcome(ImageOutput.FromUnitRange(result.Image)[0], result.Timings);
+        return new GenerationOutcome(ImageOutput.FromUnitRange(result.Image), result.Timings);
     }
 
     /// <summary>

@@ -33,8 +33,9 @@ public static class ServerApp
         builder.Services.AddHostedService(services => services.GetRequiredService<GenerationQueue>());
         builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
         builder.Services.AddOpenApi();
-        // Kestrel's own cap on bodies; RequestReader applies the configured (smaller) one with a clear message.
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1 << 20);
+        // Kestrel's own cap on bodies, above the configured one (which RequestReader applies with a clear message).
+        builder.WebHost.ConfigureKestrel((context, k) => k.Limits.MaxRequestBodySize =
+            (int.TryParse(context.Configuration["max-body-bytes"], out int configured) ? configured : new ServerOptions().MaxBodyBytes) + (1L << 20));
     }
 
     public static void ConfigureJson(JsonSerializerOptions json)

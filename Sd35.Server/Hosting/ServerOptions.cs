@@ -26,7 +26,10 @@ public sealed record ServerOptions
     /// <summary>Finished jobs (and their PNGs) remembered; older ones are forgotten and their files deleted.</summary>
     public int KeepJobs { get; init; } = 200;
     public int MaxPromptLength { get; init; } = 2000;
-    public int MaxBodyBytes { get; init; } = 16 * 1024;
+    /// <summary>Room for an input image and a mask in base64 (a 1024² PNG is a few MB).</summary>
+    public int MaxBodyBytes { get; init; } = 24 * 1024 * 1024;
+    /// <summary>Images per request (<c>n</c>): one batch, so memory and time grow with it.</summary>
+    public int MaxImages { get; init; } = 4;
     public int MaxSteps { get; init; } = 200;
     public int MaxImageSide { get; init; } = 2048;
     public int DefaultSteps { get; init; } = 28;
@@ -48,7 +51,8 @@ public sealed record ServerOptions
           --output <dir>             the folder the server writes its PNGs to (default ./sd35-server-output)
           --keep-jobs <n>            finished jobs remembered, with their PNGs (default 200)
           --max-prompt-length <n>    characters per prompt (default 2000)
-          --max-body-bytes <n>       request body limit (default 16384)
+          --max-body-bytes <n>       request body limit, input image and mask included (default 25165824)
+          --max-images <n>           images per request, the API's n (default 4)
           --max-steps <n>            steps per request (default 200)
           --max-image-side <px>      width and height limit (default 2048)
           --steps <n>                steps when a request names none (default 28)
@@ -88,6 +92,7 @@ public sealed record ServerOptions
             MaxPromptLength = Int("max-prompt-length", defaults.MaxPromptLength),
             MaxBodyBytes = Int("max-body-bytes", defaults.MaxBodyBytes, min: 256),
             MaxSteps = Int("max-steps", defaults.MaxSteps),
+            MaxImages = Int("max-images", defaults.MaxImages),
             MaxImageSide = Int("max-image-side", defaults.MaxImageSide),
             DefaultSteps = Int("steps", defaults.DefaultSteps),
             MaxSequenceLength = Int("max-sequence-length", defaults.MaxSequenceLength),

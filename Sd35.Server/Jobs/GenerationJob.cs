@@ -30,7 +30,10 @@ public sealed class GenerationJob
     public string Id { get; }
     public GenerationRequest Request { get; }
     public DateTimeOffset Created { get; } = DateTimeOffset.UtcNow;
-    public string? PngPath { get; private set; }
+    /// <summary>The first image's file (of <see cref="PngPaths"/>), once succeeded.</summary>
+    public string? PngPath => PngPaths.FirstOrDefault();
+    /// <summary>Every image's file, in the batch's order (one per image of <c>n</c>), once succeeded; empty before and once forgotten.</summary>
+    public IReadOnlyList<string> PngPaths { get; private set; } = [];
     public CancellationToken CancellationToken => _cancel.Token;
 
     public bool IsFinished
@@ -47,8 +50,8 @@ public sealed class GenerationJob
 
     public void StepDone(int done) => Change(() => _step = done);
 
-    public void Succeed(string pngPath, StageTimings timings) =>
-        Finish(JobStatus.Succeeded, null, timings, () => PngPath = pngPath);
+    public void Succeed(IReadOnlyList<string> pngPaths, StageTimings timings) =>
+        Finish(JobStatus.Succeeded, null, timings, () => PngPaths = pngPaths);
 
     public void Fail(string error, StageTimings? timings = null) => Finish(JobStatus.Failed, error, timings);
 
@@ -58,7 +61,7 @@ public sealed class GenerationJob
     public void RequestCancel() => _cancel.Cancel();
 
     /// <summary>The file is gone (the job was forgotten); the job no longer offers an image.</summary>
-    public void Forget() => Change(() => PngPath = null);
+    public void Forget() => Change(() => PngPaths = []);
 
     void Finish(JobStatus status, string? error, StageTimings? timings, Action? also = null) => Change(() =>
     {
@@ -89,10 +92,11 @@ public sealed class GenerationJob
         lock (_lock)
         {
             var request = Request;
+            int steps = request.StepsRun;
             return new JobSnapshot(
-                Id, _status, _step, request.Steps, request.Steps == 0 ? 0 : (double)_step / request.Steps, queuePosition,
+                Id, _status, _step, steps, steps == 0 ? 0 : (double)_step / steps, queuePosition,
                 JobParameters.Of(request), _timings is null ? null : SectionTimings.Of(_timings), _error,
-                Created, _started, _finished);
+                Created, _started, _finished, PngPaths.Select((_, i) => $"/v1/images/{Id}/png/{i + 1}").ToList());
         }
     }
 
@@ -116,18 +120,38 @@ public sealed class GenerationJob
     }
 }
 
-/// <summary>What <c>GET /v1/images/{id}</c> answers (snake_case on the wire).</summary>
+/// <summary>What <c>GET /v1/images/{id}</c> answers (snake_case on the wire). <paramref name="Steps"/>: the steps that run
+/// (image to image runs strength × the scheduled steps); <paramref name="Images"/>: each image's address once succeeded.</summary>
 public sealed record JobSnapshot(
     string Id, JobStatus Status, int Step, int Steps, double Progress, int? QueuePosition,
     JobParameters Parameters, SectionTimings? Timings, string? Error,
-    DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished);
+    DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished, IReadOnlyList<string> Images);
 
-/// <summary>The values the job runs with, defaults filled in.</summary>
+/// <summary>
+/// The values the job runs with, defaults filled in: the text-to-image ones, images per prompt (<c>n</c>), the texts
+/// per encoder, no T5, and for image to image the mode, strength and image size, for inpainting the mask's repaint
+/// region (pixels ≥ 50 % grey: its area and bounding box), so a client can check what the server received.
+/// </summary>
 public sealed record JobParameters(
-    string Prompt, string NegativePrompt, int Steps, double Guidance, long Seed, int Width, int Height, int[]? SkipLayerGuidanceLayers)
+    string Prompt, string NegativePrompt, int Steps, double Guidance, long Seed, int Width, int Height, int[]? SkipLayerGuidanceLayers,
+    int N, string? Prompt2, string? Prompt3, string? NegativePrompt2, string? NegativePrompt3, bool NoT5,
+    string Mode, double? Strength, MaskRegion? Mask)
 {
     public static JobParameters Of(GenerationRequest r) =>
-        new(r.Prompt, r.NegativePrompt, r.Steps, r.GuidanceScale, r.Seed, r.Width, r.Height, r.SkipLayerGuidance?.Layers);
+        new(r.Prompt, r.NegativePrompt, r.Steps, r.GuidanceScale, r.Seed, r.Width, r.Height, r.SkipLayerGuidance?.Layers,
+            r.NumImagesPerPrompt, r.Prompt2, r.Prompt3, r.NegativePrompt2, r.NegativePrompt3, r.NoT5,
+            r.Mask is not null ? "inpainting" : r.Image is not null ? "image_to_image" : "text_to_image",
+            r.Image is null ? null : r.StrengthOrDefault, r.Mask is null ? null : MaskRegion.Of(r.Mask));
+}
+
+/// <summary>The repaint region of an inpainting mask: its pixel count and bounding box (x, y from the top left).</summary>
+public sealed record MaskRegion(long Area, int X, int Y, int Width, int Height)
+{
+    public static MaskRegion Of(InputImage mask)
+    {
+        var (area, x, y, width, height) = mask.RepaintRegion();
+        return new MaskRegion(area, x, y, width, height);
+    }
 }
 
 /// <summary>Seconds per section of the pipeline: loading models, text encoding, each denoising step, VAE decoding.</summary>

@@ -154,7 +154,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
                 StepFinished?.Invoke(job, step);
             }, linked.Token);
             linked.Token.ThrowIfCancellationRequested();
-            job.Succeed(output.Save(job.Id, outcome.Image), outcome.Timings);
+            job.Succeed(output.Save(job.Id, outcome.Images), outcome.Timings);
             lock (_lock) _averageSeconds = 0.7 * _averageSeconds + 0.3 * (DateTime.UtcNow - started).TotalSeconds;
         }
         catch (OperationCanceledException)

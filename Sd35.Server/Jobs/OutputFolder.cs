@@ -20,21 +20,25 @@ public sealed partial class OutputFolder
 
     public string Path { get; }
 
-    public string Save(string jobId, RgbImage image)
+    /// <summary>Writes a job's images: <c>{id}.png</c>, then <c>{id}-2.png</c> … for a batch; returns their paths in order.</summary>
+    public IReadOnlyList<string> Save(string jobId, IReadOnlyList<RgbImage> images)
     {
-        var file = FileOf(jobId);
-        ImageOutput.SavePng(image, file);
-        return file;
+        var files = images.Select((_, i) => FileOf(jobId, i)).ToList();
+        for (int i = 0; i < images.Count; i++) ImageOutput.SavePng(images[i], files[i]);
+        return files;
     }
 
     public void Delete(string jobId)
     {
-        var file = FileOf(jobId);
-        if (File.Exists(file)) File.Delete(file);
+        FileOf(jobId, 0);   // checks the id
+        foreach (var file in Directory.EnumerateFiles(Path, jobId + "*.png"))
+            if (OwnFile().IsMatch(System.IO.Path.GetFileName(file))) File.Delete(file);
     }
 
-    string FileOf(string jobId) =>
-        JobId().IsMatch(jobId) ? System.IO.Path.Combine(Path, jobId + ".png") : throw new ArgumentException($"'{jobId}' is not a job id");
+    string FileOf(string jobId, int index) =>
+        JobId().IsMatch(jobId)
+            ? System.IO.Path.Combine(Path, index == 0 ? jobId + ".png" : $"{jobId}-{index + 1}.png")
+            : throw new ArgumentException($"'{jobId}' is not a job id");
 
     /// <summary>Job ids live in memory only: files of an earlier run (and temporaries a crash left) belong to no job.</summary>
     void RemoveLeftovers()
@@ -46,6 +50,6 @@ public sealed partial class OutputFolder
     [GeneratedRegex("^[0-9a-f]{32}$")]
     private static partial Regex JobId();
 
-    [GeneratedRegex(@"^(\.)?[0-9a-f]{32}\.png(\.[0-9a-f]{32}\.tmp)?$")]
+    [GeneratedRegex(@"^(\.)?[0-9a-f]{32}(-[0-9]+)?\.png(\.[0-9a-f]{32}\.tmp)?$")]
     private static partial Regex OwnFile();
 }
