@@ -53,19 +53,7 @@ public sealed class GuiTests(ITestOutputHelper output)
         (await page.EvaluateExpressionAsync<string>("document.getElementById('timings').textContent")).Should().Contain("denoising (3 steps)");
         (await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#gallery figure').length")).Should().Be(1);
 
-        var shown = await page.EvaluateExpressionAsync<string>("""
-            (() => {
-              const img = document.getElementById('result');
-              const canvas = document.createElement('canvas');
-              canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-              const context = canvas.getContext('2d');
-              context.drawImage(img, 0, 0);
-              const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
-              let text = '';
-              for (let i = 0; i < rgba.length; i += 4) text += String.fromCharCode(rgba[i], rgba[i + 1], rgba[i + 2]);
-              return btoa(text);
-            })()
-            """);
+        var shown = await page.EvaluateExpressionAsync<string>(ShownPixels);
         var browserPixels = Convert.FromBase64String(shown);
 
         var direct = await server.Client.PostAsJsonAsync("/v1/generate",
@@ -96,7 +84,22 @@ public sealed class GuiTests(ITestOutputHelper output)
         await page.EvaluateFunctionAsync("(s, v) => { document.querySelector(s).value = v; }", selector, value);
     }
 
-    static byte[] RgbPixels(byte[] png)
+    /// <summary>The RGB bytes of the page's #result image as the browser decoded it, base64.</summary>
+    internal const string ShownPixels = """
+        (() => {
+          const img = document.getElementById('result');
+          const canvas = document.createElement('canvas');
+          canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+          const context = canvas.getContext('2d');
+          context.drawImage(img, 0, 0);
+          const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+          let text = '';
+          for (let i = 0; i < rgba.length; i += 4) text += String.fromCharCode(rgba[i], rgba[i + 1], rgba[i + 2]);
+          return btoa(text);
+        })()
+        """;
+
+    internal static byte[] RgbPixels(byte[] png)
     {
         using var bitmap = SKBitmap.Decode(png);
         var rgb = new byte[bitmap.Width * bitmap.Height * 3];

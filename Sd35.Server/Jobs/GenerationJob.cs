@@ -154,10 +154,11 @@ public sealed record MaskRegion(long Area, int X, int Y, int Width, int Height)
     }
 }
 
-/// <summary>Seconds per section of the pipeline: loading models, text encoding, each denoising step, VAE decoding.</summary>
+/// <summary>Seconds per section of the pipeline: loading models, text encoding, image encoding (VAE encoder; 0 for text to image), each denoising step, VAE decoding.</summary>
 public sealed record SectionTimings(
-    double LoadSeconds, double EncodingSeconds, double DenoisingSeconds, IReadOnlyList<double> StepSeconds, double DecodingSeconds, double TotalSeconds)
+    double LoadSeconds, double EncodingSeconds, double DenoisingSeconds, IReadOnlyList<double> StepSeconds, double DecodingSeconds, double TotalSeconds,
+    double ImageEncodingSeconds)
 {
     public static SectionTimings Of(StageTimings t) =>
-        new(t.LoadSeconds, t.EncodingSeconds, t.DenoisingSeconds, [.. t.StepSeconds], t.DecodingSeconds, t.TotalSeconds);
+        new(t.LoadSeconds, t.EncodingSeconds, t.DenoisingSeconds, [.. t.StepSeconds], t.DecodingSeconds, t.TotalSeconds, t.ImageEncodingSeconds);
 }

@@ -3,7 +3,9 @@
 
 const $ = id => document.getElementById(id);
 const form = $("generate-form");
-const state = { job: null, events: null, info: null };
+// image: the uploaded file as a data URL and its size; mask: the painted mask at the image's size, white = repaint.
+const state = { job: null, events: null, info: null, image: null, maskPainted: false, lastBody: null };
+window.sd35 = state;   // the browser test reads the request the page sent
 
 async function loadInfo() {
   try {
@@ -13,6 +15,7 @@ async function loadInfo() {
     for (const id of ["width", "height"]) { $(id).value = info.default_size; $(id).step = info.size_multiple_of; }
     $("steps").value = info.default_steps;
     $("slg-layers").textContent = `(layers ${info.default_skip_layers.join(", ")})`;
+    $("n").max = info.limits.max_images;
   } catch (e) {
     showError(`could not reach the server: ${e}`);
   }
@@ -27,8 +30,68 @@ function requestBody() {
     width: number("width"), height: number("height"),
   };
   if ($("skip_layer_guidance").checked) body.skip_layer_guidance = { layers: state.info?.default_skip_layers };
+  if (number("n") !== 1) body.n = number("n");
+  if (state.image) {
+    body.image = state.image.dataUrl;
+    body.strength = Number($("strength").value);
+    if (state.maskPainted) body.mask = $("mask-canvas").toDataURL("image/png");
+  }
   return body;
 }
+
+// ---- image upload and mask painting -------------------------------------------------------------------------
+// The mask canvas has the image's own size (CSS scales it for display); it starts black (keep) and the brush paints
+// white (repaint) squares at whole pixels, so the PNG sent holds only black and white and its region is exact.
+$("image").addEventListener("change", () => {
+  const file = $("image").files[0];
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => {
+    const img = new Image();
+    img.onload = () => {
+      state.image = { dataUrl: reader.result, width: img.naturalWidth, height: img.naturalHeight };
+      for (const id of ["image-canvas", "mask-canvas"]) { $(id).width = img.naturalWidth; $(id).height = img.naturalHeight; }
+      $("image-canvas").getContext("2d").drawImage(img, 0, 0);
+      clearMask();
+      $("width").value = img.naturalWidth; $("height").value = img.naturalHeight;
+      $("width").readOnly = $("height").readOnly = true;
+      $("image-editor").hidden = false;
+    };
+    img.src = reader.result;
+  };
+  reader.readAsDataURL(file);
+});
+
+function clearMask() {
+  const context = $("mask-canvas").getContext("2d");
+  context.fillStyle = "#000";
+  context.fillRect(0, 0, $("mask-canvas").width, $("mask-canvas").height);
+  state.maskPainted = false;
+}
+
+function paintAt(event) {
+  const canvas = $("mask-canvas"), box = canvas.getBoundingClientRect();
+  const x = Math.floor((event.clientX - box.left) * canvas.width / box.width);
+  const y = Math.floor((event.clientY - box.top) * canvas.height / box.height);
+  const size = Number($("brush").value), half = Math.floor(size / 2);
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#fff";
+  context.fillRect(x - half, y - half, size, size);
+  state.maskPainted = true;
+}
+
+$("mask-canvas").addEventListener("mousedown", event => { paintAt(event); state.painting = true; });
+$("mask-canvas").addEventListener("mousemove", event => { if (state.painting && event.buttons & 1) paintAt(event); });
+window.addEventListener("mouseup", () => { state.painting = false; });
+$("clear-mask").addEventListener("click", clearMask);
+$("remove-image").addEventListener("click", () => {
+  state.image = null;
+  $("image").value = "";
+  $("image-editor").hidden = true;
+  $("width").readOnly = $("height").readOnly = false;
+});
+$("strength").addEventListener("input", () => { $("strength-value").textContent = $("strength").value; });
+$("brush").addEventListener("input", () => { $("brush-value").textContent = $("brush").value; });
 
 function showError(message, field) {
   const box = $("error");
@@ -60,6 +123,7 @@ form.addEventListener("submit", async event => {
   event.preventDefault();
   clearError();
   const body = requestBody();
+  state.lastBody = body;
   busy(true);
   setProgress(0, body.steps ?? 1, "submitting…");
   let answer;
@@ -123,8 +187,14 @@ function row(table, name, value) {
 }
 
 function show(job) {
-  $("result").src = `/v1/images/${job.id}/png`;
+  // Every image of the job: the first is #result, the others follow it.
+  $("result").src = job.images[0];
   $("result").dataset.jobId = job.id;
+  $("results").replaceChildren($("result"), ...job.images.slice(1).map(src => {
+    const img = document.createElement("img");
+    img.src = src; img.alt = "generated image"; img.className = "more-result";
+    return img;
+  }));
   $("result-figure").hidden = false;
   const p = job.parameters, parameters = $("parameters"), timings = $("timings");
   parameters.replaceChildren();
@@ -135,10 +205,15 @@ function show(job) {
   row(parameters, "guidance", p.guidance);
   row(parameters, "seed", p.seed);
   if (p.skip_layer_guidance_layers) row(parameters, "skip layers", p.skip_layer_guidance_layers.join(", "));
+  if (p.mode !== "text_to_image") row(parameters, "mode", `${p.mode.replaceAll("_", " ")}, strength ${p.strength}`);
+  if (p.mask) row(parameters, "mask", `${p.mask.area} px in ${p.mask.width}×${p.mask.height} at (${p.mask.x}, ${p.mask.y})`);
+  if (p.n > 1) row(parameters, "images", p.n);
+  if (p.no_t5) row(parameters, "T5", "off");
   timings.replaceChildren();
   const t = job.timings, s = x => `${x.toFixed(3)} s`;
   row(timings, "loading models", s(t.load_seconds));
   row(timings, "text encoding", s(t.encoding_seconds));
+  if (t.image_encoding_seconds > 0) row(timings, "image encoding", s(t.image_encoding_seconds));
   row(timings, `denoising (${t.step_seconds.length} steps)`, s(t.denoising_seconds));
   row(timings, "VAE decoding", s(t.decoding_seconds));
   row(timings, "total", s(t.total_seconds));
@@ -146,12 +221,15 @@ function show(job) {
 
 function addToGallery(job) {
   const figure = document.createElement("figure");
-  const img = document.createElement("img");
-  img.src = `/v1/images/${job.id}/png`;
-  img.alt = job.parameters.prompt;
+  const images = job.images.map(src => {
+    const img = document.createElement("img");
+    img.src = src;
+    img.alt = job.parameters.prompt;
+    return img;
+  });
   const caption = document.createElement("figcaption");
-  caption.textContent = `${job.parameters.prompt} · seed ${job.parameters.seed}`;
-  figure.append(img, caption);
+  caption.textContent = `${job.parameters.prompt} · seed ${job.parameters.seed}${job.images.length > 1 ? ` · ${job.images.length} images` : ""}`;
+  figure.append(...images, caption);
   figure.addEventListener("click", () => show(job));
   $("gallery").prepend(figure);
 }
