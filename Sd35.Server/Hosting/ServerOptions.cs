@@ -114,7 +114,7 @@ public sealed record ServerOptions
         var result = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
-            bool bareFlag = args[i] == "--bf16" && (i + 1 == args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal));
+            bool bareFlag = (args[i] == "--bf16" || AccessOptions.BareFlags.Contains(args[i])) && (i + 1 == args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal));
             result.Add(bareFlag ? "--bf16=true" : args[i]);
         }
         if (!result.Any(a => a.StartsWith("--urls", StringComparison.Ordinal)) && Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is null)
