@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Sd35.Diagnostics;
 using Sd35.Server.Jobs;
 
@@ -12,7 +13,7 @@ namespace Sd35.Server.Hosting;
 /// this class adds the queue, the generations (histograms, so p50/p99 are PromQL's <c>histogram_quantile</c>), model
 /// loads, resident model bytes per component and the process's memory.
 /// </summary>
-public sealed class ServerMetrics : IDisposable
+public sealed class ServerMetrics
 {
     public const string MeterName = "Sd35.Server";
 
@@ -20,12 +21,15 @@ public sealed class ServerMetrics : IDisposable
     static readonly double[] StepBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100];
     static readonly double[] GenerationBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
-    readonly Meter _meter = new(MeterName);
+    readonly Meter _meter;
     readonly Histogram<double> _generation, _step, _load;
     readonly Counter<long> _jobs;
+    long _images;
 
-    public ServerMetrics(GenerationQueue queue, PipelineAdapter pipeline, ConnectionLimits limits)
+    /// <param name="meters">the app's meter factory: meters are the app's own, so apps hosted side by side (tests) do not mix</param>
+    public ServerMetrics(IMeterFactory meters, GenerationQueue queue, PipelineAdapter pipeline, ConnectionLimits limits)
     {
+        _meter = meters.Create(MeterName);
         _generation = _meter.CreateHistogram("sd35.generation.duration", "s", "Seconds of each finished generation (load, encoding, denoising, decoding)",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = GenerationBuckets });
         _step = _meter.CreateHistogram("sd35.denoising.step.duration", "s", "Seconds of each denoising step",
@@ -51,8 +55,6 @@ public sealed class ServerMetrics : IDisposable
         pipeline.ModelLoaded += load => _load.Record(load.Seconds, new KeyValuePair<string, object?>("component", load.Component));
     }
 
-    long _images;
-
     void Record(GenerationJob job)
     {
         var snapshot = job.Snapshot();
@@ -67,7 +69,7 @@ public sealed class ServerMetrics : IDisposable
     public static void AddServices(WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<ServerMetrics>();
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("sd35-server")).WithMetrics(metrics => metrics
             .AddMeter(MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             // Every scrape sees the counters as they are now (the exporter caches for 300 ms by default).
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
@@ -79,6 +81,4 @@ public sealed class ServerMetrics : IDisposable
         app.Services.GetRequiredService<ServerMetrics>();
         app.MapPrometheusScrapingEndpoint("/metrics");
     }
-
-    public void Dispose() => _meter.Dispose();
 }

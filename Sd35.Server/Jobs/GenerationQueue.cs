@@ -78,7 +78,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
     /// <summary>Requests refused because the queue was full or the server stopping, since the start (a metric).</summary>
     public long Refusals { get; private set; }
 
-    /// <summary>Raised on the generation thread when a job it ran has finished (succeeded, failed or cancelled).</summary>
+    /// <summary>Raised when a job has run to its end (succeeded, failed or cancelled) or was cancelled while waiting.</summary>
     public event Action<GenerationJob>? JobFinished;
 
     /// <summary>0 for the next job to run; null when the job is not waiting.</summary>
@@ -108,6 +108,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         {
             job.Cancelled("cancelled while queued");
             Remember(job);
+            JobFinished?.Invoke(job);
             return true;
         }
         if (job.IsFinished) return false;
@@ -135,7 +136,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
                     _running = job;
                 }
                 // The log lines of a job carry the id of the request that made it, as the request's own lines do.
-                using var scope = logger.BeginScope(new Dictionary<string, object?> { ["RequestId"] = job.RequestId, ["JobId"] = job.Id });
+                using var scope = logger.BeginScope("RequestId:{RequestId} JobId:{JobId}", job.RequestId, job.Id);
                 try
                 {
                     Run(job, stopping);

@@ -32,6 +32,6 @@ public sealed class OpenAiJobPlanner
     /// </summary>
     /// <exception cref="RequestException">always, today (field <c>image</c>)</exception>
     public IReadOnlyList<GenerationRequest> Edits(ImageEdit edit) =>
-        throw new RequestException("image", $"image-to-image{(edit.Mask is null ? "" : " and inpainting")} is missing from this server's pipeline: "
+        throw new RequestException("image", $"{(edit.Mask is null ? "image-to-image is" : "image-to-image and inpainting are")} missing from this server's pipeline: "
             + "the edit request is valid, but nothing here can start from an image yet");
 }
