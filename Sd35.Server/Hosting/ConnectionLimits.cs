@@ -46,7 +46,8 @@ public sealed class ConnectionLimits(AccessOptions access)
 
     public void UseLimits(WebApplication app) => app.Use(async (http, next) =>
     {
-        if (_overLimit.ContainsKey(http.Connection.Id))
+        // In-process test hosts have no connections (and no connection id).
+        if (http.Connection.Id is { } connection && _overLimit.ContainsKey(connection))
         {
             http.Response.Headers.Connection = "close";
             await Refuse(http, "connections", StatusCodes.Status429TooManyRequests,
