@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using FluentAssertions;
+using Microsoft.Extensions.Configuration;
 using Sd35.Server.Hosting;
 
 namespace Sd35.Server.Tests;
@@ -147,5 +148,44 @@ public sealed class AccessTests
             .Should().OnlyContain(id => id == requestId).And.HaveCount(2);
         var jobLine = entries.Single(e => e.GetProperty("Message").GetString()!.Contains("succeeded in"));
         RequestIdOf(jobLine).Should().Be(requestId, "the job's line, written on the generation thread, carries the id of the request that made it");
+    }
+}
+
+/// <summary>The access options on the command line and in the environment; bad values named before the server starts.</summary>
+public sealed class AccessOptionsTests
+{
+    static AccessOptions Parse(params string[] args) =>
+        AccessOptions.From(new ConfigurationBuilder().AddCommandLine(ServerOptions.NormalizeArguments(args)).Build());
+
+    [Fact]
+    public void The_key_comes_from_the_option_or_the_environment_and_flags_need_no_value()
+    {
+        var before = Environment.GetEnvironmentVariable(AccessOptions.KeyVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(AccessOptions.KeyVariable, null);
+            Parse().Key.Should().BeNull();
+            Parse("--api-key", "from-option").Key!.Matches("from-option").Should().BeTrue();
+            Environment.SetEnvironmentVariable(AccessOptions.KeyVariable, "from-environment");
+            Parse().Key!.Matches("from-environment").Should().BeTrue();
+            Parse("--api-key", "from-option").Key!.Matches("from-option").Should().BeTrue("the command line wins");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(AccessOptions.KeyVariable, before);
+        }
+        Parse("--allow-no-key", "--log-format", "json").Should().Match<AccessOptions>(a => a.AllowNoKey && a.LogFormat == LogFormat.Json);
+        Parse("--max-event-streams", "5").MaxEventStreams.Should().Be(5);
+    }
+
+    [Theory]
+    [InlineData("--log-format", "xml", "--log-format must be text or json")]
+    [InlineData("--max-event-streams", "0", "--max-event-streams must be an integer ≥ 1")]
+    [InlineData("--max-connections-per-client", "many", "--max-connections-per-client")]
+    [InlineData("--api-key", " ", "--api-key (or SD35_API_KEY) is empty")]
+    public void A_bad_access_option_is_named(string option, string value, string expected)
+    {
+        var act = () => Parse(option, value);
+        act.Should().Throw<ArgumentException>().WithMessage($"*{expected}*");
     }
 }

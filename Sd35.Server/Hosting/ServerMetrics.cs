@@ -40,7 +40,7 @@ public sealed class ServerMetrics
         _meter.CreateObservableCounter("sd35.images.generated", () => _images, "{image}", "Images generated (succeeded jobs)");
         _meter.CreateObservableGauge("sd35.queue.depth", () => queue.Waiting, "{job}", "Jobs waiting behind the running one");
         _meter.CreateObservableGauge("sd35.queue.running", () => queue.Busy ? 1 : 0, "{job}", "Jobs running now (0 or 1)");
-        _meter.CreateObservableCounter("sd35.queue.rejections", () => queue.Refusals, "{request}", "Requests refused with 429 because the queue was full");
+        _meter.CreateObservableCounter("sd35.queue.rejections", () => queue.Refusals, "{request}", "Requests refused because the queue was full (429) or the server stopping");
         _meter.CreateObservableCounter("sd35.connection.rejections", () =>
             limits.Refusals.Select(r => new Measurement<long>(r.Value, new KeyValuePair<string, object?>("limit", r.Key))), "{request}",
             "Requests refused by the connection and event-stream limits, by limit");

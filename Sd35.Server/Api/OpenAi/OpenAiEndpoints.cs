@@ -68,9 +68,10 @@ public static class OpenAiEndpoints
         {
             var body = await RequestReader.ReadAsync<OpenAiImageRequest>(http.Request, options.MaxBodyBytes, json.Value.SerializerOptions,
                 OpenAiImageRequest.FieldNames, http.RequestAborted);
-            var settings = Check(body, options, () => pipeline.ToRequest(body.ToNative(body.Dimensions())), sizeParam: "size");
+            var (count, size) = (body.Count, body.Dimensions());
             base64 = body.WantsBase64;
-            requests = planner.Generations(settings, body.Count);
+            var settings = Check(body, options, () => pipeline.ToRequest(body.ToNative(size)), sizeParam: "size");
+            requests = planner.Generations(settings, count);
         }
         catch (Exception e) when (AsError(e) is { } error)
         {
@@ -87,13 +88,13 @@ public static class OpenAiEndpoints
         try
         {
             var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, http.RequestAborted);
-            var size = form.Body.Dimensions();
+            var (count, size) = (form.Body.Count, form.Body.Dimensions());
+            base64 = form.Body.WantsBase64;
             if (size is { } asked && asked != (form.Image.Width, form.Image.Height))
                 throw new RequestException("size", $"is {asked.Width}x{asked.Height} but the image is {form.Image.Width}x{form.Image.Height}; this server edits at the image's size");
             // The image's size is checked as a requested size would be, and named as the image when it does not fit.
             var settings = Check(form.Body, options, () => pipeline.ToRequest(form.Body.ToNative((form.Image.Width, form.Image.Height))), sizeParam: "image");
-            base64 = form.Body.WantsBase64;
-            requests = planner.Edits(new ImageEdit(settings, form.Image, form.Mask, form.Strength, form.Body.Count));
+            requests = planner.Edits(new ImageEdit(settings, form.Image, form.Mask, form.Strength, count));
         }
         catch (Exception e) when (AsError(e) is { } error)
         {
@@ -107,8 +108,6 @@ public static class OpenAiEndpoints
     {
         if (body.Model is { } model && !string.Equals(model, ModelId(options), StringComparison.OrdinalIgnoreCase))
             throw new RequestException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)");
-        _ = body.Count;
-        _ = body.WantsBase64;
         try
         {
             return toRequest();
