@@ -31,6 +31,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         { """{"prompt":"x","size":"big"}""", "size", "WIDTHxHEIGHT" },
         { """{"prompt":"x","n":11}""", "n", "1..10" },
         { """{"prompt":"x","n":0}""", "n", "1..10" },
+        { """{"prompt":"x","n":3}""", "n", "at most 2 jobs" },
         { """{"prompt":"x","response_format":"png"}""", "response_format", "'url' or 'b64_json'" },
         { """{"prompt":"x","model":"dall-e-3"}""", "model", "sd35-tiny-reference" },
         { """{"prompt":"x","quality":"hd"}""", "quality", "unknown field" },

@@ -121,6 +121,10 @@ public static class OpenAiEndpoints
     /// <summary>Queues all the jobs or none, waits for them, and answers OpenAI's list of images.</summary>
     static async Task<IResult> Run(HttpContext http, GenerationQueue queue, IReadOnlyList<GenerationRequest> requests, bool base64)
     {
+        // More images than the queue ever holds would be refused forever: that is the request's fault, not a wait.
+        if (requests.Count > queue.Capacity)
+            return OpenAiErrors.Result(StatusCodes.Status400BadRequest,
+                $"n: this server queues at most {queue.Capacity} jobs (--queue-length), one per image; got {requests.Count}", "n");
         var jobs = requests.Select(r => new GenerationJob(r)).ToList();
         if (!queue.TryEnqueue(jobs))
             return OpenAiErrors.QueueFull(http, queue.RetryAfterSeconds(),
