@@ -102,6 +102,17 @@ public sealed class AccessTests
     }
 
     [Fact]
+    public void Kestrel_endpoints_in_the_configuration_count_too()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["urls"] = "http://127.0.0.1:5080",
+            ["Kestrel:Endpoints:Public:Url"] = "http://0.0.0.0:8080",
+        }).Build();
+        new AccessOptions().Invoking(a => a.CheckExposure(configuration)).Should().Throw<ArgumentException>().WithMessage("*http://0.0.0.0:8080*");
+    }
+
+    [Fact]
     public async Task A_server_beyond_loopback_without_a_key_exits_2_with_one_line()
     {
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Sd35.Server.dll"), "--urls", "http://0.0.0.0:0"])

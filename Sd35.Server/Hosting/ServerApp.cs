@@ -29,7 +29,7 @@ public static class ServerApp
     {
         // Read now: they decide the logging, Kestrel's connection hook, and whether the server may start at all.
         var access = AccessOptions.From(builder.Configuration);
-        access.CheckExposure(builder.Configuration["urls"]);
+        access.CheckExposure(builder.Configuration);
         var limits = new ConnectionLimits(access);
         builder.Services.AddSingleton(access);
         builder.Services.AddSingleton(limits);
