@@ -70,7 +70,7 @@ public static class OpenAiEndpoints
                 OpenAiImageRequest.FieldNames, http.RequestAborted);
             var (count, size) = (body.Count, body.Dimensions());
             base64 = body.WantsBase64;
-            var settings = Check(body, options, () => pipeline.ToRequest(body.ToNative(size)), sizeParam: "size");
+            var settings = Settings(body, size, pipeline, options, sizeParam: "size");
             requests = planner.Generations(settings, count);
         }
         catch (Exception e) when (AsError(e) is { } error)
@@ -93,7 +93,7 @@ public static class OpenAiEndpoints
             if (size is { } asked && asked != (form.Image.Width, form.Image.Height))
                 throw new RequestException("size", $"is {asked.Width}x{asked.Height} but the image is {form.Image.Width}x{form.Image.Height}; this server edits at the image's size");
             // The image's size is checked as a requested size would be, and named as the image when it does not fit.
-            var settings = Check(form.Body, options, () => pipeline.ToRequest(form.Body.ToNative((form.Image.Width, form.Image.Height))), sizeParam: "image");
+            var settings = Settings(form.Body, (form.Image.Width, form.Image.Height), pipeline, options, sizeParam: "image");
             requests = planner.Edits(new ImageEdit(settings, form.Image, form.Mask, form.Strength, count));
         }
         catch (Exception e) when (AsError(e) is { } error)
@@ -103,14 +103,17 @@ public static class OpenAiEndpoints
         return await Run(http, queue, requests, base64);
     }
 
-    /// <summary>The checks OpenAI's fields add to the native ones: the model's name, and width/height named as <paramref name="sizeParam"/>.</summary>
-    static GenerationRequest Check(OpenAiImageRequest body, ServerOptions options, Func<GenerationRequest> toRequest, string sizeParam)
+    /// <summary>
+    /// The generation settings, checked as the native API checks them, plus the model's name; a bad width or height
+    /// is named as <paramref name="sizeParam"/>, OpenAI's field for it.
+    /// </summary>
+    static GenerationRequest Settings(OpenAiImageRequest body, (int Width, int Height)? size, PipelineAdapter pipeline, ServerOptions options, string sizeParam)
     {
         if (body.Model is { } model && !string.Equals(model, ModelId(options), StringComparison.OrdinalIgnoreCase))
             throw new RequestException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)");
         try
         {
-            return toRequest();
+            return pipeline.ToRequest(body.ToNative(size));
         }
         catch (RequestException e) when (e.Field is "width" or "height")
         {
