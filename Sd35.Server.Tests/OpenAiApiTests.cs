@@ -161,16 +161,19 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
     }
 
     [Fact]
-    public async Task A_valid_edit_is_refused_for_what_the_pipeline_lacks_and_an_image_with_transparency_is_its_own_mask()
+    public async Task A_valid_edit_runs_image_to_image_and_an_image_with_transparency_is_its_own_mask()
     {
         var opaque = await _client.PostAsync("/v1/images/edits", Edit(OpenAiSdkTests.Png(64, 64, transparentFrom: null), null, ("strength", "0.5"), ("n", "2")));
-        opaque.StatusCode.Should().Be(HttpStatusCode.BadRequest);
-        var error = await ErrorOf(opaque);
-        error.GetProperty("param").GetString().Should().Be("image");
-        error.GetProperty("message").GetString().Should().Contain("image-to-image is missing");
+        opaque.StatusCode.Should().Be(HttpStatusCode.OK, await opaque.Content.ReadAsStringAsync());
+        var data = JsonDocument.Parse(await opaque.Content.ReadAsStringAsync()).RootElement.GetProperty("data");
+        data.GetArrayLength().Should().Be(2);
 
         var transparent = await _client.PostAsync("/v1/images/edits", Edit(OpenAiSdkTests.Png(64, 64, transparentFrom: 40)));
-        (await ErrorOf(transparent)).GetProperty("message").GetString().Should().Contain("image-to-image and inpainting are", "the image's alpha-0 pixels are the mask");
+        transparent.StatusCode.Should().Be(HttpStatusCode.OK, await transparent.Content.ReadAsStringAsync());
+        var url = JsonDocument.Parse(await transparent.Content.ReadAsStringAsync()).RootElement.GetProperty("data")[0].GetProperty("url").GetString()!;
+        var job = await _client.Status(url.Split('/')[^2]);
+        job.Parameters.Mode.Should().Be("inpainting", "the image's alpha-0 pixels are the mask");
+        job.Parameters.Mask.Should().Be(new Jobs.MaskRegion(64 * 24, 0, 40, 64, 24));
     }
 
     [Fact]

@@ -68,13 +68,18 @@ public sealed record InputImage(int Channels, int Height, int Width, float[] Val
         return tail.LastIndexOf([(byte)0xFF, (byte)0xD9]) >= 0;
     }
 
-    static InputImage Rgb(int width, int height, byte[] rgba)
+    static InputImage Rgb(int width, int height, byte[] rgba) => Interleaved(width, height, rgba, stride: 4);
+
+    /// <summary>An 8-bit RGB image (3 bytes per pixel) as the pipeline's input, <c>byte / 255</c> as diffusers' <c>pil_to_numpy</c>.</summary>
+    public static InputImage FromRgb(RgbImage image) => Interleaved(image.Width, image.Height, image.Pixels, stride: 3);
+
+    static InputImage Interleaved(int width, int height, byte[] bytes, int stride)
     {
         int pixels = width * height;
         var values = new float[3 * pixels];
         for (int p = 0; p < pixels; p++)
             for (int c = 0; c < 3; c++)
-                values[c * pixels + p] = rgba[4 * p + c] / 255f;
+                values[c * pixels + p] = bytes[stride * p + c] / 255f;
         return new InputImage(3, height, width, values);
     }
 

@@ -1,4 +1,3 @@
-using Sd35.Errors;
 using Sd35.Pipeline;
 
 namespace Sd35.Server.Api.OpenAi;
@@ -26,12 +25,13 @@ public sealed class OpenAiJobPlanner
         [.. Enumerable.Range(0, count).Select(i => settings with { Seed = settings.Seed + i })];
 
     /// <summary>
-    /// The jobs of a checked edit. This build's pipeline has neither image-to-image nor inpainting, so every edit is
-    /// refused here, after the whole request was checked; once the pipeline takes an initial image, a mask and a
-    /// strength, this becomes <c>n</c> requests like <see cref="Generations"/>, carrying <paramref name="edit"/>'s image and mask.
+    /// The jobs of a checked edit: <c>n</c> requests like <see cref="Generations"/> (seeds <c>seed, seed+1, …</c>), each
+    /// starting from the edit's image — image to image, or inpainting under its mask — at its strength.
     /// </summary>
-    /// <exception cref="RequestException">always, today (field <c>image</c>)</exception>
-    public IReadOnlyList<GenerationRequest> Edits(ImageEdit edit) =>
-        throw new RequestException("image", $"{(edit.Mask is null ? "image-to-image is" : "image-to-image and inpainting are")} missing from this server's pipeline: "
-            + "the edit request is valid, but nothing here can start from an image yet");
+    public IReadOnlyList<GenerationRequest> Edits(ImageEdit edit)
+    {
+        var image = InputImage.FromRgb(edit.Image);
+        var mask = edit.Mask is null ? null : new InputImage(1, edit.Image.Height, edit.Image.Width, edit.Mask);
+        return Generations(edit.Settings with { Image = image, Mask = mask, Strength = edit.Strength }, edit.Count);
+    }
 }
