@@ -16,7 +16,13 @@ public abstract class NoiseSource
     public static NoiseSource Seeded(long seed) => new SeededNoise(seed);
 
     /// <summary>The given tensors, in order; each draw must have the shape asked for.</summary>
-    public static NoiseSource Recorded(IReadOnlyList<Tensor> draws) => new RecordedNoise(draws);
+    public static NoiseSource Recorded(IReadOnlyList<Tensor> draws) => new RecordedNoise(draws, checkShapes: true);
+
+    /// <summary>
+    /// diffusers' <c>latents=</c> argument of text to image: the start used as given, whatever its shape (diffusers
+    /// does not check it either; the size of the image then follows the latents).
+    /// </summary>
+    public static NoiseSource GivenLatents(Tensor latents) => new RecordedNoise([latents], checkShapes: false);
 
     /// <summary>A fresh sequence of draws, starting with the first.</summary>
     public abstract INoiseDraws Open();
@@ -34,11 +40,11 @@ public abstract class NoiseSource
         }
     }
 
-    sealed class RecordedNoise(IReadOnlyList<Tensor> draws) : NoiseSource
+    sealed class RecordedNoise(IReadOnlyList<Tensor> draws, bool checkShapes) : NoiseSource
     {
-        public override INoiseDraws Open() => new Draws(draws);
+        public override INoiseDraws Open() => new Draws(draws, checkShapes);
 
-        sealed class Draws(IReadOnlyList<Tensor> draws) : INoiseDraws
+        sealed class Draws(IReadOnlyList<Tensor> draws, bool checkShapes) : INoiseDraws
         {
             int _next;
 
@@ -47,7 +53,7 @@ public abstract class NoiseSource
                 if (_next >= draws.Count)
                     throw new InvalidOperationException($"draw {_next} ({origin}) was asked for, but only {draws.Count} draws are recorded");
                 var draw = draws[_next];
-                if (!draw.shape.SequenceEqual(shape))
+                if (checkShapes && !draw.shape.SequenceEqual(shape))
                     throw new InvalidOperationException($"draw {_next} ({origin}) has shape [{string.Join(", ", draw.shape)}]; the pipeline asks for [{string.Join(", ", shape)}]");
                 _next++;
                 return draw.to(dtype, copy: true);

@@ -85,7 +85,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         {
             if (noise is not null || request.Image is not null)
                 throw new ArgumentException("initial latents replace the text-to-image noise draw; give them without an image or a noise source", nameof(initialLatents));
-            noise = NoiseSource.Recorded([initialLatents]);
+            noise = NoiseSource.GivenLatents(initialLatents);
         }
         noise ??= NoiseSource.Seeded(request.Seed);
         if (Residency == ModelResidency.Staged) return Run(request, progress, noise, cancellation);
