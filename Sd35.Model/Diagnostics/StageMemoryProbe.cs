@@ -57,6 +57,7 @@ public sealed class StageMemoryProbe
         m.Name switch
         {
             "encoding" => timings.EncodingSeconds,
+            "image encoding" => timings.ImageEncodingSeconds,
             "denoising" => timings.DenoisingSeconds,
             "decoding" => timings.DecodingSeconds,
             _ => 0,
@@ -64,9 +65,9 @@ public sealed class StageMemoryProbe
 
     public string ToTable(StageTimings timings)
     {
-        var lines = new List<string> { $"{"stage",-10} {"load s",8} {"compute s",10} {"peak RSS GiB",13} {"RSS after release GiB",22}" };
+        var lines = new List<string> { $"{"stage",-14} {"load s",8} {"compute s",10} {"peak RSS GiB",13} {"RSS after release GiB",22}" };
         foreach (var s in Stages(timings))
-            lines.Add($"{s.Name,-10} {s.LoadSeconds,8:F1} {s.ComputeSeconds,10:F1} {Gib(s.PeakResidentBytes),13:F2} {Gib(s.ResidentAfterReleaseBytes),22:F2}");
+            lines.Add($"{s.Name,-14} {s.LoadSeconds,8:F1} {s.ComputeSeconds,10:F1} {Gib(s.PeakResidentBytes),13:F2} {Gib(s.ResidentAfterReleaseBytes),22:F2}");
         lines.Add($"whole process peak RSS (VmHWM) {Gib(OverallPeakBytes):F2} GiB");
         return string.Join(Environment.NewLine, lines);
     }
