@@ -24,7 +24,8 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
     static readonly HashSet<string> FileFields = ["image", "image[]", "mask"];
     static readonly HashSet<string> TextFields = [.. OpenAiImageRequest.FieldNames, "strength"];
 
-    public static async Task<OpenAiEditForm> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    /// <param name="maxImageSide">the server's <c>--max-image-side</c>: a larger image or mask is refused from its header, before it is decoded</param>
+    public static async Task<OpenAiEditForm> ReadAsync(HttpRequest request, int maxBytes, int maxImageSide, CancellationToken cancellationToken)
     {
         if (!request.HasFormContentType || !(request.ContentType ?? "").StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             throw new RequestReader.BodyException(StatusCodes.Status415UnsupportedMediaType, new ErrorBody("the body must be multipart/form-data (image, prompt, …)"));
@@ -68,11 +69,11 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
             ?? throw new RequestException("image", "is required: the image to edit, as a file part (PNG)");
         if (form.Files.GetFiles("image").Count + form.Files.GetFiles("image[]").Count > 1)
             throw new RequestException("image", "this server edits one image per request");
-        using var image = Decode(imageFile, "image");
+        using var image = Decode(imageFile, "image", maxImageSide);
         float[]? mask;
         if (form.Files.GetFile("mask") is { } maskFile)
         {
-            using var maskBitmap = Decode(maskFile, "mask");
+            using var maskBitmap = Decode(maskFile, "mask", maxImageSide);
             if (maskBitmap.Width != image.Width || maskBitmap.Height != image.Height)
                 throw new RequestException("mask", $"is {maskBitmap.Width}x{maskBitmap.Height} but the image is {image.Width}x{image.Height}; they must be the same size");
             mask = RepaintMask(maskBitmap)
@@ -119,12 +120,25 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         }
     }
 
-    static SKBitmap Decode(IFormFile file, string field)
+    /// <summary>
+    /// The file as RGBA. Its header is read first: a few compressed bytes can declare 30000x30000 pixels, which must
+    /// be refused before gigabytes are allocated for them.
+    /// </summary>
+    static SKBitmap Decode(IFormFile file, string field, int maxSide)
     {
         using var stream = file.OpenReadStream();
-        var bitmap = SKBitmap.Decode(stream);
+        using var codec = SKCodec.Create(stream)
+            ?? throw new RequestException(field, $"'{file.FileName}' is not an image this server can read (send a PNG)");
+        var (width, height) = (codec.Info.Width, codec.Info.Height);
+        if (width > maxSide || height > maxSide)
+            throw new RequestException(field, $"'{file.FileName}' is {width}x{height}; this server takes images of at most {maxSide} pixels a side (--max-image-side)");
+        return Pixels(codec, file.FileName, field);
+    }
+
+    static SKBitmap Pixels(SKCodec codec, string fileName, string field)
+    {
+        var bitmap = SKBitmap.Decode(codec) ?? throw new RequestException(field, $"'{fileName}' could not be decoded; send a complete PNG");
         // Unpremultiplied RGBA, so a transparent pixel keeps its colour and alpha reads as given.
-        if (bitmap is null) throw new RequestException(field, $"'{file.FileName}' is not an image this server can read (send a PNG)");
         if (bitmap.ColorType == SKColorType.Rgba8888 && bitmap.AlphaType == SKAlphaType.Unpremul) return bitmap;
         using (bitmap)
         {

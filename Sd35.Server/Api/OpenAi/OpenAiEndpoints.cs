@@ -87,7 +87,7 @@ public static class OpenAiEndpoints
         bool base64;
         try
         {
-            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, http.RequestAborted);
+            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, options.MaxImageSide, http.RequestAborted);
             var (count, size) = (form.Body.Count, form.Body.Dimensions());
             base64 = form.Body.WantsBase64;
             if (size is { } asked && asked != (form.Image.Width, form.Image.Height))
