@@ -43,6 +43,30 @@ public sealed class OpenAiEditImageTests(ServerFactory factory) : IClassFixture<
         error.GetProperty("message").GetString().Should().Contain("30000x30000").And.Contain("at most 2048");
     }
 
+    [Fact]
+    public async Task A_half_transparent_pixel_keeps_its_colour()
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(8, 8, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        bitmap.Erase(new SKColor(200, 100, 50, 128));
+        using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+
+        var form = await OpenAiEditForm.ReadAsync(Request(Form(png.ToArray())), 1 << 20, 2048, CancellationToken.None);
+
+        form.Image.Pixels[..3].Should().Equal([200, 100, 50], "premultiplied decoding would read (100, 50, 25)");
+        form.Mask.Should().BeNull("no pixel is fully transparent");
+    }
+
+    static HttpRequest Request(MultipartFormDataContent content)
+    {
+        var http = new DefaultHttpContext();
+        http.Request.Method = "POST";
+        http.Request.ContentType = content.Headers.ContentType!.ToString();
+        var body = content.ReadAsByteArrayAsync().GetAwaiter().GetResult();
+        http.Request.Body = new MemoryStream(body);
+        http.Request.ContentLength = body.Length;
+        return http.Request;
+    }
+
     /// <summary>A valid 1x1 PNG whose header is rewritten to declare <paramref name="width"/>x<paramref name="height"/> (its pixel data stays tiny).</summary>
     static byte[] DeclaringSize(int width, int height)
     {

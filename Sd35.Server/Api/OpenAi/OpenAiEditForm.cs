@@ -135,17 +135,17 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         return Pixels(codec, file.FileName, field);
     }
 
+    /// <summary>
+    /// Decoded straight into unpremultiplied RGBA (Skia's default is premultiplied): a half-transparent pixel keeps
+    /// its colour instead of reading darkened, and alpha reads as the file gives it.
+    /// </summary>
     static SKBitmap Pixels(SKCodec codec, string fileName, string field)
     {
-        var bitmap = SKBitmap.Decode(codec) ?? throw new RequestException(field, $"'{fileName}' could not be decoded; send a complete PNG");
-        // Unpremultiplied RGBA, so a transparent pixel keeps its colour and alpha reads as given.
-        if (bitmap.ColorType == SKColorType.Rgba8888 && bitmap.AlphaType == SKAlphaType.Unpremul) return bitmap;
-        using (bitmap)
-        {
-            var converted = new SKBitmap(new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-            if (!bitmap.CopyTo(converted, SKColorType.Rgba8888)) bitmap.ScalePixels(converted, SKSamplingOptions.Default);
-            return converted;
-        }
+        var bitmap = new SKBitmap(new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+        if (result == SKCodecResult.Success) return bitmap;
+        bitmap.Dispose();
+        throw new RequestException(field, $"'{fileName}' could not be decoded ({result}); send a complete PNG");
     }
 
     /// <summary>1 where alpha is 0 (repaint), 0 elsewhere; null when no pixel is fully transparent.</summary>
