@@ -50,6 +50,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         error.GetProperty("param").GetString().Should().Be(param);
         error.GetProperty("type").GetString().Should().Be("invalid_request_error");
         error.GetProperty("message").GetString().Should().Contain(message);
+        if (param == "model") error.GetProperty("code").GetString().Should().Be("model_not_found", "OpenAI's code for a model it does not serve");
     }
 
     [Fact]
@@ -76,7 +77,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         refused.StatusCode.Should().Be(HttpStatusCode.TooManyRequests);
         int.Parse(refused.Headers.GetValues("Retry-After").Single()).Should().BeGreaterThanOrEqualTo(1);
         var error = await ErrorOf(refused);
-        (error.GetProperty("type").GetString(), error.GetProperty("code").GetString()).Should().Be(("rate_limit_error", "rate_limit_exceeded"));
+        (error.GetProperty("type").GetString(), error.GetProperty("code").GetString()).Should().Be(("requests", "rate_limit_exceeded"), "OpenAI's own 429");
         error.GetProperty("message").GetString().Should().Contain("cannot take 2 more jobs");
         factory.Queue.Waiting.Should().Be(1, "a refused request queues nothing");
 
@@ -93,7 +94,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         (entry.GetProperty("id").GetString(), entry.GetProperty("object").GetString()).Should().Be(("sd35-tiny-reference", "model"));
         var unknown = await _client.GetAsync("/v1/models/dall-e-3");
         unknown.StatusCode.Should().Be(HttpStatusCode.NotFound);
-        (await ErrorOf(unknown)).GetProperty("code").GetString().Should().Be("not_found");
+        (await ErrorOf(unknown)).GetProperty("code").GetString().Should().Be("model_not_found");
     }
 
     [Fact]

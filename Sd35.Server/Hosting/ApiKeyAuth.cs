@@ -29,7 +29,7 @@ public static class ApiKeyAuth
             http.Response.Headers.WWWAuthenticate = "Bearer";
             await OpenAiErrors.Write(http, StatusCodes.Status401Unauthorized,
                 given ? "the API key is not valid for this server" : "this server needs an API key: send 'Authorization: Bearer <key>'",
-                code: given ? "invalid_api_key" : "missing_api_key");
+                code: given ? "invalid_api_key" : null);
         });
     }
 

@@ -57,7 +57,7 @@ public static class OpenAiEndpoints
     static IResult Model(string id, ServerOptions options) =>
         id == ModelId(options)
             ? TypedResults.Ok(new ModelEntry(id, "model", Started, "sd35"))
-            : OpenAiErrors.Result(StatusCodes.Status404NotFound, $"no model '{id}' here; this server serves '{ModelId(options)}'", "model");
+            : OpenAiErrors.Result(StatusCodes.Status404NotFound, $"no model '{id}' here; this server serves '{ModelId(options)}'", "model", OpenAiErrors.ModelNotFound);
 
     static async Task<IResult> Generations(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, OpenAiJobPlanner planner,
         ServerOptions options, IOptions<JsonOptions> json)
@@ -110,7 +110,7 @@ public static class OpenAiEndpoints
     static GenerationRequest Settings(OpenAiImageRequest body, (int Width, int Height)? size, PipelineAdapter pipeline, ServerOptions options, string sizeParam)
     {
         if (body.Model is { } model && !string.Equals(model, ModelId(options), StringComparison.OrdinalIgnoreCase))
-            throw new RequestException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)");
+            throw new OpenAiParamException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)", OpenAiErrors.ModelNotFound);
         try
         {
             return pipeline.ToRequest(body.ToNative(size));
@@ -161,17 +161,18 @@ public static class OpenAiEndpoints
         return TypedResults.Ok(new ImagesResponse(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), images));
     }
 
-    /// <summary>A field named differently on OpenAI's side than in the native checks (width → size).</summary>
-    sealed class OpenAiParamException(string param, string message) : Exception(message)
+    /// <summary>A field named differently on OpenAI's side than in the native checks (width → size), or with OpenAI's code.</summary>
+    sealed class OpenAiParamException(string param, string message, string? code = null) : Exception(message)
     {
         public string Param { get; } = param;
+        public string? Code { get; } = code;
     }
 
     /// <summary>What can go wrong before anything is queued, as OpenAI's error; null for anything else (a bug: 500).</summary>
     static IResult? AsError(Exception e) => e switch
     {
         RequestReader.BodyException body => OpenAiErrors.Result(body.StatusCode, body.Body.Error, body.Body.Field),
-        OpenAiParamException param => OpenAiErrors.Result(StatusCodes.Status400BadRequest, param.Message, param.Param),
+        OpenAiParamException param => OpenAiErrors.Result(StatusCodes.Status400BadRequest, param.Message, param.Param, param.Code),
         RequestException request => OpenAiErrors.Result(StatusCodes.Status400BadRequest, request.Message, request.Field),
         InputException input => OpenAiErrors.Result(StatusCodes.Status400BadRequest, input.Message),
         _ => null,
