@@ -95,15 +95,21 @@ form.addEventListener("submit", async event => {
     return showError(`could not reach the server: ${e}`);
   }
   const json = await answer.json().catch(() => ({}));
+  // Errors are {"error": "…"} or, for the key and connection limits, OpenAI's {"error": {"message", …}}.
+  const message = json.error?.message ?? json.error;
+  if (answer.status === 401) {
+    busy(false);
+    return askForKey();
+  }
   if (answer.status === 429) {
     busy(false);
     setProgress(0, 1, "queue full");
-    return showError(`${json.error ?? "the queue is full"} (retry in ${answer.headers.get("Retry-After") ?? "a few"} s)`);
+    return showError(`${message ?? "the queue is full"} (retry in ${answer.headers.get("Retry-After") ?? "a few"} s)`);
   }
   if (!answer.ok) {
     busy(false);
     setProgress(0, 1, "rejected");
-    return showError(json.error ?? `HTTP ${answer.status}`, json.field);
+    return showError(message ?? `HTTP ${answer.status}`, json.field);
   }
   follow(json.id);
 });
