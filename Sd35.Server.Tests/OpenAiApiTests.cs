@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using FluentAssertions;
+using Sd35.Server.Jobs;
 
 namespace Sd35.Server.Tests;
 
@@ -83,6 +84,36 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
 
         foreach (var id in new[] { queued, running }) await _client.DeleteAsync($"/v1/images/{id}");
         await _client.WaitFinished(running, TimeSpan.FromMinutes(1));
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_a_generation_cancels_all_its_jobs()
+    {
+        const string prompt = "abandoned openai";
+        var finished = new System.Collections.Concurrent.ConcurrentDictionary<string, JobStatus>();
+        void OnFinished(GenerationJob job)
+        {
+            if (job.Request.Prompt == prompt) finished[job.Id] = job.Status;
+        }
+        factory.Queue.JobFinished += OnFinished;
+        try
+        {
+            using var hold = new StepHold(factory.Queue, prompt);
+            using var leave = new CancellationTokenSource();
+            var request = _client.PostAsJsonAsync("/v1/images/generations", new { prompt, n = 2, size = "32x32", steps = 200 }, leave.Token);
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!(factory.Queue.Busy && factory.Queue.Waiting == 1) && DateTime.UtcNow < deadline) await Task.Delay(20);
+            (factory.Queue.Busy, factory.Queue.Waiting).Should().Be((true, 1), "one image runs, the other waits");
+
+            leave.Cancel();
+            await FluentActions.Awaiting(() => request).Should().ThrowAsync<OperationCanceledException>();
+            while (finished.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            finished.Values.Should().Equal([JobStatus.Cancelled, JobStatus.Cancelled], "nobody reads either image: neither may run on");
+        }
+        finally
+        {
+            factory.Queue.JobFinished -= OnFinished;
+        }
     }
 
     [Fact]

@@ -134,6 +134,7 @@ public static class OpenAiEndpoints
                 $"the queue cannot take {jobs.Count} more job{(jobs.Count == 1 ? "" : "s")} now ({queue.Capacity} may wait); retry later");
 
         var images = new List<ImageData>();
+        bool answered = false;
         try
         {
             foreach (var job in jobs)
@@ -141,22 +142,24 @@ public static class OpenAiEndpoints
                 JobSnapshot last = job.Snapshot();
                 await foreach (var snapshot in job.Updates(() => queue.PositionOf(job), http.RequestAborted)) last = snapshot;
                 if (last.Status != JobStatus.Succeeded || job.PngPath is not { } png)
-                {
-                    foreach (var other in jobs) queue.Cancel(other);
                     return last.Status == JobStatus.Cancelled
                         ? OpenAiErrors.Result(StatusCodes.Status409Conflict, $"job {job.Id} was cancelled: {last.Error}")
                         : OpenAiErrors.Result(StatusCodes.Status500InternalServerError, $"job {job.Id} failed: {last.Error}");
-                }
                 images.Add(base64
                     ? new ImageData(Convert.ToBase64String(await File.ReadAllBytesAsync(png, http.RequestAborted)), null)
                     : new ImageData(null, $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}/v1/images/{job.Id}/png"));
             }
+            answered = true;
         }
         catch (OperationCanceledException)
         {
-            // The client went away: nobody will read these images.
-            foreach (var job in jobs) queue.Cancel(job);
             return TypedResults.Empty;
+        }
+        finally
+        {
+            // Whatever ends the wait early (the client gone, a job failed or cancelled, an unreadable image), nobody
+            // will read the remaining images: their jobs must not run on for nobody.
+            if (!answered) foreach (var job in jobs) queue.Cancel(job);
         }
         return TypedResults.Ok(new ImagesResponse(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), images));
     }
