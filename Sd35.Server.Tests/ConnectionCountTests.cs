@@ -26,7 +26,7 @@ public sealed class ConnectionCountTests
     }
 
     [Fact]
-    public async Task A_refused_stream_counts_against_nobody()
+    public async Task A_refused_stream_counts_against_nobody_and_addresses_are_forgotten_when_closed()
     {
         var limits = new ConnectionLimits(new AccessOptions { MaxEventStreamsPerClient = 1, MaxEventStreams = 2 });
         var release = new TaskCompletionSource();
@@ -46,6 +46,7 @@ public sealed class ConnectionCountTests
         release.SetResult();
         await Task.WhenAll(first.Done, refused.Done, other.Done, third.Done);
         limits.OpenEventStreams.Should().Be(0);
+        limits.TrackedAddresses.Should().Be(0, "an address with nothing open is forgotten, or the map grows with every client ever seen");
     }
 
     /// <summary>A response body whose writes wait for the test: a client that reads its answer slowly.</summary>

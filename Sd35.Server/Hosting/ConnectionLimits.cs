@@ -27,6 +27,9 @@ public sealed class ConnectionLimits(AccessOptions access)
     /// <summary>Requests refused by these limits since the start, by reason (a metric).</summary>
     public ConcurrentDictionary<string, long> Refusals { get; } = new();
 
+    /// <summary>Client addresses with a count held now; each entry goes when its address has nothing open any more.</summary>
+    public int TrackedAddresses => _connections.Count + _streams.Count;
+
     /// <summary>Counts each accepted connection under its client address for as long as it is open.</summary>
     public void CountConnections(KestrelServerOptions kestrel) =>
         kestrel.ConfigureEndpointDefaults(listen => listen.Use(next => async connection =>
@@ -117,7 +120,11 @@ public sealed class ConnectionLimits(AccessOptions access)
         }
     }
 
-    static void Release(ConcurrentDictionary<string, int> counts, string key) => counts.AddOrUpdate(key, 0, (_, n) => n - 1);
+    /// <summary>One fewer; an address at 0 is forgotten (only if still 0, so a concurrent take is never lost), or the map grows with every client ever seen.</summary>
+    static void Release(ConcurrentDictionary<string, int> counts, string key)
+    {
+        if (counts.AddOrUpdate(key, 0, (_, n) => n - 1) == 0) counts.TryRemove(KeyValuePair.Create(key, 0));
+    }
 
     Task Refuse(HttpContext http, string reason, int status, string message)
     {
