@@ -59,7 +59,7 @@ public sealed class AccessTests
             var session = await browserLike.SendAsync(exchange);
             session.StatusCode.Should().Be(HttpStatusCode.NoContent);
             var setCookie = session.Headers.GetValues("Set-Cookie").Single();
-            setCookie.Should().Contain("httponly").And.Contain("samesite=strict").And.NotContain(Key);
+            setCookie.Should().Contain("httponly").And.Contain("samesite=strict").And.Contain("max-age=43200").And.NotContain(Key);
         }
         (await browserLike.GetAsync("/v1/info")).StatusCode.Should().Be(HttpStatusCode.OK, "the cookie stands for the key");
 

@@ -118,8 +118,5 @@ public sealed class ApiKey(string key)
     public bool Matches(string? candidate) =>
         candidate is not null && CryptographicOperations.FixedTimeEquals(_digest, SHA256.HashData(Encoding.UTF8.GetBytes(candidate)));
 
-    /// <summary>A value derived from the key, for the GUI's session cookie (the key itself never goes into a cookie).</summary>
-    public string SessionToken(string purpose) => Convert.ToHexString(HMACSHA256.HashData(_digest, Encoding.UTF8.GetBytes(purpose)));
-
     public override string ToString() => "(hidden)";
 }

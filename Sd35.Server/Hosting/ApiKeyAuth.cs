@@ -6,21 +6,21 @@ namespace Sd35.Server.Hosting;
 /// With a key (<see cref="AccessOptions.Key"/>), every <c>/v1</c> route and <c>/metrics</c> need
 /// <c>Authorization: Bearer KEY</c>; anything else is 401 in OpenAI's error shape. The GUI's page and files stay open
 /// (they hold nothing), and the GUI exchanges the key once for a session cookie (<c>POST /v1/session</c>), because a
-/// browser's EventSource cannot send an Authorization header; the cookie holds a value derived from the key, is
-/// HttpOnly and SameSite=Strict (no other site's page can use it), and lasts until the browser closes.
+/// browser's EventSource cannot send an Authorization header. The cookie holds a <see cref="SessionTokens"/> value
+/// (nothing derived from the key), is HttpOnly and SameSite=Strict, and is good for
+/// <see cref="SessionTokens.DefaultLifetime"/> or until the server restarts.
 /// </summary>
 public static class ApiKeyAuth
 {
     const string Cookie = "sd35_session";
-    const string CookiePurpose = "sd35 gui session";
 
     public static void UseApiKeys(this WebApplication app, AccessOptions access)
     {
         if (access.Key is not { } key) return;
-        var sessionToken = new ApiKey(key.SessionToken(CookiePurpose));
+        var sessions = app.Services.GetRequiredService<SessionTokens>();
         app.Use(async (http, next) =>
         {
-            if (!Protected(http.Request.Path) || key.Matches(BearerOf(http.Request)) || sessionToken.Matches(http.Request.Cookies[Cookie]))
+            if (!Protected(http.Request.Path) || key.Matches(BearerOf(http.Request)) || sessions.IsValid(http.Request.Cookies[Cookie]))
             {
                 await next(http);
                 return;
@@ -36,11 +36,11 @@ public static class ApiKeyAuth
     /// <summary>The GUI's one exchange: a valid key (checked by the middleware above) gets the session cookie.</summary>
     public static void MapSession(this WebApplication app, AccessOptions access)
     {
-        app.MapPost("/v1/session", (HttpContext http) =>
+        app.MapPost("/v1/session", (HttpContext http, SessionTokens sessions) =>
         {
-            if (access.Key is { } key)
-                http.Response.Cookies.Append(Cookie, key.SessionToken(CookiePurpose),
-                    new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", Secure = http.Request.IsHttps });
+            if (access.Key is not null)
+                http.Response.Cookies.Append(Cookie, sessions.Issue(),
+                    new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", Secure = http.Request.IsHttps, MaxAge = sessions.Lifetime });
             return TypedResults.NoContent();
         }).WithTags("server").WithSummary("The GUI's key check: 204 with a session cookie when the Authorization header holds the key (401 otherwise).");
     }

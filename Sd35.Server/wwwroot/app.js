@@ -21,7 +21,7 @@ async function loadInfo() {
 }
 
 // A server started with --api-key: the key is asked for once and exchanged for an HttpOnly session cookie, which
-// every later call (EventSource included, which cannot send headers) carries until the browser closes.
+// every later call (EventSource included, which cannot send headers) carries for 12 hours or until the server restarts.
 function askForKey() {
   $("key-form").hidden = false;
   $("generate").disabled = true;
