@@ -53,6 +53,10 @@ public sealed record AccessOptions
         }
         var key = configuration["api-key"] ?? Environment.GetEnvironmentVariable(KeyVariable);
         if (key is not null && key.Trim().Length == 0) throw new ArgumentException($"--api-key (or {KeyVariable}) is empty");
+        // Clients' keys are read trimmed (a header's or a pasted key's stray space is no part of it), so a configured
+        // key with edge spaces could never match: refused, rather than trimmed behind the operator's back.
+        if (key is not null && key != key.Trim())
+            throw new ArgumentException($"--api-key (or {KeyVariable}) starts or ends with whitespace, which no client's key can match; remove it");
         return new AccessOptions
         {
             Key = key is null ? null : new ApiKey(key),
