@@ -63,6 +63,30 @@ public sealed class AccessTests
         }
         (await browserLike.GetAsync("/v1/info")).StatusCode.Should().Be(HttpStatusCode.OK, "the cookie stands for the key");
 
+        // Changing something on the cookie's word needs proof of this server's own page: another port of the same
+        // host is "same site" to the browser, and a multipart POST needs no preflight.
+        var own = $"{server.BaseAddress.Scheme}://{server.BaseAddress.Authority}";
+        var otherPort = $"{server.BaseAddress.Scheme}://{server.BaseAddress.Host}:{server.BaseAddress.Port + 1}";
+        foreach (var (header, value, allowed) in new (string?, string?, bool)[]
+        {
+            (null, null, false), ("Sec-Fetch-Site", "same-site", false), ("Sec-Fetch-Site", "cross-site", false),
+            ("Origin", otherPort, false), ("Sec-Fetch-Site", "same-origin", true), ("Origin", own, true),
+        })
+        {
+            using var submit = new HttpRequestMessage(HttpMethod.Post, "/v1/images") { Content = JsonContent.Create(new { prompt = "x", steps = 1000 }) };
+            if (header is not null) submit.Headers.Add(header, value);
+            var answer = await browserLike.SendAsync(submit);
+            answer.StatusCode.Should().Be(allowed ? HttpStatusCode.BadRequest : HttpStatusCode.Forbidden, $"{header}: {value}");
+        }
+        var deleted = await browserLike.DeleteAsync("/v1/images/0123456789abcdef0123456789abcdef");
+        deleted.StatusCode.Should().Be(HttpStatusCode.Forbidden, "a DELETE is a change too");
+        (await ErrorOf(deleted)).GetProperty("message").GetString().Should().Contain("Bearer");
+        using (var bearer = new HttpRequestMessage(HttpMethod.Post, "/v1/images") { Content = JsonContent.Create(new { prompt = "x", steps = 1000 }) })
+        {
+            bearer.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+            (await right.SendAsync(bearer)).StatusCode.Should().Be(HttpStatusCode.BadRequest, "a key in the header needs no origin");
+        }
+
         // The SDK sends the key as OpenAI's does.
         var models = new OpenAI.OpenAIClient(new System.ClientModel.ApiKeyCredential(Key),
             new OpenAI.OpenAIClientOptions { Endpoint = new Uri(server.BaseAddress, "/v1") }).GetOpenAIModelClient();

@@ -8,7 +8,8 @@ namespace Sd35.Server.Hosting;
 /// (they hold nothing), and the GUI exchanges the key once for a session cookie (<c>POST /v1/session</c>), because a
 /// browser's EventSource cannot send an Authorization header. The cookie holds a <see cref="SessionTokens"/> value
 /// (nothing derived from the key), is HttpOnly and SameSite=Strict, and is good for
-/// <see cref="SessionTokens.DefaultLifetime"/> or until the server restarts.
+/// <see cref="SessionTokens.DefaultLifetime"/> or until the server restarts. A request that changes something on the
+/// cookie alone must come from this server's own page (<see cref="FromOwnPage"/>): 403 otherwise.
 /// </summary>
 public static class ApiKeyAuth
 {
@@ -20,9 +21,21 @@ public static class ApiKeyAuth
         var sessions = app.Services.GetRequiredService<SessionTokens>();
         app.Use(async (http, next) =>
         {
-            if (!Protected(http.Request.Path) || key.Matches(BearerOf(http.Request)) || sessions.IsValid(http.Request.Cookies[Cookie]))
+            if (!Protected(http.Request.Path) || key.Matches(BearerOf(http.Request)))
             {
                 await next(http);
+                return;
+            }
+            if (sessions.IsValid(http.Request.Cookies[Cookie]))
+            {
+                if (!ChangesState(http.Request) || FromOwnPage(http.Request))
+                {
+                    await next(http);
+                    return;
+                }
+                await OpenAiErrors.Write(http, StatusCodes.Status403Forbidden,
+                    "a request that changes something with the GUI's session cookie must come from this server's own page "
+                    + "(Sec-Fetch-Site: same-origin or a matching Origin); other clients send 'Authorization: Bearer <key>'");
                 return;
             }
             bool given = http.Request.Headers.Authorization.Count > 0;
@@ -43,6 +56,22 @@ public static class ApiKeyAuth
                     new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", Secure = http.Request.IsHttps, MaxAge = sessions.Lifetime });
             return TypedResults.NoContent();
         }).WithTags("server").WithSummary("The GUI's key check: 204 with a session cookie when the Authorization header holds the key (401 otherwise).");
+    }
+
+    static bool ChangesState(HttpRequest request) => !(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method));
+
+    /// <summary>
+    /// A browser sends the cookie with any request to this host, and SameSite ignores ports: a page served from
+    /// another port of the same host is "same site" and a multipart POST needs no preflight. So a request that
+    /// changes something on the cookie's word must show it comes from this origin: the browser's own
+    /// <c>Sec-Fetch-Site</c> (pages cannot set it), or, from a browser without it, an <c>Origin</c> equal to this server's.
+    /// </summary>
+    static bool FromOwnPage(HttpRequest request)
+    {
+        var site = request.Headers["Sec-Fetch-Site"].ToString();
+        if (site.Length > 0) return site == "same-origin";
+        var origin = request.Headers.Origin.ToString();
+        return origin.Length > 0 && string.Equals(origin, $"{request.Scheme}://{request.Host}", StringComparison.OrdinalIgnoreCase);
     }
 
     static bool Protected(PathString path) =>
