@@ -133,35 +133,21 @@ public static class OpenAiEndpoints
             return OpenAiErrors.QueueFull(http, queue.RetryAfterSeconds(),
                 $"the queue cannot take {jobs.Count} more job{(jobs.Count == 1 ? "" : "s")} now ({queue.Capacity} may wait); retry later");
 
-        var images = new List<ImageData>();
-        bool answered = false;
         try
         {
+            if (await queue.AwaitAllOrCancel(jobs, http.RequestAborted) is { } unfinished)
+                return OpenAiErrors.Result(unfinished.StatusCode, unfinished.Message);
+            var images = new List<ImageData>();
             foreach (var job in jobs)
-            {
-                JobSnapshot last = job.Snapshot();
-                await foreach (var snapshot in job.Updates(() => queue.PositionOf(job), http.RequestAborted)) last = snapshot;
-                if (last.Status != JobStatus.Succeeded || job.PngPath is not { } png)
-                    return last.Status == JobStatus.Cancelled
-                        ? OpenAiErrors.Result(StatusCodes.Status409Conflict, $"job {job.Id} was cancelled: {last.Error}")
-                        : OpenAiErrors.Result(StatusCodes.Status500InternalServerError, $"job {job.Id} failed: {last.Error}");
                 images.Add(base64
-                    ? new ImageData(Convert.ToBase64String(await File.ReadAllBytesAsync(png, http.RequestAborted)), null)
+                    ? new ImageData(Convert.ToBase64String(await File.ReadAllBytesAsync(job.PngPath!, http.RequestAborted)), null)
                     : new ImageData(null, $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}/v1/images/{job.Id}/png"));
-            }
-            answered = true;
+            return TypedResults.Ok(new ImagesResponse(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), images));
         }
         catch (OperationCanceledException)
         {
             return TypedResults.Empty;
         }
-        finally
-        {
-            // Whatever ends the wait early (the client gone, a job failed or cancelled, an unreadable image), nobody
-            // will read the remaining images: their jobs must not run on for nobody.
-            if (!answered) foreach (var job in jobs) queue.Cancel(job);
-        }
-        return TypedResults.Ok(new ImagesResponse(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), images));
     }
 
     /// <summary>A field named differently on OpenAI's side than in the native checks (width → size), or with OpenAI's code.</summary>
@@ -172,12 +158,8 @@ public static class OpenAiEndpoints
     }
 
     /// <summary>What can go wrong before anything is queued, as OpenAI's error; null for anything else (a bug: 500).</summary>
-    static IResult? AsError(Exception e) => e switch
-    {
-        RequestReader.BodyException body => OpenAiErrors.Result(body.StatusCode, body.Body.Error, body.Body.Field),
-        OpenAiParamException param => OpenAiErrors.Result(StatusCodes.Status400BadRequest, param.Message, param.Param, param.Code),
-        RequestException request => OpenAiErrors.Result(StatusCodes.Status400BadRequest, request.Message, request.Field),
-        InputException input => OpenAiErrors.Result(StatusCodes.Status400BadRequest, input.Message),
-        _ => null,
-    };
+    static IResult? AsError(Exception e) =>
+        e is OpenAiParamException param ? OpenAiErrors.Result(StatusCodes.Status400BadRequest, param.Message, param.Param, param.Code)
+        : RequestError.Of(e) is { } error ? OpenAiErrors.Result(error.StatusCode, error.Message, error.Field)
+        : null;
 }
