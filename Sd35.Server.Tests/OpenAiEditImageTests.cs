@@ -50,7 +50,10 @@ public sealed class OpenAiEditImageTests(ServerFactory factory) : IClassFixture<
         bitmap.Erase(new SKColor(200, 100, 50, 128));
         using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
 
-        var form = await OpenAiEditForm.ReadAsync(Request(Form(png.ToArray())), 1 << 20, 2048, CancellationToken.None);
+        var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        Hosting.ServerApp.ConfigureJson(json);
+        json.MakeReadOnly(populateMissingResolver: true); // as the app's options are once in use
+        var form = await OpenAiEditForm.ReadAsync(Request(Form(png.ToArray())), 1 << 20, 2048, json, CancellationToken.None);
 
         form.Image.Pixels[..3].Should().Equal([200, 100, 50], "premultiplied decoding would read (100, 50, 25)");
         form.Mask.Should().BeNull("no pixel is fully transparent");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Sd35.Errors;
 using Sd35.Pipeline;
@@ -25,7 +26,7 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
     static readonly HashSet<string> TextFields = [.. OpenAiImageRequest.FieldNames, "strength"];
 
     /// <param name="maxImageSide">the server's <c>--max-image-side</c>: a larger image or mask is refused from its header, before it is decoded</param>
-    public static async Task<OpenAiEditForm> ReadAsync(HttpRequest request, int maxBytes, int maxImageSide, CancellationToken cancellationToken)
+    public static async Task<OpenAiEditForm> ReadAsync(HttpRequest request, int maxBytes, int maxImageSide, JsonSerializerOptions json, CancellationToken cancellationToken)
     {
         if (!request.HasFormContentType || !(request.ContentType ?? "").StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             throw new RequestReader.BodyException(StatusCodes.Status415UnsupportedMediaType, new ErrorBody("the body must be multipart/form-data (image, prompt, …)"));
@@ -51,20 +52,7 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
             if (!TextFields.Contains(name) && !FileFields.Contains(name))
                 throw new RequestException(name, $"unknown field '{name}'; the fields are image, mask, {string.Join(", ", TextFields)}");
 
-        var body = new OpenAiImageRequest
-        {
-            Prompt = Text(form, "prompt"),
-            N = Number(form, "n", int.Parse),
-            Size = Text(form, "size"),
-            ResponseFormat = Text(form, "response_format"),
-            Model = Text(form, "model"),
-            User = Text(form, "user"),
-            NegativePrompt = Text(form, "negative_prompt"),
-            Steps = Number(form, "steps", int.Parse),
-            Guidance = Number(form, "guidance", double.Parse),
-            Seed = Number(form, "seed", long.Parse),
-            SkipLayerGuidance = SkipLayers(form),
-        };
+        var body = TextBody(form, json);
         var imageFile = form.Files.GetFile("image") ?? form.Files.GetFile("image[]")
             ?? throw new RequestException("image", "is required: the image to edit, as a file part (PNG)");
         if (form.Files.GetFiles("image").Count + form.Files.GetFiles("image[]").Count > 1)
@@ -105,18 +93,37 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         }
     }
 
-    static SkipLayerGuidanceBody? SkipLayers(IFormCollection form)
+    /// <summary>
+    /// The text fields as the JSON body of <c>/v1/images/generations</c> would give them, read the same way: a
+    /// string field as the text, any other (numbers, <c>skip_layer_guidance</c>'s object) as the JSON value written.
+    /// </summary>
+    static OpenAiImageRequest TextBody(IFormCollection form, JsonSerializerOptions json)
     {
-        if (Text(form, "skip_layer_guidance") is not { } text) return null;
+        var body = new JsonObject();
+        foreach (var field in OpenAiImageRequest.FieldNames)
+        {
+            if (Text(form, field) is not { } text) continue;
+            body[field] = IsText(field, json) ? JsonValue.Create(text) : ParseValue(field, text);
+        }
+        return RequestReader.Deserialize<OpenAiImageRequest>(JsonSerializer.SerializeToUtf8Bytes(body), json);
+    }
+
+    static bool IsText(string field, JsonSerializerOptions json)
+    {
+        var property = json.GetTypeInfo(typeof(OpenAiImageRequest)).Properties.FirstOrDefault(p => p.Name == field)
+            ?? json.GetTypeInfo(typeof(ImageRequestBody)).Properties.First(p => p.Name == field);
+        return property.PropertyType == typeof(string);
+    }
+
+    static JsonNode? ParseValue(string field, string text)
+    {
         try
         {
-            var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-            ServerApp.ConfigureJson(json);
-            return JsonSerializer.Deserialize<SkipLayerGuidanceBody>(text, json);
+            return JsonNode.Parse(text);
         }
         catch (JsonException)
         {
-            throw new RequestException("skip_layer_guidance", "must be a JSON object {layers, scale, start, stop}");
+            throw new RequestException(field, $"must be a number (or, for an object field, JSON), got '{text}'");
         }
     }
 

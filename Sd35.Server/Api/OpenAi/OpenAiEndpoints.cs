@@ -70,7 +70,7 @@ public static class OpenAiEndpoints
                 OpenAiImageRequest.FieldNames, http.RequestAborted);
             var (count, size) = (body.Count, body.Dimensions());
             base64 = body.WantsBase64;
-            var settings = Settings(body, size, pipeline, options, sizeParam: "size");
+            var settings = Settings(body, size, pipeline, options, json.Value.SerializerOptions, sizeParam: "size");
             requests = planner.Generations(settings, count);
         }
         catch (Exception e) when (AsError(e) is { } error)
@@ -81,19 +81,19 @@ public static class OpenAiEndpoints
     }
 
     static async Task<IResult> Edits(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, OpenAiJobPlanner planner,
-        ServerOptions options, AccessOptions access)
+        ServerOptions options, AccessOptions access, IOptions<JsonOptions> json)
     {
         IReadOnlyList<GenerationRequest> requests;
         bool base64;
         try
         {
-            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, options.MaxImageSide, http.RequestAborted);
+            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, options.MaxImageSide, json.Value.SerializerOptions, http.RequestAborted);
             var (count, size) = (form.Body.Count, form.Body.Dimensions());
             base64 = form.Body.WantsBase64;
             if (size is { } asked && asked != (form.Image.Width, form.Image.Height))
                 throw new RequestException("size", $"is {asked.Width}x{asked.Height} but the image is {form.Image.Width}x{form.Image.Height}; this server edits at the image's size");
             // The image's size is checked as a requested size would be, and named as the image when it does not fit.
-            var settings = Settings(form.Body, (form.Image.Width, form.Image.Height), pipeline, options, sizeParam: "image");
+            var settings = Settings(form.Body, (form.Image.Width, form.Image.Height), pipeline, options, json.Value.SerializerOptions, sizeParam: "image");
             requests = planner.Edits(new ImageEdit(settings, form.Image, form.Mask, form.Strength, count));
         }
         catch (Exception e) when (AsError(e) is { } error)
@@ -107,13 +107,14 @@ public static class OpenAiEndpoints
     /// The generation settings, checked as the native API checks them, plus the model's name; a bad width or height
     /// is named as <paramref name="sizeParam"/>, OpenAI's field for it.
     /// </summary>
-    static GenerationRequest Settings(OpenAiImageRequest body, (int Width, int Height)? size, PipelineAdapter pipeline, ServerOptions options, string sizeParam)
+    static GenerationRequest Settings(OpenAiImageRequest body, (int Width, int Height)? size, PipelineAdapter pipeline, ServerOptions options,
+        JsonSerializerOptions json, string sizeParam)
     {
         if (body.Model is { } model && !string.Equals(model, ModelId(options), StringComparison.OrdinalIgnoreCase))
             throw new OpenAiParamException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)", OpenAiErrors.ModelNotFound);
         try
         {
-            return pipeline.ToRequest(body.ToNative(size));
+            return pipeline.ToRequest(body.ToNative(size, json));
         }
         catch (RequestException e) when (e.Field is "width" or "height")
         {
