@@ -15,7 +15,8 @@ public static class ImageEndpoints
     public static void MapImageApi(this WebApplication app)
     {
         var images = app.MapGroup("/v1/images").WithTags("images");
-        images.MapPost("/", Submit)
+        // Not in the group: a group's "" or "/" route reads "/v1/images/" in metrics' http_route; both paths still match.
+        app.MapPost("/v1/images", Submit).WithTags("images")
             .Accepts<ImageRequestBody>("application/json")
             .Produces<JobAccepted>(StatusCodes.Status202Accepted)
             .Produces<ErrorBody>(StatusCodes.Status400BadRequest)
