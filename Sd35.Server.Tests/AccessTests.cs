@@ -120,11 +120,12 @@ public sealed class AccessTests
     [InlineData("http://[::1]:5080", true)]
     public void Listening_beyond_loopback_needs_a_key_or_allow_no_key(string urls, bool loopback)
     {
-        var open = () => new AccessOptions().CheckExposure(urls);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["urls"] = urls }).Build();
+        var open = () => new AccessOptions().CheckExposure(configuration);
         if (loopback) open.Should().NotThrow();
         else open.Should().Throw<ArgumentException>().WithMessage("*beyond loopback without an API key*--allow-no-key*");
-        new AccessOptions { AllowNoKey = true }.Invoking(a => a.CheckExposure(urls)).Should().NotThrow();
-        new AccessOptions { Key = new ApiKey(Key) }.Invoking(a => a.CheckExposure(urls)).Should().NotThrow();
+        new AccessOptions { AllowNoKey = true }.Invoking(a => a.CheckExposure(configuration)).Should().NotThrow();
+        new AccessOptions { Key = new ApiKey(Key) }.Invoking(a => a.CheckExposure(configuration)).Should().NotThrow();
     }
 
     [Fact]

@@ -77,18 +77,14 @@ public sealed record AccessOptions
 
     /// <summary>
     /// A server that others can reach must not be open to all by accident: listening on anything but loopback needs
-    /// a key or an explicit <c>--allow-no-key</c>. <paramref name="urls"/> is ASP.NET Core's <c>urls</c> setting.
+    /// a key or an explicit <c>--allow-no-key</c>. Every address the configuration makes Kestrel listen on counts:
+    /// ASP.NET Core's <c>urls</c> setting and <c>Kestrel:Endpoints:*:Url</c>.
     /// </summary>
-    public void CheckExposure(string? urls) => CheckExposure(urls?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? []);
-
-    /// <summary>Every address the configuration makes Kestrel listen on: <c>urls</c> and <c>Kestrel:Endpoints:*:Url</c>.</summary>
-    public void CheckExposure(IConfiguration configuration) =>
-        CheckExposure((configuration["urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [])
-            .Concat(configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>()));
-
-    void CheckExposure(IEnumerable<string> urls)
+    public void CheckExposure(IConfiguration configuration)
     {
         if (Key is not null || AllowNoKey) return;
+        var urls = (configuration["urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [])
+            .Concat(configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
         foreach (var url in urls)
             if (!IsLoopback(url))
                 throw new ArgumentException($"--urls {url} listens beyond loopback without an API key; give --api-key (or {KeyVariable}), or --allow-no-key to serve without one");
