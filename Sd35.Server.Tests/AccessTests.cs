@@ -31,7 +31,8 @@ public sealed class AccessTests
             refused.StatusCode.Should().Be(HttpStatusCode.Unauthorized, path);
             refused.Headers.WwwAuthenticate.ToString().Should().Be("Bearer");
             var error = await ErrorOf(refused);
-            (error.GetProperty("type").GetString(), error.GetProperty("code").GetString()).Should().Be(("authentication_error", "missing_api_key"));
+            // OpenAI's own answer to a request without a key: no code.
+            (error.GetProperty("type").GetString(), error.GetProperty("code").ValueKind).Should().Be(("invalid_request_error", JsonValueKind.Null));
         }
         (await anonymous.PostAsJsonAsync("/v1/images/generations", new { prompt = "x" })).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
         (await anonymous.GetAsync("/")).StatusCode.Should().Be(HttpStatusCode.OK, "the GUI's page holds nothing; it asks for the key");
@@ -41,7 +42,8 @@ public sealed class AccessTests
         wrong.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key + "x");
         var badKey = await wrong.GetAsync("/v1/health");
         badKey.StatusCode.Should().Be(HttpStatusCode.Unauthorized);
-        (await ErrorOf(badKey)).GetProperty("code").GetString().Should().Be("invalid_api_key");
+        var badKeyError = await ErrorOf(badKey);
+        (badKeyError.GetProperty("type").GetString(), badKeyError.GetProperty("code").GetString()).Should().Be(("invalid_request_error", "invalid_api_key"));
 
         using var right = new HttpClient { BaseAddress = server.BaseAddress };
         right.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
@@ -57,9 +59,33 @@ public sealed class AccessTests
             var session = await browserLike.SendAsync(exchange);
             session.StatusCode.Should().Be(HttpStatusCode.NoContent);
             var setCookie = session.Headers.GetValues("Set-Cookie").Single();
-            setCookie.Should().Contain("httponly").And.Contain("samesite=strict").And.NotContain(Key);
+            setCookie.Should().Contain("httponly").And.Contain("samesite=strict").And.Contain("max-age=43200").And.NotContain(Key);
         }
         (await browserLike.GetAsync("/v1/info")).StatusCode.Should().Be(HttpStatusCode.OK, "the cookie stands for the key");
+
+        // Changing something on the cookie's word needs proof of this server's own page: another port of the same
+        // host is "same site" to the browser, and a multipart POST needs no preflight.
+        var own = $"{server.BaseAddress.Scheme}://{server.BaseAddress.Authority}";
+        var otherPort = $"{server.BaseAddress.Scheme}://{server.BaseAddress.Host}:{server.BaseAddress.Port + 1}";
+        foreach (var (header, value, allowed) in new (string?, string?, bool)[]
+        {
+            (null, null, false), ("Sec-Fetch-Site", "same-site", false), ("Sec-Fetch-Site", "cross-site", false),
+            ("Origin", otherPort, false), ("Sec-Fetch-Site", "same-origin", true), ("Origin", own, true),
+        })
+        {
+            using var submit = new HttpRequestMessage(HttpMethod.Post, "/v1/images") { Content = JsonContent.Create(new { prompt = "x", steps = 1000 }) };
+            if (header is not null) submit.Headers.Add(header, value);
+            var answer = await browserLike.SendAsync(submit);
+            answer.StatusCode.Should().Be(allowed ? HttpStatusCode.BadRequest : HttpStatusCode.Forbidden, $"{header}: {value}");
+        }
+        var deleted = await browserLike.DeleteAsync("/v1/images/0123456789abcdef0123456789abcdef");
+        deleted.StatusCode.Should().Be(HttpStatusCode.Forbidden, "a DELETE is a change too");
+        (await ErrorOf(deleted)).GetProperty("message").GetString().Should().Contain("Bearer");
+        using (var bearer = new HttpRequestMessage(HttpMethod.Post, "/v1/images") { Content = JsonContent.Create(new { prompt = "x", steps = 1000 }) })
+        {
+            bearer.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+            (await right.SendAsync(bearer)).StatusCode.Should().Be(HttpStatusCode.BadRequest, "a key in the header needs no origin");
+        }
 
         // The SDK sends the key as OpenAI's does.
         var models = new OpenAI.OpenAIClient(new System.ClientModel.ApiKeyCredential(Key),
@@ -94,11 +120,12 @@ public sealed class AccessTests
     [InlineData("http://[::1]:5080", true)]
     public void Listening_beyond_loopback_needs_a_key_or_allow_no_key(string urls, bool loopback)
     {
-        var open = () => new AccessOptions().CheckExposure(urls);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["urls"] = urls }).Build();
+        var open = () => new AccessOptions().CheckExposure(configuration);
         if (loopback) open.Should().NotThrow();
         else open.Should().Throw<ArgumentException>().WithMessage("*beyond loopback without an API key*--allow-no-key*");
-        new AccessOptions { AllowNoKey = true }.Invoking(a => a.CheckExposure(urls)).Should().NotThrow();
-        new AccessOptions { Key = new ApiKey(Key) }.Invoking(a => a.CheckExposure(urls)).Should().NotThrow();
+        new AccessOptions { AllowNoKey = true }.Invoking(a => a.CheckExposure(configuration)).Should().NotThrow();
+        new AccessOptions { Key = new ApiKey(Key) }.Invoking(a => a.CheckExposure(configuration)).Should().NotThrow();
     }
 
     [Fact]

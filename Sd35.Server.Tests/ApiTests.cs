@@ -177,6 +177,16 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         factory.Queue.Busy.Should().BeFalse("the job stopped at a step boundary instead of running 200 steps for nobody");
     }
 
+    [Fact]
+    public async Task Submitting_is_the_route_v1_images_with_or_without_a_trailing_slash()
+    {
+        foreach (var path in new[] { "/v1/images", "/v1/images/" })
+            (await _client.PostAsJsonAsync(path, new { prompt = "x", steps = 100000 }, Api.Json)).StatusCode.Should().Be(HttpStatusCode.BadRequest, path);
+        var document = await _client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        document.GetProperty("paths").TryGetProperty("/v1/images", out var submit).Should().BeTrue("metrics and the OpenAPI description name the route as documented");
+        submit.TryGetProperty("post", out _).Should().BeTrue();
+    }
+
     sealed record ServerEvent(string Name, JobSnapshot Job);
 
     async Task<List<ServerEvent>> ReadEvents(string id)

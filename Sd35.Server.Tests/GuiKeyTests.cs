@@ -41,5 +41,13 @@ public sealed class GuiKeyTests
         await page.ReloadAsync();
         await page.WaitForFunctionAsync("() => document.getElementById('width').value === '64'");
         (await page.EvaluateExpressionAsync<bool>("document.getElementById('key-form').hidden")).Should().BeTrue();
+
+        // A session that ends (the cookie gone, as after its lifetime or a server restart): submitting asks for the
+        // key again instead of printing the 401's OpenAI-shaped body as "[object Object]".
+        await page.DeleteCookieAsync(await page.GetCookiesAsync());
+        await page.TypeAsync("#prompt", " again");
+        await page.ClickAsync("#generate");
+        await page.WaitForSelectorAsync("#key-form:not([hidden])");
+        (await page.EvaluateExpressionAsync<string>("document.body.innerText")).Should().NotContain("[object Object]");
     }
 }

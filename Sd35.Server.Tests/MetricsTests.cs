@@ -53,7 +53,7 @@ public sealed class MetricsTests(ServerFactory factory, ITestOutputHelper output
         double Moved(string name, params string[] labels) => Value(after, name, labels) - Value(before, name, labels);
         Moved("http_server_request_duration_seconds_count", "http_route=\"/v1/images/generations\"", "http_response_status_code=\"200\"").Should().Be(1);
         Moved("http_server_request_duration_seconds_count", "http_route=\"/v1/images/generations\"", "http_response_status_code=\"400\"").Should().Be(1);
-        Moved("http_server_request_duration_seconds_count", "http_route=\"/v1/images/\"", "http_response_status_code=\"429\"").Should().Be(1);
+        Moved("http_server_request_duration_seconds_count", "http_route=\"/v1/images\"", "http_response_status_code=\"429\"").Should().Be(1);
         Moved("sd35_queue_rejections_total").Should().Be(1);
         Moved("sd35_images_generated_total").Should().Be(1);
         Moved("sd35_jobs_finished_total", "status=\"cancelled\"").Should().Be(3);

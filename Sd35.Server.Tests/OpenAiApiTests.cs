@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using FluentAssertions;
+using Sd35.Server.Jobs;
 
 namespace Sd35.Server.Tests;
 
@@ -50,6 +51,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         error.GetProperty("param").GetString().Should().Be(param);
         error.GetProperty("type").GetString().Should().Be("invalid_request_error");
         error.GetProperty("message").GetString().Should().Contain(message);
+        if (param == "model") error.GetProperty("code").GetString().Should().Be("model_not_found", "OpenAI's code for a model it does not serve");
     }
 
     [Fact]
@@ -76,12 +78,42 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         refused.StatusCode.Should().Be(HttpStatusCode.TooManyRequests);
         int.Parse(refused.Headers.GetValues("Retry-After").Single()).Should().BeGreaterThanOrEqualTo(1);
         var error = await ErrorOf(refused);
-        (error.GetProperty("type").GetString(), error.GetProperty("code").GetString()).Should().Be(("rate_limit_error", "rate_limit_exceeded"));
+        (error.GetProperty("type").GetString(), error.GetProperty("code").GetString()).Should().Be(("requests", "rate_limit_exceeded"), "OpenAI's own 429");
         error.GetProperty("message").GetString().Should().Contain("cannot take 2 more jobs");
         factory.Queue.Waiting.Should().Be(1, "a refused request queues nothing");
 
         foreach (var id in new[] { queued, running }) await _client.DeleteAsync($"/v1/images/{id}");
         await _client.WaitFinished(running, TimeSpan.FromMinutes(1));
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_a_generation_cancels_all_its_jobs()
+    {
+        const string prompt = "abandoned openai";
+        var finished = new System.Collections.Concurrent.ConcurrentDictionary<string, JobStatus>();
+        void OnFinished(GenerationJob job)
+        {
+            if (job.Request.Prompt == prompt) finished[job.Id] = job.Status;
+        }
+        factory.Queue.JobFinished += OnFinished;
+        try
+        {
+            using var hold = new StepHold(factory.Queue, prompt);
+            using var leave = new CancellationTokenSource();
+            var request = _client.PostAsJsonAsync("/v1/images/generations", new { prompt, n = 2, size = "32x32", steps = 200 }, leave.Token);
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!(factory.Queue.Busy && factory.Queue.Waiting == 1) && DateTime.UtcNow < deadline) await Task.Delay(20);
+            (factory.Queue.Busy, factory.Queue.Waiting).Should().Be((true, 1), "one image runs, the other waits");
+
+            leave.Cancel();
+            await FluentActions.Awaiting(() => request).Should().ThrowAsync<OperationCanceledException>();
+            while (finished.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            finished.Values.Should().Equal([JobStatus.Cancelled, JobStatus.Cancelled], "nobody reads either image: neither may run on");
+        }
+        finally
+        {
+            factory.Queue.JobFinished -= OnFinished;
+        }
     }
 
     [Fact]
@@ -93,7 +125,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         (entry.GetProperty("id").GetString(), entry.GetProperty("object").GetString()).Should().Be(("sd35-tiny-reference", "model"));
         var unknown = await _client.GetAsync("/v1/models/dall-e-3");
         unknown.StatusCode.Should().Be(HttpStatusCode.NotFound);
-        (await ErrorOf(unknown)).GetProperty("code").GetString().Should().Be("not_found");
+        (await ErrorOf(unknown)).GetProperty("code").GetString().Should().Be("model_not_found");
     }
 
     [Fact]

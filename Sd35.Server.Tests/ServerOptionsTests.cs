@@ -33,6 +33,7 @@ public sealed class ServerOptionsTests
     [InlineData("--max-event-streams", "0", "--max-event-streams must be an integer ≥ 1")]
     [InlineData("--max-connections-per-client", "many", "--max-connections-per-client")]
     [InlineData("--api-key", " ", "--api-key (or SD35_API_KEY) is empty")]
+    [InlineData("--api-key", "key-with-a-newline\n", "--api-key (or SD35_API_KEY) starts or ends with whitespace")]
     public void A_bad_option_is_named(string option, string value, string expected)
     {
         // The server reads both option sets at start-up; either names its own bad value.

@@ -3,7 +3,6 @@ using System.Reflection;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
-using Sd35.Errors;
 using Sd35.Pipeline;
 using Sd35.Server.Hosting;
 using Sd35.Server.Jobs;
@@ -16,7 +15,8 @@ public static class ImageEndpoints
     public static void MapImageApi(this WebApplication app)
     {
         var images = app.MapGroup("/v1/images").WithTags("images");
-        images.MapPost("/", Submit)
+        // Not in the group: a group's "" or "/" route reads "/v1/images/" in metrics' http_route; both paths still match.
+        app.MapPost("/v1/images", Submit).WithTags("images")
             .Accepts<ImageRequestBody>("application/json", "multipart/form-data")
             .Produces<JobAccepted>(StatusCodes.Status202Accepted)
             .Produces<ErrorBody>(StatusCodes.Status400BadRequest)
@@ -69,19 +69,15 @@ public static class ImageEndpoints
     {
         var (job, refused) = await Accept(http, queue, pipeline, options, json.Value.SerializerOptions, oneImage: true);
         if (refused is not null) return refused;
-        JobSnapshot last = job!.Snapshot();
         try
         {
-            await foreach (var snapshot in job.Updates(() => queue.PositionOf(job), http.RequestAborted)) last = snapshot;
+            if (await queue.AwaitAllOrCancel([job!], http.RequestAborted) is { } unfinished) return Error(unfinished.StatusCode, unfinished.Message);
         }
         catch (OperationCanceledException)
         {
-            queue.Cancel(job);
             return TypedResults.Empty;
         }
-        return last.Status == JobStatus.Succeeded && job.PngPath is { } png
-            ? TypedResults.PhysicalFile(png, "image/png")
-            : Error(last.Status == JobStatus.Cancelled ? StatusCodes.Status409Conflict : StatusCodes.Status500InternalServerError, last.Error ?? last.Status.ToString());
+        return TypedResults.PhysicalFile(job!.PngPath!, "image/png");
     }
 
     /// <summary>Reads and checks the body, then queues the job: a 4xx answer, or the queued job.</summary>
@@ -96,17 +92,9 @@ public static class ImageEndpoints
             if (oneImage && body.N is > 1) throw new RequestException("n", $"POST /v1/generate answers one PNG; for n = {body.N} use POST /v1/images");
             request = pipeline.ToRequest(body);
         }
-        catch (RequestReader.BodyException e)
+        catch (Exception e) when (RequestError.Of(e) is { } error)
         {
-            return (null, TypedResults.Json(e.Body, statusCode: e.StatusCode));
-        }
-        catch (RequestException e)
-        {
-            return (null, TypedResults.BadRequest(new ErrorBody(e.Message, e.Field)));
-        }
-        catch (InputException e)
-        {
-            return (null, TypedResults.BadRequest(new ErrorBody(e.Message)));
+            return (null, TypedResults.Json(new ErrorBody(error.Message, error.Field), statusCode: error.StatusCode));
         }
 
         var job = new GenerationJob(request);

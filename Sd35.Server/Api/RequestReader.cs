@@ -53,9 +53,7 @@ public static class RequestReader
         }
         catch (JsonException e)
         {
-            var field = FieldOf(e.Path);
-            var problem = field is null ? $"the body is not valid JSON ({e.Message})" : $"{field}: wrong type or malformed value";
-            throw new BodyException(StatusCodes.Status400BadRequest, new ErrorBody(problem, field));
+            throw Malformed(e);
         }
     }
 
@@ -87,6 +85,27 @@ public static class RequestReader
     {
         try { return System.Text.Json.Nodes.JsonNode.Parse(text); }
         catch (JsonException) { return text; }
+    }
+
+    /// <summary>Already checked JSON (field names known) as <typeparamref name="T"/>; a type error is a 400 naming the field.</summary>
+    public static T Deserialize<T>(byte[] utf8, JsonSerializerOptions json) where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(utf8, json)
+                ?? throw new BodyException(StatusCodes.Status400BadRequest, new ErrorBody("the body must be a JSON object"));
+        }
+        catch (JsonException e)
+        {
+            throw Malformed(e);
+        }
+    }
+
+    static BodyException Malformed(JsonException e)
+    {
+        var field = FieldOf(e.Path);
+        var problem = field is null ? $"the body is not valid JSON ({e.Message})" : $"{field}: wrong type or malformed value";
+        return new BodyException(StatusCodes.Status400BadRequest, new ErrorBody(problem, field));
     }
 
     /// <summary><c>$.skip_layer_guidance.layers[0]</c> → <c>skip_layer_guidance</c>: the top-level field at fault.</summary>

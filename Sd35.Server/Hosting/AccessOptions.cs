@@ -53,6 +53,10 @@ public sealed record AccessOptions
         }
         var key = configuration["api-key"] ?? Environment.GetEnvironmentVariable(KeyVariable);
         if (key is not null && key.Trim().Length == 0) throw new ArgumentException($"--api-key (or {KeyVariable}) is empty");
+        // Clients' keys are read trimmed (a header's or a pasted key's stray space is no part of it), so a configured
+        // key with edge spaces could never match: refused, rather than trimmed behind the operator's back.
+        if (key is not null && key != key.Trim())
+            throw new ArgumentException($"--api-key (or {KeyVariable}) starts or ends with whitespace, which no client's key can match; remove it");
         return new AccessOptions
         {
             Key = key is null ? null : new ApiKey(key),
@@ -73,18 +77,14 @@ public sealed record AccessOptions
 
     /// <summary>
     /// A server that others can reach must not be open to all by accident: listening on anything but loopback needs
-    /// a key or an explicit <c>--allow-no-key</c>. <paramref name="urls"/> is ASP.NET Core's <c>urls</c> setting.
+    /// a key or an explicit <c>--allow-no-key</c>. Every address the configuration makes Kestrel listen on counts:
+    /// ASP.NET Core's <c>urls</c> setting and <c>Kestrel:Endpoints:*:Url</c>.
     /// </summary>
-    public void CheckExposure(string? urls) => CheckExposure(urls?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? []);
-
-    /// <summary>Every address the configuration makes Kestrel listen on: <c>urls</c> and <c>Kestrel:Endpoints:*:Url</c>.</summary>
-    public void CheckExposure(IConfiguration configuration) =>
-        CheckExposure((configuration["urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [])
-            .Concat(configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>()));
-
-    void CheckExposure(IEnumerable<string> urls)
+    public void CheckExposure(IConfiguration configuration)
     {
         if (Key is not null || AllowNoKey) return;
+        var urls = (configuration["urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [])
+            .Concat(configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
         foreach (var url in urls)
             if (!IsLoopback(url))
                 throw new ArgumentException($"--urls {url} listens beyond loopback without an API key; give --api-key (or {KeyVariable}), or --allow-no-key to serve without one");
@@ -117,9 +117,6 @@ public sealed class ApiKey(string key)
 
     public bool Matches(string? candidate) =>
         candidate is not null && CryptographicOperations.FixedTimeEquals(_digest, SHA256.HashData(Encoding.UTF8.GetBytes(candidate)));
-
-    /// <summary>A value derived from the key, for the GUI's session cookie (the key itself never goes into a cookie).</summary>
-    public string SessionToken(string purpose) => Convert.ToHexString(HMACSHA256.HashData(_digest, Encoding.UTF8.GetBytes(purpose)));
 
     public override string ToString() => "(hidden)";
 }

@@ -27,11 +27,15 @@ public sealed class ConnectionLimits(AccessOptions access)
     /// <summary>Requests refused by these limits since the start, by reason (a metric).</summary>
     public ConcurrentDictionary<string, long> Refusals { get; } = new();
 
+    /// <summary>Client addresses with a count held now; each entry goes when its address has nothing open any more.</summary>
+    public int TrackedAddresses => _connections.Count + _streams.Count;
+
     /// <summary>Counts each accepted connection under its client address for as long as it is open.</summary>
     public void CountConnections(KestrelServerOptions kestrel) =>
         kestrel.ConfigureEndpointDefaults(listen => listen.Use(next => async connection =>
         {
             var client = AddressOf(connection.RemoteEndPoint);
+            // An open connection is counted even beyond the limit (it is open); its requests are refused below.
             if (_connections.AddOrUpdate(client, 1, (_, n) => n + 1) > access.MaxConnectionsPerClient) _overLimit[connection.ConnectionId] = 0;
             try
             {
@@ -40,13 +44,17 @@ public sealed class ConnectionLimits(AccessOptions access)
             finally
             {
                 _overLimit.TryRemove(connection.ConnectionId, out _);
-                _connections.AddOrUpdate(client, 0, (_, n) => n - 1);
+                Release(_connections, client);
             }
         }));
 
-    public void UseLimits(WebApplication app) => app.Use(async (http, next) =>
+    public void UseLimits(WebApplication app) => app.Use(InvokeAsync);
+
+    /// <summary>The middleware: refuses requests on over-limit connections and event streams beyond the limits.</summary>
+    public async Task InvokeAsync(HttpContext http, RequestDelegate next)
     {
-        // In-process test hosts have no connections (and no connection id).
+        // Only connections Kestrel's hook above counted can be over the limit. A host without a connection feature
+        // (a bare HttpContext) has a null id, which the dictionary would throw on.
         if (http.Connection.Id is { } connection && _overLimit.ContainsKey(connection))
         {
             http.Response.Headers.Connection = "close";
@@ -59,26 +67,64 @@ public sealed class ConnectionLimits(AccessOptions access)
             await next(http);
             return;
         }
+        // Checked before counted: a refused stream is never open, so it must not count against anyone else.
         var client = AddressOf(http.Connection.RemoteIpAddress);
-        int mine = _streams.AddOrUpdate(client, 1, (_, n) => n + 1);
-        int all = Interlocked.Increment(ref _allStreams);
+        if (!TryTake(_streams, client, access.MaxEventStreamsPerClient))
+        {
+            await Refuse(http, "event_streams_per_client", StatusCodes.Status429TooManyRequests,
+                $"this client address already has {access.MaxEventStreamsPerClient} progress streams open (--max-event-streams-per-client); close one first");
+            return;
+        }
+        if (!TryTakeGlobal())
+        {
+            Release(_streams, client);
+            await Refuse(http, "event_streams", StatusCodes.Status503ServiceUnavailable,
+                $"the server already holds {access.MaxEventStreams} progress streams (--max-event-streams); poll GET /v1/images/{{id}} or retry later");
+            return;
+        }
         try
         {
-            if (mine > access.MaxEventStreamsPerClient)
-                await Refuse(http, "event_streams_per_client", StatusCodes.Status429TooManyRequests,
-                    $"this client address already has {access.MaxEventStreamsPerClient} progress streams open (--max-event-streams-per-client); close one first");
-            else if (all > access.MaxEventStreams)
-                await Refuse(http, "event_streams", StatusCodes.Status503ServiceUnavailable,
-                    $"the server already holds {access.MaxEventStreams} progress streams (--max-event-streams); poll GET /v1/images/{{id}} or retry later");
-            else
-                await next(http);
+            await next(http);
         }
         finally
         {
             Interlocked.Decrement(ref _allStreams);
-            _streams.AddOrUpdate(client, 0, (_, n) => n - 1);
+            Release(_streams, client);
         }
-    });
+    }
+
+    /// <summary>One more for <paramref name="key"/> if it has fewer than <paramref name="limit"/>, atomically.</summary>
+    static bool TryTake(ConcurrentDictionary<string, int> counts, string key, int limit)
+    {
+        while (true)
+        {
+            if (counts.TryGetValue(key, out int n))
+            {
+                if (n >= limit) return false;
+                if (counts.TryUpdate(key, n + 1, n)) return true;
+            }
+            else if (counts.TryAdd(key, 1))
+            {
+                return true;
+            }
+        }
+    }
+
+    bool TryTakeGlobal()
+    {
+        while (true)
+        {
+            int all = Volatile.Read(ref _allStreams);
+            if (all >= access.MaxEventStreams) return false;
+            if (Interlocked.CompareExchange(ref _allStreams, all + 1, all) == all) return true;
+        }
+    }
+
+    /// <summary>One fewer; an address at 0 is forgotten (only if still 0, so a concurrent take is never lost), or the map grows with every client ever seen.</summary>
+    static void Release(ConcurrentDictionary<string, int> counts, string key)
+    {
+        if (counts.AddOrUpdate(key, 0, (_, n) => n - 1) == 0) counts.TryRemove(KeyValuePair.Create(key, 0));
+    }
 
     Task Refuse(HttpContext http, string reason, int status, string message)
     {

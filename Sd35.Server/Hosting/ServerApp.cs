@@ -33,6 +33,7 @@ public static class ServerApp
         var limits = new ConnectionLimits(access);
         builder.Services.AddSingleton(access);
         builder.Services.AddSingleton(limits);
+        builder.Services.AddSingleton(new SessionTokens(TimeProvider.System, SessionTokens.DefaultLifetime));
         builder.WebHost.ConfigureKestrel(limits.CountConnections);
         RequestIds.AddLogging(builder, access.LogFormat);
         builder.Services.AddSingleton<OpenAiJobPlanner>();

@@ -24,7 +24,7 @@ async function loadInfo() {
 }
 
 // A server started with --api-key: the key is asked for once and exchanged for an HttpOnly session cookie, which
-// every later call (EventSource included, which cannot send headers) carries until the browser closes.
+// every later call (EventSource included, which cannot send headers) carries for 12 hours or until the server restarts.
 function askForKey() {
   $("key-form").hidden = false;
   $("generate").disabled = true;
@@ -159,15 +159,21 @@ form.addEventListener("submit", async event => {
     return showError(`could not reach the server: ${e}`);
   }
   const json = await answer.json().catch(() => ({}));
+  // Errors are {"error": "…"} or, for the key and connection limits, OpenAI's {"error": {"message", …}}.
+  const message = json.error?.message ?? json.error;
+  if (answer.status === 401) {
+    busy(false);
+    return askForKey();
+  }
   if (answer.status === 429) {
     busy(false);
     setProgress(0, 1, "queue full");
-    return showError(`${json.error ?? "the queue is full"} (retry in ${answer.headers.get("Retry-After") ?? "a few"} s)`);
+    return showError(`${message ?? "the queue is full"} (retry in ${answer.headers.get("Retry-After") ?? "a few"} s)`);
   }
   if (!answer.ok) {
     busy(false);
     setProgress(0, 1, "rejected");
-    return showError(json.error ?? `HTTP ${answer.status}`, json.field);
+    return showError(message ?? `HTTP ${answer.status}`, json.field);
   }
   follow(json.id);
 });

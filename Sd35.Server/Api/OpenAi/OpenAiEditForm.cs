@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Sd35.Errors;
 using Sd35.Pipeline;
@@ -24,7 +25,8 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
     static readonly HashSet<string> FileFields = ["image", "image[]", "mask"];
     static readonly HashSet<string> TextFields = [.. OpenAiImageRequest.FieldNames, "strength"];
 
-    public static async Task<OpenAiEditForm> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    /// <param name="maxImageSide">the server's <c>--max-image-side</c>: a larger image or mask is refused from its header, before it is decoded</param>
+    public static async Task<OpenAiEditForm> ReadAsync(HttpRequest request, int maxBytes, int maxImageSide, JsonSerializerOptions json, CancellationToken cancellationToken)
     {
         if (!request.HasFormContentType || !(request.ContentType ?? "").StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             throw new RequestReader.BodyException(StatusCodes.Status415UnsupportedMediaType, new ErrorBody("the body must be multipart/form-data (image, prompt, …)"));
@@ -50,29 +52,16 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
             if (!TextFields.Contains(name) && !FileFields.Contains(name))
                 throw new RequestException(name, $"unknown field '{name}'; the fields are image, mask, {string.Join(", ", TextFields)}");
 
-        var body = new OpenAiImageRequest
-        {
-            Prompt = Text(form, "prompt"),
-            N = Number(form, "n", int.Parse),
-            Size = Text(form, "size"),
-            ResponseFormat = Text(form, "response_format"),
-            Model = Text(form, "model"),
-            User = Text(form, "user"),
-            NegativePrompt = Text(form, "negative_prompt"),
-            Steps = Number(form, "steps", int.Parse),
-            Guidance = Number(form, "guidance", double.Parse),
-            Seed = Number(form, "seed", long.Parse),
-            SkipLayerGuidance = SkipLayers(form),
-        };
+        var body = TextBody(form, json);
         var imageFile = form.Files.GetFile("image") ?? form.Files.GetFile("image[]")
             ?? throw new RequestException("image", "is required: the image to edit, as a file part (PNG)");
         if (form.Files.GetFiles("image").Count + form.Files.GetFiles("image[]").Count > 1)
             throw new RequestException("image", "this server edits one image per request");
-        using var image = Decode(imageFile, "image");
+        using var image = Decode(imageFile, "image", maxImageSide);
         float[]? mask;
         if (form.Files.GetFile("mask") is { } maskFile)
         {
-            using var maskBitmap = Decode(maskFile, "mask");
+            using var maskBitmap = Decode(maskFile, "mask", maxImageSide);
             if (maskBitmap.Width != image.Width || maskBitmap.Height != image.Height)
                 throw new RequestException("mask", $"is {maskBitmap.Width}x{maskBitmap.Height} but the image is {image.Width}x{image.Height}; they must be the same size");
             mask = RepaintMask(maskBitmap)
@@ -104,34 +93,66 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         }
     }
 
-    static SkipLayerGuidanceBody? SkipLayers(IFormCollection form)
+    /// <summary>
+    /// The text fields as the JSON body of <c>/v1/images/generations</c> would give them, read the same way: a
+    /// string field as the text, any other (numbers, <c>skip_layer_guidance</c>'s object) as the JSON value written.
+    /// </summary>
+    static OpenAiImageRequest TextBody(IFormCollection form, JsonSerializerOptions json)
     {
-        if (Text(form, "skip_layer_guidance") is not { } text) return null;
+        var body = new JsonObject();
+        foreach (var field in OpenAiImageRequest.FieldNames)
+        {
+            if (Text(form, field) is not { } text) continue;
+            body[field] = IsText(field, json) ? JsonValue.Create(text) : ParseValue(field, text);
+        }
+        return RequestReader.Deserialize<OpenAiImageRequest>(JsonSerializer.SerializeToUtf8Bytes(body), json);
+    }
+
+    static bool IsText(string field, JsonSerializerOptions json)
+    {
+        var property = json.GetTypeInfo(typeof(OpenAiImageRequest)).Properties.FirstOrDefault(p => p.Name == field)
+            ?? json.GetTypeInfo(typeof(ImageRequestBody)).Properties.First(p => p.Name == field);
+        return property.PropertyType == typeof(string);
+    }
+
+    static JsonNode? ParseValue(string field, string text)
+    {
         try
         {
-            var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-            ServerApp.ConfigureJson(json);
-            return JsonSerializer.Deserialize<SkipLayerGuidanceBody>(text, json);
+            return JsonNode.Parse(text);
         }
         catch (JsonException)
         {
-            throw new RequestException("skip_layer_guidance", "must be a JSON object {layers, scale, start, stop}");
+            throw new RequestException(field, $"must be a number (or, for an object field, JSON), got '{text}'");
         }
     }
 
-    static SKBitmap Decode(IFormFile file, string field)
+    /// <summary>
+    /// The file as RGBA. Its header is read first: a few compressed bytes can declare 30000x30000 pixels, which must
+    /// be refused before gigabytes are allocated for them.
+    /// </summary>
+    static SKBitmap Decode(IFormFile file, string field, int maxSide)
     {
         using var stream = file.OpenReadStream();
-        var bitmap = SKBitmap.Decode(stream);
-        // Unpremultiplied RGBA, so a transparent pixel keeps its colour and alpha reads as given.
-        if (bitmap is null) throw new RequestException(field, $"'{file.FileName}' is not an image this server can read (send a PNG)");
-        if (bitmap.ColorType == SKColorType.Rgba8888 && bitmap.AlphaType == SKAlphaType.Unpremul) return bitmap;
-        using (bitmap)
-        {
-            var converted = new SKBitmap(new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-            if (!bitmap.CopyTo(converted, SKColorType.Rgba8888)) bitmap.ScalePixels(converted, SKSamplingOptions.Default);
-            return converted;
-        }
+        using var codec = SKCodec.Create(stream)
+            ?? throw new RequestException(field, $"'{file.FileName}' is not an image this server can read (send a PNG)");
+        var (width, height) = (codec.Info.Width, codec.Info.Height);
+        if (width > maxSide || height > maxSide)
+            throw new RequestException(field, $"'{file.FileName}' is {width}x{height}; this server takes images of at most {maxSide} pixels a side (--max-image-side)");
+        return Pixels(codec, file.FileName, field);
+    }
+
+    /// <summary>
+    /// Decoded straight into unpremultiplied RGBA (Skia's default is premultiplied): a half-transparent pixel keeps
+    /// its colour instead of reading darkened, and alpha reads as the file gives it.
+    /// </summary>
+    static SKBitmap Pixels(SKCodec codec, string fileName, string field)
+    {
+        var bitmap = new SKBitmap(new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+        if (result == SKCodecResult.Success) return bitmap;
+        bitmap.Dispose();
+        throw new RequestException(field, $"'{fileName}' could not be decoded ({result}); send a complete PNG");
     }
 
     /// <summary>1 where alpha is 0 (repaint), 0 elsewhere; null when no pixel is fully transparent.</summary>

@@ -57,7 +57,7 @@ public static class OpenAiEndpoints
     static IResult Model(string id, ServerOptions options) =>
         id == ModelId(options)
             ? TypedResults.Ok(new ModelEntry(id, "model", Started, "sd35"))
-            : OpenAiErrors.Result(StatusCodes.Status404NotFound, $"no model '{id}' here; this server serves '{ModelId(options)}'", "model");
+            : OpenAiErrors.Result(StatusCodes.Status404NotFound, $"no model '{id}' here; this server serves '{ModelId(options)}'", "model", OpenAiErrors.ModelNotFound);
 
     static async Task<IResult> Generations(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, OpenAiJobPlanner planner,
         ServerOptions options, IOptions<JsonOptions> json)
@@ -70,7 +70,7 @@ public static class OpenAiEndpoints
                 OpenAiImageRequest.FieldNames, http.RequestAborted);
             var (count, size) = (body.Count, body.Dimensions());
             base64 = body.WantsBase64;
-            var settings = Settings(body, size, pipeline, options, sizeParam: "size");
+            var settings = Settings(body, size, pipeline, options, json.Value.SerializerOptions, sizeParam: "size");
             requests = planner.Generations(settings, count);
         }
         catch (Exception e) when (AsError(e) is { } error)
@@ -81,19 +81,19 @@ public static class OpenAiEndpoints
     }
 
     static async Task<IResult> Edits(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, OpenAiJobPlanner planner,
-        ServerOptions options, AccessOptions access)
+        ServerOptions options, AccessOptions access, IOptions<JsonOptions> json)
     {
         IReadOnlyList<GenerationRequest> requests;
         bool base64;
         try
         {
-            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, http.RequestAborted);
+            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, options.MaxImageSide, json.Value.SerializerOptions, http.RequestAborted);
             var (count, size) = (form.Body.Count, form.Body.Dimensions());
             base64 = form.Body.WantsBase64;
             if (size is { } asked && asked != (form.Image.Width, form.Image.Height))
                 throw new RequestException("size", $"is {asked.Width}x{asked.Height} but the image is {form.Image.Width}x{form.Image.Height}; this server edits at the image's size");
             // The image's size is checked as a requested size would be, and named as the image when it does not fit.
-            var settings = Settings(form.Body, (form.Image.Width, form.Image.Height), pipeline, options, sizeParam: "image");
+            var settings = Settings(form.Body, (form.Image.Width, form.Image.Height), pipeline, options, json.Value.SerializerOptions, sizeParam: "image");
             requests = planner.Edits(new ImageEdit(settings, form.Image, form.Mask, form.Strength, count));
         }
         catch (Exception e) when (AsError(e) is { } error)
@@ -107,13 +107,14 @@ public static class OpenAiEndpoints
     /// The generation settings, checked as the native API checks them, plus the model's name; a bad width or height
     /// is named as <paramref name="sizeParam"/>, OpenAI's field for it.
     /// </summary>
-    static GenerationRequest Settings(OpenAiImageRequest body, (int Width, int Height)? size, PipelineAdapter pipeline, ServerOptions options, string sizeParam)
+    static GenerationRequest Settings(OpenAiImageRequest body, (int Width, int Height)? size, PipelineAdapter pipeline, ServerOptions options,
+        JsonSerializerOptions json, string sizeParam)
     {
         if (body.Model is { } model && !string.Equals(model, ModelId(options), StringComparison.OrdinalIgnoreCase))
-            throw new RequestException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)");
+            throw new OpenAiParamException("model", $"'{model}' is not served here; this server serves '{ModelId(options)}' (GET /v1/models)", OpenAiErrors.ModelNotFound);
         try
         {
-            return pipeline.ToRequest(body.ToNative(size));
+            return pipeline.ToRequest(body.ToNative(size, json));
         }
         catch (RequestException e) when (e.Field is "width" or "height")
         {
@@ -133,47 +134,33 @@ public static class OpenAiEndpoints
             return OpenAiErrors.QueueFull(http, queue.RetryAfterSeconds(),
                 $"the queue cannot take {jobs.Count} more job{(jobs.Count == 1 ? "" : "s")} now ({queue.Capacity} may wait); retry later");
 
-        var images = new List<ImageData>();
         try
         {
+            if (await queue.AwaitAllOrCancel(jobs, http.RequestAborted) is { } unfinished)
+                return OpenAiErrors.Result(unfinished.StatusCode, unfinished.Message);
+            var images = new List<ImageData>();
             foreach (var job in jobs)
-            {
-                JobSnapshot last = job.Snapshot();
-                await foreach (var snapshot in job.Updates(() => queue.PositionOf(job), http.RequestAborted)) last = snapshot;
-                if (last.Status != JobStatus.Succeeded || job.PngPath is not { } png)
-                {
-                    foreach (var other in jobs) queue.Cancel(other);
-                    return last.Status == JobStatus.Cancelled
-                        ? OpenAiErrors.Result(StatusCodes.Status409Conflict, $"job {job.Id} was cancelled: {last.Error}")
-                        : OpenAiErrors.Result(StatusCodes.Status500InternalServerError, $"job {job.Id} failed: {last.Error}");
-                }
                 images.Add(base64
-                    ? new ImageData(Convert.ToBase64String(await File.ReadAllBytesAsync(png, http.RequestAborted)), null)
+                    ? new ImageData(Convert.ToBase64String(await File.ReadAllBytesAsync(job.PngPath!, http.RequestAborted)), null)
                     : new ImageData(null, $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}/v1/images/{job.Id}/png"));
-            }
+            return TypedResults.Ok(new ImagesResponse(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), images));
         }
         catch (OperationCanceledException)
         {
-            // The client went away: nobody will read these images.
-            foreach (var job in jobs) queue.Cancel(job);
             return TypedResults.Empty;
         }
-        return TypedResults.Ok(new ImagesResponse(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), images));
     }
 
-    /// <summary>A field named differently on OpenAI's side than in the native checks (width → size).</summary>
-    sealed class OpenAiParamException(string param, string message) : Exception(message)
+    /// <summary>A field named differently on OpenAI's side than in the native checks (width → size), or with OpenAI's code.</summary>
+    sealed class OpenAiParamException(string param, string message, string? code = null) : Exception(message)
     {
         public string Param { get; } = param;
+        public string? Code { get; } = code;
     }
 
     /// <summary>What can go wrong before anything is queued, as OpenAI's error; null for anything else (a bug: 500).</summary>
-    static IResult? AsError(Exception e) => e switch
-    {
-        RequestReader.BodyException body => OpenAiErrors.Result(body.StatusCode, body.Body.Error, body.Body.Field),
-        OpenAiParamException param => OpenAiErrors.Result(StatusCodes.Status400BadRequest, param.Message, param.Param),
-        RequestException request => OpenAiErrors.Result(StatusCodes.Status400BadRequest, request.Message, request.Field),
-        InputException input => OpenAiErrors.Result(StatusCodes.Status400BadRequest, input.Message),
-        _ => null,
-    };
+    static IResult? AsError(Exception e) =>
+        e is OpenAiParamException param ? OpenAiErrors.Result(StatusCodes.Status400BadRequest, param.Message, param.Param, param.Code)
+        : RequestError.Of(e) is { } error ? OpenAiErrors.Result(error.StatusCode, error.Message, error.Field)
+        : null;
 }

@@ -39,10 +39,12 @@ public static class OpenAiErrors
         return Result(StatusCodes.Status429TooManyRequests, message);
     }
 
+    // The type and code strings OpenAI's own API sends, so clients that branch on them behave as against OpenAI: a
+    // wrong key is type invalid_request_error, code invalid_api_key (a missing one has no code); a rate limit is type
+    // "requests", code rate_limit_exceeded; an unknown model is code model_not_found (given where it applies).
     static string TypeOf(int status) => status switch
     {
-        StatusCodes.Status401Unauthorized => "authentication_error",
-        StatusCodes.Status429TooManyRequests => "rate_limit_error",
+        StatusCodes.Status429TooManyRequests => "requests",
         >= 500 => "server_error",
         _ => "invalid_request_error",
     };
@@ -56,4 +58,7 @@ public static class OpenAiErrors
         StatusCodes.Status503ServiceUnavailable => "overloaded",
         _ => null,
     };
+
+    /// <summary>OpenAI's code for a model it does not serve.</summary>
+    public const string ModelNotFound = "model_not_found";
 }

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Sd35.Errors;
 
@@ -21,17 +23,26 @@ public sealed partial record OpenAiImageRequest
     public string? Model { get; init; }
     /// <summary>OpenAI's end-user id for abuse monitoring: accepted, not used.</summary>
     public string? User { get; init; }
-    public string? NegativePrompt { get; init; }
-    public int? Steps { get; init; }
-    public double? Guidance { get; init; }
-    public long? Seed { get; init; }
-    public SkipLayerGuidanceBody? SkipLayerGuidance { get; init; }
 
-    public static IReadOnlySet<string> FieldNames { get; } = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "prompt", "n", "size", "response_format", "model", "user",
-        "negative_prompt", "steps", "guidance", "seed", "skip_layer_guidance",
-    };
+    /// <summary>
+    /// This model's options (<c>negative_prompt</c>, <c>steps</c>, …): every field of the native
+    /// <see cref="ImageRequestBody"/> but those OpenAI carries its own way, kept as JSON and read by the native body
+    /// itself (<see cref="ToNative"/>), so a field added there is accepted here without a copy to keep in step.
+    /// </summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extras { get; init; }
+
+    /// <summary>OpenAI's own fields.</summary>
+    public static IReadOnlyList<string> OpenAiFields { get; } = ["prompt", "n", "size", "response_format", "model", "user"];
+
+    /// <summary>
+    /// Native fields that OpenAI's request says otherwise: <c>size</c> gives width and height, <c>n</c> is its own, and
+    /// the input image, mask and strength belong to <c>/v1/images/edits</c> (its image and mask are file parts).
+    /// </summary>
+    static readonly string[] NotExtras = ["width", "height", "n", "image", "mask", "strength"];
+
+    public static IReadOnlySet<string> FieldNames { get; } =
+        new HashSet<string>(OpenAiFields.Concat(ImageRequestBody.FieldNames.Except(NotExtras)), StringComparer.Ordinal);
 
     /// <summary>OpenAI's default for <c>response_format</c> (DALL·E answers URLs unless asked for base64).</summary>
     public bool WantsBase64 => ResponseFormat switch
@@ -58,17 +69,9 @@ public sealed partial record OpenAiImageRequest
     }
 
     /// <summary>The native API's body for the same image: the server's defaults and checks apply unchanged.</summary>
-    public ImageRequestBody ToNative((int Width, int Height)? size) => new()
-    {
-        Prompt = Prompt,
-        NegativePrompt = NegativePrompt,
-        Steps = Steps,
-        Guidance = Guidance,
-        Seed = Seed,
-        Width = size?.Width,
-        Height = size?.Height,
-        SkipLayerGuidance = SkipLayerGuidance,
-    };
+    public ImageRequestBody ToNative((int Width, int Height)? size, JsonSerializerOptions json) =>
+        RequestReader.Deserialize<ImageRequestBody>(JsonSerializer.SerializeToUtf8Bytes(Extras ?? [], json), json)
+            with { Prompt = Prompt, Width = size?.Width, Height = size?.Height };
 
     [GeneratedRegex(@"^([0-9]{1,5})x([0-9]{1,5})$")]
     private static partial Regex SizePattern();
