@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Sd35.Tests.TestSupport;
 
 namespace Sd35.Tests.TestSupport;
 
