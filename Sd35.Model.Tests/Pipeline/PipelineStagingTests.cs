@@ -17,13 +17,21 @@ public class PipelineStagingTests
     {
         var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case0"));
         var pipeline = new StableDiffusion3Pipeline(components);
+        int transformerTensors;
+        using (var transformer = Sd35.Models.Transformer.SD3Transformer2DModel.FromFolder(components.Transformer)) transformerTensors = transformer.parameters().Count();
         GC.Collect();
         GC.WaitForPendingFinalizers();
         long baseline = LiveTensors();
         var liveAfter = new Dictionary<string, long>();
+        long liveWhileDenoising = 0;
         pipeline.StageReleased += stage => liveAfter[stage] = LiveTensors() - baseline;
+        pipeline.OnStep = (_, _) => liveWhileDenoising = Math.Max(liveWhileDenoising, LiveTensors() - baseline);
 
         using var result = pipeline.Generate(request);
+
+        // Positive control: the counter sees the pipeline's tensors (it counts this thread's, and a 1×1 generation runs
+        // inline on it). Were the pipeline to run elsewhere, every "≤ N live" bound below would pass vacuously; this fails.
+        liveWhileDenoising.Should().BeGreaterThanOrEqualTo(transformerTensors, "the transformer's parameters are live while it denoises");
 
         // Between stages only the prompt embeddings (4 tensors) or the latents cross over; the smallest model
         // released (the tiny VAE decoder) alone holds over 50 tensors, so a model kept alive shows up at once.
