@@ -24,13 +24,17 @@ public class PipelineStagingTests
         long baseline = LiveTensors();
         var liveAfter = new Dictionary<string, long>();
         long liveWhileDenoising = 0;
-        pipeline.StageReleased += stage => liveAfter[stage] = LiveTensors() - baseline;
-        pipeline.OnStep = (_, _) => liveWhileDenoising = Math.Max(liveWhileDenoising, LiveTensors() - baseline);
+        int testThread = Environment.CurrentManagedThreadId;
+        var observedOn = new HashSet<int>();
+        pipeline.StageReleased += stage => { observedOn.Add(Environment.CurrentManagedThreadId); liveAfter[stage] = LiveTensors() - baseline; };
+        pipeline.OnStep = (_, _) => { observedOn.Add(Environment.CurrentManagedThreadId); liveWhileDenoising = Math.Max(liveWhileDenoising, LiveTensors() - baseline); };
 
         using var result = pipeline.Generate(request);
 
-        // Positive control: the counter sees the pipeline's tensors (it counts this thread's, and a 1×1 generation runs
-        // inline on it). Were the pipeline to run elsewhere, every "≤ N live" bound below would pass vacuously; this fails.
+        // Positive controls: the counter is per thread and the baseline is this thread's, so the counts mean something only
+        // if the pipeline ran here (a 1×1 generation runs inline) — on another thread every "≤ N live" bound below would
+        // pass vacuously; and it sees the pipeline's tensors: the transformer's parameters are live while it denoises.
+        observedOn.Should().Equal([testThread], "the stages must run on the test thread, whose tensors the counter counts");
         liveWhileDenoising.Should().BeGreaterThanOrEqualTo(transformerTensors, "the transformer's parameters are live while it denoises");
 
         // Between stages only the prompt embeddings (4 tensors) or the latents cross over; the smallest model
