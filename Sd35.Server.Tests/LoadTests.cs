@@ -11,11 +11,12 @@ namespace Sd35.Server.Tests;
 /// <summary>
 /// Many clients at once on a loopback socket: the queue admits what it can hold and refuses the rest with 429,
 /// every accepted job ends succeeded or cancelled, each client gets the image of its own seed, memory stays flat.
-/// Bounded in time: jobs still waiting after the submission window are cancelled by their clients.
+/// Bounded in time: jobs still waiting after the submission window are cancelled by their clients. Every fifth client
+/// speaks OpenAI's images API instead (<c>POST /v1/images/generations</c>, URL answers) against the same queue.
 /// </summary>
 public sealed class LoadTests(ITestOutputHelper output)
 {
-    const int Clients = 50, RequestsPerClient = 3, QueueLength = 3;
+    const int Clients = 50, RequestsPerClient = 3, QueueLength = 3, OpenAiEvery = 5;
     static readonly long[] Seeds = [0, 1];
     static readonly TimeSpan SubmissionWindow = TimeSpan.FromSeconds(10);
     // Resident-memory growth over the load, measured 2026-12-06 on the 2-core AMD EPYC VM (23 GiB), this test alone,
@@ -44,6 +45,7 @@ public sealed class LoadTests(ITestOutputHelper output)
 
         var outcomes = new ConcurrentBag<(int Client, long Seed, Outcome Outcome, string? Id)>();
         var retryAfter = new ConcurrentBag<int>();
+        var openAiImages = new ConcurrentBag<Uri>();
         long peakMemory = memoryBefore;
         var clock = Stopwatch.StartNew();
         using var sampling = new CancellationTokenSource();
@@ -56,12 +58,48 @@ public sealed class LoadTests(ITestOutputHelper output)
             }
         });
 
+        // One request of an OpenAI client; bounded: a request still waiting after the window is abandoned (its job cancelled).
+        async Task<(Outcome, string?)> OpenAiRequest(HttpClient http, long seed)
+        {
+            using var giveUp = new CancellationTokenSource(SubmissionWindow + TimeSpan.FromSeconds(60) - clock.Elapsed);
+            HttpResponseMessage response;
+            try
+            {
+                response = await http.PostAsJsonAsync("/v1/images/generations",
+                    new { prompt = "load test", steps = 2, seed, size = "32x32", response_format = "url" }, giveUp.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return (Outcome.Cancelled, null);
+            }
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                retryAfter.Add(int.Parse(response.Headers.GetValues("Retry-After").Single()));
+                return (Outcome.Refused, null);
+            }
+            response.StatusCode.Should().Be(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+            var url = new Uri((await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("data")[0].GetProperty("url").GetString()!);
+            url.Authority.Should().Be(server.BaseAddress.Authority);
+            (await http.GetByteArrayAsync(url)).Should().Equal(expected[seed], $"an OpenAI client asked for seed {seed}");
+            openAiImages.Add(url);
+            return (Outcome.Succeeded, url.Segments[^2].TrimEnd('/'));
+        }
+
         async Task Client(int client)
         {
             using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
             for (int r = 0; r < RequestsPerClient; r++)
             {
                 long seed = Seeds[(client + r) % Seeds.Length];
+                if (client % OpenAiEvery == 1)
+                {
+                    // An OpenAI client: the same queue behind POST /v1/images/generations, waiting for its image's URL.
+                    var (outcome, imageId) = await OpenAiRequest(http, seed);
+                    outcomes.Add((client, seed, outcome, imageId));
+                    if (outcome == Outcome.Refused) await Task.Delay(Random.Shared.Next(1000, 3000));
+                    if (clock.Elapsed > SubmissionWindow) break;
+                    continue;
+                }
                 var response = await http.Submit(Body(seed));
                 if (response.StatusCode == HttpStatusCode.TooManyRequests)
                 {
@@ -112,7 +150,11 @@ public sealed class LoadTests(ITestOutputHelper output)
         output.WriteLine($"{Clients} clients, {all.Count} requests in {elapsed.TotalSeconds:F1} s: {succeeded} succeeded, {cancelled} cancelled, {refused} refused (429, Retry-After {retryAfter.DefaultIfEmpty().Min()}..{retryAfter.DefaultIfEmpty().Max()} s)");
         output.WriteLine($"throughput {succeeded / elapsed.TotalSeconds:F2} images/s; resident memory {memoryBefore >> 20} MiB before, peak {peakMemory >> 20} MiB, {memoryAfter >> 20} MiB after");
 
+        output.WriteLine($"{openAiImages.Count} of the images went to OpenAI clients (every {OpenAiEvery}th client)");
         refused.Should().BePositive("50 clients at once overflow a queue of 3");
+        // Each OpenAI answer was checked where it came (its seed's image, or 429 with Retry-After); under heavy
+        // contention the window may hold only a couple of images, so no share of them is required.
+        all.Count(o => o.Client % OpenAiEvery == 1).Should().BePositive("the OpenAI clients made requests");
         succeeded.Should().BePositive();
         retryAfter.Should().OnlyContain(s => s >= 1);
         all.Where(o => o.Id is not null).Select(o => o.Id).Should().OnlyHaveUniqueItems();

@@ -29,9 +29,15 @@ public sealed class ServerOptionsTests
     [InlineData("--model", "/no/such/folder", "--model '/no/such/folder'")]
     [InlineData("--device", "gpu", "--device must be cpu or cuda")]
     [InlineData("--models", "cached", "--models must be resident or staged")]
+    [InlineData("--log-format", "xml", "--log-format must be text or json")]
+    [InlineData("--max-event-streams", "0", "--max-event-streams must be an integer ≥ 1")]
+    [InlineData("--max-connections-per-client", "many", "--max-connections-per-client")]
+    [InlineData("--api-key", " ", "--api-key (or SD35_API_KEY) is empty")]
     public void A_bad_option_is_named(string option, string value, string expected)
     {
-        var act = () => Parse(option, value);
+        // The server reads both option sets at start-up; either names its own bad value.
+        var configuration = new ConfigurationBuilder().AddCommandLine(ServerOptions.NormalizeArguments([option, value])).Build();
+        var act = () => (ServerOptions.From(configuration), AccessOptions.From(configuration));
         act.Should().Throw<ArgumentException>().WithMessage($"*{expected}*");
     }
 }

@@ -65,7 +65,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
         if (ListeningLine().Match(line) is { Success: true } m) _listening.TrySetResult(new Uri(m.Groups[1].Value));
     }
 
-    [GeneratedRegex(@"Now listening on: (http://\S+)")]
+    // Plain or JSON logs (--log-format json): the address ends at a space or the JSON string's quote.
+    [GeneratedRegex(@"Now listening on: (http://[^\s""]+)")]
     private static partial Regex ListeningLine();
 
     /// <summary>The pids of the job's rank processes, from the line the lead prints once its first run starts.</summary>

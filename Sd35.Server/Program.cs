@@ -7,7 +7,7 @@ using Sd35.Tensors;
 CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });
 if (args.Contains("--help") || args.Contains("-h"))
 {
-    Console.WriteLine(ServerOptions.Usage);
+    Console.WriteLine(ServerOptions.Usage + Environment.NewLine + AccessOptions.Usage);
     return 0;
 }
 // Under mpirun every process runs this; world rank 0 serves HTTP, the others run its jobs with it.

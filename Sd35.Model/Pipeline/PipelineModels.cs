@@ -21,7 +21,7 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
     readonly Dictionary<(int Device, string Component), Kept> _kept = [];
     bool _disposed;
 
-    sealed record Kept(IDisposable Model, RankContext Context);
+    sealed record Kept(IDisposable Model, RankContext Context, long Bytes);
 
     public ModelResidency Residency { get; } = residency;
 
@@ -32,6 +32,12 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
     public int KeptCount
     {
         get { lock (_gate) return _kept.Count; }
+    }
+
+    /// <summary>Bytes of the kept models' parameters and buffers, per component (summed over this process's devices).</summary>
+    public IReadOnlyDictionary<string, long> KeptBytes()
+    {
+        lock (_gate) return _kept.GroupBy(k => k.Key.Component).ToDictionary(g => g.Key, g => g.Sum(k => k.Value.Bytes));
     }
 
     /// <summary>
@@ -64,7 +70,7 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 return new ModelLease<T>((T)_kept[(deviceId, component)].Model, owned: false);
             }
-            _kept[(deviceId, component)] = new Kept(model, handles);
+            _kept[(deviceId, component)] = new Kept(model, handles, TensorBytes(model));
         }
         return new ModelLease<T>(model, owned: false);
     }
@@ -76,6 +82,10 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
         Loaded?.Invoke(new ModelLoad(deviceId, component, watch.Elapsed.TotalSeconds));
         return model;
     }
+
+    static long TensorBytes(IDisposable model) => model is nn.Module module
+        ? module.parameters().Concat(module.buffers()).Sum(t => t.numel() * t.element_size())
+        : 0;
 
     /// <summary>
     /// A kept model must outlive whatever dispose scope the caller has open (the 1×1 mesh runs on the caller's

@@ -60,6 +60,9 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <summary>Models kept by this process now: none when staged, and none once disposed.</summary>
     public int ResidentModelCount => _models.KeptCount;
 
+    /// <summary>Bytes of the models kept by this process now, per component (<c>transformer</c>, <c>vae</c>, …); empty when staged.</summary>
+    public IReadOnlyDictionary<string, long> ResidentModelBytes() => _models.KeptBytes();
+
     /// <summary>Raised on the lead device after each stage with its name, once its models are released (tests watch memory here).</summary>
     public event Action<string>? StageReleased;
 

@@ -15,7 +15,12 @@ public static class RequestReader
         public ErrorBody Body { get; } = body;
     }
 
-    public static async Task<ImageRequestBody> ReadAsync(HttpRequest request, int maxBytes, JsonSerializerOptions json, CancellationToken cancellationToken)
+    public static Task<ImageRequestBody> ReadAsync(HttpRequest request, int maxBytes, JsonSerializerOptions json, CancellationToken cancellationToken) =>
+        ReadAsync<ImageRequestBody>(request, maxBytes, json, ImageRequestBody.FieldNames, cancellationToken);
+
+    /// <param name="fieldNames">the body's wire names; any other is a 400 naming it</param>
+    public static async Task<T> ReadAsync<T>(HttpRequest request, int maxBytes, JsonSerializerOptions json, IReadOnlySet<string> fieldNames, CancellationToken cancellationToken)
+        where T : class
     {
         if (!request.HasJsonContentType())
             throw new BodyException(StatusCodes.Status415UnsupportedMediaType, new ErrorBody("the body must be JSON (Content-Type: application/json)"));
@@ -37,10 +42,10 @@ public static class RequestReader
                 if (document.RootElement.ValueKind != JsonValueKind.Object)
                     throw new BodyException(StatusCodes.Status400BadRequest, new ErrorBody("the body must be a JSON object"));
                 foreach (var property in document.RootElement.EnumerateObject())
-                    if (!ImageRequestBody.FieldNames.Contains(property.Name))
-                        throw new RequestException(property.Name, $"unknown field '{property.Name}'; the fields are {string.Join(", ", ImageRequestBody.FieldNames)}");
+                    if (!fieldNames.Contains(property.Name))
+                        throw new RequestException(property.Name, $"unknown field '{property.Name}'; the fields are {string.Join(", ", fieldNames)}");
             }
-            return JsonSerializer.Deserialize<ImageRequestBody>(buffer.ToArray(), json)
+            return JsonSerializer.Deserialize<T>(buffer.ToArray(), json)
                 ?? throw new BodyException(StatusCodes.Status400BadRequest, new ErrorBody("the body must be a JSON object"));
         }
         catch (JsonException e)

@@ -47,6 +47,16 @@ public sealed class PipelineAdapter : IDisposable
             new PipelineOptions { Parallel = _parallel, Device = options.Device, Residency = options.Models, Launcher = launcher });
     }
 
+    /// <summary>Raised after each model load by this process's devices (the metrics' load times).</summary>
+    public event Action<ModelLoad>? ModelLoaded
+    {
+        add => _pipeline.ModelLoaded += value;
+        remove => _pipeline.ModelLoaded -= value;
+    }
+
+    /// <summary>Bytes of the models this process keeps loaded, per component; empty with <c>--models staged</c>.</summary>
+    public IReadOnlyDictionary<string, long> ResidentModelBytes() => _pipeline.ResidentModelBytes();
+
     /// <summary>The MPI job's process count, or null when every device of the run lives in this process.</summary>
     public int? MpiProcesses => _relay is null ? null : MpiRuntime.WorldSize;
 

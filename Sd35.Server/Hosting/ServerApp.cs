@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.FileProviders;
 using Sd35.Server.Api;
+using Sd35.Server.Api.OpenAi;
 using Sd35.Server.Jobs;
 
 namespace Sd35.Server.Hosting;
@@ -26,6 +27,16 @@ public static class ServerApp
 
     public static void AddServices(WebApplicationBuilder builder)
     {
+        // Read now: they decide the logging, Kestrel's connection hook, and whether the server may start at all.
+        var access = AccessOptions.From(builder.Configuration);
+        access.CheckExposure(builder.Configuration);
+        var limits = new ConnectionLimits(access);
+        builder.Services.AddSingleton(access);
+        builder.Services.AddSingleton(limits);
+        builder.WebHost.ConfigureKestrel(limits.CountConnections);
+        RequestIds.AddLogging(builder, access.LogFormat);
+        builder.Services.AddSingleton<OpenAiJobPlanner>();
+        ServerMetrics.AddServices(builder);
         builder.Services.AddSingleton(services => ServerOptions.From(services.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<PipelineAdapter>();
         builder.Services.AddSingleton<OutputFolder>();
@@ -50,9 +61,16 @@ public static class ServerApp
         // Resolve the options and the pipeline now, so a bad --model or --parallel stops the start rather than the first request.
         app.Services.GetRequiredService<PipelineAdapter>();
         app.Services.GetRequiredService<OutputFolder>();
+        var access = app.Services.GetRequiredService<AccessOptions>();
+        app.UseRequestIds();
+        app.Services.GetRequiredService<ConnectionLimits>().UseLimits(app);
+        app.UseApiKeys(access);
         app.UseDefaultFiles();
         app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(app.Environment.WebRootPath) });
         app.MapOpenApi();
         app.MapImageApi();
+        app.MapOpenAiApi();
+        app.MapSession(access);
+        ServerMetrics.MapMetrics(app);
     }
 }

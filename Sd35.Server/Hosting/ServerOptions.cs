@@ -114,8 +114,8 @@ public sealed record ServerOptions
         var result = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
-            bool bareFlag = args[i] == "--bf16" && (i + 1 == args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal));
-            result.Add(bareFlag ? "--bf16=true" : args[i]);
+            bool bareFlag = (args[i] == "--bf16" || AccessOptions.BareFlags.Contains(args[i])) && (i + 1 == args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal));
+            result.Add(bareFlag ? args[i] + "=true" : args[i]);
         }
         if (!result.Any(a => a.StartsWith("--urls", StringComparison.Ordinal)) && Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is null)
             result.AddRange(["--urls", "http://127.0.0.1:5080"]);

@@ -26,6 +26,9 @@ public sealed class GenerationJob
         Request = request;
     }
 
+    /// <summary>The id of the HTTP request that made this job (its log lines carry it); null outside a request.</summary>
+    public string? RequestId { get; } = Hosting.RequestIds.Current;
+
     /// <summary>32 hex digits made by the server: it names the PNG file, so no client text ever becomes a path.</summary>
     public string Id { get; }
     public GenerationRequest Request { get; }

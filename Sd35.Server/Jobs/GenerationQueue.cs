@@ -53,17 +53,33 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
     public GenerationJob? Find(string id) => _jobs.TryGetValue(id, out var job) ? job : null;
 
     /// <summary>Queues the job, or returns false when the queue is full (or the server is stopping).</summary>
-    public bool TryEnqueue(GenerationJob job)
+    public bool TryEnqueue(GenerationJob job) => TryEnqueue([job]);
+
+    /// <summary>Queues all the jobs or none (one request's images): false when they do not all fit.</summary>
+    public bool TryEnqueue(IReadOnlyList<GenerationJob> jobs)
     {
         lock (_lock)
         {
-            if (_stopping || _waiting.Count >= options.QueueLength) return false;
-            _waiting.AddLast(job);
-            _jobs[job.Id] = job;
+            if (_stopping || _waiting.Count + jobs.Count > options.QueueLength)
+            {
+                Refusals++;
+                return false;
+            }
+            foreach (var job in jobs)
+            {
+                _waiting.AddLast(job);
+                _jobs[job.Id] = job;
+            }
         }
-        _arrivals.Release();
+        _arrivals.Release(jobs.Count);
         return true;
     }
+
+    /// <summary>Requests refused because the queue was full or the server stopping, since the start (a metric).</summary>
+    public long Refusals { get; private set; }
+
+    /// <summary>Raised when a job has run to its end (succeeded, failed or cancelled) or was cancelled while waiting.</summary>
+    public event Action<GenerationJob>? JobFinished;
 
     /// <summary>0 for the next job to run; null when the job is not waiting.</summary>
     public int? PositionOf(GenerationJob job)
@@ -92,6 +108,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         {
             job.Cancelled("cancelled while queued");
             Remember(job);
+            JobFinished?.Invoke(job);
             return true;
         }
         if (job.IsFinished) return false;
@@ -118,6 +135,8 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
                     _waiting.RemoveFirst();
                     _running = job;
                 }
+                // The log lines of a job carry the id of the request that made it, as the request's own lines do.
+                using var scope = logger.BeginScope("RequestId:{RequestId} JobId:{JobId}", job.RequestId, job.Id);
                 try
                 {
                     Run(job, stopping);
@@ -126,6 +145,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
                 {
                     lock (_lock) _running = null;
                     Remember(job);
+                    JobFinished?.Invoke(job);
                 }
             }
         }
@@ -155,6 +175,7 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
             }, linked.Token);
             linked.Token.ThrowIfCancellationRequested();
             job.Succeed(output.Save(job.Id, outcome.Image), outcome.Timings);
+            logger.LogInformation("job {Id} succeeded in {Seconds:F3} s", job.Id, outcome.Timings.TotalSeconds);
             lock (_lock) _averageSeconds = 0.7 * _averageSeconds + 0.3 * (DateTime.UtcNow - started).TotalSeconds;
         }
         catch (OperationCanceledException)

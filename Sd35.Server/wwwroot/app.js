@@ -7,7 +7,9 @@ const state = { job: null, events: null, info: null };
 
 async function loadInfo() {
   try {
-    const info = await (await fetch("/v1/info")).json();
+    const answer = await fetch("/v1/info");
+    if (answer.status === 401) return askForKey();
+    const info = await answer.json();
     state.info = info;
     $("model-info").textContent = `${info.model} · ${info.config} · ${info.device} · ${info.d_type}`;
     for (const id of ["width", "height"]) { $(id).value = info.default_size; $(id).step = info.size_multiple_of; }
@@ -17,6 +19,29 @@ async function loadInfo() {
     showError(`could not reach the server: ${e}`);
   }
 }
+
+// A server started with --api-key: the key is asked for once and exchanged for an HttpOnly session cookie, which
+// every later call (EventSource included, which cannot send headers) carries until the browser closes.
+function askForKey() {
+  $("key-form").hidden = false;
+  $("generate").disabled = true;
+  $("api-key").focus();
+}
+
+$("key-form").addEventListener("submit", async event => {
+  event.preventDefault();
+  const answer = await fetch("/v1/session", { method: "POST", headers: { Authorization: `Bearer ${$("api-key").value}` } });
+  $("api-key").value = "";
+  if (!answer.ok) {
+    $("key-error").textContent = answer.status === 401 ? "this key is not valid for this server" : `HTTP ${answer.status}`;
+    $("key-error").hidden = false;
+    return;
+  }
+  $("key-form").hidden = true;
+  $("key-error").hidden = true;
+  $("generate").disabled = false;
+  loadInfo();
+});
 
 function requestBody() {
   const number = id => $(id).value === "" ? undefined : Number($(id).value);
