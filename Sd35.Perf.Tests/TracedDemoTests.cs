@@ -90,9 +90,17 @@ public abstract class TracedDemoTests(TracedDemoFixture fixture, ITestOutputHelp
     [Fact]
     public void no_traced_generates_the_image_without_a_capture()
     {
+        // What tracing changes is that every rank's step is checked against the capture; an untraced generation checks
+        // none (it must not reach the traced pipeline's trace) and makes the same image as a traced one.
+        long checkedBefore = fixture.Traced.Trace!.CheckedSteps;
+        int capturedBefore = fixture.Traced.Trace.Captured.Count;
         using var untraced = fixture.Untraced.Generate(fixture.Request(Prompt));
-        fixture.Untraced.Trace.Should().BeNull();
-        untraced.Image.isfinite().all().item<bool>().Should().BeTrue();
+        fixture.Traced.Trace.CheckedSteps.Should().Be(checkedBefore, "an untraced generation checks no step");
+        fixture.Traced.Trace.Captured.Count.Should().Be(capturedBefore);
+        untraced.Timings.StepSeconds.Should().HaveCount(4);
+        using var traced = fixture.Traced.Generate(fixture.Request(Prompt));
+        fixture.Traced.Trace.CheckedSteps.Should().Be(checkedBefore + 4L * ParallelConfig.Parse(fixture.Id).DeviceCount, "the traced one checks every step of every rank");
+        untraced.Image.Equals(traced.Image).Should().BeTrue("the same image with and without the trace");
         Save("no_traced", untraced, null);
     }
 #pragma warning restore IDE1006

@@ -165,6 +165,9 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
     [Fact]
     public async Task A_client_that_leaves_a_synchronous_generate_cancels_its_job()
     {
+        GenerationJob? job = null;
+        void Watch(GenerationJob j, int _) { if (j.Request.Prompt == "abandoned") job = j; }
+        factory.Queue.StepFinished += Watch;   // added before the hold, so it sees each step before the hold waits
         using var hold = new StepHold(factory.Queue, "abandoned");
         using var leave = new CancellationTokenSource();
         var request = _client.PostAsJsonAsync("/v1/generate", new { prompt = "abandoned", steps = 200, width = 32, height = 32 }, Api.Json, leave.Token);
@@ -174,7 +177,14 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         leave.Cancel();
         await FluentActions.Awaiting(() => request).Should().ThrowAsync<OperationCanceledException>();
         while (factory.Queue.Busy && DateTime.UtcNow < deadline) await Task.Delay(50);
+        factory.Queue.StepFinished -= Watch;
         factory.Queue.Busy.Should().BeFalse("the job stopped at a step boundary instead of running 200 steps for nobody");
+        // Idle alone would also follow a job that failed or ran to its end: the job itself must say it was cancelled.
+        job.Should().NotBeNull("the job ran at least one step before the client left");
+        var snapshot = job!.Snapshot();
+        snapshot.Status.Should().Be(JobStatus.Cancelled);
+        snapshot.Step.Should().BeLessThan(200);
+        job.PngPath.Should().BeNull("a cancelled job writes no image");
     }
 
     [Fact]

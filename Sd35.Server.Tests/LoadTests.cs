@@ -19,6 +19,12 @@ public sealed class LoadTests(ITestOutputHelper output)
     const int Clients = 50, RequestsPerClient = 3, QueueLength = 3, OpenAiEvery = 5;
     static readonly long[] Seeds = [0, 1];
     static readonly TimeSpan SubmissionWindow = TimeSpan.FromSeconds(10);
+    // Resident-memory growth over the load, measured 2026-12-06 on the 2-core AMD EPYC VM (23 GiB), this test alone,
+    // while four other agents kept the load average at 17-23: five runs before the OpenAI clients joined (0, 2, 3, 9 and
+    // — with a 40 s window — 12 jobs succeeded): peak − before 15, 25, 30, 36 and 33 MiB, after − before 15, 21, 27, 29
+    // and 26 MiB; three runs with them (3, 3, 7 succeeded): peak 22, 18, 32 MiB, after 15, 17, 30 MiB. It levels off
+    // with the jobs done. Bounds about 1.3× the largest (36 and 30 MiB).
+    const long PeakGrowthBound = 48L << 20, GrowthAfterBound = 39L << 20;
 
     enum Outcome { Succeeded, Cancelled, Refused }
 
@@ -159,7 +165,8 @@ public sealed class LoadTests(ITestOutputHelper output)
         var succeededFiles = all.Where(o => o.Outcome == Outcome.Succeeded).Select(o => $"{o.Id}.png").ToList();
         files.Should().Contain(succeededFiles).And.HaveCount(succeededFiles.Count + Seeds.Length,
             "one PNG per succeeded job (and per reference image), no temporaries, nothing for cancelled jobs");
-        (memoryAfter - memoryBefore).Should().BeLessThan(400L << 20, "memory stays flat: images live on disk, jobs are bounded");
+        (peakMemory - memoryBefore).Should().BeLessThan(PeakGrowthBound, "the peak under load stays near the measured one: jobs are bounded by the queue");
+        (memoryAfter - memoryBefore).Should().BeLessThan(GrowthAfterBound, "memory stays flat: images live on disk, jobs are bounded");
     }
 
     sealed record JobAccepted(string Id);

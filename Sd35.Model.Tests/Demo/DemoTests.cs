@@ -69,7 +69,7 @@ public class DemoTests
         }
         var png = dir.File("out.png");
         var act = () => new DemoRunner(TextWriter.Null).Run(DemoOptions.Parse(["--model", model, "--out", png]));
-        act.Should().Throw<Exception>().Which.Message.Should().Contain("scheduler");
+        act.Should().Throw<ModelFolderException>().Which.Message.Should().Contain("'scheduler/'").And.Contain(model).And.NotContain("\n");
         File.Exists(png).Should().BeFalse();
     }
 

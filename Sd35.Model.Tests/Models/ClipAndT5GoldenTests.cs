@@ -1,3 +1,4 @@
+using FluentAssertions;
 using Sd35.Tensors.Checkpoints;
 using System.Text.Json;
 using Sd35.Models.Clip;
@@ -18,6 +19,17 @@ public class ClipAndT5GoldenTests(ITestOutputHelper log)
     public static TheoryData<string> Cases => Golden.Cases(Golden.Folders(
         folder => ModelType(folder) is ClipTextConfig.ClipTextModelType or T5Config.T5ModelType,
         "config.json", "model.safetensors", "io.safetensors"));
+
+    [Fact]
+    public void The_cases_are_exactly_the_shipped_encoders()
+    {
+        // Discovery by folder contents would silently run fewer cases if a fixture lost a file or its model_type:
+        // the set is pinned (add a new golden here when adding it under fixtures/).
+        Cases.Select((object[] row) => (string)row[0]).Should().BeEquivalentTo(
+            Path.Combine("reference", "text_encoder", "clip_g_tiny"),
+            Path.Combine("reference", "text_encoder", "clip_l_tiny"),
+            Path.Combine("reference", "text_encoder", "t5_tiny"));
+    }
 
     internal static string? ModelType(string folder)
     {

@@ -35,6 +35,14 @@ public class QualityTests
     }
 
     [Fact]
+    public void A_shape_mismatch_with_the_same_element_count_is_an_error_naming_both_shapes()
+    {
+        var a = randn(2, 3);
+        var act = () => Quality.Compare(a, a.reshape(3, 2));
+        act.Should().Throw<ArgumentException>().WithMessage("Shapes differ: reference [2, 3], actual [3, 2].");
+    }
+
+    [Fact]
     public void Absolute_bound_fails_even_when_pcc_passes()
     {
         var a = randn(1000);

@@ -17,13 +17,25 @@ public class PipelineStagingTests
     {
         var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case0"));
         var pipeline = new StableDiffusion3Pipeline(components);
+        int transformerTensors;
+        using (var transformer = Sd35.Models.Transformer.SD3Transformer2DModel.FromFolder(components.Transformer)) transformerTensors = transformer.parameters().Count();
         GC.Collect();
         GC.WaitForPendingFinalizers();
         long baseline = LiveTensors();
         var liveAfter = new Dictionary<string, long>();
-        pipeline.StageReleased += stage => liveAfter[stage] = LiveTensors() - baseline;
+        long liveWhileDenoising = 0;
+        int testThread = Environment.CurrentManagedThreadId;
+        var observedOn = new HashSet<int>();
+        pipeline.StageReleased += stage => { observedOn.Add(Environment.CurrentManagedThreadId); liveAfter[stage] = LiveTensors() - baseline; };
+        pipeline.OnStep = (_, _) => { observedOn.Add(Environment.CurrentManagedThreadId); liveWhileDenoising = Math.Max(liveWhileDenoising, LiveTensors() - baseline); };
 
         using var result = pipeline.Generate(request);
+
+        // Positive controls: the counter is per thread and the baseline is this thread's, so the counts mean something only
+        // if the pipeline ran here (a 1×1 generation runs inline) — on another thread every "≤ N live" bound below would
+        // pass vacuously; and it sees the pipeline's tensors: the transformer's parameters are live while it denoises.
+        observedOn.Should().Equal([testThread], "the stages must run on the test thread, whose tensors the counter counts");
+        liveWhileDenoising.Should().BeGreaterThanOrEqualTo(transformerTensors, "the transformer's parameters are live while it denoises");
 
         // Between stages only the prompt embeddings (4 tensors) or the latents cross over; the smallest model
         // released (the tiny VAE decoder) alone holds over 50 tensors, so a model kept alive shows up at once.

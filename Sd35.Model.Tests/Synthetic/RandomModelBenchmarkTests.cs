@@ -30,10 +30,12 @@ public sealed class RandomModelBenchmarkTests
     }
 
     [Fact]
-    public void Asking_for_cuda_without_it_names_the_reason()
+    public void Asking_for_cuda_binds_to_it_or_names_why_it_cannot()
     {
-        if (TorchSharp.torch.cuda.is_available()) return;
         var act = () => RandomModelBenchmark.ParseDevice("cuda");
-        act.Should().Throw<Sd35.Errors.RequestException>().WithMessage("*CUDA*not available*SD35_LIBTORCH_DIR*");
+        if (TorchSharp.torch.cuda.is_available())
+            act.Should().NotThrow().Which.type.Should().Be(TorchSharp.DeviceType.CUDA, "where there is CUDA, 'cuda' is its first device");
+        else
+            act.Should().Throw<Sd35.Errors.RequestException>().WithMessage("*CUDA*not available*SD35_LIBTORCH_DIR*");
     }
 }

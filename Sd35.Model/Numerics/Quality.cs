@@ -16,8 +16,9 @@ public static class Quality
 {
     public static QualityReport Compare(Tensor reference, Tensor actual)
     {
-        if (reference.numel() != actual.numel())
-            throw new ArgumentException($"Element counts differ: reference [{string.Join(", ", reference.shape)}], actual [{string.Join(", ", actual.shape)}].");
+        // Shapes, not element counts: a transposed or mis-laid-out result with the right count must not be compared flat.
+        if (!reference.shape.SequenceEqual(actual.shape))
+            throw new ArgumentException($"Shapes differ: reference [{string.Join(", ", reference.shape)}], actual [{string.Join(", ", actual.shape)}].");
         using var scope = NewDisposeScope();
         var r = reference.detach().cpu().to(float64).flatten();
         var a = actual.detach().cpu().to(float64).flatten();

@@ -6,9 +6,27 @@ using Sd35.Profiling;
 
 namespace Sd35.Pipeline;
 
-/// <summary>Who watches a generation: timings, the latents after each step, progress, and the stage boundaries.</summary>
-sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnStep, IProgress<int>? Progress, Action<string>? StageReleased)
+/// <summary>
+/// Who watches a generation: timings, the latents after each step (the lead's, and with <paramref name="OnDeviceStep"/>
+/// every device's), progress, and the stage boundaries.
+/// </summary>
+sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnStep, IProgress<int>? Progress, Action<string>? StageReleased,
+    Action<int, int, Tensor>? OnDeviceStep = null)
 {
+    /// <summary>
+    /// One device's step callback: every device hands its own latents to <see cref="OnDeviceStep"/> (so a test can
+    /// compare each device's copy, not only the lead's); the lead also records the timings, calls OnStep and reports progress.
+    /// </summary>
+    public Action<int, Tensor, double>? StepDoneOn(int device, bool lead)
+    {
+        if (OnDeviceStep is null) return lead ? StepDone : null;
+        return (step, latents, seconds) =>
+        {
+            using (var host = ShapeOnly.ToHost(latents)) OnDeviceStep(device, step, host);
+            if (lead) StepDone(step, latents, seconds);
+        };
+    }
+
     public void StepDone(int step, Tensor latents, double seconds)
     {
         Timings.AddStep(seconds);
@@ -28,7 +46,7 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
 /// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
 /// the one that writes it. Only the lead device reports progress, steps and stage boundaries (the VAE's first
-/// device reports the decoding times). Models come from <paramref name="models"/>, which releases each stage's before
+/// device reports the decoding times); every device reports its latents after each step to <c>OnDeviceStep</c> when set. Models come from <paramref name="models"/>, which releases each stage's before
 /// the next loads its own, or keeps them for the next generation. With a cancellable <paramref name="cancellation"/>,
 /// every device asks the lead after each step whether to stop, so all stop at the same step boundary.
 /// </summary>
@@ -144,7 +162,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, placed);
         var latents = start.Initial.clone();
-        var stepDone = StepStopAgreement.After(lead ? observers.StepDone : null, cancellation, everyone, lead, Lead);
+        var stepDone = StepStopAgreement.After(observers.StepDoneOn(placed.Placement.DeviceId, lead), cancellation, everyone, lead, Lead);
         return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace,
             start.Inpainting ? (step, next) => start.AfterStep(step, next, scheduler) : null);
     }

@@ -71,6 +71,16 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <summary>Called on the lead device after each denoising step with the step index and the latents (on the CPU).</summary>
     public Action<int, Tensor>? OnStep { get; set; }
 
+    /// <summary>
+    /// Called on every device this process hosts after each denoising step, on that device's thread (devices call it
+    /// concurrently), with the device id, the step index and that device's latents (a CPU copy): every device holds the
+    /// whole latents after a step, so a test can check each copy, not only the lead's.
+    /// </summary>
+    public Action<int, int, Tensor>? OnDeviceStep { get; set; }
+
+    /// <summary>Called once per device this process hosts, after the generation, with the device id and that device's copy of the image.</summary>
+    public Action<int, Tensor>? OnDeviceImage { get; set; }
+
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>;
     /// text to image only)</param>
     /// <param name="noise">where the random draws come from (default: the request's seed, as diffusers' seeded CPU
@@ -99,8 +109,10 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         var timings = new StageTimings();
         var scheduler = Schedule(_components, request);
         var program = new GenerationProgram(_components, _dtype, _parallel, request, noise, scheduler,
-            new GenerationObservers(timings, OnStep, progress, StageReleased), Trace, _models, cancellation);
+            new GenerationObservers(timings, OnStep, progress, StageReleased, OnDeviceStep), Trace, _models, cancellation);
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
+        if (OnDeviceImage is { } onImage)
+            foreach (var (id, image) in images.OrderBy(i => i.Key)) onImage(id, image);
 
         // Every hosted device holds the image; keep the lead's (or, in a process without it, the first one's).
         bool isLead = images.ContainsKey(GenerationProgram.Lead);

@@ -31,8 +31,11 @@ public sealed record PerfRunResult
     public required IReadOnlyList<PerfMeasurement> Measurements { get; init; }
     public required IReadOnlyList<SectionResult> Sections { get; init; }
     public required PerfSummary Summary { get; init; }
-    /// <summary>True when every targeted section met its target (or no target applies).</summary>
-    public bool Pass => Sections.All(s => s.Pass != false);
+    /// <summary>
+    /// True when at least one section was checked and every checked section met its target. A run that checked
+    /// nothing (measured without targets, as in calibration) is not a pass.
+    /// </summary>
+    public bool Pass => Sections.Any(s => s.Pass == true) && Sections.All(s => s.Pass != false);
 
     public SectionResult? Section(string name) => Sections.FirstOrDefault(s => s.Name == name);
 
@@ -97,8 +100,10 @@ public sealed record SectionResult
     public SectionTarget? Target { get; init; }
     /// <summary>The value checked against the target: the median of the samples in the target's unit.</summary>
     public double? Checked { get; init; }
-    /// <summary>null when no target applies.</summary>
+    /// <summary>null when no target applies, or the section does not apply (<see cref="NotApplicable"/>).</summary>
     public bool? Pass { get; init; }
+    /// <summary>Why the section is not checked although it has a target: it is zero by construction in this run (e.g. T5 off).</summary>
+    public string? NotApplicable { get; init; }
 
     /// <summary>
     /// The samples to compare runs by, and their unit: the target's unit when the run has samples in it, else
@@ -125,11 +130,19 @@ public sealed record SectionResult
     }
 }
 
-/// <summary>A section's target as read from fixtures/perf/targets.json.</summary>
-public sealed record SectionTarget(double Value, double Tolerance, string Unit)
+/// <summary>A section's target as read from fixtures/perf/targets.json; <paramref name="Lower"/> is a modeled band's lower edge.</summary>
+public sealed record SectionTarget(double Value, double Tolerance, string Unit, double? Lower = null)
 {
     /// <summary>The largest passing value: target × (1 + tolerance), as the reference's 5 % margin.</summary>
     public double Limit => Value * (1 + Tolerance);
+
+    /// <summary>Within the limit and, for a band, not below its lower edge.</summary>
+    public bool Admits(double value) => value <= Limit && (Lower is not { } lower || value >= lower);
+
+    /// <summary>The passing range as text: "≤ limit" or "[lower, upper]".</summary>
+    public string Range(IFormatProvider? format = null) => Lower is { } lower
+        ? string.Format(format, "[{0:G4}, {1:G4}]", lower, Limit)
+        : string.Format(format, "≤ {0:G4}", Limit);
 }
 
 public sealed record PerfSummary(double StepsPerSecond, double ImagesPerSecond, double LoadSeconds, IReadOnlyDictionary<string, double> BreakdownPercent);

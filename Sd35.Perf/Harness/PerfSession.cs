@@ -121,10 +121,12 @@ public static class PerfSession
 
     /// <summary>
     /// Statistics, target checks and the summary of a set of runs (measured: with the GEMM and dispatch rates around
-    /// each run; modeled: without). Each targeted section's median is checked in its target's unit.
+    /// each run; modeled: without). Each targeted section's median is checked in its target's unit; a section in
+    /// <paramref name="notApplicable"/> (zero by construction, with the reason) is reported as such and not checked.
     /// </summary>
     public static PerfRunResult Build(RunKey key, PerfTargetSet? targets, DateTimeOffset start, PerfConfigParams parameters, MachineFacts machine,
-        IReadOnlyList<Dictionary<string, double>> runs, IReadOnlyList<double>? gemmRates, string runType, IReadOnlyList<double>? dispatchRates = null)
+        IReadOnlyList<Dictionary<string, double>> runs, IReadOnlyList<double>? gemmRates, string runType, IReadOnlyList<double>? dispatchRates = null,
+        IReadOnlyDictionary<string, string>? notApplicable = null)
     {
         var names = runs[0].Keys.ToArray();
         var sections = new List<SectionResult>();
@@ -134,7 +136,8 @@ public static class PerfSession
             var seconds = runs.Select(r => r[name]).ToArray();
             var normalized = gemmRates is null ? [] : seconds.Select((s, i) => s * gemmRates[i]).ToArray();
             var dispatched = dispatchRates is null ? [] : seconds.Select((s, i) => s * dispatchRates[i] / 1000).ToArray();
-            var target = targets?.For(name);
+            string? notApplies = notApplicable?.GetValueOrDefault(name);
+            var target = notApplies is null ? targets?.For(name) : null;
             var inTargetUnit = target is null ? [] : SectionResult.SamplesIn(target.Unit, seconds, normalized, dispatched);
             if (target is not null && inTargetUnit.Count == 0)
                 throw new InvalidOperationException($"section {name}'s target is in {target.Unit}, but the run has no probe of that unit");
@@ -142,7 +145,8 @@ public static class PerfSession
             sections.Add(new SectionResult
             {
                 Name = name, Seconds = seconds, GemmGflop = normalized, DispatchKop = dispatched, Stats = SampleStatistics.Of(seconds),
-                Target = target, Checked = checkedValue, Pass = checkedValue is null ? null : checkedValue <= target!.Limit,
+                Target = target, Checked = checkedValue,
+                Pass = checkedValue is null ? null : target!.Admits(checkedValue.Value), NotApplicable = notApplies,
             });
             for (int i = 0; i < seconds.Length; i++)
                 measurements.Add(new PerfMeasurement(i, name, "seconds", seconds[i], target?.Unit == PerfTargets.SecondsUnit ? target.Value : null));

@@ -28,8 +28,8 @@ public static class PerfTable
             string normalized = s.GemmGflop.Count > 0 ? SampleStatistics.MedianOf(s.GemmGflop).ToString("F2", c) : "";
             string dispatched = s.DispatchKop.Count > 0 ? SampleStatistics.MedianOf(s.DispatchKop).ToString("F2", c) : "";
             string target = s.Target is null ? "" : $"{s.Target.Value.ToString("G4", c)} {PerfTargets.Label(s.Target.Unit)}";
-            string limit = s.Target is null ? "" : s.Target.Limit.ToString("G4", c);
-            string pass = s.Pass switch { true => "pass", false => "**FAIL**", null => "" };
+            string limit = s.Target is null ? "" : s.Target.Range(c);
+            string pass = s.NotApplicable is { } why ? $"n/a ({why})" : s.Pass switch { true => "pass", false => "**FAIL**", null => "" };
             text.AppendLine(FormattableString.Invariant($"| {s.Name} | {s.Stats.Mean:F4} | {s.Stats.Std:F4} | {s.Stats.Min:F4} | {s.Stats.Max:F4} | {normalized} | {dispatched} | {target} | {limit} | {pass} |"));
         }
         text.AppendLine();
