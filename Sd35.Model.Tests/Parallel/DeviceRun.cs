@@ -15,7 +15,14 @@ namespace Sd35.Tests.Parallel;
 public sealed record DeviceRun(IReadOnlyList<Tensor> LeadSteps, IReadOnlyDictionary<(int Device, int Step), Tensor> Steps,
     IReadOnlyDictionary<int, Tensor> Images, Tensor Image)
 {
-    public static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, Tensor initialLatents)
+    public static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, Tensor initialLatents) =>
+        Generate(components, parallel, request, initialLatents, noise: null);
+
+    /// <param name="noise">where the draws come from (opened afresh by every device, so two runs replay the same draws)</param>
+    public static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, NoiseSource noise) =>
+        Generate(components, parallel, request, initialLatents: null, noise);
+
+    static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, Tensor? initialLatents, NoiseSource? noise)
     {
         var pipeline = new StableDiffusion3Pipeline(components, options: new PipelineOptions { Parallel = parallel });
         var leadSteps = new List<Tensor>();
@@ -24,7 +31,7 @@ public sealed record DeviceRun(IReadOnlyList<Tensor> LeadSteps, IReadOnlyDiction
         pipeline.OnStep = (_, latents) => leadSteps.Add(latents.clone());
         pipeline.OnDeviceStep = (device, step, latents) => steps[(device, step)] = latents.clone();
         pipeline.OnDeviceImage = (device, image) => images[device] = image.clone();
-        using var result = pipeline.Generate(request, initialLatents: initialLatents);
+        using var result = pipeline.Generate(request, initialLatents: initialLatents, noise: noise);
         result.IsLead.Should().BeTrue("the in-process launcher hosts the lead device");
         return new DeviceRun(leadSteps, steps, images, result.Image.clone());
     }

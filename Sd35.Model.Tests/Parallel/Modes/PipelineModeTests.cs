@@ -15,7 +15,7 @@ namespace Sd35.Tests.Parallel.Modes;
 /// <summary>
 /// The pipeline's modes beyond text to image on one named config against the same request on the 1×1 config (fp32
 /// CPU): image to image, inpainting, a batch of two images per prompt with a prompt per encoder, and no T5 — the
-/// latents after every step and the images. Each config is a derived class named by its id (PerConfigModeTests.cs), so
+/// latents after every step and the image on every device. Each config is a derived class named by its id (PerConfigModeTests.cs), so
 /// <c>dotnet test --filter &lt;id&gt;</c> selects these with the config's other tests (<see cref="ParallelModelTests"/>).
 /// The requests and draws are the goldens' (their agreement with diffusers is checked on one device by
 /// <see cref="ImageToImageGoldenTests"/>); the VAE encoder is checked against its golden on exactly the VAE's devices.
@@ -28,26 +28,17 @@ public abstract class PipelineModeTests(string id, ITestOutputHelper log)
 
     ParallelConfig Config { get; } = ParallelConfig.Parse(id);
 
-    (List<Tensor> Steps, Tensor Image) Run(ParallelConfig parallel, PipelineComponents components, GenerationRequest request, NoiseSource noise)
-    {
-        var pipeline = new StableDiffusion3Pipeline(components, options: new PipelineOptions { Parallel = parallel });
-        var steps = new List<Tensor>();
-        pipeline.OnStep = (_, latents) => steps.Add(latents.clone());
-        using var result = pipeline.Generate(request, noise: noise);
-        return (steps, result.Image.clone());
-    }
-
     /// <param name="noise">opened afresh by every device of each run, so both runs replay the same draws</param>
     void CompareWithOneDevice(PipelineComponents components, GenerationRequest request, NoiseSource noise, string mode)
     {
         using var scope = NewDisposeScope();
-        var expected = Run(PipelineOptions.OneDevice, components, request, noise);
-        var actual = Run(Config, components, request, noise);
-        expected.Steps.Should().HaveCount(request.StepsRun);
-        actual.Steps.Should().HaveCount(request.StepsRun, $"{id}: {mode} runs the same steps on the mesh");
-        for (int i = 0; i < request.StepsRun; i++)
-            AssertQuality.Close(expected.Steps[i], actual.Steps[i], Fp32Pcc, Fp32AbsRel, $"{id}: {mode} latents after step {i}");
+        var expected = DeviceRun.Generate(components, PipelineOptions.OneDevice, request, noise);
+        var actual = DeviceRun.Generate(components, Config, request, noise);
+        expected.LeadSteps.Should().HaveCount(request.StepsRun);
+        actual.LeadSteps.Should().HaveCount(request.StepsRun, $"{id}: {mode} runs the same steps on the mesh");
         actual.Image.shape.Should().Equal(expected.Image.shape);
+        // Every device's latents after every step and its image, not only the lead's.
+        actual.CheckEveryDeviceAgainst(expected, Config.DeviceCount, Fp32Pcc, Fp32AbsRel, $"{id}: {mode}");
         log.WriteLine($"{mode} image: {AssertQuality.Close(expected.Image, actual.Image, Fp32Pcc, Fp32AbsRel, $"{id}: {mode} image")}");
     }
 
