@@ -36,6 +36,7 @@ public sealed class OpenAiApiTests(ServerFactory factory) : IClassFixture<Server
         { """{"prompt":"x","response_format":"png"}""", "response_format", "'url' or 'b64_json'" },
         { """{"prompt":"x","model":"dall-e-3"}""", "model", "sd35-tiny-reference" },
         { """{"prompt":"x","quality":"hd"}""", "quality", "unknown field" },
+        { """{"prompt":"x","strength":0.5}""", "strength", "unknown field" },   // an input image is an edit's, not a generation's
         { """{"prompt":"x","steps":1000}""", "steps", "at most 200" },
         { """{"prompt":"x","seed":"abc"}""", "seed", "wrong type" },
         { """{"n":1}""", "prompt", "required" },
