@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
+using Sd35.Errors;
 using Sd35.Pipeline;
 using Sd35.Server.Hosting;
 using Sd35.Server.Jobs;
