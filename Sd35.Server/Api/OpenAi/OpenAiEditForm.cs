@@ -33,19 +33,7 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         // Kestrel's server-wide cap is small (JSON bodies); this route alone takes images, up to its own limit.
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } cap) cap.MaxRequestBodySize = maxBytes;
 
-        IFormCollection form;
-        try
-        {
-            form = await request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = maxBytes, ValueLengthLimit = maxBytes }, cancellationToken);
-        }
-        catch (Exception e) when (e is InvalidDataException || (e is BadHttpRequestException bad && bad.StatusCode == StatusCodes.Status413PayloadTooLarge))
-        {
-            throw TooLarge(maxBytes);
-        }
-        catch (Exception e) when (e is IOException or BadHttpRequestException)
-        {
-            throw new RequestReader.BodyException(StatusCodes.Status400BadRequest, new ErrorBody($"the multipart body could not be read ({e.Message})"));
-        }
+        var form = await RequestReader.ReadFormAsync(request, maxBytes, TooLarge, cancellationToken);
 
         foreach (var name in form.Keys.Concat(form.Files.Select(f => f.Name)))
             if (!TextFields.Contains(name) && !FileFields.Contains(name))
