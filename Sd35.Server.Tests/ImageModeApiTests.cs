@@ -142,6 +142,7 @@ public sealed class ImageModeApiTests(ServerFactory factory) : IClassFixture<Ser
             { $$"""{"prompt":"x","seed":104,"image":"{{huge}}"}""", "image" },
             { $$"""{"prompt":"x","seed":105,"image":"{{png}}","mask":"{{huge}}"}""", "mask" },
             { """{"prompt":"x","no_t5":true,"prompt_3":"t5 text"}""", "prompt_3" },
+            { $$$"""{"prompt":"x","seed":106,"image":"{{{png}}}","skip_layer_guidance":{"layers":[1]}}""", "skip_layer_guidance" },
         };
     }
 

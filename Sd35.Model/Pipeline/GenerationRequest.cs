@@ -98,6 +98,10 @@ public sealed record GenerationRequest
         if (Mask is not null && Image is null) throw new RequestException("mask", "inpainting needs an image to repaint; give the image too");
         if (Strength is { } s && Image is null) throw new RequestException("strength", "applies to image-to-image and inpainting; give an image");
         if (Image is not { } image) return;
+        // diffusers' SD3 image-to-image and inpainting pipelines (v0.32.2) have no skip-layer guidance: refused rather
+        // than run as an extension no reference checks.
+        if (SkipLayerGuidance is not null)
+            throw new RequestException("skip_layer_guidance", "applies to text to image only (diffusers' image-to-image and inpainting have none); leave it out with an image");
         if (image.Channels != 3) throw new RequestException("image", $"must have 3 channels (RGB); got {image.Channels}");
         CheckImageSize("image", image.Width, image.Height, sizeMultiple, maxPixels);
         if (image.Width != Width || image.Height != Height)
