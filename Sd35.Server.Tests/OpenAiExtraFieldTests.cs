@@ -20,9 +20,11 @@ public sealed class OpenAiExtraFieldTests
     }
 
     [Fact]
-    public void Every_native_field_but_width_and_height_is_an_extra_and_means_the_same()
+    public void Every_native_field_but_size_and_input_pictures_is_an_extra_and_means_the_same()
     {
-        OpenAiImageRequest.FieldNames.Should().BeEquivalentTo(OpenAiImageRequest.OpenAiFields.Union(ImageRequestBody.FieldNames.Except(["width", "height"])));
+        // width and height are OpenAI's size; the input image, mask and strength belong to /v1/images/edits (file parts).
+        OpenAiImageRequest.FieldNames.Should().BeEquivalentTo(
+            OpenAiImageRequest.OpenAiFields.Union(ImageRequestBody.FieldNames.Except(["width", "height", "image", "mask", "strength"])));
 
         const string extras = """
             "prompt": "a fox", "negative_prompt": "blur", "steps": 3, "guidance": 2.5, "seed": 9,
