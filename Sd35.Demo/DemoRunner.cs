@@ -31,8 +31,10 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         var components = DemoComponents.Resolve(options);
         var transformer = components.TransformerConfig;
         int defaultSize = transformer.SampleSize * components.VaeConfig.ScaleFactor;
-        var image = ReadPicture(options.Image, "image", grayscale: false);
-        var mask = ReadPicture(options.Mask, "mask", grayscale: true);
+        // Pictures larger than the transformer's position table covers are refused from their header, before decoding.
+        int maxSide = Preflight.MaxImageSize(transformer, components.VaeConfig.ScaleFactor);
+        var image = ReadPicture(options.Image, "image", maxSide, grayscale: false);
+        var mask = ReadPicture(options.Mask, "mask", maxSide, grayscale: true);
         var request = new GenerationRequest
         {
             Prompt = options.Prompt,
@@ -115,7 +117,7 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
     }
 
     /// <summary>Reads the PNG or JPEG an option names; a missing, unreadable or truncated file is a one-line error naming the option.</summary>
-    static InputImage? ReadPicture(string? path, string field, bool grayscale)
+    static InputImage? ReadPicture(string? path, string field, int maxSide, bool grayscale)
     {
         if (path is null) return null;
         byte[] bytes;
@@ -124,7 +126,7 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         {
             throw new Sd35.Errors.RequestException(field, $"'{path}' cannot be read: {e.Message}");
         }
-        return InputImage.Decode(bytes, field, $"'{path}'", grayscale);
+        return InputImage.Decode(bytes, field, $"'{path}'", maxSide, "the model's largest size", grayscale);
     }
 
     static string Mode(GenerationRequest request) =>

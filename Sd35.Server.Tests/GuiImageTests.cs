@@ -76,6 +76,12 @@ public sealed class GuiImageTests(ITestOutputHelper output)
             await page.TypeAsync("#prompt", "a small boat on a calm lake");
             await page.EvaluateFunctionAsync("() => { for (const [id, v] of [['steps', '4'], ['seed', '9'], ['n', '2']]) document.getElementById(id).value = v; }");
             await page.EvaluateFunctionAsync("() => { const s = document.getElementById('strength'); s.value = '0.5'; s.dispatchEvent(new Event('input')); }");
+            // The request the page sends, as the browser puts it on the wire (the page exposes no test hook).
+            string? sent = null;
+            page.Request += (_, e) =>
+            {
+                if (e.Request.Method == HttpMethod.Post && new Uri(e.Request.Url).AbsolutePath == "/v1/images") sent = Convert.ToString(e.Request.PostData);
+            };
             await page.ClickAsync("#generate");
             await page.WaitForFunctionAsync(
                 "() => { const imgs = [...document.querySelectorAll('#results img')]; return !document.getElementById('result-figure').hidden && imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
@@ -90,11 +96,11 @@ public sealed class GuiImageTests(ITestOutputHelper output)
             job.Images.Should().HaveCount(2);
             (await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#gallery figure img').length")).Should().Be(2, "the gallery shows both images");
 
-            // The shown first image equals the API's PNG for the page's own request with n = 1 (the batch's first image
-            // has the first noise rows of the same seed only when n is the same, so the request is repeated as sent).
+            // The shown first image equals the first PNG of the page's own request sent again as it was, n = 2 included
+            // (the batch's first image has the first noise rows of the same seed only when n is the same).
             var shown = await page.EvaluateExpressionAsync<string>(GuiTests.ShownPixels);
-            var sent = await page.EvaluateExpressionAsync<JsonElement>("window.sd35.lastBody");
-            var again = await server.Client.PostAsync("/v1/images", new StringContent(sent.GetRawText(), System.Text.Encoding.UTF8, "application/json"));
+            sent.Should().NotBeNull("the page posted its request to /v1/images");
+            var again = await server.Client.PostAsync("/v1/images", new StringContent(sent!, System.Text.Encoding.UTF8, "application/json"));
             again.EnsureSuccessStatusCode();
             var againId = JsonDocument.Parse(await again.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
             (await server.Client.WaitFinished(againId)).Status.Should().Be(Jobs.JobStatus.Succeeded);

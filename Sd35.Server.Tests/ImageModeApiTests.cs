@@ -5,6 +5,7 @@ using FluentAssertions;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Sd35.Server.Jobs;
+using Sd35.Tests.TestSupport;
 using SkiaSharp;
 
 namespace Sd35.Server.Tests;
@@ -122,6 +123,8 @@ public sealed class ImageModeApiTests(ServerFactory factory) : IClassFixture<Ser
         var wideMask = Convert.ToBase64String(Mask(48, 32, new SKRectI(0, 0, 8, 8)));
         var tooLarge = Convert.ToBase64String(Picture(208, 32));
         var odd = Convert.ToBase64String(Picture(40, 36));
+        // A few hundred bytes declaring 30000×30000 (30000² × 4 overflows an int): refused from the header.
+        var huge = Convert.ToBase64String(HugePng.Declaring(30000, 30000));
         return new()
         {
             { """{"prompt":"x","n":0}""", "n" },
@@ -136,7 +139,10 @@ public sealed class ImageModeApiTests(ServerFactory factory) : IClassFixture<Ser
             { $$"""{"prompt":"x","image":"{{png}}","mask":"{{wideMask}}"}""", "mask" },
             { $$"""{"prompt":"x","seed":102,"image":"{{tooLarge}}"}""", "image" },
             { $$"""{"prompt":"x","seed":103,"image":"{{odd}}"}""", "image" },
+            { $$"""{"prompt":"x","seed":104,"image":"{{huge}}"}""", "image" },
+            { $$"""{"prompt":"x","seed":105,"image":"{{png}}","mask":"{{huge}}"}""", "mask" },
             { """{"prompt":"x","no_t5":true,"prompt_3":"t5 text"}""", "prompt_3" },
+            { $$$"""{"prompt":"x","seed":106,"image":"{{{png}}}","skip_layer_guidance":{"layers":[1]}}""", "skip_layer_guidance" },
         };
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -6,6 +5,7 @@ using System.Text.Json;
 using FluentAssertions;
 using Microsoft.AspNetCore.Http;
 using Sd35.Server.Api.OpenAi;
+using Sd35.Tests.TestSupport;
 using SkiaSharp;
 
 namespace Sd35.Server.Tests;
@@ -30,7 +30,7 @@ public sealed class OpenAiEditImageTests(ServerFactory factory) : IClassFixture<
     public async Task A_small_file_declaring_a_huge_image_is_a_400_before_it_is_decoded(string field)
     {
         // A few hundred bytes whose header says 30000x30000: decoding it first would allocate 3.6 GB of RGBA.
-        var huge = DeclaringSize(30000, 30000);
+        var huge = HugePng.Declaring(30000, 30000);
         huge.Length.Should().BeLessThan(1000);
         var image = OpenAiSdkTests.Png(64, 64, transparentFrom: null);
         using var form = field == "image" ? Form(huge) : Form(image, huge);
@@ -40,7 +40,7 @@ public sealed class OpenAiEditImageTests(ServerFactory factory) : IClassFixture<
         response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         var error = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
         error.GetProperty("param").GetString().Should().Be(field);
-        error.GetProperty("message").GetString().Should().Contain("30000x30000").And.Contain("at most 2048");
+        error.GetProperty("message").GetString().Should().Contain("30000×30000").And.Contain("at most 2048");
     }
 
     [Fact]
@@ -68,28 +68,5 @@ public sealed class OpenAiEditImageTests(ServerFactory factory) : IClassFixture<
         http.Request.Body = new MemoryStream(body);
         http.Request.ContentLength = body.Length;
         return http.Request;
-    }
-
-    /// <summary>A valid 1x1 PNG whose header is rewritten to declare <paramref name="width"/>x<paramref name="height"/> (its pixel data stays tiny).</summary>
-    static byte[] DeclaringSize(int width, int height)
-    {
-        var png = OpenAiSdkTests.Png(8, 8, transparentFrom: null);
-        // Signature (8), IHDR length and type (8), then width and height; the CRC covers type and data (17 bytes).
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(16), width);
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(20), height);
-        BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Crc32(png.AsSpan(12, 17)));
-        return png;
-    }
-
-    /// <summary>PNG's CRC-32 (ISO 3309, reflected, polynomial 0xEDB88320).</summary>
-    static uint Crc32(ReadOnlySpan<byte> data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
-        }
-        return ~crc;
     }
 }

@@ -102,7 +102,10 @@ public class DemoImageModeTests(ITestOutputHelper log)
     [InlineData("not_an_image", "--image: '|notes.png' is not a readable PNG or JPEG image")]
     [InlineData("missing_file", "--image: '|absent.png' cannot be read")]
     [InlineData("mask_of_another_size", "--mask: is 32×48 pixels but the image is 48×32")]
-    [InlineData("image_too_large", "--image: width 208 pixels is beyond the model's position-embedding grid; at most 192 pixels")]
+    [InlineData("image_too_large", "--image: '|in208x32.png' is 208×32 pixels; images of at most 192 pixels a side")]
+    // A few hundred bytes whose header declares 30000×30000 (its RGBA size overflows an int): refused from the header.
+    [InlineData("image_declaring_a_huge_size", "--image: '|huge.png' is 30000×30000 pixels; images of at most 192 pixels a side")]
+    [InlineData("mask_declaring_a_huge_size", "--mask: '|huge.png' is 30000×30000 pixels; images of at most 192 pixels a side")]
     // The tiny model's multiple is 8 (VAE factor 4 × patch 2); SD3.5's is 16.
     [InlineData("image_not_multiple_of_16", "--image: is 50×32 pixels; the width must be a multiple of 8: nearest valid widths 48 or 56")]
     [InlineData("mask_without_image", "--mask: inpainting needs an image")]
@@ -124,6 +127,8 @@ public class DemoImageModeTests(ITestOutputHelper log)
             "missing_file" => ["--image", dir.File("absent.png")],
             "mask_of_another_size" => ["--image", Picture(48, 32), "--mask", WriteMask(dir, "m.png", 32, 48, new SKRectI(0, 0, 8, 8))],
             "image_too_large" => ["--image", Picture(208, 32)],
+            "image_declaring_a_huge_size" => ["--image", Huge(dir)],
+            "mask_declaring_a_huge_size" => ["--image", Picture(48, 32), "--mask", Huge(dir)],
             "image_not_multiple_of_16" => ["--image", Picture(50, 32)],
             "mask_without_image" => ["--mask", WriteMask(dir, "m.png", 32, 32, new SKRectI(0, 0, 8, 8))],
             "no_t5_with_prompt_3" => ["--no-t5", "--prompt-3", "a t5 prompt"],
@@ -146,6 +151,12 @@ public class DemoImageModeTests(ITestOutputHelper log)
         var bytes = File.ReadAllBytes(name);
         File.WriteAllBytes(dir.File("cut.png"), bytes[..(bytes.Length / 2)]);
         return dir.File("cut.png");
+    }
+
+    static string Huge(TempDirectory dir)
+    {
+        File.WriteAllBytes(dir.File("huge.png"), HugePng.Declaring(30000, 30000));
+        return dir.File("huge.png");
     }
 
     static string Text(TempDirectory dir, string name)

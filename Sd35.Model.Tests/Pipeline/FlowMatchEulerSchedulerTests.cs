@@ -81,6 +81,32 @@ public class FlowMatchEulerSchedulerTests
     }
 
     [Fact]
+    public void Scale_noise_rounds_sigma_and_one_minus_sigma_to_the_samples_dtype()
+    {
+        // diffusers casts its sigmas to sample.dtype before σ·noise + (1 − σ)·sample: in bf16, 1 − σ is bf16(1 − bf16(σ)).
+        var scheduler = new FlowMatchEulerScheduler(FixtureConfig());
+        scheduler.SetTimesteps(28);
+        using var one = ones(1, 1, 1, 1, dtype: ScalarType.BFloat16);
+        using var zero = zeros(1, 1, 1, 1, dtype: ScalarType.BFloat16);
+        static float Value(Tensor t) => t.to(ScalarType.Float32).item<float>();
+        int differs = 0;
+        for (int i = 0; i < scheduler.Sigmas.Count; i++)
+        {
+            float sigma = scheduler.Sigmas[i];
+            using var kept = scheduler.ScaleNoise(one, i, zero);
+            using var noised = scheduler.ScaleNoise(zero, i, one);
+            kept.dtype.Should().Be(ScalarType.BFloat16);
+            using var sigmaBf16 = tensor(sigma).to(ScalarType.BFloat16);
+            using var keepBf16 = (1.0 - sigmaBf16).to(ScalarType.BFloat16);
+            Value(kept).Should().Be(Value(keepBf16), $"1 − σ at step {i} (σ = {sigma})");
+            Value(noised).Should().Be(Value(sigmaBf16), $"σ at step {i}");
+            using var once = tensor(1f - sigma).to(ScalarType.BFloat16);
+            if (Value(once) != Value(keepBf16)) differs++;
+        }
+        differs.Should().BeGreaterThan(0, "some step's 1 − σ must round differently, or this test could not tell the two apart");
+    }
+
+    [Fact]
     public void Using_the_schedule_before_setting_it_is_an_error()
     {
         var scheduler = new FlowMatchEulerScheduler(FixtureConfig());

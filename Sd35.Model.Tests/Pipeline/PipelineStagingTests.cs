@@ -73,6 +73,9 @@ public class PipelineStagingTests
         Fails(request with { GuidanceScale = double.NaN }, "guidance", "guidance: must be a number in 0..100; got NaN");
         Fails(request with { GuidanceScale = 1e20 }, "guidance", "*0..100*1E+20");
         Fails(request with { MaxSequenceLength = 513 }, "max_sequence_length", "*1..512*513");
+        // diffusers' image-to-image and inpainting pipelines have no skip-layer guidance.
+        Fails(request with { Width = 64, Height = 64, Image = new InputImage(3, 64, 64, new float[3 * 64 * 64]), SkipLayerGuidance = SkipLayerGuidance.Sd35 },
+            "skip_layer_guidance", "skip_layer_guidance: applies to text to image only*");
         FluentActions.Invoking(() => (request with { SkipLayerGuidance = new SkipLayerGuidance([7, 38]) }).Validate(16, transformerLayers: 38))
             .Should().Throw<RequestException>().WithMessage("skip_layer_guidance: layer 38 *0..37*");
         FluentActions.Invoking(() => (request with { Width = 3088 }).Validate(16, maxPixels: 3072))

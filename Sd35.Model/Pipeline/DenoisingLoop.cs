@@ -25,7 +25,7 @@ static class DenoisingLoop
         FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone, Sd35.Mesh.Tracing.StepTrace? trace = null,
         Func<int, Tensor, Tensor>? afterStep = null)
     {
-        // Image to image runs the last steps of the schedule: skip-layer guidance's window is over the steps run.
+        // Skip-layer guidance comes with text to image only (a request with an input image refuses it).
         int steps = scheduler.NumInferenceSteps;
         var skipLayers = branch.Guided ? request.SkipLayerGuidance : null;
         using var conditioning = Condition(transformer, scheduler, branch.Embeds, branch.Pooled);

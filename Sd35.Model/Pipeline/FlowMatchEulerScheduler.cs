@@ -84,16 +84,18 @@ public sealed class FlowMatchEulerScheduler
     /// <summary>
     /// The flow-matching forward process, diffusers' <c>scale_noise</c>: <c>σ·noise + (1 − σ)·sample</c> at the noise
     /// level of step <paramref name="stepIndex"/> (<see cref="NumInferenceSteps"/> is the final σ = 0: the sample itself).
-    /// σ is float32, as diffusers' sigmas tensor; the result has the sample's dtype.
+    /// As diffusers, σ is first cast to the sample's dtype and <c>1 − σ</c> is formed in it (in bf16 both σ and 1 − σ
+    /// are rounded to bf16); the result has the sample's dtype.
     /// </summary>
     public Tensor ScaleNoise(Tensor sample, int stepIndex, Tensor noise)
     {
         var sigmas = _sigmas ?? throw NotSet();
         if (stepIndex < 0 || stepIndex >= sigmas.Length)
             throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {sigmas.Length} noise levels");
-        float sigma = sigmas[stepIndex], keep = 1f - sigma;
         using var scope = NewDisposeScope();
-        return (noise * sigma + sample * keep).to(sample.dtype).MoveToOuterDisposeScope();
+        var sigma = tensor(sigmas[stepIndex]).to(sample.dtype, sample.device);
+        var keep = 1.0 - sigma;
+        return (sigma * noise + keep * sample).to(sample.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>

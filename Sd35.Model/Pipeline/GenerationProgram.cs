@@ -113,7 +113,10 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     LatentStart Start(MeshRank rank, IProcessGroup everyone, Device device)
     {
         var vae = components.VaeConfig;
-        long[] shape = [request.NumImagesPerPrompt, components.TransformerConfig.InChannels, request.Height / vae.ScaleFactor, request.Width / vae.ScaleFactor];
+        // diffusers: text to image draws the transformer's in_channels; image to image and inpainting the VAE's
+        // latent_channels (the encoded image's). SD3.5 has 16 of both.
+        int channels = request.Image is null ? components.TransformerConfig.InChannels : vae.LatentChannels;
+        long[] shape = [request.NumImagesPerPrompt, channels, request.Height / vae.ScaleFactor, request.Width / vae.ScaleFactor];
         using var draws = noise.Open();
         if (request.Image is null)
         {

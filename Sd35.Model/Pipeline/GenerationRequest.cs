@@ -91,13 +91,14 @@ public sealed record GenerationRequest
     {
         if (NumImagesPerPrompt < 1 || NumImagesPerPrompt > MaxImagesPerPrompt)
             throw new RequestException("n", $"images per prompt must be in 1..{MaxImagesPerPrompt}; got {NumImagesPerPrompt}");
-        if (NoT5 && !string.IsNullOrEmpty(Prompt3))
-            throw new RequestException("prompt_3", "is T5's prompt, but the request runs without T5 (no_t5)");
-        if (NoT5 && !string.IsNullOrEmpty(NegativePrompt3))
-            throw new RequestException("negative_prompt_3", "is T5's negative prompt, but the request runs without T5 (no_t5)");
+        if (NoT5) RefuseT5Prompts("the request runs without T5 (no_t5)");
         if (Mask is not null && Image is null) throw new RequestException("mask", "inpainting needs an image to repaint; give the image too");
         if (Strength is { } s && Image is null) throw new RequestException("strength", "applies to image-to-image and inpainting; give an image");
         if (Image is not { } image) return;
+        // diffusers' SD3 image-to-image and inpainting pipelines (v0.32.2) have no skip-layer guidance: refused rather
+        // than run as an extension no reference checks.
+        if (SkipLayerGuidance is not null)
+            throw new RequestException("skip_layer_guidance", "applies to text to image only (diffusers' image-to-image and inpainting have none); leave it out with an image");
         if (image.Channels != 3) throw new RequestException("image", $"must have 3 channels (RGB); got {image.Channels}");
         CheckImageSize("image", image.Width, image.Height, sizeMultiple, maxPixels);
         if (image.Width != Width || image.Height != Height)
@@ -113,6 +114,16 @@ public sealed record GenerationRequest
             throw new RequestException("strength", $"must be in (0, 1]; got {strength}");
         if (StepsRun < 1)
             throw new RequestException("strength", $"{strength} of {Steps} steps runs no step; raise strength or steps");
+    }
+
+    /// <summary>
+    /// Without T5 (the request's <see cref="NoT5"/>, or a model with no text_encoder_3) T5's prompts cannot take effect:
+    /// diffusers ignores them, this project refuses them, naming the field and <paramref name="why"/>.
+    /// </summary>
+    public void RefuseT5Prompts(string why)
+    {
+        if (!string.IsNullOrEmpty(Prompt3)) throw new RequestException("prompt_3", $"is T5's prompt, but {why}");
+        if (!string.IsNullOrEmpty(NegativePrompt3)) throw new RequestException("negative_prompt_3", $"is T5's negative prompt, but {why}");
     }
 
     /// <summary>An input image's side must be a size the model makes: the error names the nearest valid sizes, never resizes.</summary>

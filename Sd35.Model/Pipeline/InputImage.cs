@@ -35,20 +35,43 @@ public sealed record InputImage(int Channels, int Height, int Width, float[] Val
     /// <c>byte / 255</c> in float32, as diffusers' <c>pil_to_numpy</c>. Alpha is dropped.
     /// </summary>
     /// <param name="what">names the input in errors: the option (<c>--image</c> 'in.png') or the request field</param>
-    /// <exception cref="RequestException">naming <paramref name="field"/>: not a PNG or JPEG, or truncated</exception>
-    public static InputImage Decode(byte[] bytes, string field, string what, bool grayscale = false)
+    /// <param name="maxSide">the largest width or height taken, checked from the file's header before any pixel is decoded</param>
+    /// <param name="maxSideSource">says where <paramref name="maxSide"/> comes from in the error (an option, the model)</param>
+    /// <exception cref="RequestException">naming <paramref name="field"/>: not a PNG or JPEG, too large, or truncated</exception>
+    public static InputImage Decode(byte[] bytes, string field, string what, int maxSide, string maxSideSource, bool grayscale = false)
+    {
+        var rgba = DecodeRgba(bytes, field, what, maxSide, maxSideSource);
+        return grayscale ? Gray(rgba.Width, rgba.Height, rgba.Pixels) : Rgb(rgba.Width, rgba.Height, rgba.Pixels);
+    }
+
+    /// <summary>8-bit RGBA pixels, row-major, alpha not premultiplied (a half-transparent pixel keeps its colour).</summary>
+    public sealed record Rgba(int Width, int Height, byte[] Pixels);
+
+    /// <summary>
+    /// The one decoder of input pictures (the demo's options, the native API's fields, the OpenAI edit form's files):
+    /// a PNG or JPEG as unpremultiplied RGBA. The size is read from the header first: a few compressed bytes can declare
+    /// 30000×30000 pixels, which must be refused before gigabytes (or more than an array holds) are allocated for them.
+    /// </summary>
+    /// <inheritdoc cref="Decode" path="/param"/>
+    /// <exception cref="RequestException">naming <paramref name="field"/>: not a PNG or JPEG, too large, or truncated</exception>
+    public static Rgba DecodeRgba(byte[] bytes, string field, string what, int maxSide, string maxSideSource)
     {
         using var data = SKData.CreateCopy(bytes);
         using var codec = SKCodec.Create(data)
             ?? throw new RequestException(field, $"{what} is not a readable PNG or JPEG image");
         if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg))
             throw new RequestException(field, $"{what} is a {codec.EncodedFormat} image; only PNG and JPEG are read");
+        var (width, height) = (codec.Info.Width, codec.Info.Height);
+        if (width > maxSide || height > maxSide)
+            throw new RequestException(field, $"{what} is {width}×{height} pixels; images of at most {maxSide} pixels a side are taken ({maxSideSource})");
         // Skia decodes what is there and may call a cut file complete (a PNG cut inside its image data decodes as
         // "success" with the rest left blank); a complete file ends with its format's end marker.
         if (!HasEndMarker(bytes, codec.EncodedFormat))
             throw new RequestException(field, $"{what} is truncated (the {codec.EncodedFormat} file has no end marker)");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[info.BytesSize];
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        if (info.BytesSize64 > Array.MaxLength)
+            throw new RequestException(field, $"{what} is {width}×{height} pixels, too large to decode");
+        var rgba = new byte[info.BytesSize64];
         var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
         SKCodecResult result;
         try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
@@ -57,7 +80,7 @@ public sealed record InputImage(int Channels, int Height, int Width, float[] Val
             throw new RequestException(field, $"{what} is truncated (the {codec.EncodedFormat} data ends before the image does)");
         if (result != SKCodecResult.Success)
             throw new RequestException(field, $"{what} could not be decoded ({result})");
-        return grayscale ? Gray(info.Width, info.Height, rgba) : Rgb(info.Width, info.Height, rgba);
+        return new Rgba(width, height, rgba);
     }
 
     /// <summary>PNG: the IEND chunk; JPEG: the EOI marker FF D9 (trailing bytes after either are tolerated).</summary>

@@ -47,17 +47,14 @@ public static class PipelineStages
     internal static Tensor EncodeImage(PipelineComponents components, ScalarType dtype, Tensor image, Tensor eps, IProcessGroup tp, Device device,
         StageTimings? timings, PipelineModels models, int deviceId)
     {
-        var watch = Stopwatch.StartNew();
-        using var lease = models.Get(deviceId, "vae_encoder", RankContext.TensorParallel(tp, device), r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype));
-        var vae = lease.Model;
-        if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        watch.Restart();
-        using var scope = NewDisposeScope();
-        var normalized = (image * 2.0 - 1.0).to(dtype, device);
-        using var posterior = vae.Encode(normalized);
-        var latents = vae.Scale(posterior.Sample(eps));
-        if (timings is not null) timings.ImageEncodingSeconds = watch.Elapsed.TotalSeconds;
-        return latents.MoveToOuterDisposeScope();
+        return RunStage(models, deviceId, "vae_encoder", tp, device, r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), timings,
+            (t, seconds) => t.ImageEncodingSeconds = seconds, vae =>
+            {
+                using var scope = NewDisposeScope();
+                var normalized = (image * 2.0 - 1.0).to(dtype, device);
+                using var posterior = vae.Encode(normalized);
+                return vae.Scale(posterior.Sample(eps)).MoveToOuterDisposeScope();
+            });
     }
 
     /// <summary>Un-scales and decodes the final latents; returns the image in [0, 1] as float32 on the CPU.</summary>
@@ -77,16 +74,31 @@ public static class PipelineStages
     internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp,
         Device device, StageTimings? timings, PipelineModels models, int deviceId, bool addShift = true)
     {
+        return RunStage(models, deviceId, "vae", tp, device, r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), timings,
+            (t, seconds) => t.DecodingSeconds = seconds, vae =>
+            {
+                using var scope = NewDisposeScope();
+                var decoded = vae.Decode(latents.to(device), addShift);
+                var nonFinite = FiniteCheck.Count(decoded);
+                var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
+                return (image.MoveToOuterDisposeScope(), nonFinite);
+            });
+    }
+
+    /// <summary>
+    /// A stage with one model: leases it from the store (tensor parallel over <paramref name="tp"/>; the wait and load
+    /// timed as loading), runs <paramref name="run"/> on it (timed by <paramref name="record"/>) and releases the lease.
+    /// </summary>
+    static TResult RunStage<TModel, TResult>(PipelineModels models, int deviceId, string component, IProcessGroup tp, Device device,
+        Func<RankContext, TModel> load, StageTimings? timings, Action<StageTimings, double> record, Func<TModel, TResult> run)
+        where TModel : class, IDisposable
+    {
         var watch = Stopwatch.StartNew();
-        using var lease = models.Get(deviceId, "vae", RankContext.TensorParallel(tp, device), r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype));
-        var vae = lease.Model;
+        using var lease = models.Get(deviceId, component, RankContext.TensorParallel(tp, device), load);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         watch.Restart();
-        using var scope = NewDisposeScope();
-        var decoded = vae.Decode(latents.to(device), addShift);
-        var nonFinite = FiniteCheck.Count(decoded);
-        var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
-        if (timings is not null) timings.DecodingSeconds = watch.Elapsed.TotalSeconds;
-        return (image.MoveToOuterDisposeScope(), nonFinite);
+        var result = run(lease.Model);
+        if (timings is not null) record(timings, watch.Elapsed.TotalSeconds);
+        return result;
     }
 }

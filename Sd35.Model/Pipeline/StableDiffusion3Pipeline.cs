@@ -149,10 +149,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         int vaeScale = components.VaeConfig.ScaleFactor;
         request.Validate(vaeScale * transformerConfig.PatchSize, transformerConfig.NumLayers, Preflight.MaxImageSize(transformerConfig, vaeScale));
         // diffusers ignores T5's prompts when there is no T5; a prompt that cannot take effect is refused instead.
-        if (components.TextEncoder3 is null && !string.IsNullOrEmpty(request.Prompt3))
-            throw new Sd35.Errors.RequestException("prompt_3", "is T5's prompt, but the model has no text_encoder_3");
-        if (components.TextEncoder3 is null && !string.IsNullOrEmpty(request.NegativePrompt3))
-            throw new Sd35.Errors.RequestException("negative_prompt_3", "is T5's negative prompt, but the model has no text_encoder_3");
+        if (components.TextEncoder3 is null) request.RefuseT5Prompts("the model has no text_encoder_3");
         try { ValidateLayout(parallel, request, transformerConfig, vaeScale); }
         catch (ArgumentException e) { throw new Sd35.Errors.RequestException("parallel", e.Message); }
     }

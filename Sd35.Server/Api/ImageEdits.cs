@@ -14,13 +14,14 @@ public static class ImageEdits
 {
     /// <param name="width">the width the caller asked for, if any (else the image's)</param>
     /// <param name="height">the height the caller asked for, if any (else the image's)</param>
-    public static GenerationRequest Apply(GenerationRequest request, byte[]? image, byte[]? mask, double? strength, int? width, int? height,
+    /// <param name="maxSide">the server's <c>--max-image-side</c> (or the model's limit if smaller): a larger picture is refused from its header</param>
+    public static GenerationRequest Apply(GenerationRequest request, byte[]? image, byte[]? mask, double? strength, int? width, int? height, int maxSide,
         string imageField = "image", string maskField = "mask")
     {
         if (mask is not null && image is null) throw new RequestException(maskField, "inpainting needs an image to repaint; send the image too");
         if (image is null) return request with { Strength = strength };
-        var picture = InputImage.Decode(image, imageField, "the image");
-        var maskPicture = mask is null ? null : InputImage.Decode(mask, maskField, "the mask", grayscale: true);
+        var picture = InputImage.Decode(image, imageField, "the image", maxSide, MaxSideSource);
+        var maskPicture = mask is null ? null : InputImage.Decode(mask, maskField, "the mask", maxSide, MaxSideSource, grayscale: true);
         return request with
         {
             Image = picture,
@@ -30,6 +31,9 @@ public static class ImageEdits
             Height = height ?? picture.Height,
         };
     }
+
+    /// <summary>Where a server's picture size limit comes from, for the error that refuses a larger picture.</summary>
+    public const string MaxSideSource = "this server's --max-image-side";
 
     /// <summary>A JSON field's base64 (optionally a <c>data:image/png;base64,</c> URL, as a browser's canvas gives it).</summary>
     public static byte[]? FromBase64(string? text, string field)

@@ -37,7 +37,7 @@ public static class RequestReader
             buffer.Write(chunk, 0, read);
         }
 
-        if (form) buffer = new MemoryStream(await FormAsJson(request, buffer, cancellationToken));
+        if (form) buffer = new MemoryStream(await FormAsJson(request, buffer, maxBytes, cancellationToken));
         try
         {
             using (var document = JsonDocument.Parse(buffer.ToArray()))
@@ -61,11 +61,11 @@ public static class RequestReader
     /// A multipart form as the JSON body it stands for: text fields as strings, other fields parsed as JSON values
     /// (a malformed one stays a string, which then fails as a mistyped field), files as base64 under their part name.
     /// </summary>
-    static async Task<byte[]> FormAsJson(HttpRequest request, MemoryStream buffer, CancellationToken cancellationToken)
+    static async Task<byte[]> FormAsJson(HttpRequest request, MemoryStream buffer, int maxBytes, CancellationToken cancellationToken)
     {
         buffer.Position = 0;
         request.Body = buffer;   // already read within the limit
-        var form = await request.ReadFormAsync(cancellationToken);
+        var form = await ReadFormAsync(request, maxBytes, TooLarge, cancellationToken);
         var json = new System.Text.Json.Nodes.JsonObject();
         foreach (var (name, values) in form)
         {
@@ -79,6 +79,35 @@ public static class RequestReader
             json[file.Name] = Convert.ToBase64String(bytes.ToArray());
         }
         return JsonSerializer.SerializeToUtf8Bytes(json);
+    }
+
+    /// <summary>
+    /// Parses a multipart form whose body is at most <paramref name="maxBytes"/>, mapping what a client can get wrong
+    /// to a 4xx: ASP.NET Core throws <see cref="InvalidDataException"/> for a malformed form (no or bad boundary) and
+    /// for a form limit overrun, <see cref="IOException"/> for a body that ends inside a part. The value and part
+    /// limits are raised to the body limit (the 4 MB value default would refuse a base64 image the body limit allows).
+    /// </summary>
+    /// <param name="tooLarge">the 413 to answer a limit overrun with (its message names the option that sets it)</param>
+    public static async Task<IFormCollection> ReadFormAsync(HttpRequest request, int maxBytes, Func<int, BodyException> tooLarge, CancellationToken cancellationToken)
+    {
+        var options = new Microsoft.AspNetCore.Http.Features.FormOptions { MultipartBodyLengthLimit = maxBytes, ValueLengthLimit = maxBytes };
+        try
+        {
+            return await request.ReadFormAsync(options, cancellationToken);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw tooLarge(maxBytes);
+        }
+        // The form reader's limit messages all read "… limit N exceeded." (value, count, key, headers, body length).
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            throw tooLarge(maxBytes);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException)
+        {
+            throw new BodyException(StatusCodes.Status400BadRequest, new ErrorBody($"the multipart body could not be read ({e.Message})"));
+        }
     }
 
     static System.Text.Json.Nodes.JsonNode? ParsedOrText(string text)

@@ -115,7 +115,7 @@ public sealed class PipelineAdapter : IDisposable
             MaxSequenceLength = _options.MaxSequenceLength,
             SkipLayerGuidance = SkipLayers(body.SkipLayerGuidance),
         };
-        request = ImageEdits.Apply(request, ImageEdits.FromBase64(body.Image, "image"), ImageEdits.FromBase64(body.Mask, "mask"), body.Strength, body.Width, body.Height);
+        request = ImageEdits.Apply(request, ImageEdits.FromBase64(body.Image, "image"), ImageEdits.FromBase64(body.Mask, "mask"), body.Strength, body.Width, body.Height, _options.MaxImageSide);
         if (request.Steps > _options.MaxSteps) throw new RequestException("steps", $"steps must be at most {_options.MaxSteps} on this server; got {request.Steps}");
         if (request.Width > _options.MaxImageSide) throw new RequestException("width", $"width must be at most {_options.MaxImageSide} on this server; got {request.Width}");
         if (request.Height > _options.MaxImageSide) throw new RequestException("height", $"height must be at most {_options.MaxImageSide} on this server; got {request.Height}");

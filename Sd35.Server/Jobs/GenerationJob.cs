@@ -19,11 +19,16 @@ public sealed class GenerationJob
     StageTimings? _timings;
     string? _error;
     DateTimeOffset? _started, _finished;
+    GenerationRequest _request;
 
     public GenerationJob(GenerationRequest request)
     {
         Id = Guid.NewGuid().ToString("N");
-        Request = request;
+        _request = request;
+        // What the status reports, computed once: the mask's region is a scan of every pixel, and the request's
+        // pictures are dropped when the job ends.
+        Parameters = JobParameters.Of(request);
+        StepsRun = request.StepsRun;
     }
 
     /// <summary>The id of the HTTP request that made this job (its log lines carry it); null outside a request.</summary>
@@ -31,7 +36,26 @@ public sealed class GenerationJob
 
     /// <summary>32 hex digits made by the server: it names the PNG file, so no client text ever becomes a path.</summary>
     public string Id { get; }
-    public GenerationRequest Request { get; }
+    /// <summary>
+    /// What the job runs with. Once it is finished its input image and mask are dropped — a kept job (<c>--keep-jobs</c>)
+    /// would otherwise hold 3 × H × W floats for each — and <see cref="Parameters"/> keeps what the status reports.
+    /// </summary>
+    public GenerationRequest Request
+    {
+        get { lock (_lock) return _request; }
+    }
+
+    /// <summary>Whether the job still references its input image or mask (until it is finished).</summary>
+    public bool HoldsInputPictures
+    {
+        get { lock (_lock) return _request.Image is not null || _request.Mask is not null; }
+    }
+
+    /// <summary>The values the job runs with, as its status reports them (mode, strength, the mask's region included).</summary>
+    public JobParameters Parameters { get; }
+
+    /// <summary>The denoising steps that run (image to image runs strength × the scheduled steps).</summary>
+    public int StepsRun { get; }
     public DateTimeOffset Created { get; } = DateTimeOffset.UtcNow;
     /// <summary>The first image's file (of <see cref="PngPaths"/>), once succeeded.</summary>
     public string? PngPath => PngPaths.FirstOrDefault();
@@ -73,6 +97,7 @@ public sealed class GenerationJob
         _error = error;
         _timings = timings ?? _timings;
         _finished = DateTimeOffset.UtcNow;
+        _request = _request with { Image = null, Mask = null };
         also?.Invoke();
     });
 
@@ -94,11 +119,10 @@ public sealed class GenerationJob
     {
         lock (_lock)
         {
-            var request = Request;
-            int steps = request.StepsRun;
+            int steps = StepsRun;
             return new JobSnapshot(
                 Id, _status, _step, steps, steps == 0 ? 0 : (double)_step / steps, queuePosition,
-                JobParameters.Of(request), _timings is null ? null : SectionTimings.Of(_timings), _error,
+                Parameters, _timings is null ? null : SectionTimings.Of(_timings), _error,
                 Created, _started, _finished, PngPaths.Select((_, i) => $"/v1/images/{Id}/png/{i + 1}").ToList());
         }
     }

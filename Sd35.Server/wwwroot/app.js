@@ -4,8 +4,7 @@
 const $ = id => document.getElementById(id);
 const form = $("generate-form");
 // image: the uploaded file as a data URL and its size; mask: the painted mask at the image's size, white = repaint.
-const state = { job: null, events: null, info: null, image: null, maskPainted: false, lastBody: null };
-window.sd35 = state;   // the browser test reads the request the page sent
+const state = { job: null, events: null, info: null, image: null, maskPainted: false };
 
 async function loadInfo() {
   try {
@@ -148,7 +147,6 @@ form.addEventListener("submit", async event => {
   event.preventDefault();
   clearError();
   const body = requestBody();
-  state.lastBody = body;
   busy(true);
   setProgress(0, body.steps ?? 1, "submitting…");
   let answer;

@@ -5,13 +5,12 @@ using Microsoft.AspNetCore.Http.Features;
 using Sd35.Errors;
 using Sd35.Pipeline;
 using Sd35.Server.Hosting;
-using SkiaSharp;
 
 namespace Sd35.Server.Api.OpenAi;
 
 /// <summary>
 /// The multipart body of <c>POST /v1/images/edits</c>, read within <see cref="AccessOptions.MaxUploadBytes"/> and
-/// checked field by field (a 400 names the field): <c>image</c> (a PNG, or any image SkiaSharp decodes), optional
+/// checked field by field (a 400 names the field): <c>image</c> (a PNG or JPEG), optional
 /// <c>mask</c> of the same size, <c>strength</c> in (0, 1], and the text fields of <see cref="OpenAiImageRequest"/>.
 /// <para>The mask follows OpenAI: its fully transparent pixels (alpha 0) are repainted, every other pixel is kept.
 /// Without a mask, an image with fully transparent pixels is its own mask (as OpenAI does); an opaque image without a
@@ -34,19 +33,7 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         // Kestrel's server-wide cap is small (JSON bodies); this route alone takes images, up to its own limit.
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } cap) cap.MaxRequestBodySize = maxBytes;
 
-        IFormCollection form;
-        try
-        {
-            form = await request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = maxBytes, ValueLengthLimit = maxBytes }, cancellationToken);
-        }
-        catch (Exception e) when (e is InvalidDataException || (e is BadHttpRequestException bad && bad.StatusCode == StatusCodes.Status413PayloadTooLarge))
-        {
-            throw TooLarge(maxBytes);
-        }
-        catch (Exception e) when (e is IOException or BadHttpRequestException)
-        {
-            throw new RequestReader.BodyException(StatusCodes.Status400BadRequest, new ErrorBody($"the multipart body could not be read ({e.Message})"));
-        }
+        var form = await RequestReader.ReadFormAsync(request, maxBytes, TooLarge, cancellationToken);
 
         foreach (var name in form.Keys.Concat(form.Files.Select(f => f.Name)))
             if (!TextFields.Contains(name) && !FileFields.Contains(name))
@@ -57,11 +44,11 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
             ?? throw new RequestException("image", "is required: the image to edit, as a file part (PNG)");
         if (form.Files.GetFiles("image").Count + form.Files.GetFiles("image[]").Count > 1)
             throw new RequestException("image", "this server edits one image per request");
-        using var image = Decode(imageFile, "image", maxImageSide);
+        var image = Decode(imageFile, "image", maxImageSide);
         float[]? mask;
         if (form.Files.GetFile("mask") is { } maskFile)
         {
-            using var maskBitmap = Decode(maskFile, "mask", maxImageSide);
+            var maskBitmap = Decode(maskFile, "mask", maxImageSide);
             if (maskBitmap.Width != image.Width || maskBitmap.Height != image.Height)
                 throw new RequestException("mask", $"is {maskBitmap.Width}x{maskBitmap.Height} but the image is {image.Width}x{image.Height}; they must be the same size");
             mask = RepaintMask(maskBitmap)
@@ -127,38 +114,18 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         }
     }
 
-    /// <summary>
-    /// The file as RGBA. Its header is read first: a few compressed bytes can declare 30000x30000 pixels, which must
-    /// be refused before gigabytes are allocated for them.
-    /// </summary>
-    static SKBitmap Decode(IFormFile file, string field, int maxSide)
+    /// <summary>The file as unpremultiplied RGBA, by the pipeline's one picture decoder (size checked from the header).</summary>
+    static InputImage.Rgba Decode(IFormFile file, string field, int maxSide)
     {
-        using var stream = file.OpenReadStream();
-        using var codec = SKCodec.Create(stream)
-            ?? throw new RequestException(field, $"'{file.FileName}' is not an image this server can read (send a PNG)");
-        var (width, height) = (codec.Info.Width, codec.Info.Height);
-        if (width > maxSide || height > maxSide)
-            throw new RequestException(field, $"'{file.FileName}' is {width}x{height}; this server takes images of at most {maxSide} pixels a side (--max-image-side)");
-        return Pixels(codec, file.FileName, field);
-    }
-
-    /// <summary>
-    /// Decoded straight into unpremultiplied RGBA (Skia's default is premultiplied): a half-transparent pixel keeps
-    /// its colour instead of reading darkened, and alpha reads as the file gives it.
-    /// </summary>
-    static SKBitmap Pixels(SKCodec codec, string fileName, string field)
-    {
-        var bitmap = new SKBitmap(new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
-        if (result == SKCodecResult.Success) return bitmap;
-        bitmap.Dispose();
-        throw new RequestException(field, $"'{fileName}' could not be decoded ({result}); send a complete PNG");
+        using var stream = new MemoryStream((int)file.Length);
+        file.CopyTo(stream);
+        return InputImage.DecodeRgba(stream.ToArray(), field, $"'{file.FileName}'", maxSide, ImageEdits.MaxSideSource);
     }
 
     /// <summary>1 where alpha is 0 (repaint), 0 elsewhere; null when no pixel is fully transparent.</summary>
-    static float[]? RepaintMask(SKBitmap rgba)
+    static float[]? RepaintMask(InputImage.Rgba rgba)
     {
-        var pixels = rgba.GetPixelSpan();
+        var pixels = rgba.Pixels;
         var mask = new float[rgba.Width * rgba.Height];
         bool any = false;
         for (int i = 0; i < mask.Length; i++)
@@ -166,9 +133,9 @@ public sealed record OpenAiEditForm(OpenAiImageRequest Body, RgbImage Image, flo
         return any ? mask : null;
     }
 
-    static RgbImage Rgb(SKBitmap rgba)
+    static RgbImage Rgb(InputImage.Rgba rgba)
     {
-        var pixels = rgba.GetPixelSpan();
+        var pixels = rgba.Pixels;
         var rgb = new byte[rgba.Width * rgba.Height * 3];
         for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
             (rgb[i], rgb[i + 1], rgb[i + 2]) = (pixels[j], pixels[j + 1], pixels[j + 2]);
