@@ -32,6 +32,7 @@ sealed partial class PmiRelay
     bool _mpichInBarrier;     // MPICH itself spoke to the launcher since MPI_Finalize began: its closes completed
     bool _tookOver;           // the relay entered the barrier for MPICH
     string? _barrierOut;      // the launcher's answer to the relay's barrier, kept for MPICH
+    bool _mpichWaitsForBarrier; // MPICH reached its barrier after the relay's, before the launcher answered
 
     PmiRelay(int mpichSide, int hydraSide) => (_mpichSide, _hydraSide) = (mpichSide, hydraSide);
 
@@ -104,8 +105,10 @@ sealed partial class PmiRelay
         {
             // MPICH's closes completed after all (the peers' closing sockets end the flushes that waited for them): its
             // barrier already happened on its behalf, so it gets the answer, and the rest of finalize runs as usual.
+            // If the launcher has not answered yet, its answer goes to MPICH when it comes.
+            if (_barrierOut is null) { _mpichWaitsForBarrier = true; return; }
             _tookOver = false;
-            Send(_mpichSide, _barrierOut ?? throw new InvalidOperationException("MPICH entered its barrier before the launcher answered the relay's"));
+            Send(_mpichSide, _barrierOut);
             return;
         }
         _awaitingReply = line.StartsWith("cmd=", StringComparison.Ordinal) || line.StartsWith("mcmd=", StringComparison.Ordinal);
@@ -118,7 +121,8 @@ sealed partial class PmiRelay
         if (_tookOver && _barrierOut is null && line.StartsWith("cmd=barrier_out", StringComparison.Ordinal))
         {
             _barrierOut = line;
-            return;
+            if (!_mpichWaitsForBarrier) return;
+            _tookOver = false;
         }
         _awaitingReply = false;
         Send(_mpichSide, line);
