@@ -59,6 +59,7 @@ public static class MpiRuntime
             MpiNative.Check(MpiNative.Initialized(out int already), "MPI_Initialized");
             if (already == 0)
             {
+                PmiRelay.StartIfLaunchedByHydra();
                 MpiNative.Check(MpiNative.InitThread(0, 0, MpiNative.ThreadSerialized, out int provided), "MPI_Init_thread");
                 if (provided < MpiNative.ThreadSerialized)
                     throw new MpiException("MPI_Init_thread", 0, $"the MPI library gives thread level {provided}, the backend needs MPI_THREAD_SERIALIZED ({MpiNative.ThreadSerialized})");
@@ -81,7 +82,11 @@ public static class MpiRuntime
         lock (Gate)
         {
             if (!s_initialized) return;
-            if (MpiNative.Finalized(out int done) == MpiNative.Success && done == 0) MpiNative.Finalize();
+            if (MpiNative.Finalized(out int done) == MpiNative.Success && done == 0)
+            {
+                PmiRelay.Current?.EnterFinalize();
+                MpiNative.Finalize();
+            }
             s_initialized = false;
         }
     }
