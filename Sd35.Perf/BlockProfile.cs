@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Sd35.Layers.Normalization;
 using Sd35.Mesh;
@@ -10,10 +11,25 @@ namespace Sd35.Perf;
 /// <summary>
 /// Times the parts of one real <see cref="JointTransformerBlock"/> (its own modules, called one by one) at a
 /// benchmark shape, next to the whole block forward and the same-process GEMM rate: where the time goes.
-/// `dotnet run -c Release --project Sd35.Perf -- parts [mmdit_small|block_sd35_large] [repeats]`.
+/// `dotnet run -c Release --project Sd35.Perf -- block-speed [mmdit_small|block_sd35_large] [--repeat N]`.
 /// </summary>
 public static class BlockProfile
 {
+    /// <summary><c>block-speed [shape] [--repeat N]</c>.</summary>
+    public static Command Command()
+    {
+        var shape = new Argument<string>("shape") { Description = "The block's shape.", DefaultValueFactory = _ => "block_sd35_large" };
+        shape.AcceptOnlyFromAmong("block_sd35_large", "mmdit_small");
+        var repeat = PerfOptions.Repeat(3);
+        var command = new Command("block-speed", "Times each part of one joint transformer block on its own: where a block's time goes.") { shape, repeat };
+        command.SetAction(r =>
+        {
+            PerfProcess.ForComputeTiming();
+            Run(r.GetValue(shape)!, r.GetValue(repeat));
+        });
+        return command;
+    }
+
     public static void Run(string shape, int repeats)
     {
         using var noGrad = no_grad();

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Sd35.Diagnostics;
 using Sd35.Mesh;
@@ -21,25 +22,20 @@ namespace Sd35.Perf;
 /// </summary>
 public static class LoadSpeedCommand
 {
-    static readonly string[] AllComponents = ["text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae"];
+    static readonly string[] AllComponents = PerfOptions.ComponentFolders;
 
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        string? model = null;
-        var components = AllComponents.ToList();
-        var dtype = ScalarType.BFloat16;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--model": model = Value(); break;
-                case "--components": components = Value().Split(',').ToList(); break;
-                case "--fp32": dtype = ScalarType.Float32; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (load-speed --model DIR [--components a,b] [--fp32])");
-            }
-        }
-        if (model is null) throw new ArgumentException("load-speed needs --model DIR");
+        var model = PerfOptions.ModelFolder("A diffusers SD3.5 folder to load from.");
+        var components = PerfOptions.NameList("--components", "Components to load (default: all).", AllComponents);
+        var fp32 = PerfOptions.Fp32();
+        var command = new Command("load-speed", "Loads each component of a model folder on its own: GB/s against dd, and the memory it takes.") { model, components, fp32 };
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(components) ?? AllComponents, r.GetValue(fp32) ? ScalarType.Float32 : ScalarType.BFloat16));
+        return command;
+    }
+
+    public static void Run(string model, IReadOnlyList<string> components, ScalarType dtype)
+    {
         var largest = components.SelectMany(c => WeightFiles(Path.Combine(model, c))).OrderByDescending(f => new FileInfo(f).Length).First();
         Console.WriteLine($"disk sequential read, {Path.GetFileName(Path.GetDirectoryName(largest))}/{Path.GetFileName(largest)} (first 4 GiB at most):");
         Console.WriteLine($"  uncached (dd iflag=direct): {Dd(largest, direct: true)}");
@@ -73,7 +69,6 @@ public static class LoadSpeedCommand
                 Console.WriteLine($"{component,-15} {bytes / 1e9,10:F3} {cached,7} {seconds,8:F2} {buildSeconds,8:F2} {bytes / 1e9 / seconds,6:F2} {readRate} {Gib(after - before),10:F2} {Gib(peak - after),14:F3} {Gib(largestTensor),19:F3}");
             }
         }
-        return 0;
     }
 
     static IDisposable Load(string component, string directory, ScalarType dtype) => component switch

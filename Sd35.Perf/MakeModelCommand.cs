@@ -1,45 +1,56 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Sd35.Diagnostics;
 using Sd35.Synthetic;
 
 namespace Sd35.Perf;
 
+/// <summary>What <c>synthetic-model</c> writes: a preset's architecture with weights from a seed, all or some components.</summary>
+public sealed record MakeModelSettings(string Out, string Preset = "sd35-large", long Seed = 0, IReadOnlyCollection<string>? Components = null);
+
 /// <summary>
-/// <c>make-model --out DIR [--preset sd35-large|tiny] [--seed N] [--components a,b]</c> (or <c>make-model --verify DIR</c>): writes a diffusers-layout SD3.5 folder with
-/// seeded random bf16 weights (<see cref="SyntheticModelFolder"/>) and reports each component's size and write
-/// speed and the writer's own peak resident memory.
+/// <c>synthetic-model --out DIR [--preset sd35-large|tiny] [--seed N] [--components a,b]</c> (or
+/// <c>synthetic-model --verify DIR</c>): writes a diffusers-layout SD3.5 folder with seeded random bf16 weights
+/// (<see cref="SyntheticModelFolder"/>) and reports each component's size and write speed and the writer's own peak
+/// resident memory.
 /// </summary>
 public static class MakeModelCommand
 {
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        if (args is ["--verify", var folder, ..])
+        var output = new Option<string?>("--out") { Description = "The folder to write (created if missing).", HelpName = "dir" };
+        var verify = new Option<string?>("--verify") { Description = "Instead of writing: check a written folder against its seed and preset; exit code 1 when any component is off.", HelpName = "dir" };
+        var preset = new Option<string>("--preset") { Description = "The architecture.", DefaultValueFactory = _ => "sd35-large", HelpName = "name" };
+        preset.AcceptOnlyFromAmong([.. SyntheticModelPreset.Names]);
+        var seed = new Option<long>("--seed") { Description = "Seed of the random weights.", HelpName = "n" };
+        var components = PerfOptions.NameList("--components", "Write only these components (the folder is then not marked complete).", PerfOptions.ComponentFolders);
+        var command = new Command("synthetic-model", "Writes a diffusers-layout SD3.5 folder with seeded random weights (or, with --verify, checks one).") { output, verify, preset, seed, components };
+        command.Validators.Add(r =>
         {
-            var lines = SyntheticModelFolder.Verify(folder);
-            foreach (var line in lines) Console.WriteLine(line);
-            return lines.All(l => l.EndsWith(": ok", StringComparison.Ordinal)) ? 0 : 1;
-        }
-        string? output = null;
-        string preset = "sd35-large";
-        long seed = 0;
-        IReadOnlyCollection<string>? only = null;
-        for (int i = 0; i < args.Length; i++)
+            if ((r.GetResult(output) is null) == (r.GetResult(verify) is null)) r.AddError("synthetic-model needs either --out DIR or --verify DIR");
+        });
+        command.SetAction(r =>
         {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--out": output = Value(); break;
-                case "--preset": preset = Value(); break;
-                case "--seed": seed = long.Parse(Value()); break;
-                case "--components": only = Value().Split(','); break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (make-model --out DIR [--preset {string.Join("|", SyntheticModelPreset.Names)}] [--seed N] [--components transformer,text_encoder_3,...])");
-            }
-        }
-        if (output is null) throw new ArgumentException("make-model needs --out DIR");
-        var chosen = SyntheticModelPreset.Named(preset);
-        Console.WriteLine($"writing a random-weight '{preset}' SD3.5 folder (bf16, seed {seed}) to {output}");
+            return r.GetValue(verify) is { } folder
+                ? Verify(folder)
+                : Run(new MakeModelSettings(r.GetValue(output)!, r.GetValue(preset)!, r.GetValue(seed), r.GetValue(components)));
+        });
+        return command;
+    }
+
+    public static int Verify(string folder)
+    {
+        var lines = SyntheticModelFolder.Verify(folder);
+        foreach (var line in lines) Console.WriteLine(line);
+        return lines.All(l => l.EndsWith(": ok", StringComparison.Ordinal)) ? 0 : 1;
+    }
+
+    public static int Run(MakeModelSettings settings)
+    {
+        var chosen = SyntheticModelPreset.Named(settings.Preset);
+        Console.WriteLine($"writing a random-weight '{settings.Preset}' SD3.5 folder (bf16, seed {settings.Seed}) to {settings.Out}");
         var watch = Stopwatch.StartNew();
-        var components = SyntheticModelFolder.Write(output, chosen, seed, log: Console.WriteLine, only: only);
+        var components = SyntheticModelFolder.Write(settings.Out, chosen, settings.Seed, log: Console.WriteLine, only: settings.Components);
         long bytes = components.Sum(c => c.Bytes);
         Console.WriteLine($"done: {bytes / 1e9:F2} GB in {watch.Elapsed.TotalSeconds:F0} s; writer peak RSS (VmHWM) {ProcessMemory.PeakResidentBytes / (double)(1 << 30):F2} GiB");
         return 0;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Sd35.Mesh;
 using Sd35.Pipeline;
 using Sd35.Models.Clip;
@@ -11,7 +12,7 @@ using static TorchSharp.torch;
 namespace Sd35.Perf;
 
 /// <summary>
-/// <c>mesh-memory --model DIR [--parallel ID ...]</c>: the weight bytes each logical device of a parallel config
+/// <c>mesh-memory --model DIR [--parallel ID ...] [--fp32]</c>: the weight bytes each logical device of a parallel config
 /// holds in each stage. Every rank's models are built the pipeline's own way (<c>X.FromFolder</c> with that rank's
 /// groups, as <see cref="ParallelPlacement"/> and <see cref="EncoderPlacement"/> place them) on the meta device, which
 /// reads nothing but the configs, so the sizes are exactly the shards the rank would load, in seconds for the full
@@ -22,32 +23,30 @@ public static class MeshMemoryCommand
 {
     static readonly Device Meta = ShapeOnly.Device;
 
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        string? model = null;
-        var ids = new List<string>();
-        var dtype = ScalarType.BFloat16;
-        for (int i = 0; i < args.Length; i++)
+        var model = PerfOptions.ModelFolder("A diffusers SD3.5 folder; only its configs are read.");
+        var parallel = new Option<string[]>("--parallel") { Description = "A parallel config id; repeat for several (default: every registered config).", HelpName = "id" };
+        parallel.Validators.Add(r => PerfOptions.CheckConfigIds(r, r.Tokens));
+        var fp32 = PerfOptions.Fp32();
+        var command = new Command("mesh-memory", "Weight bytes per logical device of parallel configs, per stage (reads the model folder's configs only).") { model, parallel, fp32 };
+        command.SetAction(r =>
         {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--model": model = Value(); break;
-                case "--parallel": ids.Add(Value()); break;
-                case "--fp32": dtype = ScalarType.Float32; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (mesh-memory --model DIR [--parallel ID ...] [--fp32])");
-            }
-        }
-        if (model is null) throw new ArgumentException("mesh-memory needs --model DIR (a diffusers SD3.5 folder; only its configs are read)");
-        if (ids.Count == 0) ids.AddRange(NamedParallelConfigs.All.Select(c => c.Id));
-        var configs = ids.Select(id => (Id: id, Config: ParallelConfig.Parse(id))).ToArray();   // every id checked before any work
+            var ids = r.GetValue(parallel) is { Length: > 0 } chosen ? chosen : NamedParallelConfigs.All.Select(c => c.Id).ToArray();
+            Run(r.GetValue(model)!, ids, r.GetValue(fp32) ? ScalarType.Float32 : ScalarType.BFloat16);
+        });
+        return command;
+    }
+
+    public static void Run(string model, IReadOnlyList<string> ids, ScalarType dtype)
+    {
+        var configs = ids.Select(id => (Id: id, Config: ParallelConfig.Parse(id))).ToArray();
         var components = PipelineComponents.FromDiffusersFolder(model);
         Console.WriteLine($"weights per logical device ({dtype}, GiB): transformer / text encoders / VAE, the device's peak stage, and the mesh's total in the denoising stage");
         Console.WriteLine($"{"config",-20} {"devices",7} {"transformer",12} {"encoders",9} {"vae",6} {"device peak",12} {"mesh total (denoising)",23}");
         foreach (var (id, config) in configs) Report(components, config, id, dtype);
         var alone = RankContext.Single(Meta);
         Console.WriteLine($"{"one device",-20} {1,7} {Gib(TransformerBytes(components, alone, dtype)),12:F2} {Gib(EncoderBytes(components, alone, dtype)),9:F2} {Gib(VaeBytes(components, alone, dtype)),6:F2}");
-        return 0;
     }
 
     /// <summary>Per-device bytes of one config: (device id, transformer, encoders, vae); 0 where the device holds no such model.</summary>

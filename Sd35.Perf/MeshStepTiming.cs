@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
@@ -13,6 +14,17 @@ namespace Sd35.Perf;
 /// </summary>
 public static class MeshStepTiming
 {
+    /// <summary><c>step-speed &lt;config&gt; [--repeat N]</c>, also as <c>mpirun -np &lt;devices&gt; dotnet Sd35.Perf.dll step-speed &lt;config&gt;</c>.</summary>
+    public static Command Command()
+    {
+        var config = new Argument<string>("config") { Description = "The parallel config id (t3k_cfg2_sp2_tp2, …)." };
+        config.Validators.Add(r => PerfOptions.CheckConfigIds(r, r.Tokens));
+        var repeat = PerfOptions.Repeat(5, "timed steps");
+        var command = new Command("step-speed", "Times a denoising step's collectives and compute on a parallel config: in-process, or one process per device under mpirun.") { config, repeat };
+        command.SetAction(r => Run(r.GetValue(config)!, r.GetValue(repeat)));
+        return command;
+    }
+
     public static void Run(string configId, int steps)
     {
         var config = ParallelConfig.Parse(configId);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,10 +8,23 @@ namespace Sd35.Perf;
 /// <summary>
 /// Times the individual operations of one joint block at the block_sd35_large shapes (4096 image + 333 prompt
 /// tokens, hidden 2432, 38 heads × 64), each against the same-process GEMM rate, to see where the time outside the
-/// GEMMs goes. `dotnet run -c Release --project Sd35.Perf -- ops`.
+/// GEMMs goes. `dotnet run -c Release --project Sd35.Perf -- op-speed`.
 /// </summary>
 public static class OpProfile
 {
+    /// <summary><c>op-speed [--repeat N]</c>; SD35_OPS=&lt;text&gt; keeps only the operations whose name contains it.</summary>
+    public static Command Command()
+    {
+        var repeat = PerfOptions.Repeat(5);
+        var command = new Command("op-speed", "Times single operations at the SD3.5 Large block's shapes against the same-process GEMM (SD35_OPS=<text> keeps the names containing it).") { repeat };
+        command.SetAction(r =>
+        {
+            PerfProcess.ForComputeTiming();
+            Run(r.GetValue(repeat));
+        });
+        return command;
+    }
+
     public static void Run(int repeats)
     {
         using var noGrad = no_grad();

@@ -1,9 +1,10 @@
+using System.CommandLine;
 using System.Diagnostics;
 
 namespace Sd35.Perf;
 
 /// <summary>
-/// The quick report: each workload's median time over a few runs and, as the primary figure, its analytic GFLOP/s as a
+/// The quick report (<c>workload-speed</c>): each workload's median time over a few runs and, as the primary figure, its analytic GFLOP/s as a
 /// fraction of the rate of a GEMM run in the same process just before each run ("of gemm"). On a machine shared with
 /// other jobs the absolute time moves with the load; "of gemm" is what to compare between runs and machines. The
 /// reference stack's times are printed as labelled context only: they were measured in another sitting, so no speed-up
@@ -11,21 +12,28 @@ namespace Sd35.Perf;
 /// </summary>
 public static class QuickReport
 {
-    public static void Run(string[] args)
+    /// <summary><c>workload-speed [workload…] [--repeat N]</c>.</summary>
+    public static Command Command()
     {
-        int repeats = 3;
-        var names = new List<string>();
-        for (int i = 0; i < args.Length; i++)
+        var workloads = new Argument<string[]>("workload")
         {
-            if (args[i] == "--repeat")
-            {
-                string value = i + 1 < args.Length ? args[++i] : "";
-                repeats = int.TryParse(value, out int n) && n > 0 ? n : throw new ArgumentException($"--repeat needs a positive whole number; got '{value}'");
-            }
-            else names.Add(args[i]);
-        }
-        if (names.Count == 0) names.AddRange(Workloads.Names);
+            Description = "Workloads to time.",
+            Arity = ArgumentArity.ZeroOrMore,
+            DefaultValueFactory = _ => Workloads.Names,
+        };
+        workloads.AcceptOnlyFromAmong([.. Workloads.Names, "gemm"]);
+        var repeat = PerfOptions.Repeat(3);
+        var command = new Command("workload-speed", "Times the benchmark workloads, each run against a GEMM run just before it (\"of gemm\" is the figure to compare).") { workloads, repeat };
+        command.SetAction(r =>
+        {
+            PerfProcess.ForComputeTiming();
+            Run(r.GetValue(workloads)!, r.GetValue(repeat));
+        });
+        return command;
+    }
 
+    public static void Run(IReadOnlyList<string> names, int repeats)
+    {
         Console.WriteLine($"load average: {Harness.MachineFacts.LoadAverage()}; {Environment.ProcessorCount} threads; median of {repeats}");
         foreach (var name in names.Where(n => Workloads.CostOf(n).Reference.Count > 0))
             Console.WriteLine($"reference stack for {name}: " + string.Join("; ", Workloads.CostOf(name).Reference.Select(r => r.Label)) + " (not measured beside this run: no ratio)");

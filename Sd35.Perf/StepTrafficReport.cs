@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
 
@@ -14,6 +15,15 @@ namespace Sd35.Perf;
 /// </summary>
 public static class StepTrafficReport
 {
+    /// <summary><c>step-traffic [config…]</c>.</summary>
+    public static Command Command()
+    {
+        var configs = PerfOptions.ParallelConfigs("Parallel config ids.", "t3k_cfg2_sp2_tp2", "tg_cfg2_sp4_tp4");
+        var command = new Command("step-traffic", "Bytes per denoising step per device and link (sp, tp, cfg) at full SD3.5 Large size.") { configs };
+        command.SetAction(r => Run(r.GetValue(configs)!));
+        return command;
+    }
+
     const int PromptTokens = 333;
     static readonly (double Low, double High) HeadDims = (8, 16), Layers = (2, 3), Tokens = (64, 144);
     static readonly (int HeadDim, int Layers, int Tokens) Check = (24, 4, 256), Full = (64, 38, 4096);

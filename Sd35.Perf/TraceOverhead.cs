@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Sd35.Mesh;
 using Sd35.Mesh.Tracing;
@@ -8,7 +9,7 @@ using Sd35.Tokenizers;
 namespace Sd35.Perf;
 
 /// <summary>
-/// <c>trace-overhead [config…] [--rounds N]</c>: what the step trace costs, per denoising step, on the tiny reference
+/// <c>trace-overhead [config…] [--repeat N]</c>: what the step trace costs, per denoising step, on the tiny reference
 /// components (64², 4 guided steps). Each round runs an untraced generation and a traced one on a fresh trace, in
 /// alternating order (so a drift in the load falls on both): the traced generation's first step captures (every op
 /// and collective of every device, with shapes), its later steps are checked against the capture. Prints the median
@@ -17,16 +18,17 @@ namespace Sd35.Perf;
 /// </summary>
 public static class TraceOverhead
 {
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        int rounds = 7;
-        var configs = new List<string>();
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else configs.Add(args[i]);
-        }
-        if (configs.Count == 0) configs.AddRange(["n150_cfg1_sp1_tp1", "n300_cfg1_sp1_tp2", "t3k_cfg2_sp2_tp2", "tg_cfg2_sp4_tp4"]);
+        var configs = PerfOptions.ParallelConfigs("Parallel config ids.", "n150_cfg1_sp1_tp1", "n300_cfg1_sp1_tp2", "t3k_cfg2_sp2_tp2", "tg_cfg2_sp4_tp4");
+        var repeat = PerfOptions.Repeat(7, "rounds per config (an untraced and a traced generation each)");
+        var command = new Command("trace-overhead", "What the step trace costs per denoising step, on the tiny reference components.") { configs, repeat };
+        command.SetAction(r => Run(r.GetValue(configs)!, r.GetValue(repeat)));
+        return command;
+    }
+
+    public static void Run(IReadOnlyList<string> configs, int rounds)
+    {
         var components = PipelineComponents.FromCase(RepoPaths.Fixtures("reference", "pipeline", "case0", "case.json"), RepoPaths.Fixtures("reference"), () => TokenizerSet.Default());
         var request = new GenerationRequest { Prompt = PerfPrompts.Timed(0), Steps = 4, GuidanceScale = 3.5, Seed = 0, Width = 64, Height = 64, MaxSequenceLength = 32 };
         Console.WriteLine($"load average before: {MachineFacts.LoadAverage()}; {rounds} rounds per config; median seconds per step");
@@ -60,6 +62,5 @@ public static class TraceOverhead
                 $"| {id} | {Median(plainFirst):F4} | {Median(capture):F4} | {Median(capture) / Median(plainFirst):F2} | {Median(plainLater):F4} | {Median(checkedLater):F4} | {Median(checkedLater) / Median(plainLater):F2} |"));
         }
         Console.WriteLine($"load average after: {MachineFacts.LoadAverage()}");
-        return 0;
     }
 }

@@ -18,7 +18,11 @@ using static TorchSharp.torch;
 
 namespace Sd35.Synthetic;
 
-/// <summary>What to run: a preset's architecture at an image size, steps with guidance, on a device, in a dtype.</summary>
+/// <summary>
+/// What to run: a preset's architecture at an image size, steps with guidance, on a device, in a dtype. The command
+/// lines that offer the benchmark (<c>Sd35.Perf synthetic-model-speed</c>, <c>sd35-gpucheck bench</c>) fill it from their
+/// typed options.
+/// </summary>
 public sealed record RandomModelBenchmarkOptions
 {
     public string Preset { get; init; } = "sd35-large";
@@ -31,33 +35,6 @@ public sealed record RandomModelBenchmarkOptions
     public long Seed { get; init; }
     /// <summary>Where to write the JSON, if anywhere.</summary>
     public string? Json { get; init; }
-
-    public const string Usage = "[--preset sd35-large|tiny] [--device cpu|cuda[:N]] [--size 1024] [--steps 2] [--guidance 3.5] [--max-sequence-length 256] [--fp32] [--seed N] [--json FILE]";
-
-    public static RandomModelBenchmarkOptions Parse(IReadOnlyList<string> args)
-    {
-        var options = new RandomModelBenchmarkOptions();
-        for (int i = 0; i < args.Count; i++)
-        {
-            string name = args[i];
-            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"option {name} needs a value");
-            int Int() => int.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture);
-            options = name switch
-            {
-                "--preset" => options with { Preset = Value() },
-                "--device" => options with { Device = Value() },
-                "--size" => options with { Size = Int() },
-                "--steps" => options with { Steps = Int() },
-                "--guidance" => options with { Guidance = double.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture) },
-                "--max-sequence-length" => options with { MaxSequenceLength = Int() },
-                "--fp32" => options with { DType = ScalarType.Float32 },
-                "--seed" => options with { Seed = Int() },
-                "--json" => options with { Json = Value() },
-                _ => throw new ArgumentException($"unknown option '{name}'; usage: {Usage}"),
-            };
-        }
-        return options;
-    }
 }
 
 /// <summary>

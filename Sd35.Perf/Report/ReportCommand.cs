@@ -1,4 +1,5 @@
 using Sd35.Profiling;
+using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Sd35.Perf.Harness;
@@ -8,30 +9,54 @@ namespace Sd35.Perf.Report;
 /// <summary>
 /// <c>report --baseline A --current B [--out DIR] [--history DIR] [--threshold 0.10] [--test mannwhitney|welch] [--alpha 0.05]</c>:
 /// compares two result sets section by section, writes <c>report.md</c> and PNG charts to DIR (default
-/// TestResults/perf-report) and returns 1 when anything got slower beyond the threshold, 0 otherwise, 2 on bad input.
+/// TestResults/perf-report) and returns 1 when anything got slower beyond the threshold, 0 otherwise, 2 on an unreadable
+/// result set.
 /// </summary>
 public static class ReportCommand
 {
-    public const string Usage = """
-        report --baseline <file|folder> --current <file|folder> [--out <folder>] [--history <folder>]
-               [--threshold <ratio, default 0.10>] [--test mannwhitney|welch] [--alpha <default 0.05>]
-          A result set is a perf-run JSON (TestResults/perf/*.json), a BenchmarkDotNet *-report-full.json, or a folder of them.
-          Exit code: 0 nothing slower, 1 something slower beyond the threshold, 2 bad arguments or input.
-        """;
-
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    public static Command Command()
     {
-        ReportArguments parsed;
-        try
+        var baseline = new Option<string>("--baseline") { Description = "The baseline result set.", HelpName = "file|folder", Required = true };
+        var current = new Option<string>("--current") { Description = "The current result set.", HelpName = "file|folder", Required = true };
+        var output = new Option<string>("--out") { Description = "Where report.md and its charts go.", HelpName = "folder", DefaultValueFactory = _ => Path.Combine(RepoPaths.Root, "TestResults", "perf-report") };
+        var history = new Option<string?>("--history") { Description = "A folder of earlier perf-run JSONs to chart over time.", HelpName = "folder" };
+        history.Validators.Add(r =>
         {
-            parsed = ReportArguments.Parse(args);
-        }
-        catch (ArgumentException e)
+            if (r.Tokens.Count > 0 && !Directory.Exists(r.Tokens[^1].Value)) r.AddError($"--history '{r.Tokens[^1].Value}' is not a folder");
+        });
+        var defaults = new ComparisonOptions();
+        var threshold = Fraction("--threshold", "Relative change that counts as slower or faster", defaults.Threshold);
+        var alpha = Fraction("--alpha", "Significance level of the equivalence test", defaults.Alpha);
+        var test = new Option<string>("--test") { Description = "The two-sample test.", DefaultValueFactory = _ => defaults.Test, HelpName = "mannwhitney|welch" };
+        test.AcceptOnlyFromAmong("mannwhitney", "welch");
+        var command = new Command("report", "Compares two result sets section by section into report.md and charts; exit code 1 when something got slower.")
         {
-            error.WriteLine($"report: {e.Message}");
-            error.WriteLine(Usage);
-            return 2;
-        }
+            baseline, current, output, history, threshold, alpha, test,
+        };
+        command.SetAction(r => Run(
+            new ReportArguments(r.GetValue(baseline)!, r.GetValue(current)!, r.GetValue(output)!, r.GetValue(history),
+                new ComparisonOptions(r.GetValue(test)!, r.GetValue(threshold), r.GetValue(alpha))),
+            Console.Out, Console.Error));
+        return command;
+    }
+
+    static Option<double> Fraction(string name, string description, double defaultValue) => new(name)
+    {
+        Description = $"{description}, between 0 and 1.",
+        HelpName = "ratio",
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = r =>
+        {
+            if (r.Tokens.Count == 0) return defaultValue;
+            var text = r.Tokens[^1].Value;
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v < 1) return v;
+            r.AddError($"{name} must be a number between 0 and 1, got '{text}'");
+            return defaultValue;
+        },
+    };
+
+    public static int Run(ReportArguments parsed, TextWriter output, TextWriter error)
+    {
         try
         {
             var baseline = ResultSet.Load(parsed.Baseline);
@@ -48,7 +73,7 @@ public static class ReportCommand
         }
         catch (Exception e) when (e is FileNotFoundException or InvalidDataException or DirectoryNotFoundException or System.Text.Json.JsonException)
         {
-            error.WriteLine($"report: {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 2;
         }
     }
@@ -129,39 +154,5 @@ public static class ReportCommand
         new string(key.Select(ch => char.IsLetterOrDigit(ch) || ch is '_' or '-' ? ch : '_').ToArray()).Trim('_');
 }
 
-/// <summary>The report command's arguments, checked before any file is read.</summary>
-public sealed record ReportArguments(string Baseline, string Current, string Out, string? History, ComparisonOptions Options)
-{
-    public static ReportArguments Parse(IReadOnlyList<string> args)
-    {
-        string? baseline = null, current = null, history = null;
-        string output = Path.Combine(RepoPaths.Root, "TestResults", "perf-report");
-        var options = new ComparisonOptions();
-        for (int i = 0; i < args.Count; i++)
-        {
-            string name = args[i];
-            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"option {name} needs a value");
-            switch (name)
-            {
-                case "--baseline": baseline = Value(); break;
-                case "--current": current = Value(); break;
-                case "--out": output = Value(); break;
-                case "--history": history = Value(); break;
-                case "--threshold": options = options with { Threshold = Fraction(name, Value()) }; break;
-                case "--alpha": options = options with { Alpha = Fraction(name, Value()) }; break;
-                case "--test":
-                    options = options with { Test = Value().ToLowerInvariant() };
-                    _ = options.TwoSampleTest;
-                    break;
-                default: throw new ArgumentException($"unknown option '{name}'");
-            }
-        }
-        if (baseline is null || current is null) throw new ArgumentException("--baseline and --current are both required");
-        if (history is not null && !Directory.Exists(history)) throw new ArgumentException($"--history '{history}' is not a folder");
-        return new ReportArguments(baseline, current, output, history, options);
-    }
-
-    static double Fraction(string name, string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v < 1
-            ? v : throw new ArgumentException($"{name} must be a number between 0 and 1, got '{text}'");
-}
+/// <summary>The report command's arguments, checked by its command line before any file is read.</summary>
+public sealed record ReportArguments(string Baseline, string Current, string Out, string? History, ComparisonOptions Options);

@@ -14,9 +14,27 @@ OUT="$ROOT/.gpu-carry"
 TORCHSHARP_MIRROR="${TORCHSHARP_MIRROR:-/work/.mirror/dotnet+TorchSharp/repo}"
 TORCHSHARP_COMMIT="${TORCHSHARP_COMMIT:-c20b6a1c}"   # "Update release notes (#1565)": the 0.107.0 release (BranchInfo.props 0.107.0); the mirror has no v0.107.0 tag
 DIFFUSERS_MIRROR="${DIFFUSERS_MIRROR:-/work/.mirror/huggingface+diffusers/repo}"
+# The diffusers anchor script, found before any work: SD35_ANCHOR_SCRIPT, else the repository's copy, else the shared
+# folder beside the clone (../shared, as CI and users have it, if at all); SD35_ANCHOR_SCRIPT=none goes without it
+# (run.sh then skips the side-by-side).
+ANCHOR="${SD35_ANCHOR_SCRIPT:-}"
+if [ -z "$ANCHOR" ]; then
+  for candidate in "$ROOT/tools/gpu/diffusers_gpu_anchor.py" "$ROOT/../shared/tools/anchor/diffusers_gpu_anchor.py"; do
+    [ -f "$candidate" ] && { ANCHOR="$candidate"; break; }
+  done
+fi
+if [ -n "$ANCHOR" ] && [ "$ANCHOR" != none ] && [ ! -f "$ANCHOR" ]; then
+  echo "error: SD35_ANCHOR_SCRIPT=$ANCHOR is not a file (the diffusers anchor script; SD35_ANCHOR_SCRIPT=none goes without it)" >&2
+  exit 2
+fi
+if [ -z "$ANCHOR" ]; then
+  echo "error: no diffusers anchor script: neither tools/gpu/diffusers_gpu_anchor.py in the repository nor ../shared/tools/anchor/diffusers_gpu_anchor.py beside the clone; set SD35_ANCHOR_SCRIPT=<file>, or SD35_ANCHOR_SCRIPT=none to go without it" >&2
+  exit 2
+fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
+rm -f "$OUT/diffusers_gpu_anchor.py"
 
 echo "== publishing Sd35.GpuCheck (committed state of $(git -C "$ROOT" rev-parse --short HEAD))"
 mkdir -p "$WORK/src" "$WORK/app"
@@ -37,6 +55,7 @@ git -C "$TORCHSHARP_MIRROR" archive "$TORCHSHARP_COMMIT" src/Native build/Branch
 echo "== diffusers src/diffusers ($(git -C "$DIFFUSERS_MIRROR" log -1 --format='%h %ad' --date=short))"
 git -C "$DIFFUSERS_MIRROR" archive HEAD src/diffusers | xz -9 -T0 >"$OUT/diffusers.tar.xz"
 
-cp -f /work/shared/tools/anchor/diffusers_gpu_anchor.py "$OUT/" 2>/dev/null || echo "note: no diffusers anchor script at /work/shared/tools/anchor"
+if [ "$ANCHOR" = none ]; then echo "== no diffusers anchor script (SD35_ANCHOR_SCRIPT=none): run.sh skips the side-by-side"
+else echo "== diffusers anchor script: $ANCHOR"; cp -f "$ANCHOR" "$OUT/"; fi
 ls -la "$OUT"
 echo "carry total: $(du -cb "$OUT"/* | tail -1 | cut -f1) bytes; repository tracked files: $(git -C "$ROOT" ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) bytes (64 MiB together at most)"

@@ -80,7 +80,7 @@ else BENCH=(--preset tiny --size 64 --steps 2 --max-sequence-length 32 --device 
 timeout "$(left)" "$APP" bench "${BENCH[@]}" --json "$OUT/random_model.json"
 echo "   exit code $?"
 
-if [ "$MODE" = cuda ] && [ -f "$CARRY/diffusers.tar.xz" ]; then
+if [ "$MODE" = cuda ] && [ -f "$CARRY/diffusers.tar.xz" ] && [ -f "$CARRY/diffusers_gpu_anchor.py" ]; then
   echo "== diffusers side by side (same card, bf16, eager, SDPA)"
   mkdir -p "$W/py" && tar -xJf "$CARRY/diffusers.tar.xz" -C "$W/py"
   PYTHONPATH="$W/py/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 timeout "$(left)" python3 "$CARRY/diffusers_gpu_anchor.py" "$OUT/diffusers.json"
