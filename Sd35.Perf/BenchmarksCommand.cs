@@ -20,7 +20,13 @@ public static class BenchmarksCommand
         };
         var command = new Command("benchmarks", "Runs BenchmarkDotNet on this assembly's benchmarks; every argument after the command goes to BenchmarkDotNet.") { passed };
         // The CPU runtime settings are made in each benchmark's GlobalSetup: BenchmarkDotNet runs them in a process of its own.
-        command.SetAction(r => BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(r.GetValue(passed)!));
+        command.SetAction(r =>
+        {
+            var arguments = r.GetValue(passed)!;
+            var summaries = BenchmarkSwitcher.FromAssembly(typeof(TransformerForwardBenchmark).Assembly).Run(arguments);
+            // BenchmarkDotNet answers an unknown option or a filter that matches nothing with its own message and no run.
+            return summaries.Any() || arguments.Any(a => a is "--list" or "--help" or "-h" or "--version" or "--info") ? 0 : PerfProcess.BadInput;
+        });
         return command;
     }
 }

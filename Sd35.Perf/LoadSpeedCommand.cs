@@ -30,7 +30,7 @@ public static class LoadSpeedCommand
         var components = PerfOptions.NameList("--components", "Components to load (default: all).", AllComponents);
         var fp32 = PerfOptions.Fp32();
         var command = new Command("load-speed", "Loads each component of a model folder on its own: GB/s against dd, and the memory it takes.") { model, components, fp32 };
-        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(components) ?? AllComponents, r.GetValue(fp32) ? ScalarType.Float32 : ScalarType.BFloat16));
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(components) is { Length: > 0 } chosen ? chosen : AllComponents, r.GetValue(fp32) ? ScalarType.Float32 : ScalarType.BFloat16));
         return command;
     }
 

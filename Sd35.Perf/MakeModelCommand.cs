@@ -22,7 +22,7 @@ public static class MakeModelCommand
         var verify = new Option<string?>("--verify") { Description = "Instead of writing: check a written folder against its seed and preset; exit code 1 when any component is off.", HelpName = "dir" };
         var preset = new Option<string>("--preset") { Description = "The architecture.", DefaultValueFactory = _ => "sd35-large", HelpName = "name" };
         preset.AcceptOnlyFromAmong([.. SyntheticModelPreset.Names]);
-        var seed = new Option<long>("--seed") { Description = "Seed of the random weights.", HelpName = "n" };
+        var seed = new Option<long>("--seed") { Description = "Seed of the random weights (with --verify: the seed they were written with).", HelpName = "n" };
         var components = PerfOptions.NameList("--components", "Write only these components (the folder is then not marked complete).", PerfOptions.ComponentFolders);
         var command = new Command("synthetic-model", "Writes a diffusers-layout SD3.5 folder with seeded random weights (or, with --verify, checks one).") { output, verify, preset, seed, components };
         command.Validators.Add(r =>
@@ -32,15 +32,15 @@ public static class MakeModelCommand
         command.SetAction(r =>
         {
             return r.GetValue(verify) is { } folder
-                ? Verify(folder)
-                : Run(new MakeModelSettings(r.GetValue(output)!, r.GetValue(preset)!, r.GetValue(seed), r.GetValue(components)));
+                ? Verify(folder, r.GetValue(seed))
+                : Run(new MakeModelSettings(r.GetValue(output)!, r.GetValue(preset)!, r.GetValue(seed), r.GetValue(components) is { Length: > 0 } chosen ? chosen : null));
         });
         return command;
     }
 
-    public static int Verify(string folder)
+    public static int Verify(string folder, long seed)
     {
-        var lines = SyntheticModelFolder.Verify(folder);
+        var lines = SyntheticModelFolder.Verify(folder, seed);
         foreach (var line in lines) Console.WriteLine(line);
         return lines.All(l => l.EndsWith(": ok", StringComparison.Ordinal)) ? 0 : 1;
     }

@@ -43,6 +43,7 @@ public sealed class MeshStep : IDisposable
         NumLayers = layers,
         CaptionProjectionDim = SD3TransformerConfig.SD35Large.NumAttentionHeads * headDim,
         PosEmbedMaxSize = 48, // the table is local to each rank (no traffic); SD3.5's 192 would only cost memory here
+        SampleSize = 64,      // a default grid of 32 patches that fits the table (the config's rule); the runs pass their own latents
     };
 
     public void Dispose()

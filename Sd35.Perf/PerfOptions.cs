@@ -72,14 +72,14 @@ public static class PerfOptions
         }
     }
 
-    /// <summary>A comma-separated list (<c>--components a,b</c>) of names from a known set.</summary>
-    public static Option<string[]?> NameList(string name, string description, IReadOnlyCollection<string> known) => new(name)
+    /// <summary>A comma-separated list (<c>--components a,b</c>) of names from a known set; empty when not given.</summary>
+    public static Option<string[]> NameList(string name, string description, IReadOnlyCollection<string> known) => new(name)
     {
         Description = $"{description} Comma-separated, from: {string.Join(", ", known)}.",
         HelpName = "a,b,...",
         CustomParser = r =>
         {
-            if (r.Tokens.Count == 0) return null;
+            if (r.Tokens.Count == 0) return [];
             var names = r.Tokens[^1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var unknown = names.FirstOrDefault(n => !known.Contains(n));
             if (names.Length == 0 || unknown is not null)
@@ -146,7 +146,9 @@ public static class PerfProcess
     {
         var command = parsed.CommandResult.Command;
         if (parsed.UnmatchedTokens.Count > 0)
-            return $"'{parsed.UnmatchedTokens[0]}' is not an option, argument or command of '{command.Name}' (see {(command is RootCommand ? "" : command.Name + " ")}--help)";
+            return command is RootCommand
+                ? $"'{parsed.UnmatchedTokens[0]}' is not a command (see --help)"
+                : $"'{parsed.UnmatchedTokens[0]}' is not an option, argument or command of '{command.Name}' (see {command.Name} --help)";
         var first = parsed.Errors[0];
         var message = string.Join(' ', first.Message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         var option = first.SymbolResult switch

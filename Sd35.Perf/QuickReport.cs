@@ -4,11 +4,11 @@ using System.Diagnostics;
 namespace Sd35.Perf;
 
 /// <summary>
-/// The quick report (<c>workload-speed</c>): each workload's median time over a few runs and, as the primary figure, its analytic GFLOP/s as a
-/// fraction of the rate of a GEMM run in the same process just before each run ("of gemm"). On a machine shared with
-/// other jobs the absolute time moves with the load; "of gemm" is what to compare between runs and machines. The
-/// reference stack's times are printed as labelled context only: they were measured in another sitting, so no speed-up
-/// is computed from them.
+/// The quick report (<c>workload-speed</c>): each workload's median time over a few runs and, as the primary figure,
+/// its analytic GFLOP/s as a fraction of the rate of a GEMM run in the same process just before each run ("of gemm").
+/// On a machine shared with other jobs the absolute time moves with the load; "of gemm" is what to compare between runs
+/// and machines. The reference stack's times are printed as labelled context only: they were measured in another
+/// sitting, so no speed-up is computed from them.
 /// </summary>
 public static class QuickReport
 {
