@@ -3,6 +3,7 @@ using Sd35.Mesh.InProcess;
 using Sd35.Pipeline;
 using Sd35.Profiling;
 using Sd35.Tokenizers;
+using Sd35.Tools.Profiling;
 using static TorchSharp.torch;
 using Sd35.Tensors.Checkpoints;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Sd35.Diagnostics;
-using Sd35.Synthetic;
+using Sd35.Tools.Synthetic;
 
 namespace Sd35.Perf;
 

@@ -1,4 +1,4 @@
-using Sd35.Synthetic;
+using Sd35.Tools.Benchmarks;
 
 namespace Sd35.Perf;
 

@@ -3,6 +3,7 @@ using Sd35.Pipeline;
 using Sd35.Tensors;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
+using Sd35.Tools.Synthetic;
 using TorchSharp;
 using static TorchSharp.torch;
 

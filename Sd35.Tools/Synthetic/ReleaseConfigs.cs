@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Synthetic;
 
 /// <summary>
 /// The configuration files of the public <c>stabilityai/stable-diffusion-3.5-large</c> diffusers release, with its

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Synthetic;
 
 /// <summary>
 /// What a synthetic model folder holds: each component's config (the release's keys; sizes per preset) and the

@@ -13,10 +13,11 @@ using Sd35.Pipeline;
 using Sd35.Tensors;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
+using Sd35.Tools.Synthetic;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Benchmarks;
 
 /// <summary>What to run: a preset's architecture at an image size, steps with guidance, on a device, in a dtype.</summary>
 public sealed record RandomModelBenchmarkOptions
