@@ -1,4 +1,11 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Sd35.Models.Clip;
+using Sd35.Models.T5;
+using Sd35.Models.Transformer;
+using Sd35.Models.Vae;
 
 namespace Sd35.Tools.Synthetic;
 
@@ -6,7 +13,9 @@ namespace Sd35.Tools.Synthetic;
 /// The configuration files of the public <c>stabilityai/stable-diffusion-3.5-large</c> diffusers release, with its
 /// keys and values (transformer, scheduler and model_index as published; the text encoders' and the VAE's as
 /// transformers / diffusers write them for those architectures). A synthetic model folder writes these, so it is
-/// read by exactly the code path that reads the release.
+/// read by exactly the code path that reads the release. The sizes are not repeated here: each model's file is its
+/// config record (the library's preset, <see cref="SD3TransformerConfig.SD35Large"/> and the others) written out,
+/// plus the keys only the release's file has (class names, versions, dropout, token ids the library does not read).
 /// </summary>
 public static class ReleaseConfigs
 {
@@ -30,113 +39,101 @@ public static class ReleaseConfigs
         { "_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.31.0.dev0", "num_train_timesteps": 1000, "shift": 3.0 }
         """);
 
-    public static JsonObject Transformer() => Parse("""
-        {
-          "_class_name": "SD3Transformer2DModel",
-          "_diffusers_version": "0.31.0.dev0",
-          "attention_head_dim": 64,
-          "caption_projection_dim": 2432,
-          "in_channels": 16,
-          "joint_attention_dim": 4096,
-          "num_attention_heads": 38,
-          "num_layers": 38,
-          "out_channels": 16,
-          "patch_size": 2,
-          "pooled_projection_dim": 2048,
-          "pos_embed_max_size": 192,
-          "qk_norm": "rms_norm",
-          "sample_size": 128
-        }
-        """);
+    /// <summary>SD3.5 Large's <c>transformer/config.json</c>.</summary>
+    public static JsonObject Transformer() => Transformer(SD3TransformerConfig.SD35Large);
 
-    /// <summary>CLIP ViT-L/14's text tower with projection (<c>text_encoder/</c>); SD3's files keep the legacy ids bos 0, eos 2, pad 1.</summary>
-    public static JsonObject ClipL() => Clip(hidden: 768, intermediate: 3072, layers: 12, heads: 12, act: "quick_gelu");
+    /// <summary>A <c>transformer/config.json</c> for <paramref name="config"/>, keyed as the release's.</summary>
+    public static JsonObject Transformer(SD3TransformerConfig config)
+    {
+        var file = FileOf(config, Parse("""{ "_class_name": "SD3Transformer2DModel", "_diffusers_version": "0.31.0.dev0" }"""));
+        // SD3.5 Large's file has no dual_attention_layers (diffusers' default: none); SD3.5 Medium's lists its MMDiT-X blocks.
+        if (config.DualAttentionLayers.Length == 0) file.Remove("dual_attention_layers");
+        return file;
+    }
+
+    /// <summary>CLIP ViT-L/14's text tower with projection (<c>text_encoder/</c>).</summary>
+    public static JsonObject ClipL() => Clip(ClipTextConfig.ClipL);
 
     /// <summary>OpenCLIP ViT-bigG/14's text tower with projection (<c>text_encoder_2/</c>).</summary>
-    public static JsonObject ClipG() => Clip(hidden: 1280, intermediate: 5120, layers: 32, heads: 20, act: "gelu");
+    public static JsonObject ClipG() => Clip(ClipTextConfig.ClipG);
 
-    public static JsonObject Clip(int hidden, int intermediate, int layers, int heads, string act) => Parse($$"""
+    /// <summary>
+    /// A CLIP text tower's <c>config.json</c> as SD3's files have it. They keep the legacy ids bos 0, eos 2, pad 1
+    /// where the library's presets name CLIP's real end token (49407): the pooled position is the same either way
+    /// (<see cref="ClipTextTransformer.EosPositions"/>), and the folder reads as the release reads.
+    /// </summary>
+    public static JsonObject Clip(ClipTextConfig config) => FileOf(config, Parse($$"""
         {
           "architectures": ["CLIPTextModelWithProjection"],
           "attention_dropout": 0.0,
           "bos_token_id": 0,
           "dropout": 0.0,
           "eos_token_id": 2,
-          "hidden_act": "{{act}}",
-          "hidden_size": {{hidden}},
           "initializer_factor": 1.0,
           "initializer_range": 0.02,
-          "intermediate_size": {{intermediate}},
-          "layer_norm_eps": 1e-05,
-          "max_position_embeddings": 77,
-          "model_type": "clip_text_model",
-          "num_attention_heads": {{heads}},
-          "num_hidden_layers": {{layers}},
+          "model_type": "{{ClipTextConfig.ClipTextModelType}}",
           "pad_token_id": 1,
-          "projection_dim": {{hidden}},
           "torch_dtype": "float16",
-          "transformers_version": "4.41.2",
-          "vocab_size": 49408
+          "transformers_version": "4.41.2"
         }
-        """);
+        """));
 
     /// <summary>T5 v1.1 XXL, of which SD3 uses the encoder (<c>text_encoder_3/</c>).</summary>
-    public static JsonObject T5Xxl() => Parse("""
-        {
-          "architectures": ["T5EncoderModel"],
-          "classifier_dropout": 0.0,
-          "d_ff": 10240,
-          "d_kv": 64,
-          "d_model": 4096,
-          "decoder_start_token_id": 0,
-          "dense_act_fn": "gelu_new",
-          "dropout_rate": 0.1,
-          "eos_token_id": 1,
-          "feed_forward_proj": "gated-gelu",
-          "initializer_factor": 1.0,
-          "is_encoder_decoder": true,
-          "is_gated_act": true,
-          "layer_norm_epsilon": 1e-06,
-          "model_type": "t5",
-          "num_decoder_layers": 24,
-          "num_heads": 64,
-          "num_layers": 24,
-          "output_past": true,
-          "pad_token_id": 0,
-          "relative_attention_max_distance": 128,
-          "relative_attention_num_buckets": 32,
-          "tie_word_embeddings": false,
-          "torch_dtype": "float16",
-          "transformers_version": "4.41.2",
-          "use_cache": true,
-          "vocab_size": 32128
-        }
-        """);
+    public static JsonObject T5Xxl() => T5(T5Config.T5Xxl);
 
-    public static JsonObject Vae() => Parse("""
-        {
-          "_class_name": "AutoencoderKL",
-          "_diffusers_version": "0.31.0.dev0",
-          "act_fn": "silu",
-          "block_out_channels": [128, 256, 512, 512],
-          "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
-          "force_upcast": true,
-          "in_channels": 3,
-          "latent_channels": 16,
-          "latents_mean": null,
-          "latents_std": null,
-          "layers_per_block": 2,
-          "mid_block_add_attention": true,
-          "norm_num_groups": 32,
-          "out_channels": 3,
-          "sample_size": 1024,
-          "scaling_factor": 1.5305,
-          "shift_factor": 0.0609,
-          "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
-          "use_post_quant_conv": false,
-          "use_quant_conv": false
-        }
-        """);
+    /// <summary>
+    /// A T5 <c>config.json</c> as transformers writes it: the activation it derives from <c>feed_forward_proj</c> spelled
+    /// out, and a decoder as deep as the encoder (transformers' default; SD3 loads only the encoder).
+    /// </summary>
+    public static JsonObject T5(T5Config config)
+    {
+        var file = FileOf(config, Parse($$"""
+            {
+              "architectures": ["T5EncoderModel"],
+              "classifier_dropout": 0.0,
+              "decoder_start_token_id": 0,
+              "dropout_rate": 0.1,
+              "eos_token_id": 1,
+              "initializer_factor": 1.0,
+              "is_encoder_decoder": true,
+              "model_type": "{{T5Config.T5ModelType}}",
+              "output_past": true,
+              "pad_token_id": 0,
+              "tie_word_embeddings": false,
+              "torch_dtype": "float16",
+              "transformers_version": "4.41.2",
+              "use_cache": true
+            }
+            """));
+        file["dense_act_fn"] = config.DenseActFn;
+        file["is_gated_act"] = config.IsGatedAct;
+        file["num_decoder_layers"] = config.NumLayers;
+        return Sorted(file);
+    }
+
+    /// <summary>SD3.5's <c>vae/config.json</c>.</summary>
+    public static JsonObject Vae() => Vae(AutoencoderKLConfig.Sd35, sampleSize: 1024);
+
+    /// <summary>
+    /// A <c>vae/config.json</c> for <paramref name="config"/>, with its block types spelled out as diffusers writes them
+    /// and the nominal image size <paramref name="sampleSize"/> (not read by the library).
+    /// </summary>
+    public static JsonObject Vae(AutoencoderKLConfig config, int sampleSize)
+    {
+        var file = FileOf(config, Parse($$"""
+            {
+              "_class_name": "AutoencoderKL",
+              "_diffusers_version": "0.31.0.dev0",
+              "force_upcast": true,
+              "latents_mean": null,
+              "latents_std": null,
+              "sample_size": {{sampleSize}}
+            }
+            """));
+        file["down_block_types"] ??= BlockTypes("DownEncoderBlock2D", config.BlockOutChannels.Length);
+        file["up_block_types"] ??= BlockTypes("UpDecoderBlock2D", config.BlockOutChannels.Length);
+        return Sorted(file);
+    }
 
     /// <summary>The CLIP tokenizers' <c>special_tokens_map.json</c>: CLIP-L pads with its end token, CLIP-G with '!'.</summary>
     public static JsonObject ClipSpecialTokensMap(string padToken) => Parse($$"""
@@ -189,6 +186,37 @@ public static class ReleaseConfigs
           "unk_token": "<unk>"
         }
         """);
+
+    /// <summary>
+    /// Writes only a record's file keys (the properties named with <see cref="JsonPropertyNameAttribute"/>, not the
+    /// values it derives) and leaves out what is null, which a config file leaves out too.
+    /// </summary>
+    static readonly JsonSerializerOptions FileKeysOnly = new()
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { KeepNamedProperties } },
+    };
+
+    static void KeepNamedProperties(JsonTypeInfo type)
+    {
+        if (type.Kind != JsonTypeInfoKind.Object) return;
+        for (int i = type.Properties.Count - 1; i >= 0; i--)
+            if (type.Properties[i].AttributeProvider?.IsDefined(typeof(JsonPropertyNameAttribute), inherit: false) != true)
+                type.Properties.RemoveAt(i);
+    }
+
+    /// <summary>The record's keys with <paramref name="releaseOnly"/> over them, in the sorted order diffusers and transformers write.</summary>
+    static JsonObject FileOf<TConfig>(TConfig config, JsonObject releaseOnly)
+    {
+        var file = JsonSerializer.SerializeToNode(config, FileKeysOnly)!.AsObject();
+        foreach (var (key, value) in releaseOnly) file[key] = value?.DeepClone();
+        return Sorted(file);
+    }
+
+    static JsonObject Sorted(JsonObject file) =>
+        new(file.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone())));
+
+    static JsonArray BlockTypes(string type, int count) => new(Enumerable.Repeat(type, count).Select(t => (JsonNode?)JsonValue.Create(t)).ToArray());
 
     static JsonObject Parse(string json) => JsonNode.Parse(json)!.AsObject();
 }
