@@ -4,6 +4,7 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
+using Sd35.Pipeline;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tools.Synthetic;
 
@@ -36,6 +37,14 @@ public sealed class ReleaseConfigsTests
               "qk_norm": "rms_norm",
               "sample_size": 128
             }
+            """);
+    }
+
+    [Fact]
+    public void The_scheduler_file_is_the_published_one()
+    {
+        AssertSameFile(ReleaseConfigs.Scheduler(), """
+            { "_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.31.0.dev0", "num_train_timesteps": 1000, "shift": 3.0 }
             """);
     }
 
@@ -160,6 +169,7 @@ public sealed class ReleaseConfigsTests
     [Fact]
     public void Every_file_reads_back_as_the_record_it_was_written_from()
     {
+        ModelConfig.Parse<FlowMatchEulerSchedulerConfig>(ReleaseConfigs.Scheduler().ToJsonString()).Should().BeEquivalentTo(FlowMatchEulerSchedulerConfig.Sd35);
         ModelConfig.Parse<SD3TransformerConfig>(ReleaseConfigs.Transformer().ToJsonString()).Should().BeEquivalentTo(SD3TransformerConfig.SD35Large);
         ModelConfig.Parse<SD3TransformerConfig>(ReleaseConfigs.Transformer(SD3TransformerConfig.SD35Medium).ToJsonString())
             .Should().BeEquivalentTo(SD3TransformerConfig.SD35Medium, "a non-empty dual_attention_layers is written");

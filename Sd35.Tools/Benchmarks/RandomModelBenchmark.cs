@@ -128,7 +128,7 @@ public static class RandomModelBenchmark
         Tensor latents;
         using (var transformer = Build(() => new SD3Transformer2DModel(transformerConfig, RankContext.Single(device), options.DType), options.Seed, "transformer", ref buildSeconds))
         {
-            var scheduler = new FlowMatchEulerScheduler(new FlowMatchEulerSchedulerConfig { Shift = 3.0 });
+            var scheduler = new FlowMatchEulerScheduler(FlowMatchEulerSchedulerConfig.Sd35);
             scheduler.SetTimesteps(options.Steps);
             using var generator = new Generator((ulong)options.Seed);
             latents = randn([1, transformerConfig.InChannels, latentSize, latentSize], options.DType, generator: generator).to(device);

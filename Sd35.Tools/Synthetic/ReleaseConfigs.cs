@@ -6,6 +6,7 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
+using Sd35.Pipeline;
 
 namespace Sd35.Tools.Synthetic;
 
@@ -35,9 +36,9 @@ public static class ReleaseConfigs
         }
         """);
 
-    public static JsonObject Scheduler() => Parse("""
-        { "_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.31.0.dev0", "num_train_timesteps": 1000, "shift": 3.0 }
-        """);
+    /// <summary>SD3.5's <c>scheduler/scheduler_config.json</c>.</summary>
+    public static JsonObject Scheduler() => FileOf(FlowMatchEulerSchedulerConfig.Sd35,
+        Parse("""{ "_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.31.0.dev0" }"""));
 
     /// <summary>SD3.5 Large's <c>transformer/config.json</c>.</summary>
     public static JsonObject Transformer() => Transformer(SD3TransformerConfig.SD35Large);
