@@ -3,6 +3,7 @@ using Sd35.Mesh.InProcess;
 using Sd35.Pipeline;
 using Sd35.Profiling;
 using Sd35.Tokenizers;
+using Sd35.Tools.Profiling;
 using static TorchSharp.torch;
 using Sd35.Tensors.Checkpoints;
 
@@ -32,7 +33,7 @@ public static class DryRun
         {
             ModelFolder Part(string name) => ShapeOnlyModelFolder.Folder(root, name);
             var components = new PipelineComponents(Part("transformer"), Part("vae"), Part("text_encoder"), Part("text_encoder_2"),
-                workload.T5 is null ? null : Part("text_encoder_3"), () => TokenizerSet.Default(), new FlowMatchEulerSchedulerConfig { Shift = 3.0 },
+                workload.T5 is null ? null : Part("text_encoder_3"), () => TokenizerSet.Default(), FlowMatchEulerSchedulerConfig.Sd35,
                 $"shape-only {workload.Describe()}");
             var request = new GenerationRequest
             {

@@ -1,6 +1,7 @@
 using Sd35.CostModeling.Systems;
 using Sd35.Mesh;
 using Sd35.Profiling;
+using Sd35.Tools.Profiling;
 
 namespace Sd35.CostModeling;
 

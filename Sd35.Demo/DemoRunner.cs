@@ -3,6 +3,7 @@ using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
 using Sd35.Mesh.Tracing;
 using Sd35.Pipeline;
+using Sd35.Tools.Diagnostics;
 using Spectre.Console;
 using TorchSharp;
 

@@ -3,6 +3,7 @@ using Sd35.Mesh.Mpi;
 using Sd35.Mesh.Tracing;
 using Sd35.MpiHost;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tools.Faults;
 using static TorchSharp.torch;
 
 // Test host, started by the MPI tests as `mpirun -np N dotnet Sd35.MpiHost.dll <command> ...`; each process runs one
@@ -14,6 +15,8 @@ using static TorchSharp.torch;
 //   block <config-id> <image-tokens>                  peak memory per process for one full-width SD3.5 Large block (BlockMemory)
 //   nullref                                          (no mpirun) MPICH loaded, then a null dereference: exit 0 when it stays a catchable exception
 //   mismatch shape|op                                 two ranks that disagree on a collective (for SD35_MPI_CHECK=1)
+// The MPI fault tests name a rank to fail in the environment (SD35_FAULT_RANK, SD35_FAULT_AT, SD35_FAULT_KIND).
+FaultInjection.InstallFromEnvironment();
 switch (args)
 {
     case ["collectives", var meshText, var outDir]:

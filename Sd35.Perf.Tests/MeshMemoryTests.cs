@@ -1,7 +1,7 @@
 using FluentAssertions;
 using Sd35.Mesh;
 using Sd35.Pipeline;
-using Sd35.Synthetic;
+using Sd35.Tools.Synthetic;
 using static TorchSharp.torch;
 
 namespace Sd35.Perf.Tests;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Sd35.Diagnostics;
-using Sd35.Synthetic;
+using Sd35.Tools.Synthetic;
 
 namespace Sd35.Perf;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
-using Sd35.Synthetic;
+using Sd35.Tools.Benchmarks;
+using Sd35.Tools.Synthetic;
 using TorchSharp;
 
 namespace Sd35.Perf;

@@ -46,5 +46,5 @@ public static class Workloads
     public static Cost CostOf(string name) =>
         Costs.TryGetValue(name, out var cost) ? cost : throw new ArgumentException($"unknown workload '{name}'");
 
-    static double JointBlockFlops(double d, double n) => Sd35.Synthetic.AnalyticCost.JointBlockFlops(d, n);
+    static double JointBlockFlops(double d, double n) => Sd35.Tools.Benchmarks.AnalyticCost.JointBlockFlops(d, n);
 }

@@ -6,6 +6,7 @@ using Sd35.Pipeline;
 using Sd35.Profiling;
 using Sd35.Tests.TestSupport;
 using Sd35.Tokenizers;
+using Sd35.Tools.Profiling;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using FluentAssertions;
-using Sd35.Numerics;
+using Sd35.Tools.Numerics;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.Numerics;

@@ -4,6 +4,7 @@ using Sd35.Models.Transformer;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.Mesh;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Synthetic;
 using static TorchSharp.torch;
 
 #pragma warning disable IDE1006 // the class name carries the config id for test selection

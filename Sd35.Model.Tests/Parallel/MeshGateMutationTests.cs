@@ -1,6 +1,6 @@
 using FluentAssertions;
-using Sd35.Numerics;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Numerics;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.Parallel;

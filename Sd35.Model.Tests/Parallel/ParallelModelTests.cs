@@ -7,12 +7,13 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
-using Sd35.Numerics;
 using Sd35.Pipeline;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.Mesh;
 using Sd35.Tests.Pipeline;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Numerics;
+using Sd35.Tools.Synthetic;
 using TorchSharp;
 using static TorchSharp.torch;
 

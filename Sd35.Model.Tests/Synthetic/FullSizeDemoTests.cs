@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 using FluentAssertions;
-using Sd35.Synthetic;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Synthetic;
 using Xunit.Abstractions;
 
 namespace Sd35.Tests.Synthetic;

@@ -1,6 +1,6 @@
 using FluentAssertions;
 using Sd35.Models.Transformer;
-using Sd35.Synthetic;
+using Sd35.Tools.Benchmarks;
 
 namespace Sd35.Tests.Synthetic;
 

@@ -1,10 +1,10 @@
 using System.Text.Json;
 using FluentAssertions;
 using Sd35.Pipeline;
-using Sd35.Synthetic;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.TestSupport;
 using Sd35.Tokenizers;
+using Sd35.Tools.Synthetic;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.Synthetic;

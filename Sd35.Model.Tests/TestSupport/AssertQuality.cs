@@ -1,4 +1,4 @@
-using Sd35.Numerics;
+using Sd35.Tools.Numerics;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.TestSupport;

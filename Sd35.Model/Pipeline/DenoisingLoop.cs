@@ -39,7 +39,7 @@ static class DenoisingLoop
         for (int i = 0; i < steps; i++)
         {
             watch.Restart();
-            FaultInjection.At($"step:{i}", placed.Placement.DeviceId);
+            DenoisingHooks.BeforeStep?.Invoke(i, placed.Placement.DeviceId);
             bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, steps);
             using (Instrumentation.InSection(PerfSections.Step))
             using (var traced = trace?.Step(placed.Placement.DeviceId, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))

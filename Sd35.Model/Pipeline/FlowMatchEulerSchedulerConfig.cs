@@ -21,6 +21,9 @@ public sealed record FlowMatchEulerSchedulerConfig : IModelConfig
     [JsonPropertyName("invert_sigmas")] public bool? InvertSigmas { get; init; }
     [JsonPropertyName("shift_terminal")] public double? ShiftTerminal { get; init; }
 
+    /// <summary>SD3 / SD3.5's scheduler (<c>scheduler/scheduler_config.json</c> of the releases): time shift 3.</summary>
+    public static FlowMatchEulerSchedulerConfig Sd35 { get; } = new() { Shift = 3.0 };
+
     public void Validate(string file = ModelConfig.InMemory)
     {
         var rules = new ConfigRules(file);

@@ -34,7 +34,7 @@ public sealed record CollectiveSample(
 /// <summary>
 /// Sees what one rank computes and communicates, in program order: every compute op the kernels report and every
 /// collective, before it is joined (so a checker can stop a divergent rank before its peers wait on it) and once done.
-/// The cost model's <see cref="OpRecorder"/> and the step trace (<see cref="Sd35.Mesh.Tracing.StepTrace"/>) are sinks.
+/// The cost model's OpRecorder (in Sd35.Tools) and the step trace (<see cref="Sd35.Mesh.Tracing.StepTrace"/>) are sinks.
 /// </summary>
 public interface IInstrumentationSink
 {

@@ -3,6 +3,7 @@ using Sd35.Pipeline;
 using Sd35.Tensors;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
+using Sd35.Tools.Synthetic;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -42,7 +43,7 @@ public static class CiScaleModel
             new ModelFolder(Path.Combine(reference, "text_encoder", "clip_g_tiny")),
             new ModelFolder(Path.Combine(reference, "text_encoder", "t5_tiny")),
             () => TokenizerSet.Default(),
-            new FlowMatchEulerSchedulerConfig { Shift = 3.0 },
+            FlowMatchEulerSchedulerConfig.Sd35,
             "CI-scale perf model (tiny reference encoders and VAE, small random MMDiT)");
     }
 

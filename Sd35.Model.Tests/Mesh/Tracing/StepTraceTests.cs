@@ -7,6 +7,7 @@ using Sd35.Mesh.Tracing;
 using Sd35.Layers;
 using Sd35.Profiling;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Profiling;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.Mesh.Tracing;

@@ -6,6 +6,7 @@ using Sd35.Pipeline;
 using Sd35.Tensors;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Synthetic;
 using Xunit.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Sd35.Models.Vae;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Synthetic;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

@@ -2,9 +2,10 @@ using FluentAssertions;
 using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using Sd35.Models.Vae;
-using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tests.TestSupport;
+using Sd35.Tools.Numerics;
+using Sd35.Tools.Synthetic;
 using static TorchSharp.torch;
 
 namespace Sd35.Tests.Models.Vae;

@@ -4,8 +4,8 @@ using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Transformer;
 using Sd35.Models.Vae;
-using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tools.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Sd35.GpuCheck;
 using Sd35.Perf;
-using Sd35.Synthetic;
 using Sd35.Tensors;
+using Sd35.Tools.Benchmarks;
 
 // sd35-gpucheck check [--device cuda] [--fixtures DIR] [--json FILE]   goldens (fp32, bf16) and device-vs-CPU smoke
 // sd35-gpucheck bench <options>                                        the full-size benchmark (Sd35.Perf's synthetic-model-speed)

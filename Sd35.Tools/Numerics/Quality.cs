@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Sd35.Numerics;
+namespace Sd35.Tools.Numerics;
 
 /// <summary>
 /// How close an output is to its reference, computed in float64 as the reference system's

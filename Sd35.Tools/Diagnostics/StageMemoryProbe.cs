@@ -2,9 +2,10 @@ using Sd35.Profiling;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sd35.Diagnostics;
 using Sd35.Pipeline;
 
-namespace Sd35.Diagnostics;
+namespace Sd35.Tools.Diagnostics;
 
 /// <summary>One pipeline stage as measured from outside: wall time, how much of it was loading, peak and released memory.</summary>
 public sealed record StageMemory(string Name, double WallSeconds, double ComputeSeconds, long PeakResidentBytes, long ResidentAfterReleaseBytes)

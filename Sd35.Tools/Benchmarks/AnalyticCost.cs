@@ -1,6 +1,6 @@
 using Sd35.Models.Transformer;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Benchmarks;
 
 /// <summary>
 /// The analytic FLOP count the perf reports divide by. Per token and joint block: q, k, v and output projections

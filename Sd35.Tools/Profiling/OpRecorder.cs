@@ -1,19 +1,6 @@
-namespace Sd35.Profiling;
+using Sd35.Profiling;
 
-/// <summary>What an operation mostly is, for the cost model: each kind runs at its own rate on an accelerator.</summary>
-public enum OpKind
-{
-    /// <summary>Matrix multiplication with a weight (linear layers).</summary>
-    Gemm,
-    /// <summary>Softmax attention of queries over keys (the two GEMMs and the softmax of a fused kernel).</summary>
-    Attention,
-    /// <summary>Convolution.</summary>
-    Conv,
-    /// <summary>LayerNorm, RMSNorm, GroupNorm.</summary>
-    Norm,
-    /// <summary>Element-wise arithmetic, activations, residuals, casts and gathers of rows.</summary>
-    Elementwise,
-}
+namespace Sd35.Tools.Profiling;
 
 /// <summary>One operation one device ran: its work and the memory traffic of an unfused kernel (inputs and weights read once, output written once).</summary>
 public sealed record OpEvent(string Section, OpKind Kind, string Name, double Flops, long BytesRead, long BytesWritten);

@@ -13,7 +13,7 @@ using Sd35.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Synthetic;
 
 /// <summary>What one component of a synthetic folder came to: tensors, bytes, files and the seconds it took to write.</summary>
 public sealed record SyntheticComponent(string Name, int Tensors, long Bytes, int Files, double Seconds);

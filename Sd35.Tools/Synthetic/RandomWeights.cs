@@ -1,7 +1,6 @@
-using Sd35.Synthetic;
 using static TorchSharp.torch;
 
-namespace Sd35.Tensors;
+namespace Sd35.Tools.Synthetic;
 
 /// <summary>
 /// Fills a module with random weights by the project's recipe (<see cref="RandomInit"/>), drawn from one generator

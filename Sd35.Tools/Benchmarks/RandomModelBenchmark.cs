@@ -13,10 +13,11 @@ using Sd35.Pipeline;
 using Sd35.Tensors;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Tokenizers;
+using Sd35.Tools.Synthetic;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Benchmarks;
 
 /// <summary>
 /// What to run: a preset's architecture at an image size, steps with guidance, on a device, in a dtype. The command
@@ -104,7 +105,7 @@ public static class RandomModelBenchmark
         Tensor latents;
         using (var transformer = Build(() => new SD3Transformer2DModel(transformerConfig, RankContext.Single(device), options.DType), options.Seed, "transformer", ref buildSeconds))
         {
-            var scheduler = new FlowMatchEulerScheduler(new FlowMatchEulerSchedulerConfig { Shift = 3.0 });
+            var scheduler = new FlowMatchEulerScheduler(FlowMatchEulerSchedulerConfig.Sd35);
             scheduler.SetTimesteps(options.Steps);
             using var generator = new Generator((ulong)options.Seed);
             latents = randn([1, transformerConfig.InChannels, latentSize, latentSize], options.DType, generator: generator).to(device);

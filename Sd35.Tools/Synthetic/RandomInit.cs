@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Synthetic;
 
 /// <summary>
 /// The project's recipe for random weights (fixtures/reference README, "How the weights were randomized"):

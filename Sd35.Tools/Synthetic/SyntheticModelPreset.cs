@@ -1,6 +1,10 @@
 using System.Text.Json.Nodes;
+using Sd35.Models.Clip;
+using Sd35.Models.T5;
+using Sd35.Models.Transformer;
+using Sd35.Models.Vae;
 
-namespace Sd35.Synthetic;
+namespace Sd35.Tools.Synthetic;
 
 /// <summary>
 /// What a synthetic model folder holds: each component's config (the release's keys; sizes per preset) and the
@@ -29,28 +33,14 @@ public sealed record SyntheticModelPreset(
     /// are sharded as in the release: a fast test of the whole layout.
     /// </summary>
     public static SyntheticModelPreset Tiny => new("tiny",
-        With(ReleaseConfigs.Transformer(), ("num_layers", 2), ("num_attention_heads", 2), ("attention_head_dim", 32),
-            ("caption_projection_dim", 64), ("joint_attention_dim", 64), ("pooled_projection_dim", 56),
-            ("pos_embed_max_size", 24), ("sample_size", 16)),
-        ReleaseConfigs.Clip(hidden: 24, intermediate: 64, layers: 2, heads: 4, act: "quick_gelu"),
-        ReleaseConfigs.Clip(hidden: 32, intermediate: 96, layers: 2, heads: 4, act: "gelu"),
-        With(ReleaseConfigs.T5Xxl(), ("d_model", 64), ("d_kv", 16), ("d_ff", 128), ("num_heads", 4), ("num_layers", 2), ("num_decoder_layers", 2)),
-        With(ReleaseConfigs.Vae(), ("layers_per_block", 1), ("norm_num_groups", 8), ("sample_size", 64))
-            .Also(v => v["block_out_channels"] = new JsonArray(16, 16, 32, 32)),
+        ReleaseConfigs.Transformer(SD3TransformerConfig.SD35Large with
+        {
+            NumLayers = 2, NumAttentionHeads = 2, AttentionHeadDim = 32, CaptionProjectionDim = 64, JointAttentionDim = 64,
+            PooledProjectionDim = 56, PosEmbedMaxSize = 24, SampleSize = 16,
+        }),
+        ReleaseConfigs.Clip(ClipTextConfig.ClipL with { HiddenSize = 24, IntermediateSize = 64, ProjectionDim = 24, NumHiddenLayers = 2, NumAttentionHeads = 4 }),
+        ReleaseConfigs.Clip(ClipTextConfig.ClipG with { HiddenSize = 32, IntermediateSize = 96, ProjectionDim = 32, NumHiddenLayers = 2, NumAttentionHeads = 4 }),
+        ReleaseConfigs.T5(T5Config.T5Xxl with { DModel = 64, DKv = 16, DFf = 128, NumHeads = 4, NumLayers = 2 }),
+        ReleaseConfigs.Vae(AutoencoderKLConfig.Sd35 with { LayersPerBlock = 1, NormNumGroups = 8, BlockOutChannels = [16, 16, 32, 32] }, sampleSize: 64),
         TransformerShardBytes: 400_000, TextEncoderShardBytes: 1_000_000);
-
-    static JsonObject With(JsonObject config, params (string Key, int Value)[] values)
-    {
-        foreach (var (key, value) in values) config[key] = value;
-        return config;
-    }
-}
-
-static class JsonObjectExtensions
-{
-    public static JsonObject Also(this JsonObject o, Action<JsonObject> change)
-    {
-        change(o);
-        return o;
-    }
 }
