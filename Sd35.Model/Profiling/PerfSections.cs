@@ -2,7 +2,9 @@ namespace Sd35.Profiling;
 
 /// <summary>
 /// The timed sections of one generation, named exactly as the reference system's perf test names them
-/// (tt-metal <c>test_performance_sd35.py</c>, see shared/docs/reference-system.md §3), so results line up.
+/// (tt-metal <c>test_performance_sd35.py</c>, see shared/docs/reference-system.md §3), so results line up. The
+/// stages' own sections are spelled through <see cref="Sd35.Pipeline.GenerationStages.Section"/>; the rest are parts of a
+/// stage (clip, t5, each step) or span the whole generation (load, total).
 /// </summary>
 public static class PerfSections
 {
@@ -11,6 +13,8 @@ public static class PerfSections
     public const string TotalEncoding = "total_encoding";
     public const string Denoising = "denoising";
     public const string Vae = "vae";
+    /// <summary>The VAE encoder on an input image (image to image, inpainting); the reference times text to image only.</summary>
+    public const string ImageEncoding = "image_encoding";
     public const string Total = "total";
     /// <summary>Reported, never inside <see cref="Total"/>: the reference loads before it times.</summary>
     public const string Load = "load";
