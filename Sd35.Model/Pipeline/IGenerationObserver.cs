@@ -55,7 +55,21 @@ public static class GenerationObserver
         return present.Length switch { 0 => None, 1 => present[0], _ => new All(present) };
     }
 
+    /// <summary>An observer made of the callbacks given (tests, small tools); the others do nothing.</summary>
+    public static IGenerationObserver Of(Action<GenerationStage>? stageStarted = null, Action<GenerationStage>? stageEnded = null,
+        Action<DenoisingStepEnd>? stepEnded = null, Action<ModelLoad>? modelLoaded = null) =>
+        new Callbacks(stageStarted, stageEnded, stepEnded, modelLoaded);
+
     sealed class Nobody : IGenerationObserver;
+
+    sealed class Callbacks(Action<GenerationStage>? stageStarted, Action<GenerationStage>? stageEnded,
+        Action<DenoisingStepEnd>? stepEnded, Action<ModelLoad>? modelLoaded) : IGenerationObserver
+    {
+        public void StageStarted(GenerationStage stage) => stageStarted?.Invoke(stage);
+        public void StageEnded(GenerationStage stage) => stageEnded?.Invoke(stage);
+        public void StepEnded(DenoisingStepEnd step) => stepEnded?.Invoke(step);
+        public void ModelLoaded(ModelLoad load) => modelLoaded?.Invoke(load);
+    }
 
     sealed class All(IGenerationObserver[] observers) : IGenerationObserver
     {
