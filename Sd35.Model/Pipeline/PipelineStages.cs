@@ -31,12 +31,10 @@ public static class PipelineStages
             : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype), observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
-        watch.Restart();
+        using var timed = Timed(GenerationStage.TextEncoding, timings);
         var encoder = new Sd3PromptEncoder(clipL.Model, clipG.Model, t5?.Model, components.TransformerConfig.JointAttentionDim, tokenizers) { Timings = timings };
         var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3, request.NegativePrompt2, request.NegativePrompt3);
-        var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength, numImagesPerPrompt: request.NumImagesPerPrompt);
-        if (timings is not null) timings.EncodingSeconds = watch.Elapsed.TotalSeconds;
-        return encoded;
+        return encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength, numImagesPerPrompt: request.NumImagesPerPrompt);
     }
 
     /// <summary>
@@ -48,7 +46,7 @@ public static class PipelineStages
         StageTimings? timings, PipelineModels models, int deviceId, IGenerationObserver? observer)
     {
         return RunStage(models, deviceId, "vae_encoder", tp, device, r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), observer, timings,
-            (t, seconds) => t.ImageEncodingSeconds = seconds, vae =>
+            GenerationStage.ImageEncoding, vae =>
             {
                 using var scope = NewDisposeScope();
                 var normalized = (image * 2.0 - 1.0).to(dtype, device);
@@ -75,7 +73,7 @@ public static class PipelineStages
         Device device, StageTimings? timings, PipelineModels models, int deviceId, IGenerationObserver? observer, bool addShift = true)
     {
         return RunStage(models, deviceId, "vae", tp, device, r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), observer, timings,
-            (t, seconds) => t.DecodingSeconds = seconds, vae =>
+            GenerationStage.VaeDecoding, vae =>
             {
                 using var scope = NewDisposeScope();
                 var decoded = vae.Decode(latents.to(device), addShift);
@@ -87,18 +85,20 @@ public static class PipelineStages
 
     /// <summary>
     /// A stage with one model: leases it from the store (tensor parallel over <paramref name="tp"/>; the wait and load
-    /// timed as loading), runs <paramref name="run"/> on it (timed by <paramref name="record"/>) and releases the lease.
+    /// timed as loading), runs <paramref name="run"/> on it (timed as <paramref name="stage"/>) and releases the lease.
     /// </summary>
     static TResult RunStage<TModel, TResult>(PipelineModels models, int deviceId, string component, IProcessGroup tp, Device device,
-        Func<RankContext, TModel> load, IGenerationObserver? observer, StageTimings? timings, Action<StageTimings, double> record, Func<TModel, TResult> run)
+        Func<RankContext, TModel> load, IGenerationObserver? observer, StageTimings? timings, GenerationStage stage, Func<TModel, TResult> run)
         where TModel : class, IDisposable
     {
         var watch = Stopwatch.StartNew();
         using var lease = models.Get(deviceId, component, RankContext.TensorParallel(tp, device), load, observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        watch.Restart();
-        var result = run(lease.Model);
-        if (timings is not null) record(timings, watch.Elapsed.TotalSeconds);
-        return result;
+        using var timed = Timed(stage, timings);
+        return run(lease.Model);
     }
+
+    /// <summary>The stage's section, timed into <paramref name="timings"/> when given: the span stamped is the span timed.</summary>
+    static IDisposable Timed(GenerationStage stage, StageTimings? timings) =>
+        Instrumentation.InSection(stage.Section(), timings is null ? null : seconds => timings.Record(stage, seconds));
 }

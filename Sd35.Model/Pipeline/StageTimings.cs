@@ -28,6 +28,18 @@ public sealed class StageTimings : IGenerationObserver
 
     void IGenerationObserver.StepEnded(DenoisingStepEnd step) => AddStep(step.Seconds);
 
+    /// <summary>Sets the computing seconds of a stage that runs once (not denoising, whose steps add up).</summary>
+    public void Record(GenerationStage stage, double seconds)
+    {
+        switch (stage)
+        {
+            case GenerationStage.TextEncoding: EncodingSeconds = seconds; break;
+            case GenerationStage.ImageEncoding: ImageEncodingSeconds = seconds; break;
+            case GenerationStage.VaeDecoding: DecodingSeconds = seconds; break;
+            default: throw new ArgumentOutOfRangeException(nameof(stage), stage, "denoising is timed by its steps");
+        }
+    }
+
     /// <summary>The computing seconds of <paramref name="stage"/> (its loading is in <see cref="LoadSeconds"/>).</summary>
     public double Seconds(GenerationStage stage) => stage switch
     {
