@@ -81,20 +81,10 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         Line($"{components.Description}: {Mode(request)}{request.Width}×{request.Height}, {request.StepsRun} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
             (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
 
-        var probe = new StageMemoryProbe(pipeline);
+        var probe = new StageMemoryProbe();
         probe.Start();
-        using var result = DemoProgress.Run(console, liveProgress, request.StepsRun, progress =>
-        {
-            pipeline.StageReleased += stage => progress.Stage(stage switch
-            {
-                "encoding" => request.Image is null ? "denoising" : "image encoding",
-                "image encoding" => "denoising",
-                "denoising" => "vae decoding",
-                _ => "done",
-            });
-            progress.Stage("text encoding");
-            return pipeline.Generate(request, progress);
-        });
+        using var result = DemoProgress.Run(console, liveProgress, request.StepsRun,
+            progress => pipeline.Generate(request, GenerationObserver.Combine(progress, probe)));
 
         if (!result.IsLead) return 0;      // under a multi-process launcher, only the lead's process writes the image
         var pictures = ImageOutput.FromUnitRange(result.Image);

@@ -31,7 +31,7 @@ public static class ResidentScenario
         using var pipeline = new StableDiffusion3Pipeline(DemoComponents.BuiltInDefault(), ScalarType.Float32,
             new PipelineOptions { Parallel = config, Launcher = launcher, Residency = residency });
         int loads = 0;
-        pipeline.ModelLoaded += _ => Interlocked.Increment(ref loads);
+        using var loadCount = pipeline.Observe(GenerationObserver.Of(modelLoaded: _ => Interlocked.Increment(ref loads)));
 
         using var first = pipeline.Generate(First);
         int firstLoads = Interlocked.Exchange(ref loads, 0);

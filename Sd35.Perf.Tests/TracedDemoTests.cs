@@ -71,13 +71,9 @@ public abstract class TracedDemoTests(TracedDemoFixture fixture, ITestOutputHelp
     {
         long checkedBefore = fixture.Traced.Trace!.CheckedSteps;
         int loads = 0;
-        void Count(ModelLoad _) => Interlocked.Increment(ref loads);
-        fixture.Traced.ModelLoaded += Count;
-        fixture.Untraced.ModelLoaded += Count;
-        using var traced = fixture.Traced.Generate(fixture.Request(Prompt));
-        using var untraced = fixture.Untraced.Generate(fixture.Request(Prompt));
-        fixture.Traced.ModelLoaded -= Count;
-        fixture.Untraced.ModelLoaded -= Count;
+        var count = GenerationObserver.Of(modelLoaded: _ => Interlocked.Increment(ref loads));
+        using var traced = fixture.Traced.Generate(fixture.Request(Prompt), count);
+        using var untraced = fixture.Untraced.Generate(fixture.Request(Prompt), count);
 
         loads.Should().Be(0, "the fixture placed every device's weights once; the demo's generations reuse them");
 

@@ -140,6 +140,9 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         using var hold = new StepHold(factory.Queue, "long");
         var running = await _client.SubmitOk(new { prompt = "long", steps = 200, width = 32, height = 32 });
         await hold.WaitHeld(running);
+        var held = await _client.GetFromJsonAsync<JsonElement>($"/v1/images/{running}");
+        held.GetProperty("stage").GetString().Should().Be("denoising", "a running job names its stage (GenerationStage, snake_case on the wire)");
+        (await _client.Status(running)).Stage.Should().Be(Sd35.Pipeline.GenerationStage.Denoising);
         var queued = new[] { await _client.SubmitOk(new { prompt = "q1" }), await _client.SubmitOk(new { prompt = "q2" }) };
         (await _client.Status(queued[1])).QueuePosition.Should().Be(1);
         (await _client.GetAsync($"/v1/images/{queued[0]}/png")).StatusCode.Should().Be(HttpStatusCode.Conflict);
@@ -156,6 +159,7 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         var stopped = await _client.WaitFinished(running, TimeSpan.FromMinutes(1));
         stopped.Status.Should().Be(JobStatus.Cancelled);
         stopped.Step.Should().BeLessThan(200, "a running job stops at its next step boundary");
+        stopped.Stage.Should().BeNull("only a running job has a stage");
         (await _client.GetAsync($"/v1/images/{running}/png")).StatusCode.Should().Be(HttpStatusCode.Conflict);
         (await _client.DeleteAsync($"/v1/images/{running}")).StatusCode.Should().Be(HttpStatusCode.Conflict, "it already finished");
         File.Exists(Path.Combine(factory.OutputFolder, $"{running}.png")).Should().BeFalse();

@@ -10,7 +10,7 @@ namespace Sd35.Tests.Parallel;
 /// <summary>
 /// One generation as every device saw it: the latents each device held after each step and each device's copy of
 /// the image (<see cref="StableDiffusion3Pipeline.OnDeviceStep"/>, <see cref="StableDiffusion3Pipeline.OnDeviceImage"/>),
-/// and what the lead reported through <see cref="StableDiffusion3Pipeline.OnStep"/>.
+/// and what the lead reported through <see cref="IGenerationObserver.StepEnded"/>.
 /// </summary>
 public sealed record DeviceRun(IReadOnlyList<Tensor> LeadSteps, IReadOnlyDictionary<(int Device, int Step), Tensor> Steps,
     IReadOnlyDictionary<int, Tensor> Images, Tensor Image)
@@ -28,10 +28,10 @@ public sealed record DeviceRun(IReadOnlyList<Tensor> LeadSteps, IReadOnlyDiction
         var leadSteps = new List<Tensor>();
         var steps = new ConcurrentDictionary<(int, int), Tensor>();
         var images = new ConcurrentDictionary<int, Tensor>();
-        pipeline.OnStep = (_, latents) => leadSteps.Add(latents.clone());
         pipeline.OnDeviceStep = (device, step, latents) => steps[(device, step)] = latents.clone();
         pipeline.OnDeviceImage = (device, image) => images[device] = image.clone();
-        using var result = pipeline.Generate(request, initialLatents: initialLatents, noise: noise);
+        using var result = pipeline.Generate(request, GenerationObserver.Of(stepEnded: step => leadSteps.Add(step.Latents.clone())),
+            initialLatents: initialLatents, noise: noise);
         result.IsLead.Should().BeTrue("the in-process launcher hosts the lead device");
         return new DeviceRun(leadSteps, steps, images, result.Image.clone());
     }

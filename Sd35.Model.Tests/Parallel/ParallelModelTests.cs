@@ -326,7 +326,7 @@ public abstract class ParallelModelTests(string id)
         var actual = DeviceRun.Generate(components, Config, request, io["initial_latents"]);
         actual.LeadSteps.Should().HaveCount(request.Steps);
         for (int i = 0; i < request.Steps; i++)
-            actual.LeadSteps[i].Equals(actual.Steps[(0, i)]).Should().BeTrue("OnStep reports the lead device's latents");
+            actual.LeadSteps[i].Equals(actual.Steps[(0, i)]).Should().BeTrue("the observer's StepEnded reports the lead device's latents");
         actual.CheckEveryDeviceAgainst(expected, Config.DeviceCount, MeshPipelineFp32Pcc, MeshPipelineFp32AbsRel, $"{_id} (cfg + skip-layer guidance)");
         if (Config.DeviceCount == 1)
             actual.Image.Equals(expected.Image).Should().BeTrue("on one device both runs are one program: bit for bit (measured: they are)");

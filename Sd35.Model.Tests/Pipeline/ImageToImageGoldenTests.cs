@@ -60,8 +60,7 @@ public class ImageToImageGoldenTests(ITestOutputHelper log)
 
         var pipeline = new StableDiffusion3Pipeline(components);
         var stepLatents = new List<Tensor>();
-        pipeline.OnStep = (_, latents) => stepLatents.Add(latents.clone());
-        using var result = pipeline.Generate(request, noise: noise);
+        using var result = pipeline.Generate(request, GenerationObserver.Of(stepEnded: step => stepLatents.Add(step.Latents.clone())), noise: noise);
 
         stepLatents.Should().HaveCount(stepsRun);
         for (int i = 0; i < stepsRun; i++)
@@ -107,8 +106,8 @@ public class ImageToImageGoldenTests(ITestOutputHelper log)
         withT5.TextEncoder3.Should().NotBeNull();
         var pipeline = new StableDiffusion3Pipeline(withT5);
         var loaded = new List<string>();
-        pipeline.ModelLoaded += load => loaded.Add(load.Component);
-        using var result = pipeline.Generate(request with { NoT5 = true }, initialLatents: io["initial_latents"]);
+        using var result = pipeline.Generate(request with { NoT5 = true }, GenerationObserver.Of(modelLoaded: load => loaded.Add(load.Component)),
+            initialLatents: io["initial_latents"]);
         loaded.Should().NotContain("text_encoder_3", "--no-t5 drops T5 from the run");
         log.WriteLine($"image: {AssertQuality.Fp32(io["image"], result.Image, $"{caseFolder} image with the no-T5 switch")}");
     }

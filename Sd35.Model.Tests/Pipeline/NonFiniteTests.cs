@@ -16,9 +16,8 @@ public class NonFiniteTests
         var request = TinyModelCopy.Request with { Steps = 2 };
         var pipeline = new StableDiffusion3Pipeline(model.Components());
         var stepsSeen = new List<int>();
-        pipeline.OnStep = (i, _) => stepsSeen.Add(i);
         using var start = full(1, 16, 4, 4, float.NaN);
-        var act = () => pipeline.Generate(request, initialLatents: start);
+        var act = () => pipeline.Generate(request, GenerationObserver.Of(stepEnded: step => stepsSeen.Add(step.Index)), initialLatents: start);
         var error = act.Should().Throw<NonFiniteException>().Which;
         (error.Stage, error.Step).Should().Be(("denoising", 1));
         error.Message.Should().Contain("denoising step 1").And.Contain("NaN");

@@ -55,11 +55,11 @@ public class PipelineGoldenTests
         var io = Golden.ReadAll(Path.Combine(Golden.Resolve(caseFolder), "io.safetensors"));
         var pipeline = new StableDiffusion3Pipeline(components);
         var stepLatents = new List<Tensor>();
-        pipeline.OnStep = (_, latents) => stepLatents.Add(latents.clone());
 
         // The cases do not record their seeds, so the run starts from the stored initial latents, as diffusers'
         // latents= argument does; drawing them from a seed is tested below.
-        using var result = pipeline.Generate(request, initialLatents: io["initial_latents"]);
+        using var result = pipeline.Generate(request, GenerationObserver.Of(stepEnded: step => stepLatents.Add(step.Latents.clone())),
+            initialLatents: io["initial_latents"]);
         for (int i = 0; io.ContainsKey($"timestep_{i}"); i++)
             io[$"timestep_{i}"].item<float>().Should().Be(StableDiffusion3Pipeline.Schedule(components, request).Timesteps[i], $"timestep {i}");
 

@@ -22,14 +22,17 @@ public class PipelineStagingTests
         GC.Collect();
         GC.WaitForPendingFinalizers();
         long baseline = LiveTensors();
-        var liveAfter = new Dictionary<string, long>();
+        var liveAfter = new Dictionary<GenerationStage, long>();
         long liveWhileDenoising = 0;
         int testThread = Environment.CurrentManagedThreadId;
         var observedOn = new HashSet<int>();
-        pipeline.StageReleased += stage => { observedOn.Add(Environment.CurrentManagedThreadId); liveAfter[stage] = LiveTensors() - baseline; };
-        pipeline.OnStep = (_, _) => { observedOn.Add(Environment.CurrentManagedThreadId); liveWhileDenoising = Math.Max(liveWhileDenoising, LiveTensors() - baseline); };
+        var stages = new List<(GenerationStage Stage, bool Started)>();
+        var watch = GenerationObserver.Of(
+            stageStarted: stage => stages.Add((stage, true)),
+            stageEnded: stage => { stages.Add((stage, false)); observedOn.Add(Environment.CurrentManagedThreadId); liveAfter[stage] = LiveTensors() - baseline; },
+            stepEnded: _ => { observedOn.Add(Environment.CurrentManagedThreadId); liveWhileDenoising = Math.Max(liveWhileDenoising, LiveTensors() - baseline); });
 
-        using var result = pipeline.Generate(request);
+        using var result = pipeline.Generate(request, watch);
 
         // Positive controls: the counter is per thread and the baseline is this thread's, so the counts mean something only
         // if the pipeline ran here (a 1×1 generation runs inline) — on another thread every "≤ N live" bound below would
@@ -39,10 +42,12 @@ public class PipelineStagingTests
 
         // Between stages only the prompt embeddings (4 tensors) or the latents cross over; the smallest model
         // released (the tiny VAE decoder) alone holds over 50 tensors, so a model kept alive shows up at once.
-        liveAfter.Keys.Should().Equal("encoding", "denoising", "decoding");
-        liveAfter["encoding"].Should().BeLessThanOrEqualTo(8, "the text encoders must be gone after encoding");
-        liveAfter["denoising"].Should().BeLessThanOrEqualTo(4, "the transformer and the prompt embeddings must be gone after denoising");
-        liveAfter["decoding"].Should().BeLessThanOrEqualTo(2, "only the image may remain after decoding");
+        stages.Should().Equal([(GenerationStage.TextEncoding, true), (GenerationStage.TextEncoding, false), (GenerationStage.Denoising, true),
+            (GenerationStage.Denoising, false), (GenerationStage.VaeDecoding, true), (GenerationStage.VaeDecoding, false)], "each stage starts, then ends, in order");
+        liveAfter.Keys.Should().Equal(GenerationStage.TextEncoding, GenerationStage.Denoising, GenerationStage.VaeDecoding);
+        liveAfter[GenerationStage.TextEncoding].Should().BeLessThanOrEqualTo(8, "the text encoders must be gone after encoding");
+        liveAfter[GenerationStage.Denoising].Should().BeLessThanOrEqualTo(4, "the transformer and the prompt embeddings must be gone after denoising");
+        liveAfter[GenerationStage.VaeDecoding].Should().BeLessThanOrEqualTo(2, "only the image may remain after decoding");
     }
 
     [Theory]
@@ -53,8 +58,7 @@ public class PipelineStagingTests
         var (components, request) = PipelineGoldenTests.Load(Path.Combine("reference", "pipeline", "case0"));
         var pipeline = new StableDiffusion3Pipeline(components);
         bool anyStage = false;
-        pipeline.StageReleased += _ => anyStage = true;
-        var act = () => pipeline.Generate(request with { Width = width, Height = height });
+        var act = () => pipeline.Generate(request with { Width = width, Height = height }, GenerationObserver.Of(stageStarted: _ => anyStage = true));
         act.Should().Throw<Sd35.Errors.RequestException>().WithMessage($"*{expected}*");
         anyStage.Should().BeFalse();
     }

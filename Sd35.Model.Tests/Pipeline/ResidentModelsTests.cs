@@ -48,7 +48,7 @@ public class ResidentModelsTests
     {
         var pipeline = new StableDiffusion3Pipeline(Case.Components, options: new PipelineOptions { Parallel = ParallelConfig.Parse(config), Residency = residency });
         var loads = new Loads();
-        pipeline.ModelLoaded += loads.All.Enqueue;
+        pipeline.Observe(GenerationObserver.Of(modelLoaded: loads.All.Enqueue));
         return (pipeline, loads);
     }
 
@@ -126,9 +126,8 @@ public class ResidentModelsTests
                 .Should().Throw<GenerationCancelledException>().Which.StepsDone.Should().Be(1, "every device stops at the step boundary the lead saw");
             loads.Take().Should().NotContain(l => l.Component == "vae", "the run stopped before decoding");
 
-            pipeline.OnStep = (_, _) => throw new InvalidOperationException("a failure inside the denoising loop");
-            FluentActions.Invoking(() => pipeline.Generate(First)).Should().Throw<InvalidOperationException>();
-            pipeline.OnStep = null;
+            var failing = GenerationObserver.Of(stepEnded: _ => throw new InvalidOperationException("a failure inside the denoising loop"));
+            FluentActions.Invoking(() => pipeline.Generate(First, failing)).Should().Throw<InvalidOperationException>();
 
             using var after = Image(pipeline, Second(guided: true), out _);
             after.ShouldBeBitEqual(expected, $"{config}: a generation after a cancelled and a failed one, resident vs staged");

@@ -10,8 +10,8 @@ namespace Sd35.Pipeline;
 /// </summary>
 public static class FiniteCheck
 {
-    public const string Denoising = "denoising";
-    public const string VaeDecoding = "vae decoding";
+    public static readonly string Denoising = GenerationStage.Denoising.Label();
+    public static readonly string VaeDecoding = GenerationStage.VaeDecoding.Label();
 
     /// <exception cref="NonFiniteException">naming the stage and step, with how many values are NaN or infinite</exception>
     /// <param name="byEveryRank">every rank checks the same values at this point (see <see cref="NonFiniteException.ByEveryRank"/>)</param>

@@ -7,15 +7,14 @@ using Sd35.Profiling;
 namespace Sd35.Pipeline;
 
 /// <summary>
-/// Who watches a generation: timings, the latents after each step (the lead's, and with <paramref name="OnDeviceStep"/>
-/// every device's), progress, and the stage boundaries.
+/// What a generation reports and to whom: the timings, the observer (pipeline-wide and the generation's own, as one),
+/// how many steps run, and with <paramref name="OnDeviceStep"/> every device's latents after each step.
 /// </summary>
-sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnStep, IProgress<int>? Progress, Action<string>? StageReleased,
-    Action<int, int, Tensor>? OnDeviceStep = null)
+sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observer, int StepsRun, Action<int, int, Tensor>? OnDeviceStep = null)
 {
     /// <summary>
     /// One device's step callback: every device hands its own latents to <see cref="OnDeviceStep"/> (so a test can
-    /// compare each device's copy, not only the lead's); the lead also records the timings, calls OnStep and reports progress.
+    /// compare each device's copy, not only the lead's); the lead also records the timings and tells the observer.
     /// </summary>
     public Action<int, Tensor, double>? StepDoneOn(int device, bool lead)
     {
@@ -29,13 +28,20 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 
     public void StepDone(int step, Tensor latents, double seconds)
     {
-        Timings.AddStep(seconds);
-        if (OnStep is not null)
-        {
-            using var host = ShapeOnly.ToHost(latents);
-            OnStep(step, host);
-        }
-        Progress?.Report(step + 1);
+        using var end = new DenoisingStepEnd(step, StepsRun, seconds, latents);
+        ((IGenerationObserver)Timings).StepEnded(end);
+        Observer.StepEnded(end);
+    }
+
+    /// <summary>The lead's stage boundaries; other devices report none.</summary>
+    public void Started(GenerationStage stage, bool lead)
+    {
+        if (lead) Observer.StageStarted(stage);
+    }
+
+    public void Ended(GenerationStage stage, bool lead)
+    {
+        if (lead) Observer.StageEnded(stage);
     }
 }
 
@@ -45,7 +51,7 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// <see cref="EncoderPlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
 /// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
 /// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
-/// the one that writes it. Only the lead device reports progress, steps and stage boundaries (the VAE's first
+/// the one that writes it. Only the lead device reports steps and stage boundaries (the VAE's first
 /// device reports the decoding times); every device reports its latents after each step to <c>OnDeviceStep</c> when set. Models come from <paramref name="models"/>, which releases each stage's before
 /// the next loads its own, or keeps them for the next generation. With a cancellable <paramref name="cancellation"/>,
 /// every device asks the lead after each step whether to stop, so all stop at the same step boundary.
@@ -54,7 +60,7 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// device, and every process of a multi-process run, the same tensors)</param>
 /// <param name="scheduler">set up for the steps that run (image to image starts part-way, see <see cref="FlowMatchEulerScheduler.StartAt"/>)</param>
 sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
-    NoiseSource noise, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null,
+    NoiseSource noise, FlowMatchEulerScheduler scheduler, GenerationReports reports, Sd35.Mesh.Tracing.StepTrace? trace = null,
     PipelineModels? models = null, CancellationToken cancellation = default)
 {
     readonly PipelineModels _models = models ?? PipelineModels.Staged;
@@ -70,30 +76,32 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         var placed = rank.Place(config);
         Tensor latents;
         bool inpainting;
+        reports.Started(GenerationStage.TextEncoding, lead);
         using (var prompt = Encode(rank, everyone, lead))
         {
-            if (lead) observers.StageReleased?.Invoke("encoding");
-            using var start = Start(rank, everyone, placed.Context.Device);
-            if (lead && request.Image is not null) observers.StageReleased?.Invoke("image encoding");
+            reports.Ended(GenerationStage.TextEncoding, lead);
+            using var start = Start(rank, everyone, placed.Context.Device, lead);
             inpainting = start.Inpainting;
+            reports.Started(GenerationStage.Denoising, lead);
             latents = Denoise(placed, prompt, start, lead, everyone);
         }
         Tensor image;
         using (latents)
         {
-            if (lead) observers.StageReleased?.Invoke("denoising");
+            reports.Ended(GenerationStage.Denoising, lead);
+            reports.Started(GenerationStage.VaeDecoding, lead);
             image = Decode(rank, everyone, latents, addShift: !inpainting);
         }
-        if (lead) observers.StageReleased?.Invoke("decoding");
+        reports.Ended(GenerationStage.VaeDecoding, lead);
         return image;
     }
 
     EncodedPrompt Encode(MeshRank rank, IProcessGroup everyone, bool lead)
     {
-        using var section = Instrumentation.InSection(PerfSections.TotalEncoding);
+        using var section = Instrumentation.InSection(GenerationStage.TextEncoding.Section());
         var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
         var encoded = members is null ? null
-            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null, _models, rank.Id);
+            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? reports.Timings : null, _models, rank.Id, reports.Observer);
         if (everyone.Size == 1) return encoded!;
         // Every device denoises with the lead's prompt, the encoders' other devices too, so all run on the same bits.
         using (encoded)
@@ -110,7 +118,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     /// aligned, though only the VAE's devices use it), then the pipeline's noise — and the image's latents, encoded
     /// where the VAE runs (tensor parallel as the decoder) and sent from the first of those devices to all.
     /// </summary>
-    LatentStart Start(MeshRank rank, IProcessGroup everyone, Device device)
+    LatentStart Start(MeshRank rank, IProcessGroup everyone, Device device, bool lead)
     {
         var vae = components.VaeConfig;
         // diffusers: text to image draws the transformer's in_channels; image to image and inpainting the VAE's
@@ -124,8 +132,10 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
             return LatentStart.FromNoise(initial, device);
         }
         Tensor imageLatents;
+        reports.Started(GenerationStage.ImageEncoding, lead);
         using (var eps = draws.Next([1, .. shape[1..]], dtype, "vae"))
             imageLatents = EncodeImage(rank, everyone, eps);
+        reports.Ended(GenerationStage.ImageEncoding, lead);
         using (imageLatents)
         using (var pipelineNoise = draws.Next(shape, dtype, "pipeline"))
             return LatentStart.FromImage(request, imageLatents, pipelineNoise, scheduler, device);
@@ -133,7 +143,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
 
     Tensor EncodeImage(MeshRank rank, IProcessGroup everyone, Tensor eps)
     {
-        using var section = Instrumentation.InSection(PerfSections.Vae);
+        using var section = Instrumentation.InSection(GenerationStage.ImageEncoding.Section());
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
         var (reporter, root) = VaeReporter(rank);
         Tensor? latents = null;
@@ -141,7 +151,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         {
             using var image = request.Image!.ToTensor();
             latents = PipelineStages.EncodeImage(components, dtype, image, eps, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
+                rank.Id == reporter ? reports.Timings : null, _models, rank.Id, reports.Observer);
         }
         if (everyone.Size == 1) return latents!;
         using (latents)
@@ -160,24 +170,24 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, LatentStart start, bool lead, IProcessGroup everyone)
     {
         var watch = Stopwatch.StartNew();
-        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype));
+        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype), reports.Observer);
         var transformer = lease.Model;
-        if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
+        if (lead) reports.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, placed);
         var latents = start.Initial.clone();
-        var stepDone = StepStopAgreement.After(observers.StepDoneOn(placed.Placement.DeviceId, lead), cancellation, everyone, lead, Lead);
+        var stepDone = StepStopAgreement.After(reports.StepDoneOn(placed.Placement.DeviceId, lead), cancellation, everyone, lead, Lead);
         return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace,
             start.Inpainting ? (step, next) => start.AfterStep(step, next, scheduler) : null);
     }
 
     Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents, bool addShift)
     {
-        using var section = Instrumentation.InSection(PerfSections.Vae);
+        using var section = Instrumentation.InSection(GenerationStage.VaeDecoding.Section());
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
         var (reporter, root) = VaeReporter(rank);
         var (image, nonFinite) = members is null ? (null, null)
             : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? observers.Timings : null, _models, rank.Id, addShift);
+                rank.Id == reporter ? reports.Timings : null, _models, rank.Id, reports.Observer, addShift);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {

@@ -25,9 +25,6 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
 
     public ModelResidency Residency { get; } = residency;
 
-    /// <summary>Raised on the loading rank's thread after each load.</summary>
-    public event Action<ModelLoad>? Loaded;
-
     /// <summary>Models kept now (tests: a disposed pipeline keeps none).</summary>
     public int KeptCount
     {
@@ -42,11 +39,13 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
 
     /// <summary>
     /// The model <paramref name="component"/> of device <paramref name="deviceId"/>, made by <paramref name="load"/>
-    /// when it is not kept. Dispose the lease when the stage is done: it releases a staged model, not a kept one.
+    /// when it is not kept (and then tells <paramref name="observer"/>, on the loading rank's thread). Dispose the lease
+    /// when the stage is done: it releases a staged model, not a kept one.
     /// </summary>
-    public ModelLease<T> Get<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load) where T : class, IDisposable
+    public ModelLease<T> Get<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load, IGenerationObserver? observer = null)
+        where T : class, IDisposable
     {
-        if (Residency == ModelResidency.Staged) return new ModelLease<T>(Load(deviceId, component, context, load), owned: true);
+        if (Residency == ModelResidency.Staged) return new ModelLease<T>(Load(deviceId, component, context, load, observer), owned: true);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -60,7 +59,7 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
             }
         }
         var handles = context with { Sp = new RebindableProcessGroup(context.Sp), Tp = new RebindableProcessGroup(context.Tp) };
-        var model = OutsideAnyDisposeScope(() => Load(deviceId, component, handles, load));
+        var model = OutsideAnyDisposeScope(() => Load(deviceId, component, handles, load, observer));
         lock (_gate)
         {
             if (_disposed || _kept.ContainsKey((deviceId, component)))
@@ -75,11 +74,11 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
         return new ModelLease<T>(model, owned: false);
     }
 
-    T Load<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load)
+    static T Load<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load, IGenerationObserver? observer)
     {
         var watch = Stopwatch.StartNew();
         var model = load(context);
-        Loaded?.Invoke(new ModelLoad(deviceId, component, watch.Elapsed.TotalSeconds));
+        observer?.ModelLoaded(new ModelLoad(deviceId, component, watch.Elapsed.TotalSeconds));
         return model;
     }
 

@@ -17,26 +17,24 @@ public static class PipelineStages
 {
     /// <summary>Tokenizes and encodes the prompt (and the negative prompt under guidance) with CLIP-L, CLIP-G and T5.</summary>
     public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings) =>
-        Encode(components, dtype, request, tp, device, timings, PipelineModels.Staged, deviceId: 0);
+        Encode(components, dtype, request, tp, device, timings, PipelineModels.Staged, deviceId: 0, observer: null);
 
     internal static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings,
-        PipelineModels models, int deviceId)
+        PipelineModels models, int deviceId, IGenerationObserver? observer)
     {
         var watch = Stopwatch.StartNew();
         var tokenizers = components.Tokenizers();
         var rank = RankContext.TensorParallel(tp, device);
-        using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype));
-        using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype));
+        using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype), observer);
+        using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype), observer);
         using var t5 = components.TextEncoder3 is not { } t5Folder || request.NoT5 ? (ModelLease<T5EncoderModel>?)null
-            : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype));
+            : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype), observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
-        watch.Restart();
+        using var timed = Timed(GenerationStage.TextEncoding, timings);
         var encoder = new Sd3PromptEncoder(clipL.Model, clipG.Model, t5?.Model, components.TransformerConfig.JointAttentionDim, tokenizers) { Timings = timings };
         var prompt = Sd3Prompt.Single(request.Prompt, request.NegativePrompt, request.Prompt2, request.Prompt3, request.NegativePrompt2, request.NegativePrompt3);
-        var encoded = encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength, numImagesPerPrompt: request.NumImagesPerPrompt);
-        if (timings is not null) timings.EncodingSeconds = watch.Elapsed.TotalSeconds;
-        return encoded;
+        return encoder.Encode(prompt, request.UsesClassifierFreeGuidance, request.MaxSequenceLength, numImagesPerPrompt: request.NumImagesPerPrompt);
     }
 
     /// <summary>
@@ -45,10 +43,10 @@ public static class PipelineStages
     /// latent space: <c>(sample − shift) · scaling</c> [1, C, H/f, W/f] in the pipeline's dtype.
     /// </summary>
     internal static Tensor EncodeImage(PipelineComponents components, ScalarType dtype, Tensor image, Tensor eps, IProcessGroup tp, Device device,
-        StageTimings? timings, PipelineModels models, int deviceId)
+        StageTimings? timings, PipelineModels models, int deviceId, IGenerationObserver? observer)
     {
-        return RunStage(models, deviceId, "vae_encoder", tp, device, r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), timings,
-            (t, seconds) => t.ImageEncodingSeconds = seconds, vae =>
+        return RunStage(models, deviceId, "vae_encoder", tp, device, r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), observer, timings,
+            GenerationStage.ImageEncoding, vae =>
             {
                 using var scope = NewDisposeScope();
                 var normalized = (image * 2.0 - 1.0).to(dtype, device);
@@ -60,7 +58,7 @@ public static class PipelineStages
     /// <summary>Un-scales and decodes the final latents; returns the image in [0, 1] as float32 on the CPU.</summary>
     public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings)
     {
-        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, tp, device, timings, PipelineModels.Staged, deviceId: 0);
+        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, tp, device, timings, PipelineModels.Staged, deviceId: 0, observer: null);
         if (nonFinite is { } counts)
         {
             image.Dispose();
@@ -72,10 +70,10 @@ public static class PipelineStages
     /// <summary>The image in [0, 1] and what the finite check of the decoder's output found (before the clamp, which would hide infinities).</summary>
     /// <param name="addShift">false reproduces diffusers' inpainting pipeline, which unscales by <c>latents / scaling_factor</c> alone</param>
     internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp,
-        Device device, StageTimings? timings, PipelineModels models, int deviceId, bool addShift = true)
+        Device device, StageTimings? timings, PipelineModels models, int deviceId, IGenerationObserver? observer, bool addShift = true)
     {
-        return RunStage(models, deviceId, "vae", tp, device, r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), timings,
-            (t, seconds) => t.DecodingSeconds = seconds, vae =>
+        return RunStage(models, deviceId, "vae", tp, device, r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), observer, timings,
+            GenerationStage.VaeDecoding, vae =>
             {
                 using var scope = NewDisposeScope();
                 var decoded = vae.Decode(latents.to(device), addShift);
@@ -87,18 +85,20 @@ public static class PipelineStages
 
     /// <summary>
     /// A stage with one model: leases it from the store (tensor parallel over <paramref name="tp"/>; the wait and load
-    /// timed as loading), runs <paramref name="run"/> on it (timed by <paramref name="record"/>) and releases the lease.
+    /// timed as loading), runs <paramref name="run"/> on it (timed as <paramref name="stage"/>) and releases the lease.
     /// </summary>
     static TResult RunStage<TModel, TResult>(PipelineModels models, int deviceId, string component, IProcessGroup tp, Device device,
-        Func<RankContext, TModel> load, StageTimings? timings, Action<StageTimings, double> record, Func<TModel, TResult> run)
+        Func<RankContext, TModel> load, IGenerationObserver? observer, StageTimings? timings, GenerationStage stage, Func<TModel, TResult> run)
         where TModel : class, IDisposable
     {
         var watch = Stopwatch.StartNew();
-        using var lease = models.Get(deviceId, component, RankContext.TensorParallel(tp, device), load);
+        using var lease = models.Get(deviceId, component, RankContext.TensorParallel(tp, device), load, observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        watch.Restart();
-        var result = run(lease.Model);
-        if (timings is not null) record(timings, watch.Elapsed.TotalSeconds);
-        return result;
+        using var timed = Timed(stage, timings);
+        return run(lease.Model);
     }
+
+    /// <summary>The stage's section, timed into <paramref name="timings"/> when given: the span stamped is the span timed.</summary>
+    static IDisposable Timed(GenerationStage stage, StageTimings? timings) =>
+        Instrumentation.InSection(stage.Section(), timings is null ? null : seconds => timings.Record(stage, seconds));
 }

@@ -48,7 +48,7 @@ public sealed class Sd3PromptEncoder
             throw new ArgumentException($"T5's d_model {t5.Config.DModel} differs from the transformer's joint_attention_dim {jointAttentionDim}");
     }
 
-    /// <summary>When set, the CLIP and T5 forwards add their wall-clock seconds here (the perf tests' clip/t5 sections).</summary>
+    /// <summary>When set, the CLIP and T5 forwards add the seconds of their sections here (the perf tests' clip/t5 sections).</summary>
     public StageTimings? Timings { get; init; }
 
     /// <summary>
@@ -99,15 +99,11 @@ public sealed class Sd3PromptEncoder
     {
         if (numImagesPerPrompt < 1) throw new ArgumentOutOfRangeException(nameof(numImagesPerPrompt), "must be at least 1");
         using var scope = NewDisposeScope();
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         var (clipLHidden, clipLPooled) = EncodeClip(_clipL, clipLIds, clipSkip, "CLIP-L");
         var (clipGHidden, clipGPooled) = EncodeClip(_clipG, clipGIds, clipSkip, "CLIP-G");
-        if (Timings is not null) Timings.ClipEncodingSeconds += watch.Elapsed.TotalSeconds;
         // diffusers casts both CLIP hidden states to text_encoder's (CLIP-L's) dtype.
         var clipHidden = cat([clipLHidden, clipGHidden.to(clipLHidden.dtype)], -1);
-        watch.Restart();
         var t5Hidden = EncodeT5(t5Ids, clipLIds.shape[0], clipHidden.dtype, clipHidden.device);
-        if (Timings is not null) Timings.T5EncodingSeconds += watch.Elapsed.TotalSeconds;
         var padded = nn.functional.pad(clipHidden, [0, t5Hidden.shape[^1] - clipHidden.shape[^1]]);
         var promptEmbeds = cat([padded, t5Hidden], 1);
         var pooled = cat([clipLPooled, clipGPooled], -1);
@@ -120,10 +116,10 @@ public sealed class Sd3PromptEncoder
         return new PromptEmbeddings(promptEmbeds.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
     }
 
-    static (Tensor Hidden, Tensor Pooled) EncodeClip(ClipTextModel model, Tensor ids, int? clipSkip, string what)
+    (Tensor Hidden, Tensor Pooled) EncodeClip(ClipTextModel model, Tensor ids, int? clipSkip, string what)
     {
         RequireShape(ids, ClipTokens, what);
-        using var section = Instrumentation.InSection(PerfSections.ClipEncoding);
+        using var section = Instrumentation.InSection(PerfSections.ClipEncoding, Timings is { } timings ? s => timings.ClipEncodingSeconds += s : null);
         var output = model.forward(ids);
         return (output.HiddenState(-(clipSkip ?? 0) - 2), output.TextEmbeds!);
     }
@@ -133,7 +129,7 @@ public sealed class Sd3PromptEncoder
         if (_t5 is null) return zeros([batch, ClipTokens, JointAttentionDim], clipDType, device);
         if (ids is null) throw new ArgumentNullException(nameof(ids), "T5 is present, so T5 token ids are required");
         if (ids.shape[0] != batch) throw new ArgumentException($"T5 ids have batch {ids.shape[0]}, CLIP ids {batch}");
-        using var section = Instrumentation.InSection(PerfSections.T5Encoding);
+        using var section = Instrumentation.InSection(PerfSections.T5Encoding, Timings is { } timings ? s => timings.T5EncodingSeconds += s : null);
         return _t5.forward(ids);
     }
 

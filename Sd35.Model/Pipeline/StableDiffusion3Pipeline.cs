@@ -51,13 +51,9 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         _launcher = options.ResolveLauncher();
         Trace = options.Trace;
         _models = new PipelineModels(options.Residency);
-        _models.Loaded += load => ModelLoaded?.Invoke(load);
     }
 
     public ModelResidency Residency => _models.Residency;
-
-    /// <summary>Raised after each model load, on the loading rank's thread (tests count loads here).</summary>
-    public event Action<ModelLoad>? ModelLoaded;
 
     /// <summary>Models kept by this process now: none when staged, and none once disposed.</summary>
     public int ResidentModelCount => _models.KeptCount;
@@ -65,11 +61,24 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <summary>Bytes of the models kept by this process now, per component (<c>transformer</c>, <c>vae</c>, …); empty when staged.</summary>
     public IReadOnlyDictionary<string, long> ResidentModelBytes() => _models.KeptBytes();
 
-    /// <summary>Raised on the lead device after each stage with its name, once its models are released (tests watch memory here).</summary>
-    public event Action<string>? StageReleased;
+    readonly object _observing = new();
+    IGenerationObserver[] _observers = [];
 
-    /// <summary>Called on the lead device after each denoising step with the step index and the latents (on the CPU).</summary>
-    public Action<int, Tensor>? OnStep { get; set; }
+    /// <summary>
+    /// Tells <paramref name="observer"/> about every generation of this pipeline (model loads, stages, steps) until the
+    /// result is disposed; a generation's own observer goes to <see cref="Generate"/>.
+    /// </summary>
+    public IDisposable Observe(IGenerationObserver observer)
+    {
+        lock (_observing) _observers = [.. _observers, observer];
+        return new Unsubscribe(() => { lock (_observing) _observers = _observers.Where(o => o != observer).ToArray(); });
+    }
+
+    sealed class Unsubscribe(Action undo) : IDisposable
+    {
+        Action? _undo = undo;
+        public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
+    }
 
     /// <summary>
     /// Called on every device this process hosts after each denoising step, on that device's thread (devices call it
@@ -81,6 +90,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <summary>Called once per device this process hosts, after the generation, with the device id and that device's copy of the image.</summary>
     public Action<int, Tensor>? OnDeviceImage { get; set; }
 
+    /// <param name="observer">watches this generation: its stages, steps and model loads (see <see cref="IGenerationObserver"/>)</param>
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>;
     /// text to image only)</param>
     /// <param name="noise">where the random draws come from (default: the request's seed, as diffusers' seeded CPU
@@ -88,7 +98,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <param name="cancellation">when cancellable, every device asks the lead after each denoising step whether to stop
     /// (one small broadcast per step on a mesh) and all throw <see cref="GenerationCancelledException"/> at the same step;
     /// under a multi-process launcher every process must pass a cancellable token or none, and only the lead's decides</param>
-    public GenerationResult Generate(GenerationRequest request, IProgress<int>? progress = null, Tensor? initialLatents = null,
+    public GenerationResult Generate(GenerationRequest request, IGenerationObserver? observer = null, Tensor? initialLatents = null,
         CancellationToken cancellation = default, NoiseSource? noise = null)
     {
         if (initialLatents is not null)
@@ -98,18 +108,19 @@ public sealed class StableDiffusion3Pipeline : IDisposable
             noise = NoiseSource.GivenLatents(initialLatents);
         }
         noise ??= NoiseSource.Seeded(request.Seed);
-        if (Residency == ModelResidency.Staged) return Run(request, progress, noise, cancellation);
+        if (Residency == ModelResidency.Staged) return Run(request, observer, noise, cancellation);
         // Resident models (and the group handles they hold) serve one generation at a time.
-        lock (_generating) return Run(request, progress, noise, cancellation);
+        lock (_generating) return Run(request, observer, noise, cancellation);
     }
 
-    GenerationResult Run(GenerationRequest request, IProgress<int>? progress, NoiseSource noise, CancellationToken cancellation)
+    GenerationResult Run(GenerationRequest request, IGenerationObserver? observer, NoiseSource noise, CancellationToken cancellation)
     {
         Validate(_components, _parallel, request);
         var timings = new StageTimings();
         var scheduler = Schedule(_components, request);
         var program = new GenerationProgram(_components, _dtype, _parallel, request, noise, scheduler,
-            new GenerationObservers(timings, OnStep, progress, StageReleased, OnDeviceStep), Trace, _models, cancellation);
+            new GenerationReports(timings, GenerationObserver.Combine([.. Volatile.Read(ref _observers), observer]), request.StepsRun, OnDeviceStep),
+            Trace, _models, cancellation);
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
         if (OnDeviceImage is { } onImage)
             foreach (var (id, image) in images.OrderBy(i => i.Key)) onImage(id, image);

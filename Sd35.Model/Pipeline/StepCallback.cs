@@ -1,11 +1,10 @@
 namespace Sd35.Pipeline;
 
 /// <summary>
-/// Progress for <see cref="StableDiffusion3Pipeline.Generate"/> that calls back at once, on the lead device's thread,
-/// after each step. <see cref="Progress{T}"/> would post to a synchronization context or the thread pool and see the
-/// step later, while the run goes on; a caller that cancels "after step n" needs to see step n when it happens.
+/// An observer of the finished steps only: calls back with the steps done (1, 2, …) at once, on the lead device's
+/// thread, after each step, so a caller that cancels "after step n" sees step n when it happens.
 /// </summary>
-public sealed class StepCallback(Action<int> stepsDone) : IProgress<int>
+public sealed class StepCallback(Action<int> stepsDone) : IGenerationObserver
 {
-    public void Report(int value) => stepsDone(value);
+    public void StepEnded(DenoisingStepEnd step) => stepsDone(step.Done);
 }

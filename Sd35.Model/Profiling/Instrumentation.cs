@@ -98,6 +98,22 @@ public static class Instrumentation
         return new Restore(() => sections.Pop());
     }
 
+    /// <summary>
+    /// <see cref="InSection(string)"/> that also times the span: when it closes, <paramref name="record"/> (if any) gets its
+    /// wall-clock seconds, so a span stamped for the recorders and timed for the reports is one span, not two.
+    /// </summary>
+    public static IDisposable InSection(string name, Action<double>? record)
+    {
+        if (record is null) return InSection(name);
+        var section = InSection(name);
+        long start = Stopwatch.GetTimestamp();
+        return new Restore(() =>
+        {
+            section.Dispose();
+            record(Stopwatch.GetElapsedTime(start).TotalSeconds);
+        });
+    }
+
     /// <summary>Now, when a sink watches (an op's start); 0 otherwise, so an unwatched op does not read the clock.</summary>
     public static long Timestamp() => s_sink is null ? 0 : Stopwatch.GetTimestamp();
 

@@ -99,24 +99,7 @@ public static class PerfSession
         double cpuBusy = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds / wall;
         double dispatchRate = (dispatchBefore + dispatch.Measure()) / 2;
         double gemmRate = (gemmBefore + gemm.Measure()) / 2;
-        return new TimedResult(SectionsOf(result.Timings, wall), gemmRate, dispatchRate, cpuBusy, OtherWork.CoresSince(others));
-    }
-
-    /// <summary>One generation's sections, named as the reference names them.</summary>
-    static Dictionary<string, double> SectionsOf(StageTimings timings, double wallSeconds)
-    {
-        var sections = new Dictionary<string, double>
-        {
-            [PerfSections.ClipEncoding] = timings.ClipEncodingSeconds,
-            [PerfSections.T5Encoding] = timings.T5EncodingSeconds,
-            [PerfSections.TotalEncoding] = timings.EncodingSeconds,
-        };
-        for (int j = 0; j < timings.StepSeconds.Count; j++) sections[PerfSections.DenoisingStep(j)] = timings.StepSeconds[j];
-        sections[PerfSections.Denoising] = timings.DenoisingSeconds;
-        sections[PerfSections.Vae] = timings.DecodingSeconds;
-        sections[PerfSections.Total] = wallSeconds - timings.LoadSeconds;
-        sections[PerfSections.Load] = timings.LoadSeconds;
-        return sections;
+        return new TimedResult(result.Timings.Sections(wall), gemmRate, dispatchRate, cpuBusy, OtherWork.CoresSince(others));
     }
 
     /// <summary>

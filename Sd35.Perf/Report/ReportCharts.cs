@@ -34,11 +34,11 @@ public static class ReportCharts
     public static void Steps(string path, string title, IReadOnlyList<ComparisonRow> rows)
     {
         var plot = new Plot();
-        var steps = rows.Where(r => PerfSections.IsStep(r.Name)).OrderBy(r => int.Parse(r.Name["denoising_step_".Length..])).ToArray();
+        var steps = rows.Where(r => PerfSections.IsStep(r.Name)).OrderBy(r => PerfSections.StepIndex(r.Name)).ToArray();
         void Line(Func<ComparisonRow, Series?> pick, Color color, string label)
         {
             var points = steps.Where(r => pick(r) is not null).ToArray();
-            var scatter = plot.Add.Scatter(points.Select(r => (double)int.Parse(r.Name["denoising_step_".Length..])).ToArray(),
+            var scatter = plot.Add.Scatter(points.Select(r => (double)PerfSections.StepIndex(r.Name)).ToArray(),
                 points.Select(r => pick(r)!.Stats.Median).ToArray(), color);
             scatter.LegendText = label;
         }

@@ -47,12 +47,8 @@ public sealed class PipelineAdapter : IDisposable
             new PipelineOptions { Parallel = _parallel, Device = options.Device, Residency = options.Models, Launcher = launcher });
     }
 
-    /// <summary>Raised after each model load by this process's devices (the metrics' load times).</summary>
-    public event Action<ModelLoad>? ModelLoaded
-    {
-        add => _pipeline.ModelLoaded += value;
-        remove => _pipeline.ModelLoaded -= value;
-    }
+    /// <summary>Tells <paramref name="observer"/> about every generation of this process until disposed (the metrics' model load times).</summary>
+    public IDisposable Observe(IGenerationObserver observer) => _pipeline.Observe(observer);
 
     /// <summary>Bytes of the models this process keeps loaded, per component; empty with <c>--models staged</c>.</summary>
     public IReadOnlyDictionary<string, long> ResidentModelBytes() => _pipeline.ResidentModelBytes();
@@ -139,16 +135,16 @@ public sealed class PipelineAdapter : IDisposable
 
     /// <summary>
     /// Runs one generation on the calling thread (under MPI, on every process: the request goes to the workers first).
-    /// <paramref name="stepDone"/> sees each finished step; <paramref name="cancellation"/> stops the run at the next
+    /// <paramref name="observer"/> sees its stages and steps; <paramref name="cancellation"/> stops the run at the next
     /// step boundary, agreed by every device (<see cref="GenerationCancelledException"/>). Every tensor this thread makes
     /// is registered in one dispose scope, so a stopped run releases its latents (and staged models) at once rather
     /// than at the garbage collector's leisure; resident models are kept apart from it.
     /// </summary>
-    public GenerationOutcome Generate(GenerationRequest request, Action<int> stepDone, CancellationToken cancellation)
+    public GenerationOutcome Generate(GenerationRequest request, IGenerationObserver observer, CancellationToken cancellation)
     {
         _relay?.Announce(request);
         using var scope = torch.NewDisposeScope();
-        using var result = _pipeline.Generate(request, new StepCallback(stepDone), cancellation: cancellation);
+        using var result = _pipeline.Generate(request, observer, cancellation: cancellation);
         return new GenerationOutcome(ImageOutput.FromUnitRange(result.Image), result.Timings);
     }
 

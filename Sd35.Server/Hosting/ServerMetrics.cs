@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Sd35.Diagnostics;
+using Sd35.Pipeline;
 using Sd35.Server.Jobs;
 
 namespace Sd35.Server.Hosting;
@@ -13,7 +14,7 @@ namespace Sd35.Server.Hosting;
 /// this class adds the queue, the generations (histograms, so p50/p99 are PromQL's <c>histogram_quantile</c>), model
 /// loads, resident model bytes per component and the process's memory.
 /// </summary>
-public sealed class ServerMetrics
+public sealed class ServerMetrics : IGenerationObserver
 {
     public const string MeterName = "Sd35.Server";
 
@@ -52,8 +53,10 @@ public sealed class ServerMetrics
         _meter.CreateObservableGauge("sd35.process.memory.managed", () => GC.GetTotalMemory(false), "By", "Bytes on the .NET heap");
 
         queue.JobFinished += Record;
-        pipeline.ModelLoaded += load => _load.Record(load.Seconds, new KeyValuePair<string, object?>("component", load.Component));
+        pipeline.Observe(this);
     }
+
+    void IGenerationObserver.ModelLoaded(ModelLoad load) => _load.Record(load.Seconds, new KeyValuePair<string, object?>("component", load.Component));
 
     void Record(GenerationJob job)
     {

@@ -7,15 +7,17 @@ public enum JobStatus { Queued, Running, Succeeded, Failed, Cancelled }
 
 /// <summary>
 /// One accepted request, from the queue to its PNG. Its state changes only through the methods below (under one
-/// lock); every change wakes the server-sent-event streams watching it.
+/// lock); every change wakes the server-sent-event streams watching it. It observes its own generation: the stage
+/// running and the steps done.
 /// </summary>
-public sealed class GenerationJob
+public sealed class GenerationJob : IGenerationObserver
 {
     readonly object _lock = new();
     readonly CancellationTokenSource _cancel = new();
     TaskCompletionSource _changed = NewSignal();
     JobStatus _status = JobStatus.Queued;
     int _step;
+    GenerationStage? _stage;
     StageTimings? _timings;
     string? _error;
     DateTimeOffset? _started, _finished;
@@ -77,6 +79,10 @@ public sealed class GenerationJob
 
     public void StepDone(int done) => Change(() => _step = done);
 
+    void IGenerationObserver.StageStarted(GenerationStage stage) => Change(() => _stage = stage);
+
+    void IGenerationObserver.StepEnded(DenoisingStepEnd step) => StepDone(step.Done);
+
     public void Succeed(IReadOnlyList<string> pngPaths, StageTimings timings) =>
         Finish(JobStatus.Succeeded, null, timings, () => PngPaths = pngPaths);
 
@@ -121,7 +127,7 @@ public sealed class GenerationJob
         {
             int steps = StepsRun;
             return new JobSnapshot(
-                Id, _status, _step, steps, steps == 0 ? 0 : (double)_step / steps, queuePosition,
+                Id, _status, _status == JobStatus.Running ? _stage : null, _step, steps, steps == 0 ? 0 : (double)_step / steps, queuePosition,
                 Parameters, _timings is null ? null : SectionTimings.Of(_timings), _error,
                 Created, _started, _finished, PngPaths.Select((_, i) => $"/v1/images/{Id}/png/{i + 1}").ToList());
         }
@@ -147,10 +153,12 @@ public sealed class GenerationJob
     }
 }
 
-/// <summary>What <c>GET /v1/images/{id}</c> answers (snake_case on the wire). <paramref name="Steps"/>: the steps that run
+/// <summary>What <c>GET /v1/images/{id}</c> answers (snake_case on the wire). <paramref name="Stage"/>: the stage running
+/// (<c>text_encoding</c>, <c>image_encoding</c>, <c>denoising</c>, <c>vae_decoding</c>) while the job runs, else null;
+/// <paramref name="Steps"/>: the steps that run
 /// (image to image runs strength × the scheduled steps); <paramref name="Images"/>: each image's address once succeeded.</summary>
 public sealed record JobSnapshot(
-    string Id, JobStatus Status, int Step, int Steps, double Progress, int? QueuePosition,
+    string Id, JobStatus Status, GenerationStage? Stage, int Step, int Steps, double Progress, int? QueuePosition,
     JobParameters Parameters, SectionTimings? Timings, string? Error,
     DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished, IReadOnlyList<string> Images);
 

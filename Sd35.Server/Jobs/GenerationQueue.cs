@@ -168,11 +168,8 @@ public sealed class GenerationQueue(PipelineAdapter pipeline, OutputFolder outpu
         {
             linked.Token.ThrowIfCancellationRequested();
             job.Start();
-            var outcome = pipeline.Generate(job.Request, step =>
-            {
-                job.StepDone(step);
-                StepFinished?.Invoke(job, step);
-            }, linked.Token);
+            // The job first (its status shows the step), then the queue's listeners, which may hold the run there.
+            var outcome = pipeline.Generate(job.Request, GenerationObserver.Combine(job, new StepCallback(step => StepFinished?.Invoke(job, step))), linked.Token);
             linked.Token.ThrowIfCancellationRequested();
             job.Succeed(output.Save(job.Id, outcome.Images), outcome.Timings);
             logger.LogInformation("job {Id} succeeded in {Seconds:F3} s", job.Id, outcome.Timings.TotalSeconds);

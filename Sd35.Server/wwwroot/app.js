@@ -182,7 +182,7 @@ function follow(id) {
   state.events = events;
   const update = e => {
     const job = JSON.parse(e.data);
-    const label = job.status === "queued" ? `queued (position ${job.queue_position + 1})` : `${job.status} · step ${job.step}/${job.steps}`;
+    const label = job.status === "queued" ? `queued (position ${job.queue_position + 1})` : `${job.status}${job.stage ? ` · ${job.stage.replaceAll("_", " ")}` : ""} · step ${job.step}/${job.steps}`;
     setProgress(job.step, job.steps, label);
     return job;
   };

@@ -124,7 +124,7 @@ public static class RandomModelBenchmark
                 Synchronize(device);
                 double seconds = watch.Elapsed.TotalSeconds;
                 stepSeconds.Add(seconds);
-                sections[$"denoising_step_{j}"] = Section(seconds, peak, stepFlops);
+                sections[PerfSections.DenoisingStep(j)] = Section(seconds, peak, stepFlops);
                 log($"step {j}: {seconds:F3} s, {stepFlops / seconds / 1e12:F2} TFLOP/s");
             }
             sections[PerfSections.Denoising] = Section(stepSeconds.Sum(), peak, stepFlops * options.Steps);
