@@ -56,6 +56,9 @@ public sealed class StableDiffusion3Pipeline : IDisposable
 
     public ModelResidency Residency => _models.Residency;
 
+    /// <summary>The components this pipeline runs (their configs decide sizes and limits).</summary>
+    public PipelineComponents Components => _components;
+
     /// <summary>Raised after each model load, on the loading rank's thread (tests count loads here).</summary>
     public event Action<ModelLoad>? ModelLoaded;
 
