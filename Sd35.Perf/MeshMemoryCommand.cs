@@ -41,7 +41,7 @@ public static class MeshMemoryCommand
         if (model is null) throw new ArgumentException("mesh-memory needs --model DIR (a diffusers SD3.5 folder; only its configs are read)");
         if (ids.Count == 0) ids.AddRange(NamedParallelConfigs.All.Select(c => c.Id));
         var configs = ids.Select(id => (Id: id, Config: ParallelConfig.Parse(id))).ToArray();   // every id checked before any work
-        var components = PipelineComponents.FromDiffusersFolder(model);
+        var components = PipelineComponents.From(new ModelSource { Model = model });
         Console.WriteLine($"weights per logical device ({dtype}, GiB): transformer / text encoders / VAE, the device's peak stage, and the mesh's total in the denoising stage");
         Console.WriteLine($"{"config",-20} {"devices",7} {"transformer",12} {"encoders",9} {"vae",6} {"device peak",12} {"mesh total (denoising)",23}");
         foreach (var (id, config) in configs) Report(components, config, id, dtype);

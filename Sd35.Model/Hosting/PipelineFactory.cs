@@ -19,6 +19,7 @@ public static class PipelineFactory
 
     public static StableDiffusion3Pipeline Create(PipelineSettings settings, out PipelineSetupReport report)
     {
+        RefuseWhatIsNotSupportedYet(settings);
         // 1. The process: libtorch, CPU runtime and NNPACK, before anything touches a tensor.
         var runtime = settings.Process.Apply();
         // 2. The components (configs read and checked; no weights yet).
@@ -27,12 +28,14 @@ public static class PipelineFactory
     }
 
     /// <summary>A pipeline over components made in memory (synthetic benchmarks, tests): <see cref="PipelineSettings.Source"/> is not read.</summary>
-    public static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components) =>
-        Create(settings, components, settings.Process.Apply(), out _);
+    public static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components)
+    {
+        RefuseWhatIsNotSupportedYet(settings);
+        return Create(settings, components, settings.Process.Apply(), out _);
+    }
 
     static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components, string runtime, out PipelineSetupReport report)
     {
-        RefuseWhatIsNotSupportedYet(settings);
         // 3. The launcher: started by mpirun with several processes, one rank per process and collectives over MPI
         //    (a wrong process count fails here, on every process); otherwise every rank in this process.
         var launcher = MpiRuntime.IsLaunched
@@ -53,7 +56,7 @@ public static class PipelineFactory
         return pipeline;
     }
 
-    /// <summary>The settings other helpers' work will make real; until then each is one line naming the option.</summary>
+    /// <summary>Settings the layers cannot honour yet: refused before any work, each with one line naming the option.</summary>
     static void RefuseWhatIsNotSupportedYet(PipelineSettings settings)
     {
         if (settings.Quantization is { } type)

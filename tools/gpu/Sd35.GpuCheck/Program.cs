@@ -1,15 +1,17 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sd35.GpuCheck;
+using Sd35.Hosting;
 using Sd35.Synthetic;
 using Sd35.Tensors;
 
 // sd35-gpucheck check --device cuda --fixtures DIR [--json FILE]   goldens (fp32, bf16) and device-vs-CPU smoke
 // sd35-gpucheck bench <random-model options>                       the full-size benchmark (RandomModelBenchmark)
-// SD35_LIBTORCH_DIR names the libtorch to run on (tools/gpu/run.sh sets it to the host's torch/lib).
-Console.WriteLine(LibTorchRuntime.Select());
+// SD35_LIBTORCH_DIR names the libtorch to run on (tools/gpu/run.sh sets it to the host's torch/lib); the set-up is the
+// pipelines' own (Sd35.Hosting.ProcessSetup), the CPU runtime left as it is for the device-against-CPU comparisons.
 try
 {
+    Console.WriteLine(ProcessSetup.HostAsIs.Apply());
     if (args is ["bench", ..])
     {
         TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
