@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using FluentAssertions;
 using Sd35.Tensors;
-using Sd35.Tokenizers;
+using Sd35.Tests.TestSupport;
 
 namespace Sd35.Server.Tests;
 
@@ -16,25 +16,16 @@ public sealed class StartupTests
     [Fact]
     public async Task A_model_folder_with_a_damaged_checkpoint_stops_the_start_with_one_line_naming_the_file()
     {
-        var model = Directory.CreateTempSubdirectory("sd35-server-bad-model-").FullName;
-        try
-        {
-            TinyModelFolder(model);
-            // A header that says more than the file holds: found only by reading the checkpoint (the preflight), not the configs.
-            var weights = Path.Combine(model, "transformer", "diffusion_pytorch_model.safetensors");
-            var bytes = File.ReadAllBytes(weights);
-            File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
+        using var model = new TinyModelCopy();
+        // A header that says more than the file holds: found only by reading the checkpoint (the preflight), not the configs.
+        var weights = Path.Combine(model.Transformer, "diffusion_pytorch_model.safetensors");
+        using (var stream = new FileStream(weights, FileMode.Open)) stream.SetLength(stream.Length / 2);
 
-            var (exitCode, stdout, stderr) = await RunAsync(["--model", model], environment: null);
+        var (exitCode, stdout, stderr) = await RunAsync(["--model", model.Root], environment: null);
 
-            exitCode.Should().Be(2, stderr + stdout);
-            stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().StartWith("error: ").And.Contain(weights);
-            stdout.Should().NotContain("Now listening");
-        }
-        finally
-        {
-            Directory.Delete(model, recursive: true);
-        }
+        exitCode.Should().Be(2, stderr + stdout);
+        stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().StartWith("error: ").And.Contain(weights);
+        stdout.Should().NotContain("Now listening");
     }
 
     [Fact]
@@ -113,37 +104,5 @@ public sealed class StartupTests
             throw new TimeoutException($"the server neither started nor stopped within {Limit}: {await stdout}{await stderr}");
         }
         return (server.ExitCode, await stdout, await stderr);
-    }
-
-    /// <summary>The built-in tiny components laid out as a diffusers folder (fixtures/reference, the shipped tokenizers).</summary>
-    static void TinyModelFolder(string root)
-    {
-        var reference = ReferenceFolder();
-        foreach (var (from, to) in new[] { ("transformer/tiny", "transformer"), ("vae/vae_tiny", "vae"), ("text_encoder/clip_l_tiny", "text_encoder"),
-            ("text_encoder/clip_g_tiny", "text_encoder_2"), ("text_encoder/t5_tiny", "text_encoder_3") })
-            CopyFolder(Path.Combine(reference, from), Path.Combine(root, to));
-        foreach (var clip in new[] { "tokenizer", "tokenizer_2" }) CopyFolder(Path.Combine(TokenizerSet.DefaultDirectory, "clip"), Path.Combine(root, clip));
-        CopyFolder(Path.Combine(TokenizerSet.DefaultDirectory, "t5"), Path.Combine(root, "tokenizer_3"));
-        Directory.CreateDirectory(Path.Combine(root, "scheduler"));
-        File.Copy(Path.Combine(reference, "scheduler", "scheduler_config.json"), Path.Combine(root, "scheduler", "scheduler_config.json"));
-    }
-
-    static string ReferenceFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (Directory.Exists(Path.Combine(dir.FullName, "fixtures", "reference"))) return Path.Combine(dir.FullName, "fixtures", "reference");
-        throw new DirectoryNotFoundException("fixtures/reference not found above the test binaries");
-    }
-
-    static void CopyFolder(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            if (Path.GetFileName(file).StartsWith("io", StringComparison.Ordinal)) continue;   // golden inputs and outputs, not read by a run
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
     }
 }
