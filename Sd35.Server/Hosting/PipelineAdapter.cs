@@ -14,7 +14,7 @@ public sealed record GenerationOutcome(IReadOnlyList<RgbImage> Images, StageTimi
 /// <summary>
 /// The server's only coupling to the pipeline: builds it once from the options, turns a JSON body into a checked
 /// <see cref="GenerationRequest"/>, and runs one generation that a token may stop at a step boundary.
-/// Memory (<see cref="ServerOptions.Models"/>): resident keeps every device's models from the first request until the
+/// Memory (<see cref="Sd35.Hosting.PipelineSettings.Residency"/>, <c>--models</c>): resident keeps every device's models from the first request until the
 /// server stops; staged loads encoders → transformer → VAE per request, each released before the next loads, as the
 /// demo does, so the server idles at a few hundred MB even for SD3.5 Large. Either way the component index (paths,
 /// configs), the tokenizers and the backend stay loaded. Under <c>mpirun</c> every process builds one of these; the

@@ -52,7 +52,6 @@ public sealed record ServerOptions
           --max-image-side <px>      width and height limit (default {Defaults.Limits.MaxImageSide})
           --steps <n>                steps when a request names none (default 28)
           --max-sequence-length <n>  T5 tokens (default 256)
-          (under mpirun -np <devices> tools/mpi/sd35-rank dotnet Sd35.Server.dll, one process per device of --parallel)
         """;
 
     public static ServerOptions From(IConfiguration configuration)
