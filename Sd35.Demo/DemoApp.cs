@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Sd35.Errors;
+using Sd35.Hosting;
 using Sd35.Mesh;
-using Sd35.Tensors;
 using Spectre.Console;
 
 namespace Sd35.Demo;
@@ -31,10 +31,9 @@ public static class DemoApp
         using var interrupts = new InterruptGuard(error);
         try
         {
-            Nnpack.Disable();
             bool live = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
             var console = live ? AnsiConsole.Console : DemoRunner.PlainConsole(output);
-            return new DemoRunner(console, live, interrupts).Run(commandLine.Options(parsed));
+            return new DemoRunner(console, live, interrupts, ProcessSetup.Program).Run(commandLine.Options(parsed));
         }
         catch (Exception e)
         {

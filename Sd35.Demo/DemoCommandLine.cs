@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using Sd35.Mesh;
+using Sd35.Hosting;
 using Sd35.Pipeline;
 
 namespace Sd35.Demo;
@@ -21,11 +21,7 @@ public sealed class DemoCommandLine
     readonly Option<long> _seed = new("--seed") { Description = "Seed of the initial latents, any 64-bit integer.", DefaultValueFactory = _ => 0, HelpName = "n" };
     readonly Option<int?> _width = new("--width") { Description = "Image width in pixels, a multiple of 16 up to the model's limit (3072 for SD3.5 Large; default: the model's sample size).", HelpName = "px" };
     readonly Option<int?> _height = new("--height") { Description = "Image height in pixels, as --width.", HelpName = "px" };
-    readonly Option<string?> _model = new("--model") { Description = "A diffusers folder of SD3.5 (transformer/, vae/, text_encoder*/, tokenizer*/, scheduler/). Without it, the tiny random-weight reference components in fixtures/ are used.", HelpName = "dir" };
     readonly Option<int> _maxSequenceLength = new("--max-sequence-length") { Description = $"T5 tokens, 1..{GenerationRequest.MaxMaxSequenceLength}.", DefaultValueFactory = _ => 256, HelpName = "n" };
-    readonly Option<bool> _bf16 = new("--bf16") { Description = "Run the models in bfloat16 (halves memory; about 4× slower on CPUs without AMX)." };
-    readonly Option<string?> _parallel = new("--parallel") { Description = $"Run the denoising loop on a simulated device mesh: {string.Join(", ", NamedParallelConfigs.All.Select(c => c.Id))}.", HelpName = "config id" };
-    readonly Option<string> _device = new("--device") { Description = "Bind every device of the run to the CPU or to the CUDA GPUs, round-robin.", DefaultValueFactory = _ => "cpu", HelpName = "cpu|cuda" };
     readonly Option<string?> _statsJson = new("--stats-json") { Description = "Also write each stage's load and compute seconds and its peak and released resident memory (JSON).", HelpName = "file.json" };
     readonly Option<bool> _traced = new("--traced") { Description = "Trace the denoising loop: the first step of each kind (guided, with skip-layer guidance, unguided) captures every device's step program (every op and collective, with shapes, bytes and times); every later step is checked against it collective by collective and fails at once, naming the device, on a divergence. The timing table says whether the run was traced." };
     readonly Option<string?> _traceOut = new("--trace-out") { Description = "Write the captured steps as Perfetto / Chrome trace-event JSON (one track per device; open in ui.perfetto.dev). Implies --traced; its folder must exist.", HelpName = "file.json" };
@@ -40,32 +36,53 @@ public sealed class DemoCommandLine
     readonly Option<int> _images = new("--images") { Description = $"Images per prompt, 1..{GenerationRequest.MaxImagesPerPrompt}, one batch; above 1 they are written as <out>-1.png … <out>-N.png.", DefaultValueFactory = _ => 1, HelpName = "n" };
     readonly Option<string> _out = new("--out") { Description = "Output PNG file; written only when the image is complete, its folder must exist.", DefaultValueFactory = _ => "sd35.png", HelpName = "file.png" };
 
+    /// <summary>The pipeline's options (<c>--model</c>, <c>--parallel</c>, <c>--bf16</c>, …), made from their one definition in the library.</summary>
+    readonly Dictionary<string, Option> _pipelineOptions = PipelineSettingOptions.All.ToDictionary(o => o.Name, PipelineOption);
+
+    /// <summary>The demo's pipeline defaults: staged models, the program's process set-up.</summary>
+    public static PipelineSettings PipelineDefaults { get; } = new();
+
     public RootCommand Root { get; }
 
     public DemoCommandLine()
     {
         Root = new RootCommand("Sd35.Demo — text to image with Stable Diffusion 3.5")
         {
-            _prompt, _negativePrompt, _prompt2, _prompt3, _negativePrompt2, _negativePrompt3, _noT5, _image, _mask, _strength, _images, _steps, _guidance, _seed, _width, _height, _model, _maxSequenceLength, _bf16, _parallel, _device, _out, _statsJson, _traced, _traceOut,
+            _prompt, _negativePrompt, _prompt2, _prompt3, _negativePrompt2, _negativePrompt3, _noT5, _image, _mask, _strength, _images, _steps, _guidance, _seed, _width, _height, _maxSequenceLength, _out, _statsJson, _traced, _traceOut,
         };
+        foreach (var option in _pipelineOptions.Values) Root.Options.Add(option);
         InRange(_steps, 1, GenerationRequest.MaxSteps);
         InRange(_images, 1, GenerationRequest.MaxImagesPerPrompt);
         Validate(_strength, s => s is null || (double.IsFinite(s.Value) && s > 0 && s <= 1), "must be in (0, 1]");
-        _device.AcceptOnlyFromAmong("cpu", "cuda");
         InRange(_maxSequenceLength, 1, GenerationRequest.MaxMaxSequenceLength);
         Validate(_guidance, g => double.IsFinite(g) && g >= 0 && g <= GenerationRequest.MaxGuidanceScale, $"must be a number in 0..{GenerationRequest.MaxGuidanceScale}");
         Validate(_width, w => w is null or > 0, "must be a positive number of pixels");
         Validate(_height, h => h is null or > 0, "must be a positive number of pixels");
         Validate(_out, o => o.EndsWith(".png", StringComparison.OrdinalIgnoreCase), "must name a .png file");
-        Validate(_model, m => m is null || Directory.Exists(m), "is not a folder");
         Validate(_traceOut, t => t is null || t.EndsWith(".json", StringComparison.OrdinalIgnoreCase), "must name a .json file");
-        _parallel.Validators.Add(r =>
-        {
-            if (!TryValue(r, out string? id) || id is null) return;
-            try { ParallelConfig.Parse(id); }
-            catch (Exception e) when (e is FormatException or KeyNotFoundException or ArgumentException) { r.AddError($"--parallel '{id}': {e.Message}"); }
-        });
     }
+
+    /// <summary>A library option as a System.CommandLine option: its help, its default shown, and its validation (the library's own).</summary>
+    static Option PipelineOption(PipelineSettingOption setting)
+    {
+        if (setting.IsFlag) return new Option<bool>("--" + setting.Name) { Description = setting.Description };
+        var option = new Option<string?>("--" + setting.Name) { Description = setting.Description, HelpName = setting.HelpName };
+        if (setting.Shown(PipelineDefaults) is { } shown) option.DefaultValueFactory = _ => shown;
+        option.Validators.Add(result =>
+        {
+            if (TryValue(result, out string? value) && value is not null && setting.Problem(value) is { } problem) result.AddError(problem);
+        });
+        return option;
+    }
+
+    /// <summary>The pipeline's settings from the parsed options: the library's one mapping over the texts given.</summary>
+    PipelineSettings Pipeline(ParseResult result) =>
+        PipelineSettingOptions.Read(name => _pipelineOptions[name] switch
+        {
+            Option<bool> flag => result.GetValue(flag) ? "true" : null,
+            Option<string?> text => result.GetValue(text),
+            _ => null,
+        }, PipelineDefaults);
 
     static void InRange(Option<int> option, int min, int max) => Validate(option, v => v >= min && v <= max, $"must be in {min}..{max}");
 
@@ -144,14 +161,11 @@ public sealed class DemoCommandLine
         Seed = result.GetValue(_seed),
         Width = result.GetValue(_width),
         Height = result.GetValue(_height),
-        Model = result.GetValue(_model),
         MaxSequenceLength = result.GetValue(_maxSequenceLength),
-        Bf16 = result.GetValue(_bf16),
-        Parallel = result.GetValue(_parallel),
-        Device = result.GetValue(_device) == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu,
         Out = result.GetValue(_out)!,
         StatsJson = result.GetValue(_statsJson),
         Traced = result.GetValue(_traced) || result.GetValue(_traceOut) is not null,
+        Pipeline = Pipeline(result),
         TraceOut = result.GetValue(_traceOut),
     };
 }

@@ -21,12 +21,10 @@ public sealed record DemoOptions
     public long Seed { get; init; } = 0;
     public int? Width { get; init; }
     public int? Height { get; init; }
-    public string? Model { get; init; }
     public string Out { get; init; } = "sd35.png";
     public int MaxSequenceLength { get; init; } = 256;
-    public bool Bf16 { get; init; }
-    public string? Parallel { get; init; }
-    public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
+    /// <summary>The model, mesh, device, dtypes and residency: the options every front-end shares (<see cref="Sd35.Hosting.PipelineSettingOptions"/>).</summary>
+    public Sd35.Hosting.PipelineSettings Pipeline { get; init; } = DemoCommandLine.PipelineDefaults;
     public string? StatsJson { get; init; }
     /// <summary>Capture the first denoising step of each kind and check the later ones against it (<see cref="Sd35.Mesh.Tracing.StepTrace"/>).</summary>
     public bool Traced { get; init; }

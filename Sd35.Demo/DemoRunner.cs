@@ -1,4 +1,5 @@
 using Sd35.Diagnostics;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
 using Sd35.Mesh.Tracing;
@@ -14,7 +15,8 @@ namespace Sd35.Demo;
 /// progress display, the PNG written only when complete and finite, and the timing table.
 /// </summary>
 /// <param name="liveProgress">a live progress bar (a terminal) rather than one plain line per step</param>
-public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, InterruptGuard? interrupts = null)
+/// <param name="process">what building the pipeline sets up in this process: the program's set-up from <see cref="DemoApp"/>; tests leave their host as it is</param>
+public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, InterruptGuard? interrupts = null, ProcessSetup? process = null)
 {
     public DemoRunner(TextWriter output) : this(PlainConsole(output), liveProgress: false) { }
 
@@ -29,7 +31,15 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
 
     public int Run(DemoOptions options)
     {
-        var components = DemoComponents.Resolve(options);
+        var settings = options.Pipeline with
+        {
+            Trace = options.Traced ? new StepTrace() : null,
+            Process = process ?? ProcessSetup.HostAsIs,
+            Mpi = MpiRunOptions.Default with { ReportFailure = DemoErrors.ReportRankFailure },
+        };
+        // Set-up, components, the model's checks, launcher and mesh; an unavailable --device fails here.
+        var pipeline = PipelineFactory.Create(settings, out var setup);
+        var components = pipeline.Components;
         var transformer = components.TransformerConfig;
         int defaultSize = transformer.SampleSize * components.VaeConfig.ScaleFactor;
         // Pictures larger than the transformer's position table covers are refused from their header, before decoding.
@@ -58,28 +68,16 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
             MaxSequenceLength = options.MaxSequenceLength,
         };
         var outputs = options.OutputPaths();
-        var parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
-        var placement = new PipelineOptions
-        {
-            Parallel = parallel,
-            Device = options.Device,
-            // Started by mpirun with several processes: one rank per process, collectives over MPI.
-            Launcher = MpiRuntime.IsLaunched
-                ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = parallel, ReportFailure = DemoErrors.ReportRankFailure })
-                : null,
-            Trace = options.Traced ? new StepTrace() : null,
-        };
-        var dtype = options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
-        var pipeline = new StableDiffusion3Pipeline(components, dtype, placement);   // an unavailable --device fails here
-        double preflightSeconds = Preflight.Check(components, request, options.Out, placement.Parallel, dtype);
+        double preflightSeconds = setup.PreflightSeconds + Preflight.CheckRequest(components, request, options.Out, settings.Parallel, settings.EffectiveComputeDType);
         foreach (var output in outputs.Skip(1)) OutputFile.EnsureWritable(output);
         if (options.TraceOut is not null) OutputFile.EnsureWritable(options.TraceOut, "trace_out");
 
-        if (options.Model is null)
+        string? meshId = settings.Parallel == PipelineOptions.OneDevice ? null : settings.Parallel.Id ?? settings.Parallel.ToString();
+        if (settings.Source == ModelSource.BuiltIn)
             Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
-        Line(Sd35.Tensors.LibTorchRuntime.Describe(DeviceBinding.For(options.Device)(0)));
+        Line(Sd35.Tensors.LibTorchRuntime.Describe(DeviceBinding.For(settings.Device)(0)));
         Line($"{components.Description}: {Mode(request)}{request.Width}×{request.Height}, {request.StepsRun} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
-            (options.Parallel is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {options.Parallel} over MPI (one process per device)" : $", on simulated mesh config {options.Parallel}") + (options.Device == ComputeDevice.Cpu ? "" : $", on {options.Device}"));
+            (meshId is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {meshId} over MPI (one process per device)" : $", on simulated mesh config {meshId}") + (settings.Device == ComputeDevice.Cpu ? "" : $", on {settings.Device}"));
 
         var probe = new StageMemoryProbe();
         probe.Start();
@@ -101,7 +99,7 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         if (options.TraceOut is not null)
         {
             // Under MPI this process holds its own device's programs only (the lead's).
-            TraceExport.WriteChromeTrace(options.TraceOut, pipeline.Trace!.Captured, $"Sd35.Demo {options.Parallel ?? "n150_cfg1_sp1_tp1"}");
+            TraceExport.WriteChromeTrace(options.TraceOut, pipeline.Trace!.Captured, $"Sd35.Demo {meshId ?? "n150_cfg1_sp1_tp1"}");
             Line($"wrote {options.TraceOut} (Perfetto trace of the captured steps: open it in ui.perfetto.dev)");
         }
         return 0;

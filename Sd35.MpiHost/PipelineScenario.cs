@@ -1,4 +1,4 @@
-using Sd35.Demo;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Pipeline;
 using static TorchSharp.torch;
@@ -25,12 +25,20 @@ public static class PipelineScenario
         SkipLayerGuidance = new SkipLayerGuidance([1], Scale: 2.8, Start: 0.0, Stop: 1.0),
     };
 
-    /// <summary>The image ([1, 3, H, W] in [0, 1]); under a multi-process launcher, <c>IsLead</c> says whether this process holds the lead's.</summary>
+    /// <summary>
+    /// The image ([1, 3, H, W] in [0, 1]); under <c>mpirun</c> one rank per process, and <c>IsLead</c> says whether this
+    /// process holds the lead's; otherwise every rank in this process.
+    /// </summary>
     /// <param name="trace">run the denoising loop traced with this trace (captured, then checked, receive buffers kept)</param>
-    public static GenerationResult Generate(ParallelConfig config, ScalarType dtype, int steps, IMeshLauncher? launcher, Sd35.Mesh.Tracing.StepTrace? trace = null)
+    public static GenerationResult Generate(ParallelConfig config, ScalarType dtype, int steps, Sd35.Mesh.Tracing.StepTrace? trace = null)
     {
-        var pipeline = new StableDiffusion3Pipeline(DemoComponents.BuiltInDefault(), dtype,
-            new PipelineOptions { Parallel = config, Launcher = launcher, Trace = trace });
+        var pipeline = PipelineFactory.Create(Settings(config) with { WeightDType = dtype, Trace = trace });
         return pipeline.Generate(Request(steps));
     }
+
+    /// <summary>
+    /// The built-in components on <paramref name="config"/>, the process left as it is: the in-process runs these are
+    /// compared with run in a test host that sets nothing up either.
+    /// </summary>
+    public static PipelineSettings Settings(ParallelConfig config) => new() { Parallel = config, Process = ProcessSetup.HostAsIs };
 }

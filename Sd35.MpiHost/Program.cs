@@ -35,9 +35,8 @@ switch (args)
     case ["pipeline", var id, var dtypeText, var stepsText, var outDir, .. var rest] when rest is [] or ["traced"]:
     {
         var config = ParallelConfig.Parse(id);
-        var launcher = new MpiLauncher(mpi: new MpiRunOptions { Config = config });
         using var trace = rest is ["traced"] ? new StepTrace() : null;
-        using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), launcher, trace);
+        using var result = PipelineScenario.Generate(config, dtypeText == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, int.Parse(stepsText), trace);
         if (result.IsLead) SafetensorsWriter.Write(Path.Combine(outDir, "image.safetensors"), new Dictionary<string, Tensor> { ["image"] = result.Image });
         // "checked placed reused", then a line per step kind captured on this process: "kind buffers-kept".
         if (trace is not null)
@@ -49,7 +48,7 @@ switch (args)
     case ["resident", var id, var outDir]:
     {
         var config = ParallelConfig.Parse(id);
-        using var outcome = ResidentScenario.Run(config, Sd35.Pipeline.ModelResidency.Resident, new MpiLauncher(mpi: new MpiRunOptions { Config = config }));
+        using var outcome = ResidentScenario.Run(config, Sd35.Pipeline.ModelResidency.Resident);
         if (outcome.IsLead)
             SafetensorsWriter.Write(Path.Combine(outDir, "images.safetensors"), new Dictionary<string, Tensor> { ["first"] = outcome.First, ["last"] = outcome.Last });
         File.WriteAllText(Path.Combine(outDir, $"loads.{MpiRuntime.WorldRank}.txt"), $"{outcome.FirstLoads} {outcome.LastLoads} {outcome.CancelledAfter} {outcome.NonFiniteAt}");

@@ -1,4 +1,4 @@
-using Sd35.Demo;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Pipeline;
 using static TorchSharp.torch;
@@ -26,10 +26,10 @@ public static class ResidentScenario
         }
     }
 
-    public static Outcome Run(ParallelConfig config, ModelResidency residency, IMeshLauncher? launcher)
+    /// <summary>Under <c>mpirun</c> one rank per process; otherwise every rank in this process.</summary>
+    public static Outcome Run(ParallelConfig config, ModelResidency residency)
     {
-        using var pipeline = new StableDiffusion3Pipeline(DemoComponents.BuiltInDefault(), ScalarType.Float32,
-            new PipelineOptions { Parallel = config, Launcher = launcher, Residency = residency });
+        using var pipeline = PipelineFactory.Create(PipelineScenario.Settings(config) with { Residency = residency });
         int loads = 0;
         using var loadCount = pipeline.Observe(GenerationObserver.Of(modelLoaded: _ => Interlocked.Increment(ref loads)));
 
@@ -50,7 +50,7 @@ public static class ResidentScenario
         int nonFiniteAt = -1;
         try
         {
-            var components = DemoComponents.BuiltInDefault();
+            var components = pipeline.Components;
             using var seeded = StableDiffusion3Pipeline.InitialLatents(First, components.TransformerConfig.InChannels, components.VaeConfig.ScaleFactor);
             using var nan = full_like(seeded, float.NaN);
             pipeline.Generate(First, initialLatents: nan).Dispose();

@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text;
 using FluentAssertions;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Mesh.Tracing;
 using Sd35.Perf.Harness;
 using Sd35.Pipeline;
-using Sd35.Tokenizers;
 using Xunit.Abstractions;
 
 namespace Sd35.Perf.Tests;
@@ -33,12 +33,14 @@ public abstract class TracedDemoFixture : IDisposable
         Id = id;
         var model = Environment.GetEnvironmentVariable("SD35_DEMO_MODEL");
         Components = model is { Length: > 0 }
-            ? PipelineComponents.FromDiffusersFolder(model)
-            : PipelineComponents.FromCase(RepoPaths.Fixtures("reference", "pipeline", "case0", "case.json"), RepoPaths.Fixtures("reference"), () => TokenizerSet.Default());
+            ? PipelineComponents.From(new ModelSource { Model = model })
+            : PipelineComponents.From(ModelSource.BuiltIn);
         Size = model is { Length: > 0 } ? 1024 : 64;
         var config = ParallelConfig.Parse(id);
-        Traced = new StableDiffusion3Pipeline(Components, options: new PipelineOptions { Parallel = config, Trace = new StepTrace(), Residency = ModelResidency.Resident });
-        Untraced = new StableDiffusion3Pipeline(Components, options: new PipelineOptions { Parallel = config, Residency = ModelResidency.Resident });
+        // This test process keeps its own CPU runtime set-up (HostAsIs); both pipelines share the components.
+        var settings = new PipelineSettings { Parallel = config, Residency = ModelResidency.Resident, Process = ProcessSetup.HostAsIs };
+        Traced = PipelineFactory.Create(settings with { Trace = new StepTrace() }, Components);
+        Untraced = PipelineFactory.Create(settings, Components);
         Folder = Path.Combine(RepoPaths.Root, "TestResults", "traced-demo", id);
         Directory.CreateDirectory(Folder);
         using (Traced.Generate(Request(PerfPrompts.Warmup))) { }

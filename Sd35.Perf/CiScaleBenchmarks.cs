@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Exporters.Json;
 using BenchmarkDotNet.Jobs;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Mesh.InProcess;
 using Sd35.Models.Clip;
@@ -106,7 +107,7 @@ public class ConfigBenchmarks
         BenchmarkProcess.Configure();
         var components = CiScaleModel.Components();
         _step = new PersistentMeshStep(ParallelConfig.Parse(Config), components.Transformer);
-        _pipeline = new StableDiffusion3Pipeline(components, ScalarType.Float32, new PipelineOptions { Parallel = ParallelConfig.Parse(Config) });
+        _pipeline = PipelineFactory.Create(new PipelineSettings { Parallel = ParallelConfig.Parse(Config), Process = ProcessSetup.HostAsIs }, components);
     }
 
     [Benchmark] public void TransformerStep() => _step!.Run();

@@ -41,7 +41,7 @@ public static class MeshMemoryCommand
     public static void Run(string model, IReadOnlyList<string> ids, ScalarType dtype)
     {
         var configs = ids.Select(id => (Id: id, Config: ParallelConfig.Parse(id))).ToArray();
-        var components = PipelineComponents.FromDiffusersFolder(model);
+        var components = PipelineComponents.From(new ModelSource { Model = model });
         Console.WriteLine($"weights per logical device ({dtype}, GiB): transformer / text encoders / VAE, the device's peak stage, and the mesh's total in the denoising stage");
         Console.WriteLine($"{"config",-20} {"devices",7} {"transformer",12} {"encoders",9} {"vae",6} {"device peak",12} {"mesh total (denoising)",23}");
         foreach (var (id, config) in configs) Report(components, config, id, dtype);

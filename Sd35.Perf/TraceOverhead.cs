@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Mesh.Tracing;
 using Sd35.Perf.Harness;
 using Sd35.Pipeline;
-using Sd35.Tokenizers;
 
 namespace Sd35.Perf;
 
@@ -29,7 +29,7 @@ public static class TraceOverhead
 
     public static void Run(IReadOnlyList<string> configs, int rounds)
     {
-        var components = PipelineComponents.FromCase(RepoPaths.Fixtures("reference", "pipeline", "case0", "case.json"), RepoPaths.Fixtures("reference"), () => TokenizerSet.Default());
+        var components = PipelineComponents.From(ModelSource.BuiltIn);
         var request = new GenerationRequest { Prompt = PerfPrompts.Timed(0), Steps = 4, GuidanceScale = 3.5, Seed = 0, Width = 64, Height = 64, MaxSequenceLength = 32 };
         Console.WriteLine($"load average before: {MachineFacts.LoadAverage()}; {rounds} rounds per config; median seconds per step");
         Console.WriteLine("| config | untraced step 1 | capture step | ratio | untraced steps 2–4 | checked steps 2–4 | ratio |");
@@ -37,13 +37,15 @@ public static class TraceOverhead
         foreach (var id in configs)
         {
             var config = ParallelConfig.Parse(id);
-            var untraced = new StableDiffusion3Pipeline(components, options: new PipelineOptions { Parallel = config });
+            // Sd35.Perf's Program set up the process already: left as it is.
+            var settings = new PipelineSettings { Parallel = config, Process = ProcessSetup.HostAsIs };
+            var untraced = PipelineFactory.Create(settings, components);
             IReadOnlyList<double> Steps(StableDiffusion3Pipeline pipeline)
             {
                 using var result = pipeline.Generate(request);
                 return result.Timings.StepSeconds.ToArray();
             }
-            StableDiffusion3Pipeline Traced() => new(components, options: new PipelineOptions { Parallel = config, Trace = new StepTrace() });
+            StableDiffusion3Pipeline Traced() => PipelineFactory.Create(settings with { Trace = new StepTrace() }, components);
             Steps(untraced);
             Steps(Traced());
             var (plainFirst, plainLater, capture, checkedLater) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());

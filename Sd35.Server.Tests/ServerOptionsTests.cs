@@ -16,19 +16,22 @@ public sealed class ServerOptionsTests
         ServerOptions.NormalizeArguments([]).Should().Equal("--urls", "http://127.0.0.1:5080");
         ServerOptions.NormalizeArguments(["--urls", "http://0.0.0.0:80"]).Should().Equal("--urls", "http://0.0.0.0:80");
         var options = Parse("--bf16", "--queue-length", "3", "--parallel", "n300_cfg1_sp2_tp1");
-        (options.Bf16, options.QueueLength, options.Parallel).Should().Be((true, 3, "n300_cfg1_sp2_tp1"));
+        (options.Pipeline.WeightDType, options.QueueLength, options.Pipeline.Parallel.Id).Should().Be((TorchSharp.torch.ScalarType.BFloat16, 3, "n300_cfg1_sp2_tp1"));
         Parse().Should().Be(new ServerOptions());
-        Parse().Models.Should().Be(Sd35.Pipeline.ModelResidency.Resident);
-        Parse("--models", "staged").Models.Should().Be(Sd35.Pipeline.ModelResidency.Staged);
+        Parse().Pipeline.Residency.Should().Be(Sd35.Pipeline.ModelResidency.Resident);
+        Parse("--models", "staged").Pipeline.Residency.Should().Be(Sd35.Pipeline.ModelResidency.Staged);
+        Parse("--max-images", "2").Pipeline.Limits.MaxImages.Should().Be(2);
     }
 
     [Theory]
     [InlineData("--queue-length", "-1", "--queue-length")]
     [InlineData("--max-steps", "many", "--max-steps")]
     [InlineData("--parallel", "no_such_config", "--parallel 'no_such_config'")]
-    [InlineData("--model", "/no/such/folder", "--model '/no/such/folder'")]
-    [InlineData("--device", "gpu", "--device must be cpu or cuda")]
-    [InlineData("--models", "cached", "--models must be resident or staged")]
+    [InlineData("--model", "/no/such/folder", "--model '/no/such/folder': is not a folder or a file")]
+    [InlineData("--device", "gpu", "--device 'gpu': must be cpu or cuda")]
+    [InlineData("--models", "cached", "--models 'cached': must be resident or staged")]
+    [InlineData("--bf16", "maybe", "--bf16 'maybe': takes no value or true/false")]
+    [InlineData("--quantization", "q9_9", "--quantization 'q9_9': is not a ggml type")]
     [InlineData("--log-format", "xml", "--log-format must be text or json")]
     [InlineData("--max-event-streams", "0", "--max-event-streams must be an integer ≥ 1")]
     [InlineData("--max-connections-per-client", "many", "--max-connections-per-client")]
@@ -39,6 +42,7 @@ public sealed class ServerOptionsTests
         // The server reads both option sets at start-up; either names its own bad value.
         var configuration = new ConfigurationBuilder().AddCommandLine(ServerOptions.NormalizeArguments([option, value])).Build();
         var act = () => (ServerOptions.From(configuration), AccessOptions.From(configuration));
-        act.Should().Throw<ArgumentException>().WithMessage($"*{expected}*");
+        // Pipeline options are the library's (SettingException, an InputException); the server's own are ArgumentExceptions: both exit 2.
+        act.Should().Throw<Exception>().Where(e => e is ArgumentException || e is Sd35.Errors.InputException).WithMessage($"*{expected}*");
     }
 }

@@ -1,10 +1,9 @@
 using Sd35.Errors;
 using Sd35.Mesh.Mpi;
 using Sd35.Server.Hosting;
-using Sd35.Tensors;
 
-// The demo's CPU runtime settings (see Sd35.Perf/README.md); memory switches off so staged weights go back to the system.
-CpuRuntime.Configure(new CpuRuntimeOptions { HugePageAllocations = false, RetainFreedMemory = false });
+// The process set-up (libtorch from SD35_LIBTORCH_DIR, the CPU runtime as the demo has it, NNPACK off) happens when the
+// pipeline is built (Sd35.Hosting.PipelineFactory, from PipelineAdapter at start-up), before the first tensor.
 if (args.Contains("--help") || args.Contains("-h"))
 {
     Console.WriteLine(ServerOptions.Usage + Environment.NewLine + AccessOptions.Usage);

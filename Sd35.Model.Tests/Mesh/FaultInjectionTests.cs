@@ -21,7 +21,7 @@ public class FaultInjectionTests
         var config = ParallelConfig.Parse("qb_cfg1_sp2_tp2");
         using (FaultInjection.Install(new FaultPlan(Device: 3, Step: 1)))
         {
-            var act = () => PipelineScenario.Generate(config, ScalarType.Float32, steps: 3, new InProcessLauncher()).Dispose();
+            var act = () => PipelineScenario.Generate(config, ScalarType.Float32, steps: 3).Dispose();
             var error = act.Should().Throw<InjectedFaultException>().Which;
             error.Message.Should().Be("fault injected on rank 3 at step:1");
             error.Data["MeshRank"].Should().Be(3);

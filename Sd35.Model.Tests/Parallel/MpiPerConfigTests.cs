@@ -32,7 +32,7 @@ public abstract class MpiPipelineTests(string configId)
             ["pipeline", configId, dtype == ScalarType.BFloat16 ? "bf16" : "f32", Steps.ToString(), dir.Path], TimeSpan.FromMinutes(5));
         job.ExitCode.Should().Be(0, job.ToString());
 
-        using var expected = PipelineScenario.Generate(config, dtype, Steps, launcher: null);
+        using var expected = PipelineScenario.Generate(config, dtype, Steps);
         using var file = SafetensorsFile.Open(dir.File("image.safetensors"));
         using var actual = file.Read("image");
         actual.ShouldBeBitEqual(expected.Image, $"{configId} image on MPI vs in-process ({dtype})");
@@ -70,7 +70,7 @@ public sealed class qb_cfg1_sp2_tp2_Mpi() : MpiPipelineTests("qb_cfg1_sp2_tp2")
             placed.Should().Be(kept.Values.Sum(), $"rank {rank}: the captures placed every buffer, once");
             reused.Should().Be(kept["guided_skip_layers"], $"rank {rank}: the checked step received into every buffer its capture placed, and into nothing new");
         }
-        using var expected = PipelineScenario.Generate(config, ScalarType.Float32, 3, launcher: null);
+        using var expected = PipelineScenario.Generate(config, ScalarType.Float32, 3);
         using var file = SafetensorsFile.Open(dir.File("image.safetensors"));
         using var actual = file.Read("image");
         actual.ShouldBeBitEqual(expected.Image, "qb_cfg1_sp2_tp2 image, traced on MPI vs untraced in-process");

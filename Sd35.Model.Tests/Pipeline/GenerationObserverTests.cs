@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using FluentAssertions;
 using Sd35.Diagnostics;
+using Sd35.Tools.Diagnostics;
 using Sd35.Pipeline;
 using Sd35.Profiling;
 using static TorchSharp.torch;

@@ -26,7 +26,7 @@ public class ResidentModelsMpiTests
         var job = MpiJob.Run(config.DeviceCount, "Sd35.MpiHost.dll", ["resident", id, dir.Path], TimeSpan.FromMinutes(5));
         job.ExitCode.Should().Be(0, job.ToString());
 
-        using var expected = ResidentScenario.Run(config, ModelResidency.Staged, launcher: null);
+        using var expected = ResidentScenario.Run(config, ModelResidency.Staged);
         using var file = SafetensorsFile.Open(dir.File("images.safetensors"));
         using (var first = file.Read("first")) first.ShouldBeBitEqual(expected.First, $"{id}: first image, resident on MPI vs staged in-process");
         using (var last = file.Read("last")) last.ShouldBeBitEqual(expected.Last, $"{id}: image after a cancelled generation, resident on MPI vs staged in-process");

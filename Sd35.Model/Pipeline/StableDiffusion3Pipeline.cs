@@ -55,6 +55,9 @@ public sealed class StableDiffusion3Pipeline : IDisposable
 
     public ModelResidency Residency => _models.Residency;
 
+    /// <summary>The components this pipeline runs (their configs decide sizes and limits).</summary>
+    public PipelineComponents Components => _components;
+
     /// <summary>Models kept by this process now: none when staged, and none once disposed.</summary>
     public int ResidentModelCount => _models.KeptCount;
 

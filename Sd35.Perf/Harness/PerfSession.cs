@@ -1,3 +1,4 @@
+using Sd35.Hosting;
 using Sd35.Profiling;
 using System.Diagnostics;
 using Sd35.Mesh;
@@ -36,8 +37,11 @@ public static class PerfSession
         var start = DateTimeOffset.UtcNow;
         string loadBefore = MachineFacts.LoadAverage();
         var config = ParallelConfig.Parse(options.ConfigId);
-        var pipeline = new StableDiffusion3Pipeline(options.Components, options.DType,
-            new PipelineOptions { Parallel = config, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null });
+        // Sd35.Perf's Program set up the process already (the CPU runtime's defaults for benchmarks): left as it is.
+        var pipeline = PipelineFactory.Create(new PipelineSettings
+        {
+            Parallel = config, WeightDType = options.DType, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null, Process = ProcessSetup.HostAsIs,
+        }, options.Components);
         using var gemm = new GemmBaseline();
         using var dispatch = new DispatchBaseline();
 

@@ -168,10 +168,10 @@ public static class ImageEndpoints
             ["dotnet"] = Environment.Version.ToString(),
         };
         return TypedResults.Ok(new InfoBody(
-            pipeline.ModelDescription, options.Parallel ?? "single device", pipeline.Device, pipeline.DType.ToString().ToLowerInvariant(),
-            options.Models.ToString().ToLowerInvariant(), pipeline.Memory,
+            pipeline.ModelDescription, pipeline.MeshId ?? "single device", pipeline.Device, pipeline.DType.ToString().ToLowerInvariant(),
+            options.Pipeline.Residency.ToString().ToLowerInvariant(), pipeline.Memory,
             pipeline.DefaultSize, options.DefaultSteps, pipeline.SizeMultiple, pipeline.DefaultSkipLayers,
-            new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.MaxSteps, options.MaxImageSide, options.MaxImages),
+            new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.Pipeline.Limits.MaxSteps, options.Pipeline.Limits.MaxImageSide, options.Pipeline.Limits.MaxImages),
             versions));
     }
 

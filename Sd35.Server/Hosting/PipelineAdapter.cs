@@ -1,5 +1,5 @@
-using Sd35.Demo;
 using Sd35.Errors;
+using Sd35.Hosting;
 using Sd35.Mesh;
 using Sd35.Mesh.Mpi;
 using Sd35.Pipeline;
@@ -14,7 +14,7 @@ public sealed record GenerationOutcome(IReadOnlyList<RgbImage> Images, StageTimi
 /// <summary>
 /// The server's only coupling to the pipeline: builds it once from the options, turns a JSON body into a checked
 /// <see cref="GenerationRequest"/>, and runs one generation that a token may stop at a step boundary.
-/// Memory (<see cref="ServerOptions.Models"/>): resident keeps every device's models from the first request until the
+/// Memory (<see cref="Sd35.Hosting.PipelineSettings.Residency"/>, <c>--models</c>): resident keeps every device's models from the first request until the
 /// server stops; staged loads encoders → transformer → VAE per request, each released before the next loads, as the
 /// demo does, so the server idles at a few hundred MB even for SD3.5 Large. Either way the component index (paths,
 /// configs), the tokenizers and the backend stay loaded. Under <c>mpirun</c> every process builds one of these; the
@@ -25,30 +25,38 @@ public sealed class PipelineAdapter : IDisposable
     readonly ServerOptions _options;
     readonly PipelineComponents _components;
     readonly StableDiffusion3Pipeline _pipeline;
-    readonly ParallelConfig _parallel;
     readonly int _sizeMultiple;
     readonly MpiJobRelay? _relay;
 
+    /// <summary>
+    /// Builds the pipeline through the library's front door (<see cref="PipelineFactory"/>): the process set-up
+    /// (<c>SD35_LIBTORCH_DIR</c>, the CPU runtime, NNPACK), the model's checks (a bad folder stops the start), and under
+    /// <c>mpirun</c> one rank per process (a wrong process count fails here, on every process).
+    /// </summary>
     public PipelineAdapter(ServerOptions options)
     {
         _options = options;
-        // The components read their tokenizers once, on the first request, and keep them.
-        _components = options.Model is null ? DemoComponents.BuiltInDefault() : PipelineComponents.FromDiffusersFolder(options.Model);
+        _pipeline = PipelineFactory.Create(options.Pipeline, out var setup);
+        Runtime = setup.Runtime;
+        _components = _pipeline.Components;
         var transformer = _components.TransformerConfig;
         int vaeScale = _components.VaeConfig.ScaleFactor;
         _sizeMultiple = vaeScale * transformer.PatchSize;
         DefaultSize = transformer.SampleSize * vaeScale;
         TransformerLayers = transformer.NumLayers;
-        _parallel = options.Parallel is null ? PipelineOptions.OneDevice : ParallelConfig.Parse(options.Parallel);
-        // Started by mpirun with several processes: one rank per process (a wrong process count fails here, on every process).
-        var launcher = MpiRuntime.IsLaunched ? new MpiLauncher(options.Device, PipelineOptions.MeshDefaults, new MpiRunOptions { Config = _parallel }) : null;
-        _relay = launcher is null ? null : new MpiJobRelay();
-        _pipeline = new StableDiffusion3Pipeline(_components, DType,
-            new PipelineOptions { Parallel = _parallel, Device = options.Device, Residency = options.Models, Launcher = launcher });
+        _relay = MpiRuntime.IsLaunched ? new MpiJobRelay() : null;
     }
 
     /// <summary>Tells <paramref name="observer"/> about every generation of this process until disposed (the metrics' model load times).</summary>
     public IDisposable Observe(IGenerationObserver observer) => _pipeline.Observe(observer);
+
+    /// <summary>What the process set-up did: the libtorch in use (and the CPU runtime's switches), for the start-up log.</summary>
+    public string Runtime { get; }
+
+    ParallelConfig Parallel => _options.Pipeline.Parallel;
+
+    /// <summary>The named mesh config the server runs on, or null for one device.</summary>
+    public string? MeshId => Parallel == PipelineOptions.OneDevice ? null : Parallel.Id ?? Parallel.ToString();
 
     /// <summary>Bytes of the models this process keeps loaded, per component; empty with <c>--models staged</c>.</summary>
     public IReadOnlyDictionary<string, long> ResidentModelBytes() => _pipeline.ResidentModelBytes();
@@ -56,27 +64,25 @@ public sealed class PipelineAdapter : IDisposable
     /// <summary>The MPI job's process count, or null when every device of the run lives in this process.</summary>
     public int? MpiProcesses => _relay is null ? null : MpiRuntime.WorldSize;
 
-    public string Memory => _options.Models == ModelResidency.Resident
+    public string Memory => _options.Pipeline.Residency == ModelResidency.Resident
         ? "resident: every device's models (text encoders, transformer, VAE) load with the first request and stay loaded until the server stops; tokenizers and configs too"
         : "staged: each request loads encoders → transformer → VAE in turn and releases each before the next; tokenizers and configs stay loaded";
 
     public int DefaultSize { get; }
     public int SizeMultiple => _sizeMultiple;
     public int TransformerLayers { get; }
-    public string ModelDescription => _options.Model is null
-        ? "built-in tiny reference components (fixtures/reference, random weights: noise-like images)"
-        : _components.Description;
+    public string ModelDescription => _options.Pipeline.Source == ModelSource.BuiltIn ? BuiltInComponents.Description : _components.Description;
     public string Device
     {
         get
         {
-            var kind = _options.Device.ToString().ToLowerInvariant();
-            if (_options.Parallel is null) return $"{kind} (one device)";
-            var mesh = $"mesh {_options.Parallel} ({ParallelConfig.Parse(_options.Parallel).Mesh})";
+            var kind = _options.Pipeline.Device.ToString().ToLowerInvariant();
+            if (MeshId is null) return $"{kind} (one device)";
+            var mesh = $"mesh {MeshId} ({Parallel.Mesh})";
             return MpiProcesses is int processes ? $"{mesh} over MPI, {processes} processes (one per device) on {kind}" : $"simulated {mesh} on {kind}";
         }
     }
-    public torch.ScalarType DType => _options.Bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
+    public torch.ScalarType DType => _options.Pipeline.EffectiveComputeDType;
 
     /// <summary>SD3.5 Large's layers 7, 8, 9 where the model has them; the middle layer of a smaller model.</summary>
     public int[] DefaultSkipLayers => TransformerLayers > 9 ? [7, 8, 9] : [TransformerLayers / 2];
@@ -92,7 +98,8 @@ public sealed class PipelineAdapter : IDisposable
             ("prompt_3", body.Prompt3), ("negative_prompt_2", body.NegativePrompt2), ("negative_prompt_3", body.NegativePrompt3) })
             CheckLength(field, text ?? "");
         int images = body.N ?? 1;
-        if (images < 1 || images > _options.MaxImages) throw new RequestException("n", $"n must be in 1..{_options.MaxImages} on this server; got {images}");
+        var limits = _options.Pipeline.Limits;
+        if (images < 1 || images > limits.MaxImages) throw new RequestException("n", $"n must be in 1..{limits.MaxImages} on this server; got {images}");
         var request = new GenerationRequest
         {
             Prompt = prompt,
@@ -111,11 +118,11 @@ public sealed class PipelineAdapter : IDisposable
             MaxSequenceLength = _options.MaxSequenceLength,
             SkipLayerGuidance = SkipLayers(body.SkipLayerGuidance),
         };
-        request = ImageEdits.Apply(request, ImageEdits.FromBase64(body.Image, "image"), ImageEdits.FromBase64(body.Mask, "mask"), body.Strength, body.Width, body.Height, _options.MaxImageSide);
-        if (request.Steps > _options.MaxSteps) throw new RequestException("steps", $"steps must be at most {_options.MaxSteps} on this server; got {request.Steps}");
-        if (request.Width > _options.MaxImageSide) throw new RequestException("width", $"width must be at most {_options.MaxImageSide} on this server; got {request.Width}");
-        if (request.Height > _options.MaxImageSide) throw new RequestException("height", $"height must be at most {_options.MaxImageSide} on this server; got {request.Height}");
-        StableDiffusion3Pipeline.Validate(_components, _parallel, request);
+        request = ImageEdits.Apply(request, ImageEdits.FromBase64(body.Image, "image"), ImageEdits.FromBase64(body.Mask, "mask"), body.Strength, body.Width, body.Height, limits.MaxImageSide);
+        if (request.Steps > limits.MaxSteps) throw new RequestException("steps", $"steps must be at most {limits.MaxSteps} on this server; got {request.Steps}");
+        if (request.Width > limits.MaxImageSide) throw new RequestException("width", $"width must be at most {limits.MaxImageSide} on this server; got {request.Width}");
+        if (request.Height > limits.MaxImageSide) throw new RequestException("height", $"height must be at most {limits.MaxImageSide} on this server; got {request.Height}");
+        StableDiffusion3Pipeline.Validate(_components, Parallel, request);
         return request;
     }
 

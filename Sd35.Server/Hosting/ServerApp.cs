@@ -61,7 +61,8 @@ public static class ServerApp
     public static void Configure(WebApplication app)
     {
         // Resolve the options and the pipeline now, so a bad --model or --parallel stops the start rather than the first request.
-        app.Services.GetRequiredService<PipelineAdapter>();
+        var pipeline = app.Services.GetRequiredService<PipelineAdapter>();
+        app.Logger.LogInformation("runtime: {Runtime}", pipeline.Runtime.ReplaceLineEndings("; "));
         app.Services.GetRequiredService<OutputFolder>();
         var access = app.Services.GetRequiredService<AccessOptions>();
         app.UseRequestIds();

@@ -1,5 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using Sd35.Hosting;
+using Sd35.Pipeline;
 
 namespace Sd35.Server.Hosting;
 
@@ -10,15 +12,19 @@ namespace Sd35.Server.Hosting;
 /// </summary>
 public sealed record ServerOptions
 {
-    /// <summary>A diffusers SD3.5 folder; null: the tiny random-weight reference components in fixtures/, as the demo.</summary>
-    public string? Model { get; init; }
-    /// <summary>A named mesh config (<c>t3k_cfg2_sp2_tp2</c>); null: one device.</summary>
-    public string? Parallel { get; init; }
-    public bool Bf16 { get; init; }
-    /// <summary>Resident (default): the models load with the first request and stay loaded; staged: loaded per request, one stage at a time.</summary>
-    public Sd35.Pipeline.ModelResidency Models { get; init; } = Sd35.Pipeline.ModelResidency.Resident;
-    /// <summary>What every device of the run is bound to: the CPU, or the CUDA GPUs round-robin.</summary>
-    public Sd35.Mesh.ComputeDevice Device { get; init; } = Sd35.Mesh.ComputeDevice.Cpu;
+    /// <summary>
+    /// The pipeline: model, mesh, device, dtypes, residency (resident by default here) and the limits on a request
+    /// (<see cref="Defaults"/>); read through the library's one mapping (<see cref="PipelineSettingOptions"/>).
+    /// </summary>
+    public PipelineSettings Pipeline { get; init; } = Defaults;
+
+    /// <summary>The server's pipeline defaults: models stay loaded between requests, and a request's size is bounded.</summary>
+    public static PipelineSettings Defaults { get; } = new()
+    {
+        Residency = ModelResidency.Resident,
+        Limits = new GenerationLimits { MaxImages = 4, MaxSteps = 200, MaxImageSide = 2048 },
+    };
+
     /// <summary>Jobs that may wait behind the running one; one more gets 429.</summary>
     public int QueueLength { get; init; } = 8;
     /// <summary>The only folder the server writes to: one PNG per finished job, named by the job id.</summary>
@@ -28,33 +34,22 @@ public sealed record ServerOptions
     public int MaxPromptLength { get; init; } = 2000;
     /// <summary>Room for an input image and a mask in base64 (a 1024² PNG is a few MB).</summary>
     public int MaxBodyBytes { get; init; } = 24 * 1024 * 1024;
-    /// <summary>Images per request (<c>n</c>): one batch, so memory and time grow with it.</summary>
-    public int MaxImages { get; init; } = 4;
-    public int MaxSteps { get; init; } = 200;
-    public int MaxImageSide { get; init; } = 2048;
     public int DefaultSteps { get; init; } = 28;
     public int MaxSequenceLength { get; init; } = 256;
 
-    public const string Usage = """
+    public static string Usage { get; } = $"""
         Sd35.Server — HTTP API and web GUI for Stable Diffusion 3.5
 
           --urls <url>               where to listen (default http://127.0.0.1:5080; loopback only unless you say otherwise)
-          --model <dir>              a diffusers folder of SD3.5; without it the tiny reference components in fixtures/
-          --parallel <config id>     run on a device mesh, e.g. t3k_cfg2_sp2_tp2: simulated in this process, or one
-                                     process per device under mpirun -np <devices> tools/mpi/sd35-rank dotnet Sd35.Server.dll
-          --bf16                     run the models in bfloat16
-          --models resident|staged   resident (default): load the models once and keep them between requests (every
-                                     stage's weights at once); staged: load each stage's models per request and release
-                                     them before the next stage (one stage's weights at a time, plus load time per request)
-          --device cpu|cuda          bind every device of the run to the CPU (default) or to the CUDA GPUs, round-robin
+        {PipelineSettingOptions.Usage(Defaults)}
           --queue-length <n>         jobs that may wait behind the running one (default 8); more get 429
           --output <dir>             the folder the server writes its PNGs to (default ./sd35-server-output)
           --keep-jobs <n>            finished jobs remembered, with their PNGs (default 200)
           --max-prompt-length <n>    characters per prompt (default 2000)
           --max-body-bytes <n>       request body limit, input image and mask included (default 25165824)
-          --max-images <n>           images per request, the API's n (default 4)
-          --max-steps <n>            steps per request (default 200)
-          --max-image-side <px>      width and height limit (default 2048)
+          --max-images <n>           images per request, the API's n (default {Defaults.Limits.MaxImages})
+          --max-steps <n>            steps per request (default {Defaults.Limits.MaxSteps})
+          --max-image-side <px>      width and height limit (default {Defaults.Limits.MaxImageSide})
           --steps <n>                steps when a request names none (default 28)
           --max-sequence-length <n>  T5 tokens (default 256)
         """;
@@ -71,44 +66,27 @@ public sealed record ServerOptions
         }
         var options = new ServerOptions
         {
-            Model = configuration["model"],
-            Parallel = configuration["parallel"],
-            Device = configuration["device"]?.ToLowerInvariant() switch
+            Pipeline = PipelineSettingOptions.Read(key => configuration[key], Defaults) with
             {
-                null or "cpu" => Sd35.Mesh.ComputeDevice.Cpu,
-                "cuda" => Sd35.Mesh.ComputeDevice.Cuda,
-                var other => throw new ArgumentException($"--device must be cpu or cuda, got '{other}'"),
+                Limits = new GenerationLimits
+                {
+                    MaxSteps = Int("max-steps", Defaults.Limits.MaxSteps),
+                    MaxImages = Int("max-images", Defaults.Limits.MaxImages),
+                    MaxImageSide = Int("max-image-side", Defaults.Limits.MaxImageSide),
+                },
             },
-            Models = configuration["models"]?.ToLowerInvariant() switch
-            {
-                null or "resident" => Sd35.Pipeline.ModelResidency.Resident,
-                "staged" => Sd35.Pipeline.ModelResidency.Staged,
-                var other => throw new ArgumentException($"--models must be resident or staged, got '{other}'"),
-            },
-            Bf16 = configuration["bf16"] is { } bf16 && (bool.TryParse(bf16, out bool b) ? b : throw new ArgumentException($"--bf16 takes no value or true/false, got '{bf16}'")),
             QueueLength = Int("queue-length", defaults.QueueLength, min: 0),
             OutputFolder = configuration["output"] ?? defaults.OutputFolder,
             KeepJobs = Int("keep-jobs", defaults.KeepJobs),
             MaxPromptLength = Int("max-prompt-length", defaults.MaxPromptLength),
             MaxBodyBytes = Int("max-body-bytes", defaults.MaxBodyBytes, min: 256),
-            MaxSteps = Int("max-steps", defaults.MaxSteps),
-            MaxImages = Int("max-images", defaults.MaxImages),
-            MaxImageSide = Int("max-image-side", defaults.MaxImageSide),
             DefaultSteps = Int("steps", defaults.DefaultSteps),
             MaxSequenceLength = Int("max-sequence-length", defaults.MaxSequenceLength),
         };
-        if (options.Model is not null && !Directory.Exists(options.Model))
-            throw new ArgumentException($"--model '{options.Model}' is not a folder");
-        if (options.Parallel is not null)
-        {
-            try { Sd35.Mesh.ParallelConfig.Parse(options.Parallel); }
-            catch (Exception e) when (e is FormatException or KeyNotFoundException)
-            {
-                throw new ArgumentException($"--parallel '{options.Parallel}': {e.Message}", e);
-            }
-        }
         return options;
     }
+
+    static readonly HashSet<string> PipelineFlags = [.. PipelineSettingOptions.All.Where(o => o.IsFlag).Select(o => "--" + o.Name)];
 
     /// <summary>
     /// The demo's flags take no value (<c>--bf16</c>); ASP.NET Core's command-line source wants one, so a bare flag
@@ -119,7 +97,7 @@ public sealed record ServerOptions
         var result = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
-            bool bareFlag = (args[i] == "--bf16" || AccessOptions.BareFlags.Contains(args[i])) && (i + 1 == args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal));
+            bool bareFlag = (PipelineFlags.Contains(args[i]) || AccessOptions.BareFlags.Contains(args[i])) && (i + 1 == args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal));
             result.Add(bareFlag ? args[i] + "=true" : args[i]);
         }
         if (!result.Any(a => a.StartsWith("--urls", StringComparison.Ordinal)) && Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is null)

@@ -47,7 +47,7 @@ public static class OpenAiEndpoints
 
     /// <summary>The served model's id: its folder's name, or <c>sd35-tiny-reference</c> for the built-in components.</summary>
     public static string ModelId(ServerOptions options) =>
-        options.Model is null ? "sd35-tiny-reference" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Model)));
+        options.Pipeline.Source.Model is not { } model ? "sd35-tiny-reference" : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model)));
 
     static readonly long Started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
@@ -87,7 +87,7 @@ public static class OpenAiEndpoints
         bool base64;
         try
         {
-            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, options.MaxImageSide, json.Value.SerializerOptions, http.RequestAborted);
+            var form = await OpenAiEditForm.ReadAsync(http.Request, access.MaxUploadBytes, options.Pipeline.Limits.MaxImageSide, json.Value.SerializerOptions, http.RequestAborted);
             var (count, size) = (form.Body.Count, form.Body.Dimensions());
             base64 = form.Body.WantsBase64;
             if (size is { } asked && asked != (form.Image.Width, form.Image.Height))

@@ -1,0 +1,68 @@
+using Sd35.Mesh;
+using Sd35.Mesh.Mpi;
+using Sd35.Pipeline;
+
+namespace Sd35.Hosting;
+
+/// <summary>What building a pipeline did besides the pipeline: the process set-up's report and the model checks' time.</summary>
+public sealed record PipelineSetupReport(string Runtime, double PreflightSeconds);
+
+/// <summary>
+/// The one way a program builds its pipeline from <see cref="PipelineSettings"/>: the process set-up, the
+/// components, the model's checks (<see cref="Preflight.CheckModel"/>: a bad folder fails here, not at the first
+/// generation), the launcher (every rank in this process, or one process per device when started by <c>mpirun</c>)
+/// and the mesh. An unavailable device fails here too.
+/// </summary>
+public static class PipelineFactory
+{
+    public static StableDiffusion3Pipeline Create(PipelineSettings settings) => Create(settings, out _);
+
+    public static StableDiffusion3Pipeline Create(PipelineSettings settings, out PipelineSetupReport report)
+    {
+        RefuseWhatIsNotSupportedYet(settings);
+        // 1. The process: libtorch, CPU runtime and NNPACK, before anything touches a tensor.
+        var runtime = settings.Process.Apply();
+        // 2. The components (configs read and checked; no weights yet).
+        var components = PipelineComponents.From(settings.Source);
+        return Create(settings, components, runtime, out report);
+    }
+
+    /// <summary>A pipeline over components made in memory (synthetic benchmarks, tests): <see cref="PipelineSettings.Source"/> is not read.</summary>
+    public static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components)
+    {
+        RefuseWhatIsNotSupportedYet(settings);
+        return Create(settings, components, settings.Process.Apply(), out _);
+    }
+
+    static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components, string runtime, out PipelineSetupReport report)
+    {
+        // 3. The launcher: started by mpirun with several processes, one rank per process and collectives over MPI
+        //    (a wrong process count fails here, on every process); otherwise every rank in this process.
+        var launcher = MpiRuntime.IsLaunched
+            ? new MpiLauncher(settings.Device, settings.Mesh, settings.Mpi with { Config = settings.Parallel })
+            : MeshLaunchers.InProcess(settings.Device, settings.Mesh);
+        // 4. Every checkpoint header against the model that will be built, on the meta device.
+        double preflight = Preflight.CheckModel(components, settings.EffectiveComputeDType);
+        // 5. The pipeline on its mesh.
+        var pipeline = new StableDiffusion3Pipeline(components, settings.EffectiveComputeDType, new PipelineOptions
+        {
+            Parallel = settings.Parallel,
+            Device = settings.Device,
+            Residency = settings.Residency,
+            Trace = settings.Trace,
+            Launcher = launcher,
+        });
+        report = new PipelineSetupReport(runtime, preflight);
+        return pipeline;
+    }
+
+    /// <summary>Settings the layers cannot honour yet: refused before any work, each with one line naming the option.</summary>
+    static void RefuseWhatIsNotSupportedYet(PipelineSettings settings)
+    {
+        if (settings.Quantization is { } type)
+            throw new Sd35.Errors.SettingException(PipelineSettingOptions.Quantization.Name, type.ToString().ToLowerInvariant(), "quantized weights are not supported yet");
+        if (settings.ComputeDType is { } compute && compute != settings.WeightDType)
+            throw new Sd35.Errors.SettingException(PipelineSettingOptions.ComputeDType.Name, PipelineSettingOptions.DTypeName(compute),
+                $"computing in another dtype than the weights ({PipelineSettingOptions.DTypeName(settings.WeightDType)}) is not supported yet");
+    }
+}
