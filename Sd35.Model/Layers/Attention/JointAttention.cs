@@ -36,7 +36,7 @@ public sealed class JointAttention : nn.Module
         _rank = rank;
         _headDim = headDim;
         var tp = rank.Tp;
-        long paddedHeads = (heads + tp.Size - 1) / tp.Size * tp.Size;
+        long paddedHeads = HeadPadding.Padded(checked((int)heads), tp.Size);
         _localHeads = paddedHeads / tp.Size;
         long inner = heads * headDim, paddedInner = paddedHeads * headDim;
         var device = rank.Device;
