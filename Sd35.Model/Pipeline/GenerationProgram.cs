@@ -11,13 +11,13 @@ namespace Sd35.Pipeline;
 /// every device's), progress, and the stage boundaries.
 /// </summary>
 sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnStep, IProgress<int>? Progress, Action<string>? StageReleased,
-    Action<int, int, Tensor>? OnDeviceStep = null)
+    Action<DeviceId, int, Tensor>? OnDeviceStep = null)
 {
     /// <summary>
     /// One device's step callback: every device hands its own latents to <see cref="OnDeviceStep"/> (so a test can
     /// compare each device's copy, not only the lead's); the lead also records the timings, calls OnStep and reports progress.
     /// </summary>
-    public Action<int, Tensor, double>? StepDoneOn(int device, bool lead)
+    public Action<int, Tensor, double>? StepDoneOn(DeviceId device, bool lead)
     {
         if (OnDeviceStep is null) return lead ? StepDone : null;
         return (step, latents, seconds) =>
@@ -42,7 +42,7 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// <summary>
 /// One device's program for a whole generation — encode → denoise → decode — the same on every device of every
 /// mesh (one device is the 1×1 mesh). The text encoders run tensor parallel on the devices
-/// <see cref="EncoderPlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
+/// <see cref="StagePlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
 /// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
 /// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
 /// the one that writes it. Only the lead device reports progress, steps and stage boundaries (the VAE's first
@@ -60,47 +60,48 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     readonly PipelineModels _models = models ?? PipelineModels.Staged;
 
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
-    public const int Lead = 0;
+    public static readonly DeviceId Lead = 0;
 
     /// <summary>Returns the images in [0, 1] ([n, 3, H, W], float32) on the CPU.</summary>
-    public Tensor Run(MeshRank rank)
+    public Tensor Run(MeshRank launched)
     {
+        var rank = launched.Place(config);
         bool lead = rank.Id == Lead;
-        var everyone = rank.Group("pipeline", rank.Mesh.Ids);
-        var placed = rank.Place(config);
         Tensor latents;
         bool inpainting;
-        using (var prompt = Encode(rank, everyone, lead))
+        using (var prompt = Encode(rank, lead))
         {
             if (lead) observers.StageReleased?.Invoke("encoding");
-            using var start = Start(rank, everyone, placed.Context.Device);
+            using var start = Start(rank);
             if (lead && request.Image is not null) observers.StageReleased?.Invoke("image encoding");
             inpainting = start.Inpainting;
-            latents = Denoise(placed, prompt, start, lead, everyone);
+            latents = Denoise(rank, prompt, start, lead);
         }
         Tensor image;
         using (latents)
         {
             if (lead) observers.StageReleased?.Invoke("denoising");
-            image = Decode(rank, everyone, latents, addShift: !inpainting);
+            image = Decode(rank, latents, addShift: !inpainting);
         }
         if (lead) observers.StageReleased?.Invoke("decoding");
         return image;
     }
 
-    EncodedPrompt Encode(MeshRank rank, IProcessGroup everyone, bool lead)
+    EncodedPrompt Encode(MeshRank rank, bool lead)
     {
         using var section = Instrumentation.InSection(PerfSections.TotalEncoding);
-        var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
-        var encoded = members is null ? null
-            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null, _models, rank.Id);
+        var stage = rank.ForStage(MeshGroups.TextEncoders);
+        var encoded = stage is null ? null
+            : PipelineStages.Encode(components, dtype, request, stage, lead ? observers.Timings : null, _models);
+        var everyone = rank.World;
         if (everyone.Size == 1) return encoded!;
         // Every device denoises with the lead's prompt, the encoders' other devices too, so all run on the same bits.
+        int root = rank.RankOf(MeshGroups.World, Lead);
         using (encoded)
         {
             PromptEmbeddings Share(PromptEmbeddings? side) => new(
-                everyone.BroadcastFromRoot(side?.PromptEmbeds, Lead, rank.Device),
-                everyone.BroadcastFromRoot(side?.PooledPromptEmbeds, Lead, rank.Device));
+                everyone.BroadcastFromRoot(side?.PromptEmbeds, root, rank.Device),
+                everyone.BroadcastFromRoot(side?.PooledPromptEmbeds, root, rank.Device));
             return new EncodedPrompt(Share(encoded?.Positive), request.UsesClassifierFreeGuidance ? Share(encoded?.Negative) : null);
         }
     }
@@ -110,8 +111,9 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     /// aligned, though only the VAE's devices use it), then the pipeline's noise — and the image's latents, encoded
     /// where the VAE runs (tensor parallel as the decoder) and sent from the first of those devices to all.
     /// </summary>
-    LatentStart Start(MeshRank rank, IProcessGroup everyone, Device device)
+    LatentStart Start(MeshRank rank)
     {
+        var device = rank.Device;
         var vae = components.VaeConfig;
         // diffusers: text to image draws the transformer's in_channels; image to image and inpainting the VAE's
         // latent_channels (the encoded image's). SD3.5 has 16 of both.
@@ -125,59 +127,58 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         }
         Tensor imageLatents;
         using (var eps = draws.Next([1, .. shape[1..]], dtype, "vae"))
-            imageLatents = EncodeImage(rank, everyone, eps);
+            imageLatents = EncodeImage(rank, eps);
         using (imageLatents)
         using (var pipelineNoise = draws.Next(shape, dtype, "pipeline"))
             return LatentStart.FromImage(request, imageLatents, pipelineNoise, scheduler, device);
     }
 
-    Tensor EncodeImage(MeshRank rank, IProcessGroup everyone, Tensor eps)
+    Tensor EncodeImage(MeshRank rank, Tensor eps)
     {
         using var section = Instrumentation.InSection(PerfSections.Vae);
-        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
+        var stage = rank.ForStage(MeshGroups.Vae);
         var (reporter, root) = VaeReporter(rank);
         Tensor? latents = null;
-        if (members is not null)
+        if (stage is not null)
         {
             using var image = request.Image!.ToTensor();
-            latents = PipelineStages.EncodeImage(components, dtype, image, eps, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
+            latents = PipelineStages.EncodeImage(components, dtype, image, eps, stage, rank.Id == reporter ? observers.Timings : null, _models);
         }
+        var everyone = rank.World;
         if (everyone.Size == 1) return latents!;
         using (latents)
         using (var shared = everyone.BroadcastFromRoot(latents, root, rank.Device))
             return ShapeOnly.ToHost(shared);
     }
 
-    /// <summary>The VAE's first device (it reports the VAE's times and its results go to all) and its rank in the whole mesh.</summary>
-    (int Reporter, int Root) VaeReporter(MeshRank rank)
+    /// <summary>The VAE's first device (it reports the VAE's times and its results go to all) and its rank in the world group.</summary>
+    (DeviceId Reporter, int Root) VaeReporter(MeshRank rank)
     {
-        var ids = rank.Mesh.Ids;
-        int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
-        return (reporter, ids.ToList().IndexOf(reporter));
+        var reporter = rank.Mesh.Ids.First(id => StagePlacement.Vae(rank.Mesh, config, id) is not null);
+        return (reporter, rank.RankOf(MeshGroups.World, reporter));
     }
 
-    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, LatentStart start, bool lead, IProcessGroup everyone)
+    Tensor Denoise(MeshRank rank, EncodedPrompt prompt, LatentStart start, bool lead)
     {
         var watch = Stopwatch.StartNew();
-        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype));
+        using var lease = _models.Get(rank, "transformer", r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype));
         var transformer = lease.Model;
         if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        using var branch = new GuidanceBranch(prompt, placed);
+        using var branch = new GuidanceBranch(prompt, rank);
         var latents = start.Initial.clone();
-        var stepDone = StepStopAgreement.After(observers.StepDoneOn(placed.Placement.DeviceId, lead), cancellation, everyone, lead, Lead);
-        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace,
+        var stepDone = StepStopAgreement.After(observers.StepDoneOn(rank.Id, lead), cancellation, rank.World, lead, rank.RankOf(MeshGroups.World, Lead));
+        return DenoisingLoop.Run(transformer, branch, rank, latents, scheduler, request, stepDone, trace,
             start.Inpainting ? (step, next) => start.AfterStep(step, next, scheduler) : null);
     }
 
-    Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents, bool addShift)
+    Tensor Decode(MeshRank rank, Tensor latents, bool addShift)
     {
         using var section = Instrumentation.InSection(PerfSections.Vae);
-        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
+        var stage = rank.ForStage(MeshGroups.Vae);
         var (reporter, root) = VaeReporter(rank);
-        var (image, nonFinite) = members is null ? (null, null)
-            : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? observers.Timings : null, _models, rank.Id, addShift);
+        var everyone = rank.World;
+        var (image, nonFinite) = stage is null ? (null, null)
+            : PipelineStages.DecodeAndCount(components, dtype, latents, stage, rank.Id == reporter ? observers.Timings : null, _models, addShift);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {

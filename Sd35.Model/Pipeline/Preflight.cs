@@ -36,7 +36,7 @@ public static class Preflight
         StableDiffusion3Pipeline.Validate(components, parallel ?? PipelineOptions.OneDevice, request);
         _ = components.Tokenizers();
 
-        var meta = RankContext.Single(Meta);
+        var meta = MeshRank.Single(Meta);
         VerifyFolder(components.TextEncoder, "$.num_hidden_layers", components.TextEncoderConfig.NumHiddenLayers, "text_model.encoder.layers.",
             () => new ClipTextModel(components.TextEncoderConfig, meta, dtype), ClipTextModel.LoadOptions);
         VerifyFolder(components.TextEncoder2, "$.num_hidden_layers", components.TextEncoder2Config.NumHiddenLayers, "text_model.encoder.layers.",
