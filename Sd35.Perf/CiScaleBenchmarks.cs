@@ -160,7 +160,7 @@ sealed class PersistentMeshStep : IDisposable
             ready.Signal();
             while (true)
             {
-                _go[rank.Id].Wait();
+                _go[rank.Id.Value].Wait();
                 if (_stopping) return 0;
                 using (NewDisposeScope())
                 {

@@ -50,7 +50,7 @@ public sealed record MeshRunOptions
     public static MeshRunOptions Default { get; } = new();
 }
 
-/// <summary>The results of the ranks a launcher hosts, by device id, and the traffic those ranks had.</summary>
+/// <summary>The results of the ranks a launcher hosts, by device id, and the traffic those ranks had in the session so far.</summary>
 public sealed class MeshRunResult<T>(IReadOnlyDictionary<DeviceId, T> local, ICommunicator communicator)
 {
     /// <summary>Results of the ranks hosted by this launcher (every rank in-process; this process's rank under MPI), by device id.</summary>

@@ -67,6 +67,8 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     {
         var rank = launched.Place(config);
         bool lead = rank.Id == Lead;
+        // The world group first, by every device at the same point: under MPI, making a group is collective over its members.
+        _ = rank.World;
         Tensor latents;
         bool inpainting;
         using (var prompt = Encode(rank, lead))

@@ -66,14 +66,14 @@ public sealed class MpiLauncher : IMeshLauncher
     sealed class Session(MpiLauncher launcher, MeshShape shape) : IMeshSession
     {
         public MeshShape Shape => shape;
-        public MeshRunResult<T> Run<T>(Func<MeshRank, T> program) => launcher.Run(shape, program);
+        public MeshRunResult<T> Run<T>(Func<MeshRank, T> program) => launcher.RunRank(shape, program);
 
         public void Dispose()
         {
         }
     }
 
-    MeshRunResult<T> Run<T>(MeshShape shape, Func<MeshRank, T> program)
+    MeshRunResult<T> RunRank<T>(MeshShape shape, Func<MeshRank, T> program)
     {
         DeviceId device = MpiRuntime.LaunchedRank()?.Rank ?? -1;
         try
