@@ -86,6 +86,17 @@ public class MeshRankTests
         gathered[2].Keys.Should().NotContain(MeshGroups.TextEncoders);
     }
 
+    [Fact]
+    public void A_stage_the_device_sits_out_is_no_group_of_one()
+    {
+        var config = ParallelConfig.Parse("t3k_cfg2_sp2_tp2");
+        var rank = new MeshRank(DeviceMesh.Create(config.Mesh), 2, new NoCommunicator(), CancellationToken.None).Place(config);
+        rank.Has(MeshGroups.Vae).Should().BeFalse();
+        rank.ForStage(MeshGroups.Vae).Should().BeNull();
+        var act = () => rank[MeshGroups.Vae];
+        act.Should().Throw<InvalidOperationException>().WithMessage("device 2 does not run the vae stage of t3k_cfg2_sp2_tp2");
+    }
+
     /// <summary>A stage's view: the stage's group as tp, no sp or cfg; a device that sits the stage out has none.</summary>
     [Fact]
     public void A_stage_view_has_the_stage_group_as_its_tp()

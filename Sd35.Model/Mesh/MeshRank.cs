@@ -89,16 +89,19 @@ public sealed class MeshRank
     public bool IsUncond => CfgIndex == 0;
 
     /// <summary>
-    /// The group named <paramref name="name"/> (<see cref="MeshGroups"/>). A name the rank does not have is a group of
-    /// one, as DTensor's mesh has size 1 along a dimension it does not shard: a single device has every name.
+    /// The group named <paramref name="name"/> (<see cref="MeshGroups"/>). A parallel dimension the rank does not have
+    /// is a group of one, as DTensor's mesh has size 1 along a dimension it does not shard (a single device has every
+    /// name); a stage the device sits out is an error, never a silent group of one (<see cref="ForStage"/> says so with null).
     /// </summary>
     public IProcessGroup this[string name]
     {
         get
         {
             if (_made.TryGetValue(name, out var made)) return made;
-            var group = _named.TryGetValue(name, out var spec) ? Group(spec.Label, spec.Members) : SingleProcessGroup.Instance;
-            return _made[name] = group;
+            if (_named.TryGetValue(name, out var spec)) return _made[name] = Group(spec.Label, spec.Members);
+            if (Mesh.Size > 1 && name is MeshGroups.TextEncoders or MeshGroups.Vae)
+                throw new InvalidOperationException($"device {Id} does not run the {name} stage of {Config?.Id ?? Config?.ToString() ?? "this mesh"}");
+            return _made[name] = SingleProcessGroup.Instance;
         }
     }
 
