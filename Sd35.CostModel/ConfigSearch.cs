@@ -41,7 +41,7 @@ public static class ConfigSearch
         try { config.ValidateFor(workload.ImageTokens, workload.Transformer.NumAttentionHeads, workload.Transformer.InnerDim); }
         catch (ArgumentException) { return false; }
         // The text encoders and the VAE run tensor parallel on a cfg submesh: all of it up to four devices, else
-        // each of its rows (EncoderPlacement); their heads and GroupNorm groups must split over that group.
+        // each of its rows (StagePlacement); their heads and GroupNorm groups must split over that group.
         int encoderTp = config.Submesh.Size <= 4 ? config.Submesh.Size : config.Submesh.Cols;
         int[] mustDivide = [workload.ClipL.NumAttentionHeads, workload.ClipG.NumAttentionHeads, workload.Vae.NormNumGroups, .. workload.T5 is { } t5 ? [t5.NumHeads] : Array.Empty<int>()];
         return mustDivide.All(n => n % encoderTp == 0);

@@ -53,7 +53,7 @@ public static class DryRun
         ComputeDevice device, string description)
     {
         var mesh = DeviceMesh.Create(config.Mesh);
-        var recorders = mesh.Ids.ToDictionary(id => id, id => new OpRecorder(id));
+        var recorders = mesh.Ids.ToDictionary(id => id, id => new OpRecorder(id.Value));
         var options = new MeshRunOptions
         {
             CollectiveTimeout = TimeSpan.FromMinutes(10),
@@ -63,18 +63,27 @@ public static class DryRun
         var launcher = new RecordingLauncher(new InProcessLauncher(device, options), recorders);
         var pipeline = new StableDiffusion3Pipeline(components, dtype, new PipelineOptions { Parallel = config, Launcher = launcher });
         using (pipeline.Generate(request)) { }
-        var devices = mesh.Ids.Select(id => new DeviceRecord(id, mesh.CoordOf(id), recorders[id].Ops, recorders[id].Collectives)).ToArray();
+        var devices = mesh.Ids.Select(id => new DeviceRecord(id.Value, mesh.CoordOf(id), recorders[id].Ops, recorders[id].Collectives)).ToArray();
         return new DryRunResult(config, description, request.Steps, devices);
     }
 
     /// <summary>Installs each rank's recorder on the rank's thread for the whole of its program.</summary>
-    sealed class RecordingLauncher(IMeshLauncher inner, IReadOnlyDictionary<int, OpRecorder> recorders) : IMeshLauncher
+    sealed class RecordingLauncher(IMeshLauncher inner, IReadOnlyDictionary<DeviceId, OpRecorder> recorders) : IMeshLauncher
     {
-        public MeshRunResult<T> Run<T>(MeshShape shape, Func<MeshRank, T> program) =>
-            inner.Run(shape, rank =>
-            {
-                using var recording = recorders[rank.Id].Use();
-                return program(rank);
-            });
+        public IMeshSession Open(MeshShape shape) => new Recording(inner.Open(shape), recorders);
+
+        sealed class Recording(IMeshSession session, IReadOnlyDictionary<DeviceId, OpRecorder> recorders) : IMeshSession
+        {
+            public MeshShape Shape => session.Shape;
+
+            public MeshRunResult<T> Run<T>(Func<MeshRank, T> program) =>
+                session.Run(rank =>
+                {
+                    using var recording = recorders[rank.Id].Use();
+                    return program(rank);
+                });
+
+            public void Dispose() => session.Dispose();
+        }
     }
 }

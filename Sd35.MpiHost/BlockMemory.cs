@@ -16,7 +16,7 @@ public static class BlockMemory
         var placed = rank.Place(config);
         var model = SD3TransformerConfig.SD35Large;
         long parameterBytes;
-        using (var block = new JointTransformerBlock(model, 0, placed.Context))
+        using (var block = new JointTransformerBlock(model, 0, placed))
         {
             parameterBytes = block.parameters().Sum(p => p.numel() * p.element_size());
             // Written as a checkpoint load would (untouched weights would not be resident yet).
@@ -24,8 +24,8 @@ public static class BlockMemory
                 foreach (var p in block.parameters()) p.normal_(0, 0.02);
             using var scope = NewDisposeScope();
             manual_seed(1);
-            var image = randn(1, imageTokens / placed.Context.Sp.Size, model.InnerDim / placed.Context.Tp.Size);
-            var prompt = randn(1, 333, model.InnerDim / placed.Context.Tp.Size);
+            var image = randn(1, imageTokens / placed.Sp.Size, model.InnerDim / placed.Tp.Size);
+            var prompt = randn(1, 333, model.InnerDim / placed.Tp.Size);
             var temb = randn(1, model.InnerDim);
             block.Forward(image, prompt, temb);
         }

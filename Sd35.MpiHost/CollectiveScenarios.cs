@@ -19,10 +19,10 @@ public static class CollectiveScenarios
             if (rank.Mesh.Shape[axis] == 1) continue;
             var g = rank.Axis(axis);
             foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
-                Exercise(g, rank.Id, dtype, $"axis{axis}.{dtype}.", results);
+                Exercise(g, rank.Id.Value, dtype, $"axis{axis}.{dtype}.", results);
         }
         var everyone = rank.Group("everyone", rank.Mesh.Ids.Reverse().ToArray());
-        if (everyone.Size > 1) Exercise(everyone, rank.Id, ScalarType.Float32, "everyone.", results);
+        if (everyone.Size > 1) Exercise(everyone, rank.Id.Value, ScalarType.Float32, "everyone.", results);
         return results;
     }
 

@@ -84,7 +84,7 @@ switch (args)
         new MpiLauncher().Run(new MeshShape(1, 2), rank =>
         {
             var g = rank.Axis(1);
-            using var local = zeros(2, kind == "shape" ? 3 + rank.Id : 3);
+            using var local = zeros(2, kind == "shape" ? 3 + rank.Id.Value : 3);
             using var result = kind == "op" && rank.Id == 0 ? g.AllReduce(local) : g.AllGather(local, 0);
             return 0;
         });

@@ -18,7 +18,7 @@ public sealed class MeshMemoryTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    (int Device, long Transformer, long Encoders, long Vae)[] PerDevice(string configId) =>
+    (DeviceId Device, long Transformer, long Encoders, long Vae)[] PerDevice(string configId) =>
         [.. MeshMemoryCommand.PerDevice(PipelineComponents.FromDiffusersFolder(_folder), ParallelConfig.Parse(configId), ScalarType.BFloat16)];
 
     [Fact]

@@ -42,7 +42,7 @@ public static class BlockProfile
             _ => throw new ArgumentException($"unknown shape {shape}"),
         };
         long d = config.InnerDim;
-        var block = new JointTransformerBlock(config, 0, RankContext.Single());
+        var block = new JointTransformerBlock(config, 0, MeshRank.Single());
         foreach (var (name, p) in block.named_parameters())
             if (p.dim() >= 2) p.normal_(0, 1.0 / Math.Sqrt(p.numel() / p.shape[0]));
             else if (name.EndsWith("bias")) p.normal_(0, 0.02);

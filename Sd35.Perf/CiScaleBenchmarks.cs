@@ -148,9 +148,9 @@ sealed class PersistentMeshStep : IDisposable
         _go = Enumerable.Range(0, config.DeviceCount).Select(_ => new SemaphoreSlim(0)).ToArray();
         _done = new CountdownEvent(config.DeviceCount);
         var ready = new CountdownEvent(config.DeviceCount);
-        _mesh = Task.Run(() => MeshRunner.Run(config, (rank, placed) =>
+        _mesh = Task.Run(() => MeshRunner.Run(config, rank =>
         {
-            using var model = SD3Transformer2DModel.FromFolder(transformerFolder, placed.Context);
+            using var model = SD3Transformer2DModel.FromFolder(transformerFolder, rank);
             var t = model.Config;
             int batch = config.Cfg.Factor == 2 ? 1 : 2;
             using var generator = new Generator(0);
@@ -161,12 +161,12 @@ sealed class PersistentMeshStep : IDisposable
             ready.Signal();
             while (true)
             {
-                _go[rank.Id].Wait();
+                _go[rank.Id.Value].Wait();
                 if (_stopping) return 0;
                 using (NewDisposeScope())
                 {
                     var prediction = model.Forward(latents, prompt, pooled, timestep);
-                    if (config.Cfg.Factor == 2) placed.Cfg.AllGather(prediction, 0);
+                    if (config.Cfg.Factor == 2) rank.Cfg.AllGather(prediction, 0);
                 }
                 _done.Signal();
             }

@@ -73,10 +73,10 @@ public static class LoadSpeedCommand
 
     static IDisposable Load(string component, string directory, ScalarType dtype) => component switch
     {
-        "transformer" => SD3Transformer2DModel.FromFolder(new ModelFolder(directory), RankContext.Single(), dtype),
-        "text_encoder" or "text_encoder_2" => ClipTextModel.FromFolder(new ModelFolder(directory), RankContext.Single(), dtype),
-        "text_encoder_3" => T5EncoderModel.FromFolder(new ModelFolder(directory), RankContext.Single(), dtype),
-        "vae" => AutoencoderKLDecoder.FromFolder(new ModelFolder(directory), RankContext.Single(), dtype),
+        "transformer" => SD3Transformer2DModel.FromFolder(new ModelFolder(directory), MeshRank.Single(), dtype),
+        "text_encoder" or "text_encoder_2" => ClipTextModel.FromFolder(new ModelFolder(directory), MeshRank.Single(), dtype),
+        "text_encoder_3" => T5EncoderModel.FromFolder(new ModelFolder(directory), MeshRank.Single(), dtype),
+        "vae" => AutoencoderKLDecoder.FromFolder(new ModelFolder(directory), MeshRank.Single(), dtype),
         _ => throw new ArgumentException($"unknown component '{component}'; known: {string.Join(", ", AllComponents)}"),
     };
 
@@ -86,10 +86,10 @@ public static class LoadSpeedCommand
         var folder = new ModelFolder(directory);
         return component switch
         {
-            "transformer" => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), RankContext.Single(), dtype),
-            "text_encoder" or "text_encoder_2" => new ClipTextModel(folder.ReadConfig<ClipTextConfig>(), RankContext.Single(), dtype),
-            "text_encoder_3" => new T5EncoderModel(folder.ReadConfig<T5Config>(), RankContext.Single(), dtype),
-            "vae" => new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), RankContext.Single(), dtype),
+            "transformer" => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), MeshRank.Single(), dtype),
+            "text_encoder" or "text_encoder_2" => new ClipTextModel(folder.ReadConfig<ClipTextConfig>(), MeshRank.Single(), dtype),
+            "text_encoder_3" => new T5EncoderModel(folder.ReadConfig<T5Config>(), MeshRank.Single(), dtype),
+            "vae" => new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), MeshRank.Single(), dtype),
             _ => throw new ArgumentException($"unknown component '{component}'"),
         };
     }

@@ -14,7 +14,7 @@ namespace Sd35.Perf;
 /// <summary>
 /// <c>mesh-memory --model DIR [--parallel ID ...] [--fp32]</c>: the weight bytes each logical device of a parallel config
 /// holds in each stage. Every rank's models are built the pipeline's own way (<c>X.FromFolder</c> with that rank's
-/// groups, as <see cref="ParallelPlacement"/> and <see cref="EncoderPlacement"/> place them) on the meta device, which
+/// groups, as <see cref="MeshRank.Place"/> and <see cref="StagePlacement"/> place them) on the meta device, which
 /// reads nothing but the configs, so the sizes are exactly the shards the rank would load, in seconds for the full
 /// model. A folder without <c>text_encoder_3</c> counts the two CLIPs only, as the pipeline runs it. Activations are
 /// not counted.
@@ -45,24 +45,24 @@ public static class MeshMemoryCommand
         Console.WriteLine($"weights per logical device ({dtype}, GiB): transformer / text encoders / VAE, the device's peak stage, and the mesh's total in the denoising stage");
         Console.WriteLine($"{"config",-20} {"devices",7} {"transformer",12} {"encoders",9} {"vae",6} {"device peak",12} {"mesh total (denoising)",23}");
         foreach (var (id, config) in configs) Report(components, config, id, dtype);
-        var alone = RankContext.Single(Meta);
+        var alone = MeshRank.Single(Meta);
         Console.WriteLine($"{"one device",-20} {1,7} {Gib(TransformerBytes(components, alone, dtype)),12:F2} {Gib(EncoderBytes(components, alone, dtype)),9:F2} {Gib(VaeBytes(components, alone, dtype)),6:F2}");
     }
 
     /// <summary>Per-device bytes of one config: (device id, transformer, encoders, vae); 0 where the device holds no such model.</summary>
-    public static IReadOnlyList<(int Device, long Transformer, long Encoders, long Vae)> PerDevice(PipelineComponents components, ParallelConfig config, ScalarType dtype)
+    public static IReadOnlyList<(DeviceId Device, long Transformer, long Encoders, long Vae)> PerDevice(PipelineComponents components, ParallelConfig config, ScalarType dtype)
     {
         var mesh = DeviceMesh.Create(config.Mesh, _ => Meta);
-        var rows = new List<(int, long, long, long)>();
+        var communicator = new ShapeOnlyCommunicator();
+        var rows = new List<(DeviceId, long, long, long)>();
         foreach (var device in mesh.Devices)
         {
-            var placed = ParallelPlacement.Of(mesh, config, device.Id);
-            var rank = new RankContext(Meta, Group(placed.SpMembers, device.Id), Group(placed.TpMembers, device.Id));
-            var encoderGroup = EncoderPlacement.TextEncoderGroup(mesh, config, device.Id);
-            var vaeGroup = EncoderPlacement.VaeGroup(mesh, config, device.Id);
+            var rank = new MeshRank(mesh, device.Id, communicator, CancellationToken.None).Place(config);
+            var encoders = rank.ForStage(MeshGroups.TextEncoders);
+            var vae = rank.ForStage(MeshGroups.Vae);
             rows.Add((device.Id, TransformerBytes(components, rank, dtype),
-                encoderGroup is null ? 0 : EncoderBytes(components, RankContext.TensorParallel(Group(encoderGroup, device.Id), Meta), dtype),
-                vaeGroup is null ? 0 : VaeBytes(components, RankContext.TensorParallel(Group(vaeGroup, device.Id), Meta), dtype)));
+                encoders is null ? 0 : EncoderBytes(components, encoders, dtype),
+                vae is null ? 0 : VaeBytes(components, vae, dtype)));
         }
         return rows;
     }
@@ -75,14 +75,14 @@ public static class MeshMemoryCommand
                 (device == rows[^1].Device ? $" {Gib(rows.Sum(r => r.Transformer)),23:F2}" : ""));
     }
 
-    static long TransformerBytes(PipelineComponents c, RankContext rank, ScalarType dtype) =>
+    static long TransformerBytes(PipelineComponents c, MeshRank rank, ScalarType dtype) =>
         Bytes(SD3Transformer2DModel.FromFolder(c.Transformer, rank, dtype));
 
-    static long EncoderBytes(PipelineComponents c, RankContext rank, ScalarType dtype) =>
+    static long EncoderBytes(PipelineComponents c, MeshRank rank, ScalarType dtype) =>
         Bytes(ClipTextModel.FromFolder(c.TextEncoder, rank, dtype)) + Bytes(ClipTextModel.FromFolder(c.TextEncoder2, rank, dtype)) +
         (c.TextEncoder3 is { } t5 ? Bytes(T5EncoderModel.FromFolder(t5, rank, dtype)) : 0);
 
-    static long VaeBytes(PipelineComponents c, RankContext rank, ScalarType dtype) =>
+    static long VaeBytes(PipelineComponents c, MeshRank rank, ScalarType dtype) =>
         Bytes(AutoencoderKLDecoder.FromFolder(c.Vae, rank, dtype));
 
     /// <summary>The model's parameter and buffer bytes; the (shape-only) model is released.</summary>
@@ -91,8 +91,16 @@ public static class MeshMemoryCommand
         using (module) return module.state_dict().Values.Sum(t => t.numel() * t.ElementSize);
     }
 
-    static IProcessGroup Group(IReadOnlyList<int> members, int deviceId) =>
-        members.Count == 1 ? SingleProcessGroup.Instance : new ShapeOnlyGroup(members.ToList().IndexOf(deviceId), members.Count);
+    /// <summary>Hands out shape-only groups: every rank of the mesh is placed as the pipeline places it, without a backend.</summary>
+    sealed class ShapeOnlyCommunicator : ICommunicator
+    {
+        public IProcessGroup Group(string label, IReadOnlyList<DeviceId> members, DeviceId self) =>
+            new ShapeOnlyGroup(members.ToList().IndexOf(self), members.Count);
+
+        public CollectiveStats Traffic(DeviceId self, string label) => new();
+
+        public IReadOnlyDictionary<string, CollectiveStats> TrafficOf(DeviceId self) => new Dictionary<string, CollectiveStats>();
+    }
 
     static double Gib(long bytes) => bytes / (double)(1L << 30);
 

@@ -13,14 +13,14 @@ namespace Sd35.Perf;
 public sealed class MeshStep : IDisposable
 {
     readonly SD3Transformer2DModel _model;
-    readonly ParallelRank _placed;
+    readonly MeshRank _placed;
     readonly Tensor _latent, _prompt, _pooled, _timestep;
 
-    public MeshStep(SD3TransformerConfig config, ParallelRank placed, int latentSize, int promptTokens)
+    public MeshStep(SD3TransformerConfig config, MeshRank placed, int latentSize, int promptTokens)
     {
         _placed = placed;
         manual_seed(0);
-        _model = new SD3Transformer2DModel(config, placed.Context);
+        _model = new SD3Transformer2DModel(config, placed);
         // cfg = 1: one submesh runs both branches as a batch of 2; cfg = 2: each submesh its own branch.
         int batch = placed.Cfg.Size == 1 ? 2 : 1;
         _latent = randn(batch, config.InChannels, latentSize, latentSize);

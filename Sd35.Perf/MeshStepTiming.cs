@@ -38,7 +38,7 @@ public static class MeshStepTiming
             var placed = rank.Place(config);
             using var step = new MeshStep(model, placed, latentSize: 32, promptTokens: 333);
             step.Run(); // warm-up: first-touch allocations, communicator set-up
-            var before = rank.Communicator.TrafficOf(rank.Id).ToDictionary(p => p.Key, p => p.Value.ByOp);
+            var before = rank.TrafficByLabel().ToDictionary(p => p.Key, p => p.Value.ByOp);
             var times = new double[steps];
             for (int i = 0; i < steps; i++)
             {
@@ -46,7 +46,7 @@ public static class MeshStepTiming
                 step.Run();
                 times[i] = watch.Elapsed.TotalSeconds;
             }
-            return (Times: times, Before: before, After: rank.Communicator.TrafficOf(rank.Id).ToDictionary(p => p.Key, p => p.Value.ByOp));
+            return (Times: times, Before: before, After: rank.TrafficByLabel().ToDictionary(p => p.Key, p => p.Value.ByOp));
         });
         if (!run.Local.TryGetValue(0, out var lead)) return; // under MPI, the device-0 process reports
         Console.WriteLine($"{configId} on {(mpi ? $"MPI ({config.DeviceCount} processes)" : $"the in-process backend ({config.DeviceCount} threads)")}, {Environment.ProcessorCount} cores: " +

@@ -69,7 +69,7 @@ public static class StepTrafficReport
     {
         var model = MeshStep.Sd35LargeShaped(headDim, layers);
         int latent = (int)Math.Sqrt(tokens) * model.PatchSize;
-        var run = MeshRunner.Execute(config, (_, placed) =>
+        var run = MeshRunner.Execute(config, placed =>
         {
             using var step = new MeshStep(model, placed, latent, PromptTokens);
             step.Run();

@@ -52,12 +52,12 @@ public sealed class TransformerWorkload : IDisposable
     }
 
     /// <summary>One full-width SD3.5 Large joint block at 1024²: 4096 image + 333 prompt tokens: 819.5 GFLOP.</summary>
-    public static TransformerWorkload BlockSd35Large(RankContext? rank = null)
+    public static TransformerWorkload BlockSd35Large(MeshRank? rank = null)
     {
         var scope = NewDisposeScope();
         var config = SD3TransformerConfig.SD35Large;
         manual_seed(0);
-        var block = new JointTransformerBlock(config, 0, rank ?? RankContext.Single());
+        var block = new JointTransformerBlock(config, 0, rank ?? MeshRank.Single());
         RandomizeWeights(block);
         var image = randn(1, 4096, config.InnerDim);
         var prompt = randn(1, 333, config.InnerDim);

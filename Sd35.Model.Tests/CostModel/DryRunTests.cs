@@ -87,10 +87,10 @@ public sealed class DryRunTests(ITestOutputHelper output)
         {
             var sections = device.Ops.Select(o => o.Section).ToHashSet();
             sections.Should().Contain(PerfSections.Step);
-            bool encodes = EncoderPlacement.TextEncoderGroup(mesh, run.Config, device.DeviceId) is not null;
+            bool encodes = StagePlacement.TextEncoders(mesh, run.Config, device.DeviceId) is not null;
             sections.Contains(PerfSections.ClipEncoding).Should().Be(encodes);
             sections.Contains(PerfSections.T5Encoding).Should().Be(encodes);
-            sections.Contains(PerfSections.Vae).Should().Be(EncoderPlacement.VaeGroup(mesh, run.Config, device.DeviceId) is not null);
+            sections.Contains(PerfSections.Vae).Should().Be(StagePlacement.Vae(mesh, run.Config, device.DeviceId) is not null);
             sections.Should().NotContain("", "every op belongs to a section");
         }
     }

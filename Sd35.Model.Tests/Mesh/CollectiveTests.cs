@@ -25,7 +25,7 @@ public class CollectiveTests
         return (mesh, MeshRunner.Run(mesh, rank => op(rank.Axis(axis), rank)));
     }
 
-    static IReadOnlyList<int> Members(DeviceMesh mesh, int device, int axis) => mesh.Line(mesh.CoordOf(device), axis);
+    static IReadOnlyList<int> Members(DeviceMesh mesh, int device, int axis) => mesh.Line(mesh.CoordOf(device), axis).Numbers();
 
     static Tensor SumInOrder(IEnumerable<Tensor> parts)
     {
@@ -41,8 +41,8 @@ public class CollectiveTests
     public void AllGather_concatenates_uneven_shards_in_rank_order(int rows, int cols, int axis)
     {
         Tensor Input(int device, int groupRank) => Seeded(device, 2, 1 + groupRank, 3);
-        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.AllGather(Input(rank.Id, g.Rank), -2));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.AllGather(Input(rank.Id.Value, g.Rank), -2));
+        foreach (int d in mesh.Ids.Numbers())
         {
             var members = Members(mesh, d, axis);
             var expected = cat(members.Select((m, r) => Input(m, r)).ToArray(), 1);
@@ -55,8 +55,8 @@ public class CollectiveTests
     public void ReduceScatter_gives_each_rank_its_chunk_of_the_rank_order_sum(int rows, int cols, int axis)
     {
         int n = DeviceMesh.Create(rows, cols).Shape[axis];
-        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.ReduceScatter(Seeded(rank.Id, 2, 3 * n), -1));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.ReduceScatter(Seeded(rank.Id.Value, 2, 3 * n), -1));
+        foreach (int d in mesh.Ids.Numbers())
         {
             var members = Members(mesh, d, axis);
             int r = members.ToList().IndexOf(d);
@@ -70,16 +70,16 @@ public class CollectiveTests
     public void AllReduce_gives_every_rank_the_same_bits_as_the_rank_order_sum(int rows, int cols, int axis)
     {
         // 35 elements: not divisible by 2 or 4, so the internal reduce-scatter pieces are uneven.
-        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.AllReduce(Seeded(rank.Id, 5, 7)));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.AllReduce(Seeded(rank.Id.Value, 5, 7)));
+        foreach (int d in mesh.Ids.Numbers())
             results[d].ShouldBeBitEqual(SumInOrder(Members(mesh, d, axis).Select(m => Seeded(m, 5, 7))), $"AllReduce on device {d}");
     }
 
     [Fact]
     public void Sixteen_bit_reductions_accumulate_in_fp32_and_round_once()
     {
-        var (mesh, results) = OnAxis(2, 4, 1, (g, rank) => g.AllReduce(Seeded(rank.Id, ScalarType.BFloat16, 4, 33)));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(2, 4, 1, (g, rank) => g.AllReduce(Seeded(rank.Id.Value, ScalarType.BFloat16, 4, 33)));
+        foreach (int d in mesh.Ids.Numbers())
         {
             var fp32Sum = SumInOrder(Members(mesh, d, 1).Select(m => Seeded(m, ScalarType.BFloat16, 4, 33).to(ScalarType.Float32)));
             results[d].ShouldBeBitEqual(fp32Sum.to(ScalarType.BFloat16), $"bf16 AllReduce on device {d}");
@@ -91,8 +91,8 @@ public class CollectiveTests
     public void AllToAll_sends_chunk_j_to_rank_j_and_gathers_in_rank_order(int rows, int cols, int axis)
     {
         int n = DeviceMesh.Create(rows, cols).Shape[axis];
-        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.AllToAll(Seeded(rank.Id, 2 * n, 3, 4), 0, 2));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.AllToAll(Seeded(rank.Id.Value, 2 * n, 3, 4), 0, 2));
+        foreach (int d in mesh.Ids.Numbers())
         {
             var members = Members(mesh, d, axis);
             int r = members.ToList().IndexOf(d);
@@ -105,8 +105,8 @@ public class CollectiveTests
     [MemberData(nameof(MeshAxes))]
     public void RingShift_returns_the_previous_ranks_tensor_whatever_its_shape(int rows, int cols, int axis)
     {
-        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.RingShift(Seeded(rank.Id, 1 + g.Rank, 3)));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.RingShift(Seeded(rank.Id.Value, 1 + g.Rank, 3)));
+        foreach (int d in mesh.Ids.Numbers())
         {
             var members = Members(mesh, d, axis);
             int r = members.ToList().IndexOf(d), previous = (r + members.Count - 1) % members.Count;
@@ -118,16 +118,16 @@ public class CollectiveTests
     [MemberData(nameof(MeshAxes))]
     public void Broadcast_gives_every_rank_the_roots_tensor(int rows, int cols, int axis)
     {
-        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.Broadcast(Seeded(rank.Id, 3, 2), g.Size - 1));
-        foreach (var d in mesh.Ids)
+        var (mesh, results) = OnAxis(rows, cols, axis, (g, rank) => g.Broadcast(Seeded(rank.Id.Value, 3, 2), g.Size - 1));
+        foreach (int d in mesh.Ids.Numbers())
             results[d].ShouldBeBitEqual(Seeded(Members(mesh, d, axis)[^1], 3, 2), $"Broadcast on device {d}");
     }
 
     [Fact]
     public void SendReceive_follows_any_permutation()
     {
-        var (mesh, results) = OnAxis(1, 4, 1, (g, rank) => g.SendReceive(Seeded(rank.Id, 2), (g.Rank + 2) % 4, (g.Rank + 2) % 4));
-        foreach (var d in mesh.Ids) results[d].ShouldBeBitEqual(Seeded((d + 2) % 4, 2), $"SendReceive on device {d}");
+        var (mesh, results) = OnAxis(1, 4, 1, (g, rank) => g.SendReceive(Seeded(rank.Id.Value, 2), (g.Rank + 2) % 4, (g.Rank + 2) % 4));
+        foreach (int d in mesh.Ids.Numbers()) results[d].ShouldBeBitEqual(Seeded((d + 2) % 4, 2), $"SendReceive on device {d}");
     }
 
     /// <summary>Posted exchanges stay open across other collectives and may be waited in any order.</summary>
@@ -138,16 +138,16 @@ public class CollectiveTests
         var results = MeshRunner.Run(mesh, rank =>
         {
             var g = rank.Axis(1);
-            var a = Seeded(rank.Id, 3);
-            var b = Seeded(rank.Id + 100, 3);
+            var a = Seeded(rank.Id.Value, 3);
+            var b = Seeded(rank.Id.Value + 100, 3);
             var pendingA = g.StartRingShift(a);
             var pendingB = g.StartRingShift(b);
-            var reduced = g.AllReduce(Seeded(rank.Id + 200, 3));
+            var reduced = g.AllReduce(Seeded(rank.Id.Value + 200, 3));
             var gotB = pendingB.Wait();
             var gotA = pendingA.Wait();
             return (gotA, gotB, reduced);
         });
-        foreach (var d in mesh.Ids)
+        foreach (int d in mesh.Ids.Numbers())
         {
             var members = Members(mesh, d, 1);
             int previous = members[(members.ToList().IndexOf(d) + 3) % 4];
@@ -164,11 +164,11 @@ public class CollectiveTests
         var mesh = DeviceMesh.Create(2, 4);
         var results = MeshRunner.Run(mesh, rank =>
         {
-            using var rowSum = rank.Axis(1).AllReduce(Seeded(rank.Id, 2));
+            using var rowSum = rank.Axis(1).AllReduce(Seeded(rank.Id.Value, 2));
             return rank.Axis(0).AllGather(rowSum, 0);
         });
         var expected = cat([SumInOrder(Enumerable.Range(0, 4).Select(i => Seeded(i, 2))), SumInOrder(Enumerable.Range(4, 4).Select(i => Seeded(i, 2)))], 0);
-        foreach (var d in mesh.Ids) results[d].ShouldBeBitEqual(expected, $"device {d}");
+        foreach (int d in mesh.Ids.Numbers()) results[d].ShouldBeBitEqual(expected, $"device {d}");
     }
 
     /// <summary>
@@ -188,7 +188,7 @@ public class CollectiveTests
         var results = MeshRunner.Run(mesh, rank =>
         {
             var g = rank.Axis(1);
-            var local = Seeded(rank.Id, 4, 4);
+            var local = Seeded(rank.Id.Value, 4, 4);
             var result = op switch
             {
                 "AllGather" => g.AllGather(local, 0),

@@ -27,27 +27,27 @@ public class CollectiveTrafficTests
 
     [Fact]
     public void AllGather_sends_the_shard_to_each_of_the_others() =>
-        Traffic("AllGather", 5, (g, r) => g.AllGather(Seeded(r.Id, 4, 6), 0).Dispose())
+        Traffic("AllGather", 5, (g, r) => g.AllGather(Seeded(r.Id.Value, 4, 6), 0).Dispose())
             .Should().Be(new CollectiveOpStats(1, 3 * Tensor, 3 * Tensor));
 
     [Fact]
     public void ReduceScatter_moves_all_but_the_own_chunk() =>
-        Traffic("ReduceScatter", 5, (g, r) => g.ReduceScatter(Seeded(r.Id, 4, 6), 0).Dispose())
+        Traffic("ReduceScatter", 5, (g, r) => g.ReduceScatter(Seeded(r.Id.Value, 4, 6), 0).Dispose())
             .Should().Be(new CollectiveOpStats(1, 3 * Tensor / 4, 3 * Tensor / 4));
 
     [Fact]
     public void AllReduce_moves_twice_n_minus_one_over_n_like_a_ring() =>
-        Traffic("AllReduce", 5, (g, r) => g.AllReduce(Seeded(r.Id, 4, 6)).Dispose())
+        Traffic("AllReduce", 5, (g, r) => g.AllReduce(Seeded(r.Id.Value, 4, 6)).Dispose())
             .Should().Be(new CollectiveOpStats(1, 2 * 3 * Tensor / 4, 2 * 3 * Tensor / 4));
 
     [Fact]
     public void AllToAll_moves_all_but_the_own_chunk() =>
-        Traffic("AllToAll", 5, (g, r) => g.AllToAll(Seeded(r.Id, 4, 6), 0, 1).Dispose())
+        Traffic("AllToAll", 5, (g, r) => g.AllToAll(Seeded(r.Id.Value, 4, 6), 0, 1).Dispose())
             .Should().Be(new CollectiveOpStats(1, 3 * Tensor / 4, 3 * Tensor / 4));
 
     [Fact]
     public void RingShift_sends_and_receives_one_tensor() =>
-        Traffic("SendReceive", 5, (g, r) => g.RingShift(Seeded(r.Id, 4, 6)).Dispose())
+        Traffic("SendReceive", 5, (g, r) => g.RingShift(Seeded(r.Id.Value, 4, 6)).Dispose())
             .Should().Be(new CollectiveOpStats(1, Tensor, Tensor));
 
     [Fact]
@@ -55,8 +55,8 @@ public class CollectiveTrafficTests
     {
         var run = MeshRunner.Execute(DeviceMesh.Create(2, 4), rank =>
         {
-            rank.Axis(1).Broadcast(Seeded(rank.Id, 4, 6), 0).Dispose();
-            rank.Axis(1).Broadcast(Seeded(rank.Id, 4, 6), 0).Dispose();
+            rank.Axis(1).Broadcast(Seeded(rank.Id.Value, 4, 6), 0).Dispose();
+            rank.Axis(1).Broadcast(Seeded(rank.Id.Value, 4, 6), 0).Dispose();
             return 0;
         });
         run.Traffic(4, "axis1")["Broadcast"].Should().Be(new CollectiveOpStats(2, 2 * 3 * Tensor, 0));
@@ -68,11 +68,11 @@ public class CollectiveTrafficTests
     public void Placed_groups_account_under_sp_tp_and_cfg()
     {
         var config = ParallelConfig.Parse("t3k_cfg2_sp2_tp2");
-        var run = MeshRunner.Execute(config, (rank, placed) =>
+        var run = MeshRunner.Execute(config, rank =>
         {
-            placed.Context.Sp.AllGather(Seeded(rank.Id, 4, 6), 0).Dispose();
-            placed.Context.Tp.ReduceScatter(Seeded(rank.Id, 4, 6), 0).Dispose();
-            placed.Cfg.SendReceive(Seeded(rank.Id, 4, 6), 1 - placed.CfgIndex, 1 - placed.CfgIndex).Dispose();
+            rank.Sp.AllGather(Seeded(rank.Id.Value, 4, 6), 0).Dispose();
+            rank.Tp.ReduceScatter(Seeded(rank.Id.Value, 4, 6), 0).Dispose();
+            rank.Cfg.SendReceive(Seeded(rank.Id.Value, 4, 6), 1 - rank.CfgIndex, 1 - rank.CfgIndex).Dispose();
             return 0;
         });
         run.Traffic(5, "sp").Total.Should().Be(new CollectiveOpStats(1, Tensor, Tensor));

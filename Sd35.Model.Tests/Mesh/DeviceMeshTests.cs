@@ -6,7 +6,7 @@ namespace Sd35.Tests.Mesh;
 
 public class DeviceMeshTests
 {
-    static int[] Ids(DeviceMesh mesh) => mesh.Ids.ToArray();
+    static int[] Ids(DeviceMesh mesh) => mesh.Ids.Numbers();
 
     [Fact]
     public void Devices_are_numbered_row_major_and_bound_to_the_cpu_here()
@@ -22,7 +22,7 @@ public class DeviceMeshTests
     [Fact]
     public void A_custom_placement_binds_each_logical_device()
     {
-        var mesh = DeviceMesh.Create(1, 2, id => new Device(TorchSharp.DeviceType.CPU, id));
+        var mesh = DeviceMesh.Create(1, 2, id => new Device(TorchSharp.DeviceType.CPU, id.Value));
         mesh[0, 1].Device.index.Should().Be(1);
     }
 

@@ -20,7 +20,7 @@ public class MeshRunnerTests
     public void Results_come_back_in_mesh_order_and_each_rank_runs_on_its_own_thread()
     {
         var mesh = DeviceMesh.Create(2, 4).Split(1, 2)[1];
-        var results = MeshRunner.Run(mesh, rank => (rank.Id, rank.Coord, Environment.CurrentManagedThreadId));
+        var results = MeshRunner.Run(mesh, rank => (Id: rank.Id.Value, rank.Coord, Environment.CurrentManagedThreadId));
         results.Select(r => r.Id).Should().Equal(2, 3, 6, 7);
         results[3].Coord.Should().Be(new MeshCoord(1, 1));
         results.Select(r => r.CurrentManagedThreadId).Should().OnlyHaveUniqueItems();
@@ -30,7 +30,7 @@ public class MeshRunnerTests
     public void A_one_device_mesh_runs_inline_on_the_calling_thread_through_the_launcher_seam()
     {
         IMeshLauncher launcher = MeshLaunchers.InProcess();
-        var run = launcher.Run(new MeshShape(1, 1), rank => (rank.Id, rank.Device.type, Environment.CurrentManagedThreadId));
+        var run = launcher.Run(new MeshShape(1, 1), rank => (rank.Id.Value, rank.Device.type, Environment.CurrentManagedThreadId));
         run.Local.Keys.Should().Equal(0);
         run.Local[0].Should().Be((0, TorchSharp.DeviceType.CPU, Environment.CurrentManagedThreadId));
     }
@@ -71,9 +71,9 @@ public class MeshRunnerTests
     {
         var (error, elapsed) = Failing(DeviceMesh.Create(2, 4), rank =>
         {
-            if (rank.Id == 6) throw new InvalidOperationException("rank 6 broke");
-            rank.Axis(1).AllGather(Seeded(rank.Id, 3), 0);
-            rank.Axis(0).AllReduce(Seeded(rank.Id, 3));
+            if (rank.Id.Value == 6) throw new InvalidOperationException("rank 6 broke");
+            rank.Axis(1).AllGather(Seeded(rank.Id.Value, 3), 0);
+            rank.Axis(0).AllReduce(Seeded(rank.Id.Value, 3));
         });
         error.Should().BeOfType<InvalidOperationException>().Which.Message.Should().Be("rank 6 broke");
         error.Data["MeshRank"].Should().Be(6);
@@ -88,9 +88,9 @@ public class MeshRunnerTests
             var g = rank.Axis(1);
             for (int step = 0; step < 10; step++)
             {
-                if (rank.Id == 1 && step == 3) throw new ArithmeticException("diverged at step 3");
-                g.AllReduce(Seeded(rank.Id, 16)).Dispose();
-                rank.Axis(0).RingShift(Seeded(rank.Id, 4)).Dispose();
+                if (rank.Id.Value == 1 && step == 3) throw new ArithmeticException("diverged at step 3");
+                g.AllReduce(Seeded(rank.Id.Value, 16)).Dispose();
+                rank.Axis(0).RingShift(Seeded(rank.Id.Value, 4)).Dispose();
             }
         });
         error.Should().BeOfType<ArithmeticException>().Which.Message.Should().Be("diverged at step 3");
@@ -102,7 +102,7 @@ public class MeshRunnerTests
     {
         var (error, _) = Failing(DeviceMesh.Create(1, 2), rank =>
         {
-            if (rank.Id == 1) throw new InvalidOperationException("boom");
+            if (rank.Id.Value == 1) throw new InvalidOperationException("boom");
             rank.Axis(1).AllGather(Seeded(0, 2), 0);
         });
         MeshFailure.Describe(error).Should().Be(
@@ -114,8 +114,8 @@ public class MeshRunnerTests
     {
         var (error, _) = Failing(DeviceMesh.Create(1, 2), rank =>
         {
-            if (rank.Id == 1) Thread.Sleep(1500);
-            rank.Axis(1).AllReduce(Seeded(rank.Id, 2)).Dispose();
+            if (rank.Id.Value == 1) Thread.Sleep(1500);
+            rank.Axis(1).AllReduce(Seeded(rank.Id.Value, 2)).Dispose();
         }, new MeshRunOptions { CollectiveTimeout = TimeSpan.FromMilliseconds(300) });
         MeshFailure.Describe(error).Should().StartWith("mesh rank 0 failed: CollectiveTimeoutException: AllReduce(reduce) #0 on group 'axis1'")
             .And.Contain("waiting for rank 1 (device 1)");
@@ -127,7 +127,7 @@ public class MeshRunnerTests
         CollectiveAbortedException? seen = null;
         Failing(DeviceMesh.Create(1, 2), rank =>
         {
-            if (rank.Id == 1) throw new InvalidOperationException("boom");
+            if (rank.Id.Value == 1) throw new InvalidOperationException("boom");
             try { rank.Axis(1).AllGather(Seeded(0, 2), 0); }
             catch (CollectiveAbortedException e) { seen = e; throw; }
         });
@@ -142,8 +142,8 @@ public class MeshRunnerTests
         var (error, elapsed) = Failing(DeviceMesh.Create(1, 2), rank =>
         {
             var g = rank.Axis(1);
-            g.AllReduce(Seeded(rank.Id, 2)).Dispose();
-            if (rank.Id == 0) g.AllGather(Seeded(rank.Id, 2), 0).Dispose();
+            g.AllReduce(Seeded(rank.Id.Value, 2)).Dispose();
+            if (rank.Id.Value == 0) g.AllGather(Seeded(rank.Id.Value, 2), 0).Dispose();
         });
         error.Should().BeOfType<CollectiveMismatchException>().Which.Message.Should()
             .Be("AllGather(dim 0) #2 on group 'axis1' [devices 0,1]: rank 1 (device 1) finished its program without taking part (missing or extra collective call?)");
@@ -156,8 +156,8 @@ public class MeshRunnerTests
         var (error, _) = Failing(DeviceMesh.Create(1, 2), rank =>
         {
             var g = rank.Axis(1);
-            if (rank.Id == 0) g.AllGather(Seeded(rank.Id, 2), 0).Dispose();
-            else g.AllReduce(Seeded(rank.Id, 2)).Dispose();
+            if (rank.Id.Value == 0) g.AllGather(Seeded(rank.Id.Value, 2), 0).Dispose();
+            else g.AllReduce(Seeded(rank.Id.Value, 2)).Dispose();
         });
         error.Should().BeOfType<CollectiveMismatchException>().Which.Message.Should()
             .Be("AllGather(dim 0) #0 on group 'axis1' [devices 0,1]: ranks disagree on the call: rank 0 (device 0) made AllGather(dim 0), rank 1 (device 1) made AllReduce(reduce)");
@@ -167,7 +167,7 @@ public class MeshRunnerTests
     public void Mismatched_shapes_in_a_reduction_are_reported()
     {
         var (error, _) = Failing(DeviceMesh.Create(1, 2), rank =>
-            rank.Axis(1).ReduceScatter(Seeded(rank.Id, 2, 2 + 2 * rank.Id), 1).Dispose());
+            rank.Axis(1).ReduceScatter(Seeded(rank.Id.Value, 2, 2 + 2 * rank.Id.Value), 1).Dispose());
         error.Should().BeOfType<CollectiveMismatchException>().Which.Message.Should()
             .EndWith("ReduceScatter(dim 1) #0 on group 'axis1' [devices 0,1]: shapes differ: [2, 2] vs [2, 4]");
     }
@@ -176,7 +176,7 @@ public class MeshRunnerTests
     public void An_inconsistent_exchange_pattern_is_reported()
     {
         var (error, _) = Failing(DeviceMesh.Create(1, 4), rank =>
-            rank.Axis(1).SendReceive(Seeded(rank.Id, 2), (rank.Id + 1) % 4, (rank.Id + 2) % 4).Dispose());
+            rank.Axis(1).SendReceive(Seeded(rank.Id.Value, 2), (rank.Id.Value + 1) % 4, (rank.Id.Value + 2) % 4).Dispose());
         error.Should().BeOfType<CollectiveMismatchException>().Which.Message.Should()
             .Be("SendReceive #0 on group 'axis1' [devices 0,1,2,3]: rank 0 sends to rank 1, but rank 1 receives from rank 3");
     }
@@ -186,8 +186,8 @@ public class MeshRunnerTests
     {
         var (error, elapsed) = Failing(DeviceMesh.Create(1, 2), rank =>
         {
-            if (rank.Id == 1) Thread.Sleep(1500);
-            rank.Axis(1).AllReduce(Seeded(rank.Id, 2)).Dispose();
+            if (rank.Id.Value == 1) Thread.Sleep(1500);
+            rank.Axis(1).AllReduce(Seeded(rank.Id.Value, 2)).Dispose();
         }, new MeshRunOptions { CollectiveTimeout = TimeSpan.FromMilliseconds(300) });
         error.Should().BeOfType<CollectiveTimeoutException>().Which.Message.Should()
             .Be("AllReduce(reduce) #0 on group 'axis1' [devices 0,1]: timed out after 0.3 s waiting for rank 1 (device 1) to deposit; ready: rank 0 (device 0)");
@@ -199,7 +199,7 @@ public class MeshRunnerTests
     {
         var (error, elapsed) = Failing(DeviceMesh.Create(1, 2), rank =>
         {
-            if (rank.Id == 0) throw new InvalidOperationException("stop");
+            if (rank.Id.Value == 0) throw new InvalidOperationException("stop");
             while (!rank.Aborted.IsCancellationRequested) Thread.Sleep(10);
         });
         error.Message.Should().Be("stop");

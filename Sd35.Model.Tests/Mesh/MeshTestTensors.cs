@@ -9,6 +9,9 @@ namespace Sd35.Tests.Mesh;
 /// </summary>
 static class MeshTestTensors
 {
+    /// <summary>Device ids as plain numbers: the tests seed, index and count with them.</summary>
+    public static int[] Numbers(this IEnumerable<Sd35.Mesh.DeviceId> ids) => ids.Select(d => d.Value).ToArray();
+
     public static Tensor Seeded(int seed, params long[] shape) => Seeded(seed, ScalarType.Float32, shape);
 
     public static Tensor Seeded(int seed, ScalarType dtype, params long[] shape)

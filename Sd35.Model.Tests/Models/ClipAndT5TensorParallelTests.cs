@@ -19,7 +19,7 @@ public class ClipAndT5TensorParallelTests
     [Fact]
     public void Heads_that_do_not_split_evenly_are_refused()
     {
-        var act = () => TensorParallel.Run(3, group => new T5EncoderModel(T5Config.T5Xxl, RankContext.TensorParallel(group, Meta), ScalarType.BFloat16));
+        var act = () => TensorParallel.Run(3, rank => new T5EncoderModel(T5Config.T5Xxl, rank, ScalarType.BFloat16), Meta);
         act.Should().Throw<ArgumentException>().WithMessage("*64 attention heads*3*");
     }
 }

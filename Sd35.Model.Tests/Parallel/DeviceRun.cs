@@ -28,8 +28,8 @@ public sealed record DeviceRun(IReadOnlyList<Tensor> LeadSteps, IReadOnlyDiction
         var leadSteps = new List<Tensor>();
         var steps = new ConcurrentDictionary<(int, int), Tensor>();
         var images = new ConcurrentDictionary<int, Tensor>();
-        pipeline.OnDeviceStep = (device, step, latents) => steps[(device, step)] = latents.clone();
-        pipeline.OnDeviceImage = (device, image) => images[device] = image.clone();
+        pipeline.OnDeviceStep = (device, step, latents) => steps[(device.Value, step)] = latents.clone();
+        pipeline.OnDeviceImage = (device, image) => images[device.Value] = image.clone();
         using var result = pipeline.Generate(request, GenerationObserver.Of(stepEnded: step => leadSteps.Add(step.Latents.clone())),
             initialLatents: initialLatents, noise: noise);
         result.IsLead.Should().BeTrue("the in-process launcher hosts the lead device");

@@ -30,7 +30,7 @@ public sealed class t3k_cfg2_sp2_tp2_full_width_block
         var image = randn(1, 4096, config.InnerDim);
         var prompt = randn(1, 333, config.InnerDim);
         var temb = randn(1, config.InnerDim);
-        using (var single = new JointTransformerBlock(config, 0, RankContext.Single()))
+        using (var single = new JointTransformerBlock(config, 0, MeshRank.Single()))
         {
             RandomWeights.Fill(single, seed: 22);
             SafetensorsWriter.Write(weights, single.state_dict());
@@ -38,9 +38,9 @@ public sealed class t3k_cfg2_sp2_tp2_full_width_block
             (expectedImage, expectedPrompt) = (i, p!);
         }
 
-        var results = MeshRunner.Run(ParallelConfig.Parse("t3k_cfg2_sp2_tp2"), (_, placed) =>
+        var results = MeshRunner.Run(ParallelConfig.Parse("t3k_cfg2_sp2_tp2"), placed =>
         {
-            var rank = placed.Context;
+            var rank = placed;
             using var block = new JointTransformerBlock(config, 0, rank);
             using (var checkpoint = Checkpoint.Open(weights)) CheckpointLoader.Load(block, checkpoint);
             var (p, i) = block.Forward(MeshLayout.ImageShard(image, rank), MeshLayout.Shard(prompt, rank.Tp, -1), temb);

@@ -17,14 +17,14 @@ static class MeshLayout
     }
 
     /// <summary>[B, N, D] → this rank's [B, N/sp, D/tp].</summary>
-    public static Tensor ImageShard(Tensor full, RankContext rank)
+    public static Tensor ImageShard(Tensor full, MeshRank rank)
     {
         using var tokens = Shard(full, rank.Sp, 1);
         return Shard(tokens, rank.Tp, -1);
     }
 
     /// <summary>[B, N/sp, D/tp] → [B, N, D] on every rank: AllGather on sp, then on tp.</summary>
-    public static Tensor GatherImage(Tensor local, RankContext rank)
+    public static Tensor GatherImage(Tensor local, MeshRank rank)
     {
         using var tokens = rank.Sp.AllGather(local, 1);
         return rank.Tp.AllGather(tokens, -1);

@@ -131,15 +131,15 @@ public abstract class ParallelModelTests(string id)
         int tp = Config.Tp.Factor, heads = tp + 1, headDim = 16;
         long dim = heads * headDim;
         using var dir = new TempDirectory();
-        var path = SaveRandom(new JointAttention(dim, heads, headDim, RankContext.Single(), hasPrompt: true, contextPreOnly: false, qkNorm: true), dir, seed: 11);
+        var path = SaveRandom(new JointAttention(dim, heads, headDim, MeshRank.Single(), hasPrompt: true, contextPreOnly: false, qkNorm: true), dir, seed: 11);
         manual_seed(5);
         var x = randn(2, 64, dim);
         var context = randn(2, 12, dim);
-        var reference = LoadOn(new JointAttention(dim, heads, headDim, RankContext.Single(), true, false, true), path).Forward(x, context);
+        var reference = LoadOn(new JointAttention(dim, heads, headDim, MeshRank.Single(), true, false, true), path).Forward(x, context);
 
-        var results = MeshRunner.Run(Config, (_, placed) =>
+        var results = MeshRunner.Run(Config, placed =>
         {
-            var rank = placed.Context;
+            var rank = placed;
             using var attention = LoadOn(new JointAttention(dim, heads, headDim, rank, true, false, true), path);
             var (image, prompt) = attention.Forward(MeshLayout.Shard(x, rank.Sp, 1), context);
             return (Image: MeshLayout.GatherImage(image, rank), Prompt: rank.Tp.AllGather(prompt!, -1));
@@ -158,9 +158,9 @@ public abstract class ParallelModelTests(string id)
         var x = randn(2, 64, dim);
         var reference = LoadOn(new FeedForward(dim, SingleProcessGroup.Instance), path).forward(x);
 
-        var results = MeshRunner.Run(Config, (_, placed) =>
+        var results = MeshRunner.Run(Config, placed =>
         {
-            var rank = placed.Context;
+            var rank = placed;
             using var ff = LoadOn(new FeedForward(dim, rank.Tp), path);
             using var local = ff.forward(MeshLayout.Shard(x, rank.Sp, 1));
             return MeshLayout.GatherImage(local, rank);
@@ -180,11 +180,11 @@ public abstract class ParallelModelTests(string id)
         var image = randn(2, 64, config.InnerDim);
         var prompt = randn(2, 12, config.InnerDim);
         var temb = randn(2, config.InnerDim);
-        var reference = LoadOn(new JointTransformerBlock(config, index, RankContext.Single()), weights, prefix).Forward(image, prompt, temb);
+        var reference = LoadOn(new JointTransformerBlock(config, index, MeshRank.Single()), weights, prefix).Forward(image, prompt, temb);
 
-        var results = MeshRunner.Run(Config, (_, placed) =>
+        var results = MeshRunner.Run(Config, placed =>
         {
-            var rank = placed.Context;
+            var rank = placed;
             using var block = LoadOn(new JointTransformerBlock(config, index, rank), weights, prefix);
             var (p, i) = block.Forward(MeshLayout.ImageShard(image, rank), MeshLayout.Shard(prompt, rank.Tp, -1), temb);
             Tensor? gatheredPrompt = p is { } promptStream ? rank.Tp.AllGather(promptStream, -1) : null;
@@ -224,13 +224,13 @@ public abstract class ParallelModelTests(string id)
 
     static Tensor OneDeviceTransformer(Dictionary<string, Tensor> io, ScalarType dtype)
     {
-        using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(TinyTransformer), RankContext.Single(), dtype);
+        using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(TinyTransformer), MeshRank.Single(), dtype);
         return model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]).to(float32);
     }
 
-    Tensor[] MeshTransformer(Dictionary<string, Tensor> io, ScalarType dtype) => MeshRunner.Run(Config, (_, placed) =>
+    Tensor[] MeshTransformer(Dictionary<string, Tensor> io, ScalarType dtype) => MeshRunner.Run(Config, placed =>
     {
-        using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(TinyTransformer), placed.Context, dtype);
+        using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(TinyTransformer), placed, dtype);
         return model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]).to(float32);
     });
 
@@ -246,9 +246,9 @@ public abstract class ParallelModelTests(string id)
             model.Forward(io["hidden_states"], io["encoder_hidden_states"], io["pooled_projections"], io["timestep"]);
         var reference = Run(LoadOn(new SD3Transformer2DModel(config), path));
 
-        var results = MeshRunner.Run(Config, (_, placed) =>
+        var results = MeshRunner.Run(Config, placed =>
         {
-            using var model = LoadOn(new SD3Transformer2DModel(config, placed.Context), path);
+            using var model = LoadOn(new SD3Transformer2DModel(config, placed), path);
             return Run(model);
         });
         CheckEveryRank(reference, results, "MMDiT-X transformer");
@@ -261,10 +261,10 @@ public abstract class ParallelModelTests(string id)
         {
             var folder = Reference("text_encoder", name);
             var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
-            var results = RunOnStageGroups(EncoderPlacement.TextEncoderGroup, tp =>
+            var results = RunOnStageGroups(MeshGroups.TextEncoders, stage =>
             {
-                using var model = ClipTextModel.FromFolder(new ModelFolder(folder), RankContext.TensorParallel(tp));
-                model.text_model.encoder.layers[0].mlp.fc1.LocalOutFeatures.Should().Be(model.Config.IntermediateSize / tp.Size);
+                using var model = ClipTextModel.FromFolder(new ModelFolder(folder), stage);
+                model.text_model.encoder.layers[0].mlp.fc1.LocalOutFeatures.Should().Be(model.Config.IntermediateSize / stage.Tp.Size);
                 using var output = model.forward(io["input_ids"]);
                 return new[] { output.HiddenState(-2).clone(), output.TextEmbeds!.clone() };
             });
@@ -278,11 +278,11 @@ public abstract class ParallelModelTests(string id)
     {
         var folder = Reference("text_encoder", "t5_tiny");
         var io = Golden.ReadAll(Path.Combine(folder, "io.safetensors"));
-        var results = RunOnStageGroups(EncoderPlacement.TextEncoderGroup, tp =>
+        var results = RunOnStageGroups(MeshGroups.TextEncoders, stage =>
         {
-            using var model = T5EncoderModel.FromFolder(new ModelFolder(folder), RankContext.TensorParallel(tp));
+            using var model = T5EncoderModel.FromFolder(new ModelFolder(folder), stage);
             var table = model.encoder.block[0].SelfAttentionLayer.SelfAttention.relative_attention_bias!;
-            table.weight.shape.Should().Equal(model.Config.RelativeAttentionNumBuckets, model.Config.NumHeads / tp.Size);
+            table.weight.shape.Should().Equal(model.Config.RelativeAttentionNumBuckets, model.Config.NumHeads / stage.Tp.Size);
             return model.forward(io["input_ids"]);
         });
         CheckParticipants(io["last_hidden_state"], results, StageDevices[_id].Encoders, "T5 last_hidden_state");
@@ -293,9 +293,9 @@ public abstract class ParallelModelTests(string id)
     {
         var folder = new ModelFolder(Reference("vae", "vae_tiny"));
         var io = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"));
-        var results = RunOnStageGroups(EncoderPlacement.VaeGroup, tp =>
+        var results = RunOnStageGroups(MeshGroups.Vae, stage =>
         {
-            using var vae = AutoencoderKLDecoder.FromFolder(folder, RankContext.TensorParallel(tp));
+            using var vae = AutoencoderKLDecoder.FromFolder(folder, stage);
             return vae.DecodeRaw(io["latents"]);
         });
         CheckParticipants(io["sample"], results, StageDevices[_id].Vae, "VAE decode");
@@ -333,15 +333,15 @@ public abstract class ParallelModelTests(string id)
     }
 
     /// <summary>
-    /// Runs <paramref name="program"/> on every device, handing the devices a placement assigns their tp group
-    /// (which must be a row of at most four); the others return null.
+    /// Runs <paramref name="program"/> on every device, handing the devices that run <paramref name="stage"/> their view
+    /// of it (its tp group must be a row of at most four); the others return null.
     /// </summary>
-    T?[] RunOnStageGroups<T>(Func<DeviceMesh, ParallelConfig, int, IReadOnlyList<int>?> placement, Func<IProcessGroup, T> program) where T : class =>
-        MeshRunner.Run(DeviceMesh.Create(Config.Mesh), rank =>
+    T?[] RunOnStageGroups<T>(string stage, Func<MeshRank, T> program) where T : class =>
+        MeshRunner.Run(Config, rank =>
         {
-            var members = placement(rank.Mesh, Config, rank.Id);
-            if (members is null) return null;
-            members.Should().HaveCount(StageTensorParallel, $"{_id}: a stage's tp group is a row of at most four devices of a cfg submesh");
-            return program(rank.Group("stage_tp", members));
+            var view = rank.ForStage(stage);
+            if (view is null) return null;
+            view.Tp.Size.Should().Be(StageTensorParallel, $"{_id}: a stage's tp group is a row of at most four devices of a cfg submesh");
+            return program(view);
         });
 }

@@ -39,18 +39,18 @@ public abstract class ParallelPlanSnapshots(string id)
         var folder = new Sd35.Tensors.Checkpoints.ModelFolder(RepoPaths.Fixtures("reference", "transformer", "tiny"));
         // Each device's collectives in program order, as the one instrumentation hook reports them (a step trace's capture).
         var trace = new StepTrace();
-        var run = MeshRunner.Execute(config, (rank, placed) =>
+        var run = MeshRunner.Execute(config, rank =>
         {
-            using var step = trace.Step(rank.Id, "plan");
+            using var step = trace.Step(rank.Id.Value, "plan");
             using var scope = NewDisposeScope();
-            using var model = SD3Transformer2DModel.FromFolder(folder, placed.Context);
+            using var model = SD3Transformer2DModel.FromFolder(folder, rank);
             var t = model.Config;
             int batch = config.Cfg.Factor == 2 ? 1 : 2;
             var generator = new Generator(0);
             var prediction = model.Forward(randn([batch, t.InChannels, LatentSize, LatentSize], generator: generator),
                 randn([batch, PromptTokens, t.JointAttentionDim], generator: generator), randn([batch, t.PooledProjectionDim], generator: generator),
                 full([batch], 500f));
-            if (config.Cfg.Factor == 2) placed.Cfg.AllGather(prediction, 0);
+            if (config.Cfg.Factor == 2) rank.Cfg.AllGather(prediction, 0);
             step.Complete();
             return model.named_parameters().Select(p => $"{p.name} [{string.Join(", ", p.parameter.shape)}] {p.parameter.dtype}").ToArray();
         });

@@ -76,7 +76,7 @@ public class ImageToImageGoldenTests(ITestOutputHelper log)
         // prompt_2 / prompt_3 / negative_prompt_2 / 3, num_images_per_prompt and no T5, through the pipeline's own encoding stage.
         var (components, request) = PipelineGoldenTests.Load(caseFolder);
         var io = Golden.ReadAll(Path.Combine(Golden.Resolve(caseFolder), "io.safetensors"));
-        using var encoded = PipelineStages.Encode(components, ScalarType.Float32, request, SingleProcessGroup.Instance, CPU, timings: null);
+        using var encoded = PipelineStages.Encode(components, ScalarType.Float32, request, MeshRank.Single(), timings: null);
         var sides = new (string Key, Tensor Actual)[]
         {
             ("prompt_embeds", encoded.Positive.PromptEmbeds),

@@ -21,13 +21,13 @@ public enum ComputeDevice
 public static class DeviceBinding
 {
     /// <summary>The TorchSharp device of each rank id; throws <see cref="RequestException"/> (field <c>device</c>) when CUDA is asked for but unavailable.</summary>
-    public static Func<int, Device> For(ComputeDevice kind)
+    public static Func<DeviceId, Device> For(ComputeDevice kind)
     {
         if (kind == ComputeDevice.Cpu) return _ => CPU;
         if (kind == ComputeDevice.Meta) return _ => Sd35.Profiling.ShapeOnly.Device;
         if (!cuda.is_available()) throw new RequestException("device", $"CUDA was asked for, but it is not available: {WhyNoCuda()}");
         int count = cuda.device_count();
-        return id => new Device(DeviceType.CUDA, id % count);
+        return id => new Device(DeviceType.CUDA, id.Value % count);
     }
 
     static string WhyNoCuda() =>

@@ -7,7 +7,7 @@ namespace Sd35.Mesh;
 /// One logical device of a mesh. <see cref="Id"/> is its row-major index in the mesh it was first created in and
 /// stays the same in every submesh or reshape, so it names the device (and its rank thread) everywhere.
 /// </summary>
-public sealed record LogicalDevice(int Id, Device Device)
+public sealed record LogicalDevice(DeviceId Id, Device Device)
 {
     public override string ToString() => $"device {Id} ({Device})";
 }
@@ -41,33 +41,36 @@ public sealed class DeviceMesh
     /// A new mesh of the given shape; <paramref name="place"/> binds logical device i to a TorchSharp device (the
     /// CPU without it; see <see cref="DeviceBinding"/> for CUDA).
     /// </summary>
-    public static DeviceMesh Create(MeshShape shape, Func<int, Device>? place = null)
+    public static DeviceMesh Create(MeshShape shape, Func<DeviceId, Device>? place = null)
     {
         place ??= _ => CPU;
         return new DeviceMesh(shape, Enumerable.Range(0, shape.Size).Select(id => new LogicalDevice(id, place(id))).ToArray());
     }
 
-    public static DeviceMesh Create(int rows, int cols, Func<int, Device>? place = null) => Create(new MeshShape(rows, cols), place);
+    public static DeviceMesh Create(int rows, int cols, Func<DeviceId, Device>? place = null) => Create(new MeshShape(rows, cols), place);
 
-    public MeshCoord CoordOf(int id) =>
+    public MeshCoord CoordOf(DeviceId id) =>
         TryCoordOf(id, out var coord) ? coord : throw new ArgumentException($"device {id} is not in this {Shape} mesh (devices {string.Join(",", Ids)})");
 
-    public bool TryCoordOf(int id, out MeshCoord coord)
+    public bool TryCoordOf(DeviceId id, out MeshCoord coord)
     {
         int index = Array.FindIndex(_devices, d => d.Id == id);
         coord = index < 0 ? default : new MeshCoord(index / Shape.Cols, index % Shape.Cols);
         return index >= 0;
     }
 
-    public bool Contains(int id) => TryCoordOf(id, out _);
+    public bool Contains(DeviceId id) => TryCoordOf(id, out _);
 
-    public IReadOnlyList<int> Ids => _devices.Select(d => d.Id).ToArray();
+    public IReadOnlyList<DeviceId> Ids => _devices.Select(d => d.Id).ToArray();
+
+    /// <summary>The TorchSharp device that logical device <paramref name="id"/> is bound to.</summary>
+    public Device DeviceOf(DeviceId id) => this[CoordOf(id)].Device;
 
     /// <summary>
     /// The ids of the devices on the line through <paramref name="coord"/> along <paramref name="axis"/>, in
     /// coordinate order: the members of that axis's process group, rank i being the i-th.
     /// </summary>
-    public IReadOnlyList<int> Line(MeshCoord coord, int axis)
+    public IReadOnlyList<DeviceId> Line(MeshCoord coord, int axis)
     {
         IndexOf(coord);
         return Enumerable.Range(0, Shape[axis]).Select(i => this[coord.With(axis, i)].Id).ToArray();

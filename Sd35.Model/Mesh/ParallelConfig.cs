@@ -45,13 +45,13 @@ public sealed record ParallelConfig
     /// <summary>The registered id of this config (e.g. <c>t3k_cfg2_sp2_tp2</c>), or null for an unnamed one.</summary>
     public string? Id => NamedParallelConfigs.IdOf(this);
 
-    /// <summary>Heads after zero padding so that tp divides them: ceil(heads / tp) · tp (38 → 40 for tp = 4).</summary>
-    public int PaddedHeads(int heads) => (heads + Tp.Factor - 1) / Tp.Factor * Tp.Factor;
+    /// <summary>Heads after zero padding so that tp divides them (<see cref="HeadPadding"/>).</summary>
+    public int PaddedHeads(int heads) => HeadPadding.Padded(heads, Tp.Factor);
 
     /// <summary>Heads each tp rank computes, padding included.</summary>
-    public int LocalHeads(int heads) => PaddedHeads(heads) / Tp.Factor;
+    public int LocalHeads(int heads) => HeadPadding.PerRank(heads, Tp.Factor);
 
-    public bool NeedsHeadPadding(int heads) => heads % Tp.Factor != 0;
+    public bool NeedsHeadPadding(int heads) => HeadPadding.IsNeeded(heads, Tp.Factor);
 
     /// <summary>
     /// Model-dependent checks: sp must divide the spatial tokens, tp the hidden features. Heads that tp does not

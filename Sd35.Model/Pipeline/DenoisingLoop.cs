@@ -21,7 +21,7 @@ static class DenoisingLoop
     /// <param name="trace">when given, each step is captured (the first of its kind on this rank) or checked against the capture</param>
     /// <param name="afterStep">what follows the scheduler's step (inpainting's kept region), outside the traced step: it
     /// differs on the last step; returns the latents to go on with, consuming its input when it makes new ones</param>
-    public static Tensor Run(SD3Transformer2DModel transformer, GuidanceBranch branch, ParallelRank placed, Tensor latents,
+    public static Tensor Run(SD3Transformer2DModel transformer, GuidanceBranch branch, MeshRank rank, Tensor latents,
         FlowMatchEulerScheduler scheduler, GenerationRequest request, Action<int, Tensor, double>? stepDone, Sd35.Mesh.Tracing.StepTrace? trace = null,
         Func<int, Tensor, Tensor>? afterStep = null)
     {
@@ -39,10 +39,10 @@ static class DenoisingLoop
         for (int i = 0; i < steps; i++)
         {
             watch.Restart();
-            DenoisingHooks.BeforeStep?.Invoke(i, placed.Placement.DeviceId);
+            DenoisingHooks.BeforeStep?.Invoke(i, rank.Id.Value);
             bool skipping = skipLayers is not null && skipLayers.AppliesAt(i, steps);
             using (Instrumentation.InSection(PerfSections.Step))
-            using (var traced = trace?.Step(placed.Placement.DeviceId, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))
+            using (var traced = trace?.Step(rank.Id.Value, !branch.Guided ? "unguided" : skipping ? "guided_skip_layers" : "guided"))
             using (var scope = NewDisposeScope())
             {
                 // expand the latents if we are doing classifier-free guidance (on this device)
@@ -51,11 +51,11 @@ static class DenoisingLoop
                 if (branch.Guided)
                 {
                     // [uncond ; cond], gathered over the cfg group (the identity when this device ran both).
-                    var halves = placed.Cfg.AllGather(noisePred, 0).chunk(2, 0);
+                    var halves = rank.Cfg.AllGather(noisePred, 0).chunk(2, 0);
                     var (uncond, cond) = (halves[0], halves[1]);
                     noisePred = Guidance.Classifier(uncond, cond, request.GuidanceScale);
                     if (skipping && skipLayers is not null)
-                        noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, skipConditioning, placed, latents, cond, i, skipLayers), skipLayers.Scale);
+                        noisePred = Guidance.SkipLayer(noisePred, cond, SkipLayerPrediction(transformer, skipConditioning, rank, latents, cond, i, skipLayers), skipLayers.Scale);
                 }
                 var next = scheduler.Step(noisePred, i, latents);
                 traced?.Complete();
@@ -88,11 +88,11 @@ static class DenoisingLoop
     /// Skip-layer guidance's extra conditional pass with the guidance layers skipped. With a cfg group of two the
     /// conditional submesh computes it and hands it to its unconditional partner (every device takes part).
     /// </summary>
-    static Tensor SkipLayerPrediction(SD3Transformer2DModel transformer, TransformerConditioning? positive, ParallelRank placed, Tensor latents, Tensor cond, int step, SkipLayerGuidance skip)
+    static Tensor SkipLayerPrediction(SD3Transformer2DModel transformer, TransformerConditioning? positive, MeshRank rank, Tensor latents, Tensor cond, int step, SkipLayerGuidance skip)
     {
         var skipped = positive is not null
             ? transformer.Forward(latents, positive, step, skip.Layers)
             : zeros_like(cond); // the receiving side's buffer
-        return placed.Cfg.Size == 1 ? skipped : placed.Cfg.Broadcast(skipped, root: 1);
+        return rank.Cfg.Size == 1 ? skipped : rank.Cfg.Broadcast(skipped, root: 1);
     }
 }

@@ -10,13 +10,13 @@ namespace Sd35.Pipeline;
 /// What a generation reports and to whom: the timings, the observer (pipeline-wide and the generation's own, as one),
 /// how many steps run, and with <paramref name="OnDeviceStep"/> every device's latents after each step.
 /// </summary>
-sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observer, int StepsRun, Action<int, int, Tensor>? OnDeviceStep = null)
+sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observer, int StepsRun, Action<DeviceId, int, Tensor>? OnDeviceStep = null)
 {
     /// <summary>
     /// One device's step callback: every device hands its own latents to <see cref="OnDeviceStep"/> (so a test can
     /// compare each device's copy, not only the lead's); the lead also records the timings and tells the observer.
     /// </summary>
-    public Action<int, Tensor, double>? StepDoneOn(int device, bool lead)
+    public Action<int, Tensor, double>? StepDoneOn(DeviceId device, bool lead)
     {
         if (OnDeviceStep is null) return lead ? StepDone : null;
         return (step, latents, seconds) =>
@@ -48,7 +48,7 @@ sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observ
 /// <summary>
 /// One device's program for a whole generation — encode → denoise → decode — the same on every device of every
 /// mesh (one device is the 1×1 mesh). The text encoders run tensor parallel on the devices
-/// <see cref="EncoderPlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
+/// <see cref="StagePlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
 /// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
 /// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
 /// the one that writes it. Only the lead device reports steps and stage boundaries (the VAE's first
@@ -66,49 +66,52 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     readonly PipelineModels _models = models ?? PipelineModels.Staged;
 
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
-    public const int Lead = 0;
+    public static readonly DeviceId Lead = 0;
 
     /// <summary>Returns the images in [0, 1] ([n, 3, H, W], float32) on the CPU.</summary>
-    public Tensor Run(MeshRank rank)
+    public Tensor Run(MeshRank launched)
     {
+        var rank = launched.Place(config);
         bool lead = rank.Id == Lead;
-        var everyone = rank.Group("pipeline", rank.Mesh.Ids);
-        var placed = rank.Place(config);
+        // The world group first, by every device at the same point: under MPI, making a group is collective over its members.
+        _ = rank.World;
         Tensor latents;
         bool inpainting;
         reports.Started(GenerationStage.TextEncoding, lead);
-        using (var prompt = Encode(rank, everyone, lead))
+        using (var prompt = Encode(rank, lead))
         {
             reports.Ended(GenerationStage.TextEncoding, lead);
-            using var start = Start(rank, everyone, placed.Context.Device, lead);
+            using var start = Start(rank, lead);
             inpainting = start.Inpainting;
             reports.Started(GenerationStage.Denoising, lead);
-            latents = Denoise(placed, prompt, start, lead, everyone);
+            latents = Denoise(rank, prompt, start, lead);
         }
         Tensor image;
         using (latents)
         {
             reports.Ended(GenerationStage.Denoising, lead);
             reports.Started(GenerationStage.VaeDecoding, lead);
-            image = Decode(rank, everyone, latents, addShift: !inpainting);
+            image = Decode(rank, latents, addShift: !inpainting);
         }
         reports.Ended(GenerationStage.VaeDecoding, lead);
         return image;
     }
 
-    EncodedPrompt Encode(MeshRank rank, IProcessGroup everyone, bool lead)
+    EncodedPrompt Encode(MeshRank rank, bool lead)
     {
         using var section = Instrumentation.InSection(GenerationStage.TextEncoding.Section());
-        var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
-        var encoded = members is null ? null
-            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? reports.Timings : null, _models, rank.Id, reports.Observer);
+        var stage = rank.ForStage(MeshGroups.TextEncoders);
+        var encoded = stage is null ? null
+            : PipelineStages.Encode(components, dtype, request, stage, lead ? reports.Timings : null, _models, reports.Observer);
+        var everyone = rank.World;
+        int root = rank.RankOf(MeshGroups.World, Lead);
         if (everyone.Size == 1) return encoded!;
         // Every device denoises with the lead's prompt, the encoders' other devices too, so all run on the same bits.
         using (encoded)
         {
             PromptEmbeddings Share(PromptEmbeddings? side) => new(
-                everyone.BroadcastFromRoot(side?.PromptEmbeds, Lead, rank.Device),
-                everyone.BroadcastFromRoot(side?.PooledPromptEmbeds, Lead, rank.Device));
+                everyone.BroadcastFromRoot(side?.PromptEmbeds, root, rank.Device),
+                everyone.BroadcastFromRoot(side?.PooledPromptEmbeds, root, rank.Device));
             return new EncodedPrompt(Share(encoded?.Positive), request.UsesClassifierFreeGuidance ? Share(encoded?.Negative) : null);
         }
     }
@@ -118,8 +121,9 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     /// aligned, though only the VAE's devices use it), then the pipeline's noise — and the image's latents, encoded
     /// where the VAE runs (tensor parallel as the decoder) and sent from the first of those devices to all.
     /// </summary>
-    LatentStart Start(MeshRank rank, IProcessGroup everyone, Device device, bool lead)
+    LatentStart Start(MeshRank rank, bool lead)
     {
+        var device = rank.Device;
         var vae = components.VaeConfig;
         // diffusers: text to image draws the transformer's in_channels; image to image and inpainting the VAE's
         // latent_channels (the encoded image's). SD3.5 has 16 of both.
@@ -134,60 +138,59 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         Tensor imageLatents;
         reports.Started(GenerationStage.ImageEncoding, lead);
         using (var eps = draws.Next([1, .. shape[1..]], dtype, "vae"))
-            imageLatents = EncodeImage(rank, everyone, eps);
+            imageLatents = EncodeImage(rank, eps);
         reports.Ended(GenerationStage.ImageEncoding, lead);
         using (imageLatents)
         using (var pipelineNoise = draws.Next(shape, dtype, "pipeline"))
             return LatentStart.FromImage(request, imageLatents, pipelineNoise, scheduler, device);
     }
 
-    Tensor EncodeImage(MeshRank rank, IProcessGroup everyone, Tensor eps)
+    Tensor EncodeImage(MeshRank rank, Tensor eps)
     {
         using var section = Instrumentation.InSection(GenerationStage.ImageEncoding.Section());
-        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
+        var stage = rank.ForStage(MeshGroups.Vae);
         var (reporter, root) = VaeReporter(rank);
         Tensor? latents = null;
-        if (members is not null)
+        if (stage is not null)
         {
             using var image = request.Image!.ToTensor();
-            latents = PipelineStages.EncodeImage(components, dtype, image, eps, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? reports.Timings : null, _models, rank.Id, reports.Observer);
+            latents = PipelineStages.EncodeImage(components, dtype, image, eps, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer);
         }
+        var everyone = rank.World;
         if (everyone.Size == 1) return latents!;
         using (latents)
         using (var shared = everyone.BroadcastFromRoot(latents, root, rank.Device))
             return ShapeOnly.ToHost(shared);
     }
 
-    /// <summary>The VAE's first device (it reports the VAE's times and its results go to all) and its rank in the whole mesh.</summary>
-    (int Reporter, int Root) VaeReporter(MeshRank rank)
+    /// <summary>The VAE's first device (it reports the VAE's times and its results go to all) and its rank in the world group.</summary>
+    (DeviceId Reporter, int Root) VaeReporter(MeshRank rank)
     {
-        var ids = rank.Mesh.Ids;
-        int reporter = ids.First(id => EncoderPlacement.VaeGroup(rank.Mesh, config, id) is not null);
-        return (reporter, ids.ToList().IndexOf(reporter));
+        var reporter = rank.Mesh.Ids.First(id => StagePlacement.Vae(rank.Mesh, config, id) is not null);
+        return (reporter, rank.RankOf(MeshGroups.World, reporter));
     }
 
-    Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, LatentStart start, bool lead, IProcessGroup everyone)
+    Tensor Denoise(MeshRank rank, EncodedPrompt prompt, LatentStart start, bool lead)
     {
         var watch = Stopwatch.StartNew();
-        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype), reports.Observer);
+        using var lease = _models.Get(rank, "transformer", r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype), reports.Observer);
         var transformer = lease.Model;
         if (lead) reports.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
-        using var branch = new GuidanceBranch(prompt, placed);
+        using var branch = new GuidanceBranch(prompt, rank);
         var latents = start.Initial.clone();
-        var stepDone = StepStopAgreement.After(reports.StepDoneOn(placed.Placement.DeviceId, lead), cancellation, everyone, lead, Lead);
-        return DenoisingLoop.Run(transformer, branch, placed, latents, scheduler, request, stepDone, trace,
+        var stepDone = StepStopAgreement.After(reports.StepDoneOn(rank.Id, lead), cancellation, rank.World, lead, rank.RankOf(MeshGroups.World, Lead));
+        return DenoisingLoop.Run(transformer, branch, rank, latents, scheduler, request, stepDone, trace,
             start.Inpainting ? (step, next) => start.AfterStep(step, next, scheduler) : null);
     }
 
-    Tensor Decode(MeshRank rank, IProcessGroup everyone, Tensor latents, bool addShift)
+    Tensor Decode(MeshRank rank, Tensor latents, bool addShift)
     {
         using var section = Instrumentation.InSection(GenerationStage.VaeDecoding.Section());
-        var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
+        var stage = rank.ForStage(MeshGroups.Vae);
         var (reporter, root) = VaeReporter(rank);
-        var (image, nonFinite) = members is null ? (null, null)
-            : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? reports.Timings : null, _models, rank.Id, reports.Observer, addShift);
+        var everyone = rank.World;
+        var (image, nonFinite) = stage is null ? (null, null)
+            : PipelineStages.DecodeAndCount(components, dtype, latents, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer, addShift);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {

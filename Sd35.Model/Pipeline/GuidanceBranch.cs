@@ -20,9 +20,9 @@ sealed class GuidanceBranch : IDisposable
     /// <summary>How many copies of the latents one forward pass takes: 2 when this device runs both branches, else 1.</summary>
     public int Batch { get; }
 
-    public GuidanceBranch(EncodedPrompt prompt, ParallelRank placed)
+    public GuidanceBranch(EncodedPrompt prompt, MeshRank rank)
     {
-        var device = placed.Context.Device;
+        var device = rank.Device;
         var (positive, negative) = (prompt.Positive, prompt.Negative);
         Guided = negative is not null;
         PositiveEmbeds = positive.PromptEmbeds.to(device);
@@ -32,11 +32,11 @@ sealed class GuidanceBranch : IDisposable
             (Embeds, Pooled, Batch) = (PositiveEmbeds, PositivePooled, 1);
             RunsPositive = true;
         }
-        else if (placed.Cfg.Size == 2)
+        else if (rank.Cfg.Size == 2)
         {
-            var mine = placed.IsUncond ? negative : positive;
+            var mine = rank.IsUncond ? negative : positive;
             (Embeds, Pooled, Batch) = (mine.PromptEmbeds.to(device), mine.PooledPromptEmbeds.to(device), 1);
-            RunsPositive = !placed.IsUncond;
+            RunsPositive = !rank.IsUncond;
         }
         else
         {

@@ -17,4 +17,4 @@ public enum ModelResidency
 }
 
 /// <summary>One model loaded for one device: which component (the model folder's part name) and how long it took.</summary>
-public sealed record ModelLoad(int DeviceId, string Component, double Seconds);
+public sealed record ModelLoad(Sd35.Mesh.DeviceId DeviceId, string Component, double Seconds);

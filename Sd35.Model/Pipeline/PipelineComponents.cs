@@ -109,16 +109,12 @@ public sealed class PipelineComponents
         var t = TransformerConfig;
         transformer.That(VaeConfig.LatentChannels == t.InChannels && VaeConfig.LatentChannels == t.OutChannels, "in_channels",
             $"in_channels {t.InChannels} and out_channels {t.OutChannels} must equal the VAE's latent_channels {VaeConfig.LatentChannels} ({Vae.ConfigPath})");
-        int clipWidth = TextEncoderConfig.HiddenSize + TextEncoder2Config.HiddenSize;
-        transformer.That(clipWidth <= t.JointAttentionDim, "joint_attention_dim",
-            $"{t.JointAttentionDim} is narrower than the two CLIP hidden states together ({clipWidth})");
+        var widths = Sd3PromptEncoder.WidthProblem(TextEncoderConfig, TextEncoder2Config, TextEncoder3Config, t.JointAttentionDim);
+        transformer.That(widths is null, "joint_attention_dim", widths!);
         transformer.That(TextEncoderConfig.ProjectionDim + TextEncoder2Config.ProjectionDim == t.PooledProjectionDim, "pooled_projection_dim",
             $"{t.PooledProjectionDim} must equal the CLIP projection_dims together ({TextEncoderConfig.ProjectionDim} + {TextEncoder2Config.ProjectionDim})");
         foreach (var (folder, clip) in new[] { (TextEncoder, TextEncoderConfig), (TextEncoder2, TextEncoder2Config) })
             new ConfigRules(folder.ConfigPath).That(clip.MaxPositionEmbeddings >= Sd3PromptEncoder.ClipTokens, "max_position_embeddings",
                 $"{clip.MaxPositionEmbeddings} is shorter than the {Sd3PromptEncoder.ClipTokens} tokens SD3 gives CLIP");
-        if (TextEncoder3Config is { } t5)
-            transformer.That(t5.DModel == t.JointAttentionDim, "joint_attention_dim",
-                $"{t.JointAttentionDim} must equal T5's d_model {t5.DModel} ({TextEncoder3!.ConfigPath})");
     }
 }

@@ -9,8 +9,8 @@ namespace Sd35.Pipeline;
 /// (<see cref="ModelResidency.Staged"/>), or kept per device and component across generations
 /// (<see cref="ModelResidency.Resident"/>). Rank programs call it from their own threads (the in-process launcher
 /// makes new ones for every generation), each for its own device id, so the store is keyed by device and
-/// component and guarded by a lock. A kept model holds <see cref="RebindableProcessGroup"/>s, bound to each
-/// generation's groups when it is handed out again.
+/// component and guarded by a lock. A kept model holds its rank's process groups themselves: the pipeline runs every
+/// generation on one mesh session (<see cref="IMeshSession"/>), whose groups live as long as it.
 /// </summary>
 sealed class PipelineModels(ModelResidency residency) : IDisposable
 {
@@ -18,10 +18,10 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
     public static PipelineModels Staged { get; } = new(ModelResidency.Staged);
 
     readonly object _gate = new();
-    readonly Dictionary<(int Device, string Component), Kept> _kept = [];
+    readonly Dictionary<(DeviceId Device, string Component), Kept> _kept = [];
     bool _disposed;
 
-    sealed record Kept(IDisposable Model, RankContext Context, long Bytes);
+    sealed record Kept(IDisposable Model, MeshRank Rank, long Bytes);
 
     public ModelResidency Residency { get; } = residency;
 
@@ -38,47 +38,53 @@ sealed class PipelineModels(ModelResidency residency) : IDisposable
     }
 
     /// <summary>
-    /// The model <paramref name="component"/> of device <paramref name="deviceId"/>, made by <paramref name="load"/>
+    /// The model <paramref name="component"/> of <paramref name="rank"/>'s device, made by <paramref name="load"/>
     /// when it is not kept (and then tells <paramref name="observer"/>, on the loading rank's thread). Dispose the lease
     /// when the stage is done: it releases a staged model, not a kept one.
     /// </summary>
-    public ModelLease<T> Get<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load, IGenerationObserver? observer = null)
+    public ModelLease<T> Get<T>(MeshRank rank, string component, Func<MeshRank, T> load, IGenerationObserver? observer = null)
         where T : class, IDisposable
     {
-        if (Residency == ModelResidency.Staged) return new ModelLease<T>(Load(deviceId, component, context, load, observer), owned: true);
+        if (Residency == ModelResidency.Staged) return new ModelLease<T>(Load(rank, component, load, observer), owned: true);
+        var key = (rank.Id, component);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_kept.TryGetValue((deviceId, component), out var kept))
+            if (_kept.TryGetValue(key, out var kept))
             {
-                if (!kept.Context.Device.Equals(context.Device))
-                    throw new InvalidOperationException($"{component} of device {deviceId} is kept on {kept.Context.Device}, but this run binds the device to {context.Device}");
-                ((RebindableProcessGroup)kept.Context.Sp).Bind(context.Sp);
-                ((RebindableProcessGroup)kept.Context.Tp).Bind(context.Tp);
+                CheckSamePlace(kept.Rank, rank, component);
                 return new ModelLease<T>((T)kept.Model, owned: false);
             }
         }
-        var handles = context with { Sp = new RebindableProcessGroup(context.Sp), Tp = new RebindableProcessGroup(context.Tp) };
-        var model = OutsideAnyDisposeScope(() => Load(deviceId, component, handles, load, observer));
+        var model = OutsideAnyDisposeScope(() => Load(rank, component, load, observer));
         lock (_gate)
         {
-            if (_disposed || _kept.ContainsKey((deviceId, component)))
+            if (_disposed || _kept.ContainsKey(key))
             {
                 // Disposed meanwhile, or another thread kept the same model first (a caller running generations at once).
                 model.Dispose();
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                return new ModelLease<T>((T)_kept[(deviceId, component)].Model, owned: false);
+                return new ModelLease<T>((T)_kept[key].Model, owned: false);
             }
-            _kept[(deviceId, component)] = new Kept(model, handles, TensorBytes(model));
+            _kept[key] = new Kept(model, rank, TensorBytes(model));
         }
         return new ModelLease<T>(model, owned: false);
     }
 
-    static T Load<T>(int deviceId, string component, RankContext context, Func<RankContext, T> load, IGenerationObserver? observer)
+    /// <summary>A kept model runs only where it was made: on the same device, with the very groups it holds (the same mesh session).</summary>
+    static void CheckSamePlace(MeshRank kept, MeshRank now, string component)
+    {
+        if (!kept.Device.Equals(now.Device))
+            throw new InvalidOperationException($"{component} of device {now.Id} is kept on {kept.Device}, but this run binds the device to {now.Device}");
+        if (!ReferenceEquals(kept.Sp, now.Sp) || !ReferenceEquals(kept.Tp, now.Tp))
+            throw new InvalidOperationException($"{component} of device {now.Id} is kept with the process groups of another mesh session; a resident model runs on the session it was loaded in");
+    }
+
+    static T Load<T>(MeshRank rank, string component, Func<MeshRank, T> load, IGenerationObserver? observer)
     {
         var watch = Stopwatch.StartNew();
-        var model = load(context);
-        observer?.ModelLoaded(new ModelLoad(deviceId, component, watch.Elapsed.TotalSeconds));
+        var model = load(rank);
+        observer?.ModelLoaded(new ModelLoad(rank.Id, component, watch.Elapsed.TotalSeconds));
         return model;
     }
 

@@ -9,26 +9,26 @@ using Sd35.Profiling;
 namespace Sd35.Pipeline;
 
 /// <summary>
-/// The encoding and decoding stages, written once for one device or for the tensor-parallel group of a mesh:
-/// each gets its models (sharded over <c>tp</c> when the group is larger than one) from the pipeline's store, which
+/// The encoding and decoding stages, written once for one device or for the tensor-parallel group of a mesh: each
+/// runs on a stage's view of the rank (<see cref="MeshRank.ForStage"/>; <see cref="MeshRank.Single"/> for one device)
+/// and gets its models (sharded over its <c>tp</c> when the group is larger than one) from the pipeline's store, which
 /// loads them for the stage and releases them after it, or keeps them between generations (<see cref="ModelResidency"/>).
 /// </summary>
 public static class PipelineStages
 {
     /// <summary>Tokenizes and encodes the prompt (and the negative prompt under guidance) with CLIP-L, CLIP-G and T5.</summary>
-    public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings) =>
-        Encode(components, dtype, request, tp, device, timings, PipelineModels.Staged, deviceId: 0, observer: null);
+    public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, MeshRank stage, StageTimings? timings) =>
+        Encode(components, dtype, request, stage, timings, PipelineModels.Staged, observer: null);
 
-    internal static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings,
-        PipelineModels models, int deviceId, IGenerationObserver? observer)
+    internal static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, MeshRank stage, StageTimings? timings,
+        PipelineModels models, IGenerationObserver? observer)
     {
         var watch = Stopwatch.StartNew();
         var tokenizers = components.Tokenizers();
-        var rank = RankContext.TensorParallel(tp, device);
-        using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype), observer);
-        using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype), observer);
+        using var clipL = models.Get(stage, "text_encoder", r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype), observer);
+        using var clipG = models.Get(stage, "text_encoder_2", r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype), observer);
         using var t5 = components.TextEncoder3 is not { } t5Folder || request.NoT5 ? (ModelLease<T5EncoderModel>?)null
-            : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype), observer);
+            : models.Get(stage, "text_encoder_3", r => T5EncoderModel.FromFolder(t5Folder, r, dtype), observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         using var timed = Timed(GenerationStage.TextEncoding, timings);
@@ -42,23 +42,23 @@ public static class PipelineStages
     /// processor), encoded, sampled from the posterior with <paramref name="eps"/>, and scaled into the transformer's
     /// latent space: <c>(sample − shift) · scaling</c> [1, C, H/f, W/f] in the pipeline's dtype.
     /// </summary>
-    internal static Tensor EncodeImage(PipelineComponents components, ScalarType dtype, Tensor image, Tensor eps, IProcessGroup tp, Device device,
-        StageTimings? timings, PipelineModels models, int deviceId, IGenerationObserver? observer)
+    internal static Tensor EncodeImage(PipelineComponents components, ScalarType dtype, Tensor image, Tensor eps, MeshRank stage,
+        StageTimings? timings, PipelineModels models, IGenerationObserver? observer)
     {
-        return RunStage(models, deviceId, "vae_encoder", tp, device, r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), observer, timings,
+        return RunStage(models, stage, "vae_encoder", r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), observer, timings,
             GenerationStage.ImageEncoding, vae =>
             {
                 using var scope = NewDisposeScope();
-                var normalized = (image * 2.0 - 1.0).to(dtype, device);
+                var normalized = (image * 2.0 - 1.0).to(dtype, stage.Device);
                 using var posterior = vae.Encode(normalized);
                 return vae.Scale(posterior.Sample(eps)).MoveToOuterDisposeScope();
             });
     }
 
     /// <summary>Un-scales and decodes the final latents; returns the image in [0, 1] as float32 on the CPU.</summary>
-    public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp, Device device, StageTimings? timings)
+    public static Tensor Decode(PipelineComponents components, ScalarType dtype, Tensor latents, MeshRank stage, StageTimings? timings)
     {
-        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, tp, device, timings, PipelineModels.Staged, deviceId: 0, observer: null);
+        var (image, nonFinite) = DecodeAndCount(components, dtype, latents, stage, timings, PipelineModels.Staged, observer: null);
         if (nonFinite is { } counts)
         {
             image.Dispose();
@@ -69,14 +69,14 @@ public static class PipelineStages
 
     /// <summary>The image in [0, 1] and what the finite check of the decoder's output found (before the clamp, which would hide infinities).</summary>
     /// <param name="addShift">false reproduces diffusers' inpainting pipeline, which unscales by <c>latents / scaling_factor</c> alone</param>
-    internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, IProcessGroup tp,
-        Device device, StageTimings? timings, PipelineModels models, int deviceId, IGenerationObserver? observer, bool addShift = true)
+    internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, MeshRank stage,
+        StageTimings? timings, PipelineModels models, IGenerationObserver? observer, bool addShift = true)
     {
-        return RunStage(models, deviceId, "vae", tp, device, r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), observer, timings,
+        return RunStage(models, stage, "vae", r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), observer, timings,
             GenerationStage.VaeDecoding, vae =>
             {
                 using var scope = NewDisposeScope();
-                var decoded = vae.Decode(latents.to(device), addShift);
+                var decoded = vae.Decode(latents.to(stage.Device), addShift);
                 var nonFinite = FiniteCheck.Count(decoded);
                 var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
                 return (image.MoveToOuterDisposeScope(), nonFinite);
@@ -84,15 +84,15 @@ public static class PipelineStages
     }
 
     /// <summary>
-    /// A stage with one model: leases it from the store (tensor parallel over <paramref name="tp"/>; the wait and load
-    /// timed as loading), runs <paramref name="run"/> on it (timed as <paramref name="stage"/>) and releases the lease.
+    /// A stage with one model: leases it from the store (tensor parallel over <paramref name="rank"/>'s tp; the wait and
+    /// load timed as loading), runs <paramref name="run"/> on it (timed as <paramref name="stage"/>) and releases the lease.
     /// </summary>
-    static TResult RunStage<TModel, TResult>(PipelineModels models, int deviceId, string component, IProcessGroup tp, Device device,
-        Func<RankContext, TModel> load, IGenerationObserver? observer, StageTimings? timings, GenerationStage stage, Func<TModel, TResult> run)
+    static TResult RunStage<TModel, TResult>(PipelineModels models, MeshRank rank, string component,
+        Func<MeshRank, TModel> load, IGenerationObserver? observer, StageTimings? timings, GenerationStage stage, Func<TModel, TResult> run)
         where TModel : class, IDisposable
     {
         var watch = Stopwatch.StartNew();
-        using var lease = models.Get(deviceId, component, RankContext.TensorParallel(tp, device), load, observer);
+        using var lease = models.Get(rank, component, load, observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var timed = Timed(stage, timings);
         return run(lease.Model);

@@ -44,7 +44,7 @@ public static class Preflight
         var watch = Stopwatch.StartNew();
         if (outputPath is not null) OutputFile.EnsureWritable(outputPath);
         StableDiffusion3Pipeline.Validate(components, parallel ?? PipelineOptions.OneDevice, request);
-        if (request.Image is not null) VerifyVaeEncoder(components, RankContext.Single(Meta), dtype);
+        if (request.Image is not null) VerifyVaeEncoder(components, MeshRank.Single(Meta), dtype);
         return watch.Elapsed.TotalSeconds;
     }
 
@@ -60,7 +60,7 @@ public static class Preflight
         var transformer = components.TransformerConfig;
         _ = components.Tokenizers();
 
-        var meta = RankContext.Single(Meta);
+        var meta = MeshRank.Single(Meta);
         VerifyFolder(components.TextEncoder, "$.num_hidden_layers", components.TextEncoderConfig.NumHiddenLayers, "text_model.encoder.layers.",
             () => new ClipTextModel(components.TextEncoderConfig, meta, dtype), ClipTextModel.LoadOptions);
         VerifyFolder(components.TextEncoder2, "$.num_hidden_layers", components.TextEncoder2Config.NumHiddenLayers, "text_model.encoder.layers.",
@@ -75,7 +75,7 @@ public static class Preflight
         return watch.Elapsed.TotalSeconds;
     }
 
-    static void VerifyVaeEncoder(PipelineComponents components, RankContext meta, ScalarType dtype) =>
+    static void VerifyVaeEncoder(PipelineComponents components, MeshRank meta, ScalarType dtype) =>
         VerifyFolder(components.Vae, "$.block_out_channels", components.VaeConfig.BlockOutChannels.Length, "encoder.down_blocks.",
             () => new AutoencoderKLEncoder(components.VaeConfig, meta, dtype), AutoencoderKLEncoder.LoadOptions);
 

@@ -41,11 +41,21 @@ public sealed class Sd3PromptEncoder
         _t5 = t5;
         _tokenizers = tokenizers;
         JointAttentionDim = jointAttentionDim;
-        int clipWidth = clipL.Config.HiddenSize + clipG.Config.HiddenSize;
-        if (clipWidth > jointAttentionDim)
-            throw new ArgumentException($"the CLIP hidden states ({clipWidth} features together) are wider than joint_attention_dim {jointAttentionDim}");
-        if (t5 is not null && t5.Config.DModel != jointAttentionDim)
-            throw new ArgumentException($"T5's d_model {t5.Config.DModel} differs from the transformer's joint_attention_dim {jointAttentionDim}");
+        if (WidthProblem(clipL.Config, clipG.Config, t5?.Config, jointAttentionDim) is { } problem)
+            throw new ArgumentException(problem);
+    }
+
+    /// <summary>
+    /// The widths <c>encode_prompt</c> joins: the two CLIP hidden states side by side must fit in joint_attention_dim
+    /// (the rest is zero padding), and T5's d_model must be it. Null when they fit; otherwise what is wrong
+    /// (the pipeline's components check it before loading any weights, this encoder again when built).
+    /// </summary>
+    public static string? WidthProblem(ClipTextConfig clipL, ClipTextConfig clipG, T5Config? t5, int jointAttentionDim)
+    {
+        int clipWidth = clipL.HiddenSize + clipG.HiddenSize;
+        if (clipWidth > jointAttentionDim) return $"the two CLIP hidden states together ({clipWidth} features) are wider than joint_attention_dim {jointAttentionDim}";
+        if (t5 is not null && t5.DModel != jointAttentionDim) return $"T5's d_model {t5.DModel} differs from joint_attention_dim {jointAttentionDim}";
+        return null;
     }
 
     /// <summary>When set, the CLIP and T5 forwards add the seconds of their sections here (the perf tests' clip/t5 sections).</summary>

@@ -37,6 +37,8 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     readonly IMeshLauncher _launcher;
     readonly PipelineModels _models;
     readonly object _generating = new();
+    /// <summary>Resident pipelines only: the mesh session whose groups the kept models hold, open until the pipeline is disposed.</summary>
+    IMeshSession? _session;
 
     /// <summary>The pipeline's step trace when it runs traced (<see cref="PipelineOptions.Trace"/>), else null.</summary>
     public Sd35.Mesh.Tracing.StepTrace? Trace { get; }
@@ -88,10 +90,10 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// concurrently), with the device id, the step index and that device's latents (a CPU copy): every device holds the
     /// whole latents after a step, so a test can check each copy, not only the lead's.
     /// </summary>
-    public Action<int, int, Tensor>? OnDeviceStep { get; set; }
+    public Action<DeviceId, int, Tensor>? OnDeviceStep { get; set; }
 
     /// <summary>Called once per device this process hosts, after the generation, with the device id and that device's copy of the image.</summary>
-    public Action<int, Tensor>? OnDeviceImage { get; set; }
+    public Action<DeviceId, Tensor>? OnDeviceImage { get; set; }
 
     /// <param name="observer">watches this generation: its stages, steps and model loads (see <see cref="IGenerationObserver"/>)</param>
     /// <param name="initialLatents">start from these latents instead of drawing them from the seed (diffusers' <c>latents=</c>;
@@ -112,7 +114,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         }
         noise ??= NoiseSource.Seeded(request.Seed);
         if (Residency == ModelResidency.Staged) return Run(request, observer, noise, cancellation);
-        // Resident models (and the group handles they hold) serve one generation at a time.
+        // Resident models (and the process groups they hold) serve one generation at a time.
         lock (_generating) return Run(request, observer, noise, cancellation);
     }
 
@@ -124,13 +126,16 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         var program = new GenerationProgram(_components, _dtype, _parallel, request, noise, scheduler,
             new GenerationReports(timings, GenerationObserver.Combine([.. Volatile.Read(ref _observers), observer]), request.StepsRun, OnDeviceStep),
             Trace, _models, cancellation);
-        var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
+        // A staged generation's models live within its run, and so may its groups; resident models keep the session's.
+        var images = (Residency == ModelResidency.Resident
+            ? (_session ??= _launcher.Open(_parallel.Mesh)).Run(program.Run)
+            : _launcher.Run(_parallel.Mesh, program.Run)).Local;
         if (OnDeviceImage is { } onImage)
             foreach (var (id, image) in images.OrderBy(i => i.Key)) onImage(id, image);
 
         // Every hosted device holds the image; keep the lead's (or, in a process without it, the first one's).
         bool isLead = images.ContainsKey(GenerationProgram.Lead);
-        int keep = isLead ? GenerationProgram.Lead : images.Keys.Min();
+        var keep = isLead ? GenerationProgram.Lead : images.Keys.Min();
         foreach (var (id, image) in images) if (id != keep) image.Dispose();
         return new GenerationResult(images[keep], timings, isLead);
     }
@@ -150,7 +155,11 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     /// <summary>Releases the models kept between generations (after a running generation ends).</summary>
     public void Dispose()
     {
-        lock (_generating) _models.Dispose();
+        lock (_generating)
+        {
+            _models.Dispose();
+            _session?.Dispose();
+        }
     }
 
     /// <summary>

@@ -70,8 +70,8 @@ public static class RandomModelBenchmark
         string[] prompts = ["a photo of an astronaut riding a horse on the moon", ""];
         Tensor promptEmbeds, pooled;
         double buildSeconds = 0;
-        using (var clipL = Build(() => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipL.ToJsonString()), RankContext.Single(device), options.DType), options.Seed, "clip_l", ref buildSeconds))
-        using (var clipG = Build(() => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipG.ToJsonString()), RankContext.Single(device), options.DType), options.Seed, "clip_g", ref buildSeconds))
+        using (var clipL = Build(() => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipL.ToJsonString()), MeshRank.Single(device), options.DType), options.Seed, "clip_l", ref buildSeconds))
+        using (var clipG = Build(() => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipG.ToJsonString()), MeshRank.Single(device), options.DType), options.Seed, "clip_g", ref buildSeconds))
         {
             var clipOnly = new Sd3PromptEncoder(clipL, clipG, null, transformerConfig.JointAttentionDim);
             using var l = Ids(prompts, tokenizers.ClipL, Sd3PromptEncoder.ClipTokens, device);
@@ -83,7 +83,7 @@ public static class RandomModelBenchmark
             promptEmbeds = clip.PromptEmbeds.narrow(1, 0, Sd3PromptEncoder.ClipTokens).clone();
             pooled = clip.PooledPromptEmbeds.clone();
         }
-        using (var t5 = Build(() => new T5EncoderModel(ModelConfig.Parse<T5Config>(preset.T5.ToJsonString()), RankContext.Single(device), options.DType), options.Seed, "t5", ref buildSeconds))
+        using (var t5 = Build(() => new T5EncoderModel(ModelConfig.Parse<T5Config>(preset.T5.ToJsonString()), MeshRank.Single(device), options.DType), options.Seed, "t5", ref buildSeconds))
         {
             using var ids = Ids(prompts, tokenizers.T5, options.MaxSequenceLength, device);
             var watch = Stopwatch.StartNew();
@@ -103,7 +103,7 @@ public static class RandomModelBenchmark
         long imageTokens = latentSize / transformerConfig.PatchSize * (latentSize / transformerConfig.PatchSize);
         double stepFlops = AnalyticCost.TransformerForwardFlops(transformerConfig, imageTokens, promptEmbeds.shape[1], batch: 2);
         Tensor latents;
-        using (var transformer = Build(() => new SD3Transformer2DModel(transformerConfig, RankContext.Single(device), options.DType), options.Seed, "transformer", ref buildSeconds))
+        using (var transformer = Build(() => new SD3Transformer2DModel(transformerConfig, MeshRank.Single(device), options.DType), options.Seed, "transformer", ref buildSeconds))
         {
             var scheduler = new FlowMatchEulerScheduler(FlowMatchEulerSchedulerConfig.Sd35);
             scheduler.SetTimesteps(options.Steps);
@@ -133,7 +133,7 @@ public static class RandomModelBenchmark
         pooled.Dispose();
 
         using (latents)
-        using (var vae = Build(() => new AutoencoderKLDecoder(vaeConfig, RankContext.Single(device), options.DType), options.Seed, "vae", ref buildSeconds))
+        using (var vae = Build(() => new AutoencoderKLDecoder(vaeConfig, MeshRank.Single(device), options.DType), options.Seed, "vae", ref buildSeconds))
         {
             var watch = Stopwatch.StartNew();
             using var image = vae.Decode(latents);

@@ -49,16 +49,16 @@ public static class SyntheticModelFolder
 
         var transformerConfig = ModelConfig.Parse<SD3TransformerConfig>(preset.Transformer.ToJsonString());
         Add(() => WriteComponent(directory, "transformer", preset.Transformer, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
-            () => new SD3Transformer2DModel(transformerConfig, RankContext.Single(Meta), dtype),
+            () => new SD3Transformer2DModel(transformerConfig, MeshRank.Single(Meta), dtype),
             spec => spec.Name == "pos_embed.pos_embed" ? PositionTable(transformerConfig, dtype) : null), "transformer");
         Add(() => WriteComponent(directory, "text_encoder", preset.ClipL, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipL.ToJsonString()), RankContext.Single(Meta), dtype)), "text_encoder");
+            () => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipL.ToJsonString()), MeshRank.Single(Meta), dtype)), "text_encoder");
         Add(() => WriteComponent(directory, "text_encoder_2", preset.ClipG, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipG.ToJsonString()), RankContext.Single(Meta), dtype)), "text_encoder_2");
+            () => new ClipTextModel(ModelConfig.Parse<ClipTextConfig>(preset.ClipG.ToJsonString()), MeshRank.Single(Meta), dtype)), "text_encoder_2");
         Add(() => WriteComponent(directory, "text_encoder_3", preset.T5, "model", preset.TextEncoderShardBytes, seed, dtype,
-            () => new T5EncoderModel(ModelConfig.Parse<T5Config>(preset.T5.ToJsonString()), RankContext.Single(Meta), dtype)), "text_encoder_3");
+            () => new T5EncoderModel(ModelConfig.Parse<T5Config>(preset.T5.ToJsonString()), MeshRank.Single(Meta), dtype)), "text_encoder_3");
         Add(() => WriteComponent(directory, "vae", preset.Vae, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
-            () => new AutoencoderKLDecoder(ModelConfig.Parse<AutoencoderKLConfig>(preset.Vae.ToJsonString()), RankContext.Single(Meta), dtype)), "vae");
+            () => new AutoencoderKLDecoder(ModelConfig.Parse<AutoencoderKLConfig>(preset.Vae.ToJsonString()), MeshRank.Single(Meta), dtype)), "vae");
 
         if (only is not null) return components; // a partial folder is never marked complete
         WriteJson(Path.Combine(directory, "scheduler", "scheduler_config.json"), ReleaseConfigs.Scheduler());

@@ -45,7 +45,7 @@ public class RingJointAttentionTests
         return MeshRunner.Execute(DeviceMesh.Create(1, splits.Length), rank =>
         {
             using var scope = NewDisposeScope();
-            long offset = splits.Take(rank.Id).Sum(), n = splits[rank.Id];
+            long offset = splits.Take(rank.Id.Value).Sum(), n = splits[rank.Id.Value];
             Tensor Shard(Tensor full) => full.narrow(2, offset, n).clone();
             var (spatial, prompt) = RingJointAttention.Forward(
                 Shard(x.Q), Shard(x.K), Shard(x.V), x.PromptQ.clone(), x.PromptK.clone(), x.PromptV.clone(), rank.Axis(1), maxScoreElements);

@@ -23,9 +23,9 @@ public class StepTraceTests
     {
         var tp = rank.Group("tp", rank.Mesh.Ids);
         using var section = Instrumentation.InSection(PerfSections.Step);
-        using var step = trace.Step(rank.Id, "guided");
+        using var step = trace.Step(rank.Id.Value, "guided");
         using var scope = NewDisposeScope();
-        var x = Kernels.Linear(ones(2, 3), ones(width(rank.Id), 3));
+        var x = Kernels.Linear(ones(2, 3), ones(width(rank.Id.Value), 3));
         var gathered = tp.AllGather(x, 1);
         Kernels.LayerNorm(gathered, 1e-6);
         tp.AllReduce(x);
@@ -70,7 +70,7 @@ public class StepTraceTests
         var recorders = new System.Collections.Concurrent.ConcurrentDictionary<int, OpRecorder>();
         MeshRunner.Run(DeviceMesh.Create(1, 2), rank =>
         {
-            var recorder = recorders[rank.Id] = new OpRecorder(rank.Id);
+            var recorder = recorders[rank.Id.Value] = new OpRecorder(rank.Id.Value);
             using var recording = recorder.Use();
             ToyStep(rank, trace, _ => 4);
             return 0;
@@ -132,7 +132,7 @@ public class StepTraceTests
         {
             var sp = rank.Group("sp", rank.Mesh.Ids);
             using var section = Instrumentation.InSection(PerfSections.Step);
-            using var step = trace.Step(rank.Id, "guided");
+            using var step = trace.Step(rank.Id.Value, "guided");
             using var scope = NewDisposeScope();
             var image = ones(1, 2, 4, 8);
             var prompt = ones(1, 2, 3, 8);

@@ -30,7 +30,7 @@ public class ClipTextModelTests(ITestOutputHelper log)
     {
         var config = preset == "ClipL" ? ClipTextConfig.ClipL : ClipTextConfig.ClipG;
         ExpectedParameters(config).Should().Be(expected);
-        using var model = new ClipTextModel(config, RankContext.Single(Meta), ScalarType.BFloat16);
+        using var model = new ClipTextModel(config, MeshRank.Single(Meta), ScalarType.BFloat16);
         ParameterCount(model).Should().Be(expected);
     }
 
@@ -109,11 +109,11 @@ public class ClipTextModelTests(ITestOutputHelper log)
     [Fact]
     public void Float16_and_unknown_activations_are_refused_with_the_reason()
     {
-        var fp16 = () => new ClipTextModel(ClipTextConfig.ClipL, RankContext.Single(Meta), ScalarType.Float16);
+        var fp16 = () => new ClipTextModel(ClipTextConfig.ClipL, MeshRank.Single(Meta), ScalarType.Float16);
         fp16.Should().Throw<ArgumentException>().WithMessage("*Float16*");
-        var act = () => new ClipTextModel(ClipTextConfig.ClipL with { HiddenAct = "swish" }, RankContext.Single(Meta));
+        var act = () => new ClipTextModel(ClipTextConfig.ClipL with { HiddenAct = "swish" }, MeshRank.Single(Meta));
         act.Should().Throw<ConfigException>().WithMessage("*$.hidden_act*swish*");
-        var heads = () => new ClipTextModel(ClipTextConfig.ClipL with { NumAttentionHeads = 7 }, RankContext.Single(Meta));
+        var heads = () => new ClipTextModel(ClipTextConfig.ClipL with { NumAttentionHeads = 7 }, MeshRank.Single(Meta));
         heads.Should().Throw<ConfigException>().WithMessage("*$.num_attention_heads*num_attention_heads 7*");
     }
 }

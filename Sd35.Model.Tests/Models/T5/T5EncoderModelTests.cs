@@ -28,7 +28,7 @@ public class T5EncoderModelTests(ITestOutputHelper log)
     {
         const long expected = 4_762_310_656L;
         ExpectedParameters(T5Config.T5Xxl).Should().Be(expected);
-        using var model = new T5EncoderModel(T5Config.T5Xxl, RankContext.Single(Meta), ScalarType.BFloat16);
+        using var model = new T5EncoderModel(T5Config.T5Xxl, MeshRank.Single(Meta), ScalarType.BFloat16);
         ParameterCount(model).Should().Be(expected);
     }
 
@@ -119,7 +119,7 @@ public class T5EncoderModelTests(ITestOutputHelper log)
     [Fact]
     public void Float16_is_refused_with_the_reason()
     {
-        var act = () => new T5EncoderModel(T5Config.T5Xxl, RankContext.Single(Meta), ScalarType.Float16);
+        var act = () => new T5EncoderModel(T5Config.T5Xxl, MeshRank.Single(Meta), ScalarType.Float16);
         act.Should().Throw<ArgumentException>().WithMessage("*Float16*");
     }
 }

@@ -42,7 +42,7 @@ public class TransformerConfigTests
     [Fact]
     public void Large_preset_builds_with_the_closed_form_count_on_the_meta_device()
     {
-        var model = new SD3Transformer2DModel(SD3TransformerConfig.SD35Large, Sd35.Mesh.RankContext.Single(new Device("meta")));
+        var model = new SD3Transformer2DModel(SD3TransformerConfig.SD35Large, Sd35.Mesh.MeshRank.Single(new Device("meta")));
         CountParameters(model).Should().Be(SD3TransformerConfig.SD35Large.ParameterCount());
     }
 

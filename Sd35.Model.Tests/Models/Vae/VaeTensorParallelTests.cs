@@ -25,7 +25,7 @@ public class VaeTensorParallelTests
     {
         var counts = TensorParallel.Run(2, rank =>
         {
-            using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(TinyFolder), RankContext.TensorParallel(rank));
+            using var vae = AutoencoderKLDecoder.FromFolder(new ModelFolder(TinyFolder), rank);
             return (vae.decoder.conv_in.weight.shape[0], vae.decoder.mid_block.resnets[0].norm1.weight.shape[0],
                 vae.decoder.conv_out.weight.shape[0], vae.decoder.mid_block.attentions[0].to_q.weight.shape[0]);
         });
@@ -36,7 +36,7 @@ public class VaeTensorParallelTests
     [Fact]
     public void A_group_split_across_ranks_is_refused()
     {
-        var act = () => TensorParallel.Run(3, rank => new ChannelParallelGroupNorm(8, 24, 1e-6, rank));
+        var act = () => TensorParallel.Run(3, rank => new ChannelParallelGroupNorm(8, 24, 1e-6, rank.Tp));
         act.Should().Throw<ArgumentException>().WithMessage("*8 groups*3 ranks*");
     }
 

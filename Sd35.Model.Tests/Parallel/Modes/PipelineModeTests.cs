@@ -86,14 +86,14 @@ public abstract class PipelineModeTests(string id, ITestOutputHelper log)
         var io = Golden.ReadAll(RepoPaths.Fixtures("reference", "vae_encoder", "case0", "io.safetensors"));
         var results = MeshRunner.Run(DeviceMesh.Create(Config.Mesh), rank =>
         {
-            var members = EncoderPlacement.VaeGroup(rank.Mesh, Config, rank.Id);
-            if (members is null) return null;
-            using var vae = AutoencoderKLEncoder.FromFolder(folder, RankContext.TensorParallel(rank.Group("stage_tp", members)));
+            var stage = rank.Place(Config).ForStage(MeshGroups.Vae);
+            if (stage is null) return null;
+            using var vae = AutoencoderKLEncoder.FromFolder(folder, stage);
             using var posterior = vae.Encode(io["sample"]);
             return posterior.Sample(io["draw_0"]);
         });
         var devices = results.Select((r, device) => (r, device)).Where(p => p.r is not null).Select(p => p.device).ToList();
-        devices.Should().Equal(Enumerable.Range(0, Config.DeviceCount).Where(d => EncoderPlacement.VaeGroup(DeviceMesh.Create(Config.Mesh), Config, d) is not null),
+        devices.Should().Equal(Enumerable.Range(0, Config.DeviceCount).Where(d => StagePlacement.Vae(DeviceMesh.Create(Config.Mesh), Config, d) is not null),
             $"{id}: the encoder runs exactly where the decoder runs");
         foreach (var device in devices)
             AssertQuality.Close(io["latent_sample"], results[device]!, Fp32Pcc, Fp32AbsRel, $"{id}: VAE encoder latent sample on device {device}");

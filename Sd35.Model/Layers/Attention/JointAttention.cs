@@ -19,7 +19,7 @@ namespace Sd35.Layers.Attention;
 /// </summary>
 public sealed class JointAttention : nn.Module
 {
-    readonly RankContext _rank;
+    readonly MeshRank _rank;
     readonly long _headDim;
     readonly long _localHeads;
 
@@ -30,13 +30,13 @@ public sealed class JointAttention : nn.Module
     public RmsNorm? norm_added_q, norm_added_k;
     public ColumnParallelLinear? to_add_out;
 
-    public JointAttention(long dim, long heads, long headDim, RankContext rank, bool hasPrompt, bool contextPreOnly, bool qkNorm,
+    public JointAttention(long dim, long heads, long headDim, MeshRank rank, bool hasPrompt, bool contextPreOnly, bool qkNorm,
         ScalarType dtype = ScalarType.Float32) : base(nameof(JointAttention))
     {
         _rank = rank;
         _headDim = headDim;
         var tp = rank.Tp;
-        long paddedHeads = (heads + tp.Size - 1) / tp.Size * tp.Size;
+        long paddedHeads = HeadPadding.Padded(checked((int)heads), tp.Size);
         _localHeads = paddedHeads / tp.Size;
         long inner = heads * headDim, paddedInner = paddedHeads * headDim;
         var device = rank.Device;

@@ -5,16 +5,17 @@ namespace Sd35.Mesh.InProcess;
 /// <summary>
 /// The in-process backend: process groups between the rank threads of one <see cref="DeviceMesh"/>. It also holds
 /// the run's failure state: the first real failure aborts every group, so ranks blocked in collectives are
-/// released with <see cref="CollectiveAbortedException"/> instead of hanging.
+/// released with <see cref="CollectiveAbortedException"/> instead of hanging. It lives as long as its session: the
+/// groups stay the same objects from run to run, and <see cref="BeginRun"/> clears what a run (a failed one too) left.
 /// </summary>
 public sealed class InProcessCommunicator : ICommunicator
 {
     readonly DeviceMesh _mesh;
     readonly ConcurrentDictionary<string, Rendezvous> _rendezvous = new();
-    readonly ConcurrentDictionary<(string Key, int Self), IProcessGroup> _groups = new();
-    readonly ConcurrentDictionary<(int Self, string Label), CollectiveStats> _traffic = new();
-    readonly ConcurrentDictionary<int, bool> _finished = new();
-    readonly CancellationTokenSource _abort = new();
+    readonly ConcurrentDictionary<(string Key, DeviceId Self), InProcessProcessGroup> _groups = new();
+    readonly ConcurrentDictionary<(DeviceId Self, string Label), CollectiveStats> _traffic = new();
+    readonly ConcurrentDictionary<DeviceId, bool> _finished = new();
+    CancellationTokenSource _abort = new();
     Exception? _cause;
 
     public InProcessCommunicator(DeviceMesh mesh, TimeSpan timeout)
@@ -32,7 +33,24 @@ public sealed class InProcessCommunicator : ICommunicator
 
     public CancellationToken Aborted => _abort.Token;
 
-    public IProcessGroup Group(string label, IReadOnlyList<int> members, int self)
+    /// <summary>
+    /// Starts a run on the same groups: no failure, no finished rank, every group at its first collective again. Called
+    /// between runs only (no rank thread alive), so nothing of the previous run is still reading a deposit.
+    /// </summary>
+    internal void BeginRun()
+    {
+        Volatile.Write(ref _cause, null);
+        _finished.Clear();
+        if (_abort.IsCancellationRequested)
+        {
+            _abort.Dispose();
+            _abort = new CancellationTokenSource();
+        }
+        foreach (var r in _rendezvous.Values) r.Reset();
+        foreach (var g in _groups.Values) g.Reset();
+    }
+
+    public IProcessGroup Group(string label, IReadOnlyList<DeviceId> members, DeviceId self)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
         if (members.Count == 0) throw new ArgumentException("a group needs at least one member");
@@ -44,13 +62,13 @@ public sealed class InProcessCommunicator : ICommunicator
         string key = $"{label}[{string.Join(",", members)}]";
         var rendezvous = _rendezvous.GetOrAdd(key, _ => new Rendezvous(this, label, members.ToArray()));
         return _groups.GetOrAdd((key, self), _ =>
-            new InProcessProcessGroup(rendezvous, rank, _mesh[_mesh.CoordOf(self)].Device, Traffic(self, label)));
+            new InProcessProcessGroup(rendezvous, rank, _mesh.DeviceOf(self), Traffic(self, label)));
     }
 
-    public CollectiveStats Traffic(int self, string label) => _traffic.GetOrAdd((self, label), _ => new CollectiveStats());
+    public CollectiveStats Traffic(DeviceId self, string label) => _traffic.GetOrAdd((self, label), _ => new CollectiveStats());
 
     /// <summary>Every label device <paramref name="self"/> has traffic under, with its statistics.</summary>
-    public IReadOnlyDictionary<string, CollectiveStats> TrafficOf(int self) =>
+    public IReadOnlyDictionary<string, CollectiveStats> TrafficOf(DeviceId self) =>
         _traffic.Where(p => p.Key.Self == self).ToDictionary(p => p.Key.Label, p => p.Value);
 
     /// <summary>
@@ -66,14 +84,14 @@ public sealed class InProcessCommunicator : ICommunicator
     }
 
     /// <summary>Marks a rank's program as returned, so that collectives still waiting for it fail at once.</summary>
-    public void MarkFinished(int self)
+    public void MarkFinished(DeviceId self)
     {
         _finished[self] = true;
         foreach (var r in _rendezvous.Values)
             if (r.Members.Contains(self)) r.Wake();
     }
 
-    internal bool HasFinished(int device) => _finished.ContainsKey(device);
+    internal bool HasFinished(DeviceId device) => _finished.ContainsKey(device);
 
     internal Exception? AbortedError(string call)
     {

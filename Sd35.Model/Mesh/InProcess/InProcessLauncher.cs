@@ -8,7 +8,8 @@ namespace Sd35.Mesh.InProcess;
 /// in-process collectives between them — the single-machine stand-in for launching one process per accelerator.
 /// A 1×1 mesh runs inline on the calling thread (no thread, no change to the intra-op thread setting), so one
 /// device is simply the smallest mesh. If a rank throws, the others are released from their collectives and the
-/// run rethrows that first, original exception (with its stack trace).
+/// run rethrows that first, original exception (with its stack trace). A session's runs share one communicator, so
+/// its groups (and the models that hold them) serve every run.
 /// </summary>
 public sealed class InProcessLauncher : IMeshLauncher
 {
@@ -16,7 +17,7 @@ public sealed class InProcessLauncher : IMeshLauncher
     static int s_activeRuns;
     static int s_savedThreads;
 
-    readonly Func<int, Device> _bind;
+    readonly Func<DeviceId, Device> _bind;
     readonly MeshRunOptions _options;
 
     /// <summary>Binds ranks to <paramref name="device"/> devices now (fails here if CUDA is asked for but unavailable).</summary>
@@ -26,14 +27,45 @@ public sealed class InProcessLauncher : IMeshLauncher
         _options = options ?? MeshRunOptions.Default;
     }
 
-    public MeshRunResult<T> Run<T>(MeshShape shape, Func<MeshRank, T> program) =>
-        Run(DeviceMesh.Create(shape, _bind), program, _options);
+    public IMeshSession Open(MeshShape shape) => new Session(DeviceMesh.Create(shape, _bind), _options);
 
-    /// <summary>Runs on every device of <paramref name="mesh"/> (which may be a submesh of a larger one: its devices keep their ids).</summary>
+    /// <summary>Runs once on every device of <paramref name="mesh"/> (which may be a submesh of a larger one: its devices keep their ids).</summary>
     public static MeshRunResult<T> Run<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null)
     {
-        options ??= MeshRunOptions.Default;
-        var communicator = new InProcessCommunicator(mesh, options.CollectiveTimeout);
+        using var session = Open(mesh, options);
+        return session.Run(program);
+    }
+
+    /// <summary>A session on <paramref name="mesh"/>: one communicator, so the same groups, for all its runs.</summary>
+    public static IMeshSession Open(DeviceMesh mesh, MeshRunOptions? options = null) => new Session(mesh, options ?? MeshRunOptions.Default);
+
+    /// <summary>
+    /// The mesh's communicator, kept for the session: a run starts by clearing what the last one left (a failed one
+    /// included), and runs take turns, since they share the groups.
+    /// </summary>
+    sealed class Session(DeviceMesh mesh, MeshRunOptions options) : IMeshSession
+    {
+        readonly InProcessCommunicator _communicator = new(mesh, options.CollectiveTimeout);
+        readonly object _turn = new();
+
+        public MeshShape Shape => mesh.Shape;
+
+        public MeshRunResult<T> Run<T>(Func<MeshRank, T> program)
+        {
+            lock (_turn)
+            {
+                _communicator.BeginRun();
+                return RunOnce(mesh, _communicator, program, options);
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    static MeshRunResult<T> RunOnce<T>(DeviceMesh mesh, InProcessCommunicator communicator, Func<MeshRank, T> program, MeshRunOptions options)
+    {
         var results = new T[mesh.Size];
         var programs = mesh.Devices.Select((device, index) => (Action)(() =>
         {
@@ -43,7 +75,7 @@ public sealed class InProcessLauncher : IMeshLauncher
             }
             catch (Exception ex)
             {
-                ex.Data["MeshRank"] = device.Id;
+                ex.Data[MeshFailure.RankKey] = device.Id.Value;
                 communicator.Abort(ex);
             }
             finally
@@ -108,12 +140,12 @@ public static class MeshRunner
     public static T[] Run<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
         InProcessLauncher.Run(mesh, program, options).Results.ToArray();
 
-    /// <summary>Runs on every device of <paramref name="config"/>'s mesh, each rank already placed (sp, tp and cfg groups made).</summary>
-    public static T[] Run<T>(ParallelConfig config, Func<MeshRank, ParallelRank, T> program, MeshRunOptions? options = null) =>
+    /// <summary>Runs on every device of <paramref name="config"/>'s mesh, each rank already placed (<see cref="MeshRank.Place"/>).</summary>
+    public static T[] Run<T>(ParallelConfig config, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
         Execute(config, program, options).Results.ToArray();
 
-    public static MeshRunResult<T> Execute<T>(ParallelConfig config, Func<MeshRank, ParallelRank, T> program, MeshRunOptions? options = null) =>
-        InProcessLauncher.Run(DeviceMesh.Create(config.Mesh), rank => program(rank, rank.Place(config)), options);
+    public static MeshRunResult<T> Execute<T>(ParallelConfig config, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
+        InProcessLauncher.Run(DeviceMesh.Create(config.Mesh), rank => program(rank.Place(config)), options);
 
     public static MeshRunResult<T> Execute<T>(DeviceMesh mesh, Func<MeshRank, T> program, MeshRunOptions? options = null) =>
         InProcessLauncher.Run(mesh, program, options);

@@ -14,6 +14,9 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
     long _next;
 
     public int Rank { get; } = rank;
+
+    /// <summary>Back to the first collective, for the next run of the session (every rank's handle alike).</summary>
+    internal void Reset() => _next = 0;
     public int Size => rendezvous.Size;
 
     public Tensor AllGather(Tensor local, long dim)
@@ -67,7 +70,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             return (cat(parts, 0).view(local.shape), 0, 0);
         }, record: false);
         stats.Record("AllReduce", sent, received);
-        probe.End(rendezvous.Members, Bytes(local), sent, received, isAsync: false);
+        probe.End(rendezvous.MemberIds, Bytes(local), sent, received, isAsync: false);
         return full.MoveToOuterDisposeScope();
     }
 
@@ -182,7 +185,7 @@ sealed class InProcessProcessGroup(Rendezvous rendezvous, int rank, Device devic
             if (record)
             {
                 stats.Record(all[Rank].Op, sent, received);
-                probe.End(rendezvous.Members, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
+                probe.End(rendezvous.MemberIds, all[Rank].MessageBytes, sent, received, isAsync: !barrier);
             }
             return result;
         }

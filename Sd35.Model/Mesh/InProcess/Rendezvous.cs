@@ -24,13 +24,16 @@ sealed record Deposit(string Op, string Args, Tensor Tensor, int To = -1, int Fr
 /// Waits give up when the communicator is aborted, when a rank that is still needed has finished its program,
 /// or after the timeout; the error names the call and the ranks it was waiting for.
 /// </summary>
-sealed class Rendezvous(InProcessCommunicator owner, string label, int[] members)
+sealed class Rendezvous(InProcessCommunicator owner, string label, DeviceId[] members)
 {
     readonly object _gate = new();
     readonly Dictionary<long, Round> _rounds = new();
 
     public string Label { get; } = label;
-    public int[] Members { get; } = members;
+    public DeviceId[] Members { get; } = members;
+
+    /// <summary>The members as plain numbers, for the instrumentation's collective samples.</summary>
+    public int[] MemberIds { get; } = members.Select(m => m.Value).ToArray();
     public int Size => Members.Length;
 
     sealed class Round(int size)
@@ -129,6 +132,12 @@ sealed class Rendezvous(InProcessCommunicator owner, string label, int[] members
         lock (_gate)
             while (_rounds.TryGetValue(seq, out var round) && round.Reading > 0)
                 Monitor.Wait(_gate, 100);
+    }
+
+    /// <summary>Forgets every round: a new run starts (see <see cref="InProcessCommunicator.BeginRun"/>).</summary>
+    public void Reset()
+    {
+        lock (_gate) _rounds.Clear();
     }
 
     /// <summary>Wakes every waiter so it re-checks abort and finished ranks. Never called with a rendezvous lock held.</summary>

@@ -36,7 +36,7 @@ public sealed class MpiCommunicator : ICommunicator
     public DeviceMesh Mesh => _mesh;
 
     /// <summary>The device this process runs: the mesh's device at index MPI world rank.</summary>
-    public int Self { get; }
+    public DeviceId Self { get; }
 
     public bool CheckCalls { get; }
 
@@ -49,18 +49,19 @@ public sealed class MpiCommunicator : ICommunicator
     /// </summary>
     public void Prepare(ParallelConfig config)
     {
-        var placement = ParallelPlacement.Of(_mesh, config, Self);
-        foreach (var (label, members) in new[] { ("sp", placement.SpMembers), ("tp", placement.TpMembers), ("cfg", placement.CfgMembers) })
+        var groups = MeshRank.GroupMembers(_mesh, config, Self);
+        foreach (var label in new[] { MeshGroups.Sp, MeshGroups.Tp, MeshGroups.Cfg })
         {
+            var members = groups[label];
             int index = members.ToList().IndexOf(Self);
             // Groups of one never reach the communicator (MeshRank uses the identity group), so they sit the split out.
-            int color = members.Count > 1 ? members.Min() : MpiNative.Undefined;
+            int color = members.Count > 1 ? members.Min().Value : MpiNative.Undefined;
             MpiNative.Check(MpiNative.CommSplit(_world, color, index, out int comm), $"MPI_Comm_split for the {label} groups");
             if (comm != MpiNative.CommNull) _comms.TryAdd(Key(label, members), comm);
         }
     }
 
-    public IProcessGroup Group(string label, IReadOnlyList<int> members, int self)
+    public IProcessGroup Group(string label, IReadOnlyList<DeviceId> members, DeviceId self)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
         if (self != Self) throw new ArgumentException($"this process runs device {Self}; it cannot act for device {self}");
@@ -73,18 +74,18 @@ public sealed class MpiCommunicator : ICommunicator
         return _groups.GetOrAdd(key, _ =>
         {
             int comm = _comms.GetOrAdd(key, _ => CreateGroup(members, key));
-            return new MpiProcessGroup(comm, label, members.ToArray(), rank, _mesh[_mesh.CoordOf(self)].Device, Traffic(self, label), CheckCalls);
+            return new MpiProcessGroup(comm, label, members.Select(m => m.Value).ToArray(), rank, _mesh.DeviceOf(self), Traffic(self, label), CheckCalls);
         });
     }
 
-    public CollectiveStats Traffic(int self, string label)
+    public CollectiveStats Traffic(DeviceId self, string label)
     {
         if (self != Self) throw new ArgumentException($"this process runs device {Self}; the traffic of device {self} is counted in its own process");
         return _traffic.GetOrAdd(label, _ => new CollectiveStats());
     }
 
     /// <summary>Every label this process's device has traffic under, with its statistics.</summary>
-    public IReadOnlyDictionary<string, CollectiveStats> TrafficOf(int self)
+    public IReadOnlyDictionary<string, CollectiveStats> TrafficOf(DeviceId self)
     {
         if (self != Self) throw new ArgumentException($"this process runs device {Self}; the traffic of device {self} is counted in its own process");
         return new Dictionary<string, CollectiveStats>(_traffic);
@@ -94,7 +95,7 @@ public sealed class MpiCommunicator : ICommunicator
     /// Which process runs which rank ("rank 3: pid 4242 on host-b", for every rank), gathered from all processes (a
     /// collective), printed at the start of a job: MPICH's launcher names processes only by pid and host.
     /// </summary>
-    public unsafe IReadOnlyList<(int Device, int Pid, string Host)> ProcessMap()
+    public unsafe IReadOnlyList<(DeviceId Device, int Pid, string Host)> ProcessMap()
     {
         const int width = 64;
         var mine = new byte[width];
@@ -110,7 +111,7 @@ public sealed class MpiCommunicator : ICommunicator
     }
 
     /// <summary>The group's communicator from the world group restricted to its members, in member order (rank i = members[i]).</summary>
-    unsafe int CreateGroup(IReadOnlyList<int> members, string key)
+    unsafe int CreateGroup(IReadOnlyList<DeviceId> members, string key)
     {
         var worldRanks = members.Select(m => _mesh.Devices.ToList().FindIndex(d => d.Id == m)).ToArray();
         MpiNative.Check(MpiNative.CommGroup(_world, out int world), "MPI_Comm_group");
@@ -122,7 +123,7 @@ public sealed class MpiCommunicator : ICommunicator
         return comm;
     }
 
-    static string Key(string label, IReadOnlyList<int> members) => $"{label}[{string.Join(",", members)}]";
+    static string Key(string label, IReadOnlyList<DeviceId> members) => $"{label}[{string.Join(",", members)}]";
 
     /// <summary>A tag that every member computes alike (string.GetHashCode is randomized per process): FNV-1a, folded under MPI's smallest tag bound.</summary>
     static int Tag(string key)

@@ -13,7 +13,7 @@ public sealed record MpiRunOptions
     /// Prints a failure of this process's rank (given its device id) and returns the exit code the whole job ends
     /// with. The default prints the exception with the device id; a command line maps its own errors to messages.
     /// </summary>
-    public Func<int, Exception, int> ReportFailure { get; init; } = (device, error) =>
+    public Func<DeviceId, Exception, int> ReportFailure { get; init; } = (device, error) =>
     {
         Console.Error.WriteLine($"rank {device} failed: {error}");
         return 1;
@@ -43,7 +43,7 @@ public sealed record MpiRunOptions
 /// </summary>
 public sealed class MpiLauncher : IMeshLauncher
 {
-    readonly Func<int, Device> _bind;
+    readonly Func<DeviceId, Device> _bind;
     readonly MeshRunOptions _options;
     readonly MpiRunOptions _mpi;
     readonly Dictionary<MeshShape, MpiCommunicator> _communicators = new();
@@ -57,9 +57,25 @@ public sealed class MpiLauncher : IMeshLauncher
         _options = options ?? MeshRunOptions.Default;
     }
 
-    public MeshRunResult<T> Run<T>(MeshShape shape, Func<MeshRank, T> program)
+    /// <summary>
+    /// A session on the shape's communicator, which this launcher makes once per shape (every process at its first
+    /// open) and keeps for the life of the process: disposing a session leaves it, and its groups, in place.
+    /// </summary>
+    public IMeshSession Open(MeshShape shape) => new Session(this, shape);
+
+    sealed class Session(MpiLauncher launcher, MeshShape shape) : IMeshSession
     {
-        int device = MpiRuntime.LaunchedRank()?.Rank ?? -1;
+        public MeshShape Shape => shape;
+        public MeshRunResult<T> Run<T>(Func<MeshRank, T> program) => launcher.RunRank(shape, program);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    MeshRunResult<T> RunRank<T>(MeshShape shape, Func<MeshRank, T> program)
+    {
+        DeviceId device = MpiRuntime.LaunchedRank()?.Rank ?? -1;
         try
         {
             CheckProcessCount(shape.Size);
@@ -71,7 +87,7 @@ public sealed class MpiLauncher : IMeshLauncher
             try
             {
                 var result = program(new MeshRank(mesh, device, communicator, CancellationToken.None));
-                return new MeshRunResult<T>(new Dictionary<int, T> { [device] = result }, communicator);
+                return new MeshRunResult<T>(new Dictionary<DeviceId, T> { [device] = result }, communicator);
             }
             finally
             {
@@ -115,7 +131,7 @@ public sealed class MpiLauncher : IMeshLauncher
     /// CUDA ranks take the GPUs of their own host in turn (by the launcher's local rank), not by world rank, so a
     /// job spread over hosts binds each process to a GPU it can see.
     /// </summary>
-    static Func<int, Device> BindLocal(ComputeDevice device)
+    static Func<DeviceId, Device> BindLocal(ComputeDevice device)
     {
         var bind = DeviceBinding.For(device);
         int? local = LocalRank();

@@ -22,14 +22,14 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     public ClipTextConfig Config { get; }
     public ScalarType DType { get; }
 
-    /// <param name="rank">the device and the tensor-parallel group (<see cref="RankContext.TensorParallel"/>); one CPU device by default</param>
-    public ClipTextModel(ClipTextConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+    /// <param name="rank">the device and the tensor-parallel group (<see cref="MeshRank.ForStage"/>); one CPU device by default</param>
+    public ClipTextModel(ClipTextConfig config, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(ClipTextModel))
     {
         config.Validate();
         Config = config;
         DType = ModelDTypes.Require(dtype, "CLIP text model");
-        rank ??= RankContext.Single();
+        rank ??= MeshRank.Single();
         text_model = new ClipTextTransformer(config, rank.Tp, dtype, rank.Device);
         text_projection = nn.Linear(config.HiddenSize, config.ProjectionDim, hasBias: false, device: rank.Device, dtype: dtype);
         RegisterComponents();
@@ -42,7 +42,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     public static LoadOptions LoadOptions { get; } = new() { IgnoreUnexpected = key => key == "text_model.embeddings.position_ids" };
 
     /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
-    public static ClipTextModel FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+    public static ClipTextModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
         folder.Load(() => new ClipTextModel(folder.ReadConfig<ClipTextConfig>(), rank, dtype), LoadOptions);
 
     /// <param name="inputIds">(batch, tokens) int64 token ids, at most <c>max_position_embeddings</c> tokens.</param>

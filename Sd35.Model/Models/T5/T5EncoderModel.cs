@@ -20,14 +20,14 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
     public T5Config Config { get; }
     public ScalarType DType { get; }
 
-    /// <param name="rank">the device and the tensor-parallel group (<see cref="RankContext.TensorParallel"/>); one CPU device by default</param>
-    public T5EncoderModel(T5Config config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+    /// <param name="rank">the device and the tensor-parallel group (<see cref="MeshRank.ForStage"/>); one CPU device by default</param>
+    public T5EncoderModel(T5Config config, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(T5EncoderModel))
     {
         config.Validate();
         Config = config;
         DType = ModelDTypes.Require(dtype, "T5 encoder");
-        rank ??= RankContext.Single();
+        rank ??= MeshRank.Single();
         shared = new EmbeddingTable(config.VocabSize, config.DModel, dtype, rank.Device);
         encoder = new T5Stack(config, rank.Tp, dtype, rank.Device);
         RegisterComponents();
@@ -43,7 +43,7 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
     };
 
     /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
-    public static T5EncoderModel FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+    public static T5EncoderModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
         folder.Load(() => new T5EncoderModel(folder.ReadConfig<T5Config>(), rank, dtype), LoadOptions);
 
     /// <param name="inputIds">(batch, tokens) int64 token ids; every token, padding included, is attended.</param>

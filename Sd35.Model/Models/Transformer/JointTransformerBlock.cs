@@ -17,7 +17,7 @@ namespace Sd35.Models.Transformer;
 /// </summary>
 public sealed class JointTransformerBlock : nn.Module
 {
-    readonly RankContext _rank;
+    readonly MeshRank _rank;
     readonly long _dim;
 
     public AdaLayerNormZero norm1;
@@ -29,7 +29,7 @@ public sealed class JointTransformerBlock : nn.Module
 
     public bool ContextPreOnly { get; }
 
-    public JointTransformerBlock(SD3TransformerConfig config, int index, RankContext rank, ScalarType dtype = ScalarType.Float32)
+    public JointTransformerBlock(SD3TransformerConfig config, int index, MeshRank rank, ScalarType dtype = ScalarType.Float32)
         : base(nameof(JointTransformerBlock))
     {
         _rank = rank;

@@ -15,12 +15,12 @@ namespace Sd35.Models.Transformer;
 /// The SD3 / SD3.5 MMDiT (diffusers <c>SD3Transformer2DModel</c>): patchify the latent with a position table,
 /// build the conditioning vector from timestep and pooled text, project the prompt, run the joint blocks, then
 /// AdaLayerNormContinuous, a linear to patch pixels, and unpatchify. Module names equal the checkpoint keys.
-/// The same class is one rank of a mesh: given a <see cref="RankContext"/> with sp and tp groups, it holds only its
+/// The same class is one rank of a mesh: given a <see cref="MeshRank"/> with sp and tp groups, it holds only its
 /// shards and exchanges activations only through those groups (see <see cref="JointTransformerBlock"/>).
 /// </summary>
 public sealed class SD3Transformer2DModel : nn.Module
 {
-    readonly RankContext _rank;
+    readonly MeshRank _rank;
 
     public PatchEmbed pos_embed;
     public CombinedTimestepTextProjEmbeddings time_text_embed;
@@ -32,13 +32,13 @@ public sealed class SD3Transformer2DModel : nn.Module
     public SD3TransformerConfig Config { get; }
     public ScalarType DType { get; }
 
-    public SD3Transformer2DModel(SD3TransformerConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+    public SD3Transformer2DModel(SD3TransformerConfig config, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(SD3Transformer2DModel))
     {
         config.Validate();
         Config = config;
         DType = ModelDTypes.Require(dtype, "SD3 transformer");
-        _rank = rank ?? RankContext.Single();
+        _rank = rank ?? MeshRank.Single();
         var device = _rank.Device;
         long d = config.InnerDim;
         if (d % _rank.Tp.Size != 0) throw new ArgumentException($"hidden size {d} is not divisible by tp = {_rank.Tp.Size}");
@@ -55,7 +55,7 @@ public sealed class SD3Transformer2DModel : nn.Module
     }
 
     /// <summary>Builds the model described by a diffusers <c>transformer/</c> folder and loads its weights (strict).</summary>
-    public static SD3Transformer2DModel FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+    public static SD3Transformer2DModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
         folder.Load(() => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), rank, dtype));
 
     /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>

@@ -28,13 +28,13 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
         IgnoreUnexpected = key => key.StartsWith("encoder.", StringComparison.Ordinal) || key.StartsWith("quant_conv.", StringComparison.Ordinal),
     };
 
-    /// <param name="rank">the device and the channel tensor-parallel group (<see cref="RankContext.TensorParallel"/>);
+    /// <param name="rank">the device and the channel tensor-parallel group (<see cref="MeshRank.ForStage"/>);
     /// every rank builds its shard and gets the whole image</param>
-    public AutoencoderKLDecoder(AutoencoderKLConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+    public AutoencoderKLDecoder(AutoencoderKLConfig config, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(AutoencoderKLDecoder))
     {
         config.Validate();
-        rank ??= RankContext.Single();
+        rank ??= MeshRank.Single();
         var tp = rank.Tp;
         Config = config;
         DType = ModelDTypes.Require(dtype, "VAE decoder");
@@ -47,7 +47,7 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Builds the decoder described by a diffusers <c>vae/</c> folder and loads its weights.</summary>
-    public static AutoencoderKLDecoder FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+    public static AutoencoderKLDecoder FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
         folder.Load(() => new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions);
 
     /// <summary>

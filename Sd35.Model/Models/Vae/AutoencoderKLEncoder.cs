@@ -29,11 +29,11 @@ public sealed class AutoencoderKLEncoder : nn.Module<Tensor, Tensor>
     };
 
     /// <param name="rank">the device and the channel tensor-parallel group; every rank gets the whole posterior</param>
-    public AutoencoderKLEncoder(AutoencoderKLConfig config, RankContext? rank = null, ScalarType dtype = ScalarType.Float32)
+    public AutoencoderKLEncoder(AutoencoderKLConfig config, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(AutoencoderKLEncoder))
     {
         config.Validate();
-        rank ??= RankContext.Single();
+        rank ??= MeshRank.Single();
         Config = config;
         DType = ModelDTypes.Require(dtype, "VAE encoder");
         Device = rank.Device;
@@ -45,7 +45,7 @@ public sealed class AutoencoderKLEncoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Builds the encoder described by a diffusers <c>vae/</c> folder and loads its weights.</summary>
-    public static AutoencoderKLEncoder FromFolder(ModelFolder folder, RankContext? rank = null, ScalarType dtype = ScalarType.Float32) =>
+    public static AutoencoderKLEncoder FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
         folder.Load(() => new AutoencoderKLEncoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions);
 
     /// <summary>diffusers' <c>vae.encode(image).latent_dist</c>: <paramref name="image"/> in [-1, 1], [B, in_channels, H, W].</summary>

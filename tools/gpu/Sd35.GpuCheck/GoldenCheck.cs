@@ -25,29 +25,29 @@ public static class GoldenCheck
     [
         new("transformer", "transformer/tiny", "sample", (folder, dtype, device, io) =>
         {
-            using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(folder), RankContext.Single(device), dtype);
+            using var model = SD3Transformer2DModel.FromFolder(new ModelFolder(folder), MeshRank.Single(device), dtype);
             return model.Forward(io["hidden_states"].to(device), io["encoder_hidden_states"].to(device), io["pooled_projections"].to(device), io["timestep"].to(device));
         }, 0.99, 0.1),
         new("clip_l", "text_encoder/clip_l_tiny", "last_hidden_state", (folder, dtype, device, io) =>
         {
-            using var model = ClipTextModel.FromFolder(new ModelFolder(folder), RankContext.Single(device), dtype);
+            using var model = ClipTextModel.FromFolder(new ModelFolder(folder), MeshRank.Single(device), dtype);
             using var output = model.forward(io["input_ids"].to(device));
             return output.LastHiddenState.clone();
         }, 0.99, 0.1),
         new("clip_g", "text_encoder/clip_g_tiny", "last_hidden_state", (folder, dtype, device, io) =>
         {
-            using var model = ClipTextModel.FromFolder(new ModelFolder(folder), RankContext.Single(device), dtype);
+            using var model = ClipTextModel.FromFolder(new ModelFolder(folder), MeshRank.Single(device), dtype);
             using var output = model.forward(io["input_ids"].to(device));
             return output.LastHiddenState.clone();
         }, 0.99, 0.1),
         new("t5", "text_encoder/t5_tiny", "last_hidden_state", (folder, dtype, device, io) =>
         {
-            using var model = T5EncoderModel.FromFolder(new ModelFolder(folder), RankContext.Single(device), dtype);
+            using var model = T5EncoderModel.FromFolder(new ModelFolder(folder), MeshRank.Single(device), dtype);
             return model.forward(io["input_ids"].to(device));
         }, 0.99, 0.1),
         new("vae", "vae/vae_tiny", "sample", (folder, dtype, device, io) =>
         {
-            using var model = AutoencoderKLDecoder.FromFolder(new ModelFolder(folder), RankContext.Single(device), dtype);
+            using var model = AutoencoderKLDecoder.FromFolder(new ModelFolder(folder), MeshRank.Single(device), dtype);
             return model.DecodeRaw(io["latents"].to(device));
         }, 0.9995, 0.03),
     ];
