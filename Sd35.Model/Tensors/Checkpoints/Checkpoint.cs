@@ -20,10 +20,12 @@ public sealed class Checkpoint : IDisposable
 
     Checkpoint(string source) => Source = source;
 
-    /// <summary>Opens a <c>.safetensors</c> file or a <c>.safetensors.index.json</c> shard index.</summary>
+    /// <summary>Opens a <c>.safetensors</c> file, a <c>.safetensors.index.json</c> shard index or a GGUF file (by its extension or magic).</summary>
     public static Checkpoint Open(string path)
     {
         PickleGuard.RejectPickle(path);
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || Gguf.GgufFile.HasMagic(path))
+            return OpenFiles(path, [() => Gguf.GgufFile.Open(path)]);
         return path.EndsWith(".index.json", StringComparison.OrdinalIgnoreCase) ? OpenIndex(path) : OpenFiles(path, [path]);
     }
 
