@@ -15,7 +15,7 @@ namespace Sd35.Pipeline;
 /// so SD3.5 Large fits a 24 GB machine. The models load from the same <see cref="ModelFolder"/>s and so see the
 /// same config records (a folder reads its config once).
 /// </summary>
-public sealed class PipelineComponents
+public sealed partial class PipelineComponents
 {
     public PipelineComponents(ModelFolder transformer, ModelFolder vae, ModelFolder textEncoder, ModelFolder textEncoder2, ModelFolder? textEncoder3,
         Func<TokenizerSet> tokenizers, FlowMatchEulerSchedulerConfig scheduler, string description)
