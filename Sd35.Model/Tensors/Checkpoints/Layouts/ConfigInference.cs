@@ -11,7 +11,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// GGUF transformers, the text-encoder files beside them), as diffusers' single-file loader infers them: depth from
 /// the block count, widths from the embedders, the head width from the qk norm, MMDiT-X's dual-attention layers
 /// from the blocks that have <c>attn2</c>, the position table's side from its length. Values no tensor shows take
-/// the SD3 release's (VAE scaling and shift, 32 norm groups). Works on the model-named view of any layout.
+/// the SD3 release's (VAE scaling and shift, 32 norm groups where the widths allow). Works on the model-named view of any layout.
 /// </summary>
 public static class ConfigInference
 {
@@ -38,6 +38,8 @@ public static class ConfigInference
             PooledProjectionDim = (int)Shape(checkpoint, "time_text_embed.text_embedder.linear_1.weight", 2)[1],
             OutChannels = (int)(Shape(checkpoint, "proj_out.weight", 2)[0] / (patch[2] * patch[3])),
             PosEmbedMaxSize = side,
+            // The default resolution (in latent pixels) is the release's 128 where the position table covers it.
+            SampleSize = (int)Math.Min(128, (long)side * patch[2]),
             DualAttentionLayers = [.. Enumerable.Range(0, layers).Where(i => keys.Contains($"transformer_blocks.{i}.attn2.to_q.weight"))],
             QkNorm = qkNorm ? "rms_norm" : null,
         };
@@ -59,6 +61,8 @@ public static class ConfigInference
             LatentChannels = (int)Shape(checkpoint, "decoder.conv_in.weight", 4)[1],
             BlockOutChannels = widths,
             LayersPerBlock = layers,
+            // Group counts show in no shape: the release's 32 where every width allows it, else the largest that divides them all.
+            NormNumGroups = Enumerable.Range(1, 32).Reverse().First(g => widths.All(w => w % g == 0)),
             ScalingFactor = 1.5305,
             ShiftFactor = 0.0609,
             UseQuantConv = keys.Contains("quant_conv.weight"),
