@@ -87,7 +87,8 @@ public static class ConfigInference
             IntermediateSize = (int)Shape(checkpoint, "text_model.encoder.layers.0.mlp.fc1.weight", 2)[0],
             ProjectionDim = keys.Contains("text_projection.weight") ? (int)Shape(checkpoint, "text_projection.weight", 2)[0] : hidden,
             NumHiddenLayers = Sd3OriginalLayout.BlockIndices(keys, "text_model.encoder.layers.").Count(),
-            NumAttentionHeads = hidden / 64,
+            // No shape shows the head count: SD3's CLIPs use 64-wide heads (12 for CLIP-L, 20 for bigG); narrower models get one head.
+            NumAttentionHeads = Math.Max(1, hidden / 64),
             MaxPositionEmbeddings = (int)Shape(checkpoint, "text_model.embeddings.position_embedding.weight", 2)[0],
             HiddenAct = hidden == 768 ? "quick_gelu" : "gelu",
         };
