@@ -55,9 +55,16 @@ public static class OriginalLayoutWriter
     }
 
     /// <summary>The release's single-file layout: every given component under its prefix in one safetensors file.</summary>
-    public static void WriteSingleFile(string path, IReadOnlyDictionary<ModelComponent, Checkpoint> components, ScalarType? dtype = null)
+    public static void WriteSingleFile(string path, IReadOnlyDictionary<ModelComponent, Checkpoint> components, ScalarType? dtype = null) =>
+        WriteSafetensors(path, components.SelectMany(c => Stored(c.Value, c.Key).Select(t => t with { Name = SingleFilePrefixes[c.Key] + t.Name })), dtype);
+
+    /// <summary>One component alone in its original layout, without a prefix (<c>clip_l.safetensors</c>, <c>t5xxl_fp16.safetensors</c>).</summary>
+    public static void WriteComponentFile(string path, Checkpoint component, ModelComponent kind, ScalarType? dtype = null) =>
+        WriteSafetensors(path, Stored(component, kind), dtype);
+
+    static void WriteSafetensors(string path, IEnumerable<StoredTensor> stored, ScalarType? dtype)
     {
-        var tensors = components.SelectMany(c => Stored(c.Value, c.Key).Select(t => t with { Name = SingleFilePrefixes[c.Key] + t.Name }))
+        var tensors = stored
             .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         var byName = tensors.ToDictionary(t => t.Name);
         var specs = tensors.Select(t => new TensorSpec(t.Name, dtype ?? t.DType, t.Shape)).ToList();
@@ -90,5 +97,41 @@ public static class OriginalLayoutWriter
             ["general.architecture"] = "sd3",
             ["general.quantization_version"] = 2u,
         });
+    }
+
+    /// <summary>
+    /// <c>make-model --format single-file</c>: beside a diffusers folder, the release's <c>sd3.5_large.safetensors</c>
+    /// (MMDiT and VAE) and <c>text_encoders/clip_l.safetensors</c>, <c>clip_g.safetensors</c>, <c>t5xxl_fp16.safetensors</c>.
+    /// </summary>
+    /// <returns>the single file's path (give it to <c>--model</c>; the text encoders are found beside it)</returns>
+    public static string ExportSingleFile(string folder, Action<string>? log = null)
+    {
+        Checkpoint Open(string part) => new ModelFolder(Path.Combine(folder, part)).OpenCheckpoint();
+        var single = Path.Combine(folder, "sd3.5_large.safetensors");
+        using (var transformer = Open("transformer"))
+        using (var vae = Open("vae"))
+            WriteSingleFile(single, new Dictionary<ModelComponent, Checkpoint> { [ModelComponent.Transformer] = transformer, [ModelComponent.Vae] = vae });
+        log?.Invoke($"  {single}: MMDiT (model.diffusion_model.) and VAE (first_stage_model.) in the original names");
+        Directory.CreateDirectory(Path.Combine(folder, "text_encoders"));
+        foreach (var (part, file, kind) in new[] { ("text_encoder", "clip_l", ModelComponent.ClipL), ("text_encoder_2", "clip_g", ModelComponent.ClipG), ("text_encoder_3", "t5xxl_fp16", ModelComponent.T5) })
+        {
+            if (!Directory.Exists(Path.Combine(folder, part))) continue;
+            var path = Path.Combine(folder, "text_encoders", file + ".safetensors");
+            using (var checkpoint = Open(part)) WriteComponentFile(path, checkpoint, kind, kind == ModelComponent.T5 ? ScalarType.Float16 : null);
+            log?.Invoke($"  {path}");
+        }
+        return single;
+    }
+
+    /// <summary>
+    /// <c>make-model --format gguf [--quantize TYPE]</c>: the folder's transformer as a community-style GGUF file beside it.
+    /// Block types (Q8_0, …) need <paramref name="quantize"/>, the ggml codec's quantizer (raw blocks as uint8 rows).
+    /// </summary>
+    public static string ExportGguf(string folder, GgmlType type, Func<Tensor, GgmlType, Tensor>? quantize = null, Action<string>? log = null)
+    {
+        var path = Path.Combine(folder, $"sd3.5_large-{type}.gguf");
+        using (var transformer = new ModelFolder(Path.Combine(folder, "transformer")).OpenCheckpoint()) WriteGguf(path, transformer, type, quantize);
+        log?.Invoke($"  {path}: MMDiT in the original names, weights in {type}");
+        return path;
     }
 }
