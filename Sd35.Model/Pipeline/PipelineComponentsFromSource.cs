@@ -22,7 +22,7 @@ public sealed partial class PipelineComponents
     {
         [ModelComponent.ClipL] = ["clip_l.safetensors"],
         [ModelComponent.ClipG] = ["clip_g.safetensors"],
-        [ModelComponent.T5] = ["t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn.safetensors", "t5xxl_fp8_e4m3fn_scaled.safetensors", "t5xxl.gguf"],
+        [ModelComponent.T5] = ["t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn.safetensors"],
     };
 
     /// <summary>

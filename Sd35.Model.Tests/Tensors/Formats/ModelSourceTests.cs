@@ -91,6 +91,24 @@ public class ModelSourceTests
         preflight.Should().Throw<CheckpointException>().WithMessage("*proj_out.bias*shape*");
     }
 
+    [Fact]
+    public void A_clip_l_file_without_text_projection_loads_with_the_identity_as_diffusers_does()
+    {
+        using var model = new TinyModelCopy();
+        using var dir = new TempDirectory();
+        var file = dir.File("clip_l.safetensors");
+        var state = Golden.ReadAll(Path.Combine(model.Root, "text_encoder", "model.safetensors"));
+        var width = state["text_model.embeddings.token_embedding.weight"].shape[1];
+        state.Remove("text_projection.weight");
+        SafetensorsWriter.Write(file, state);
+
+        using var checkpoint = SingleFileCheckpoint.Open(file, ModelComponent.ClipL);
+        using var projection = checkpoint.Read("text_projection.weight");
+        projection.Equals(eye(width)).Should().BeTrue();
+        using var clipG = SingleFileCheckpoint.Open(file, ModelComponent.ClipG);
+        clipG.Contains("text_projection.weight").Should().BeFalse("only CLIP-L's pooled output is used unprojected");
+    }
+
     static void WriteSingleFile(string folder, string path, params ModelComponent[] parts)
     {
         var names = new Dictionary<ModelComponent, string>

@@ -60,13 +60,26 @@ public static class SingleFileCheckpoint
             var view = Unprefixed(stored, layout.Prefix);
             var own = view.Keys.ToList();
             var mapped = new MappedTensors(view, layout.Rules?.Invoke(own) ?? [], keep: null);
-            return Checkpoint.FromFiles(path, [mapped]);
+            return Checkpoint.FromFiles(path, [mapped, .. Implied(path, component, mapped)]);
         }
         catch
         {
             stored.Dispose();
             throw;
         }
+    }
+
+    /// <summary>CLIP-L without <c>text_projection.weight</c> (SD3's text-encoder files): the identity, as diffusers loads it.</summary>
+    static IEnumerable<ITensorFile> Implied(string path, ModelComponent component, MappedTensors mapped)
+    {
+        const string projection = "text_projection.weight", tokens = "text_model.embeddings.token_embedding.weight";
+        if (component != ModelComponent.ClipL || mapped.Keys.Contains(projection) || !mapped.Keys.Contains(tokens)) yield break;
+        var entry = mapped.Entry(tokens);
+        if (entry.Shape.Length != 2) yield break;
+        yield return new ConstantTensors(path, new Dictionary<string, TorchSharp.torch.Tensor>
+        {
+            [projection] = TorchSharp.torch.eye(entry.Shape[1], dtype: TorchSharp.torch.ScalarType.Float32),
+        });
     }
 
     /// <summary>The keys under <paramref name="prefix"/>, without it; a bare layout (no prefix) sees every key.</summary>
