@@ -109,6 +109,26 @@ public class ModelSourceTests
         clipG.Contains("text_projection.weight").Should().BeFalse("only CLIP-L's pooled output is used unprojected");
     }
 
+    [Fact]
+    public void A_t5_gguf_in_llama_cpp_names_encodes_as_the_folder_bit_for_bit()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TinyModelCopy();
+        using var dir = new TempDirectory();
+        var t5Folder = Path.Combine(model.Root, "text_encoder_3");
+        var gguf = dir.File("t5xxl.gguf");
+        using (var checkpoint = new ModelFolder(t5Folder).OpenCheckpoint())
+        {
+            var stored = OriginalLayoutWriter.Stored(checkpoint, ModelComponent.T5, GgufT5Layout.RulesForModel);
+            stored.Select(t => t.Name).Should().Contain("token_embd.weight").And.Contain("enc.blk.0.attn_rel_b.weight").And.OnlyHaveUniqueItems();
+            Sd35.Tensors.Gguf.GgufWriter.Write(gguf, stored.Select(t => new Sd35.Tensors.Gguf.GgufTensor(t.Name, GgmlType.F32, t.Shape, t.Read)).ToList());
+        }
+        using var expected = Sd35.Models.T5.T5EncoderModel.FromFolder(new ModelFolder(t5Folder));
+        using var actual = Sd35.Models.T5.T5EncoderModel.FromFolder(PipelineComponents.FromFile(gguf, ModelComponent.T5, t5Folder));
+        using var ids = arange(0, 12, dtype: ScalarType.Int64).unsqueeze(0);
+        actual.forward(ids).Equals(expected.forward(ids)).Should().BeTrue();
+    }
+
     static void WriteSingleFile(string folder, string path, params ModelComponent[] parts)
     {
         var names = new Dictionary<ModelComponent, string>

@@ -24,15 +24,19 @@ public static class OriginalLayoutWriter
     public sealed record StoredTensor(string Name, ScalarType DType, long[] Shape, Func<Tensor> Read);
 
     /// <summary>The tensors of <paramref name="component"/> in its original layout (MMDiT, ldm VAE; text encoders keep their names).</summary>
-    public static IReadOnlyList<StoredTensor> Stored(Checkpoint model, ModelComponent component)
+    public static IReadOnlyList<StoredTensor> Stored(Checkpoint model, ModelComponent component) =>
+        Stored(model, component, component switch
+        {
+            ModelComponent.Transformer => Sd3OriginalLayout.RulesForModel,
+            ModelComponent.Vae => LdmVaeLayout.RulesForModel,
+            _ => keys => keys.Select(k => KeyRule.Same(k, k)),
+        });
+
+    /// <summary>The tensors of <paramref name="component"/> in the layout <paramref name="rulesForModel"/> gives for its keys.</summary>
+    public static IReadOnlyList<StoredTensor> Stored(Checkpoint model, ModelComponent component, Func<ICollection<string>, IEnumerable<KeyRule>> rulesForModel)
     {
         var keys = model.Keys.ToList();
-        var rules = component switch
-        {
-            ModelComponent.Transformer => Sd3OriginalLayout.RulesForModel(keys),
-            ModelComponent.Vae => LdmVaeLayout.RulesForModel(keys),
-            _ => keys.Select(k => KeyRule.Same(k, k)),
-        };
+        var rules = rulesForModel(keys);
         var present = rules.Where(r => model.Contains(r.Model)).GroupBy(r => r.Stored).ToList();
         var covered = present.SelectMany(g => g.Select(r => r.Model)).ToHashSet(StringComparer.Ordinal);
         var unmapped = keys.Where(k => !covered.Contains(k)).ToList();
@@ -40,7 +44,8 @@ public static class OriginalLayoutWriter
             throw new ArgumentException($"{model.Source}: no {component} layout name for {string.Join(", ", unmapped.Take(5))}");
         return present.Select(group =>
         {
-            var parts = group.ToList();
+            // Two model names of one piece (T5's tied embedding) are one stored tensor.
+            var parts = group.DistinctBy(r => r.Chunk).ToList();
             var first = model.Entry(parts[0].Model);
             var shape = (long[])first.Shape.Clone();
             if (parts[0].Chunks > 1) shape[0] *= parts[0].Chunks;

@@ -32,6 +32,7 @@ public static class SingleFileCheckpoint
         new(ModelComponent.ClipG, "", "text_model.encoder.", null, "a CLIP text encoder (text_model.encoder.…)"),
         new(ModelComponent.T5, "text_encoders.t5xxl.transformer.", "text_encoders.t5xxl.transformer.encoder.", null, "T5 in a single file (text_encoders.t5xxl.transformer.encoder.…)"),
         new(ModelComponent.T5, "", "encoder.block.", null, "a T5 encoder (encoder.block.…)"),
+        new(ModelComponent.T5, "", GgufT5Layout.BlockPrefix, GgufT5Layout.RulesFor, "a llama.cpp T5 encoder (enc.blk.…, as in GGUF files)"),
     ];
 
     /// <summary>The components <paramref name="path"/> holds, in pipeline order (headers only).</summary>
