@@ -124,6 +124,17 @@ public class GgufTests
     }
 
     [Fact]
+    public void A_gguf_of_another_architecture_is_refused_by_its_key()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("flux.gguf");
+        GgufWriter.Write(path, [new("joint_blocks.0.x_block.attn.qkv.weight", GgmlType.F32, [6, 2], () => zeros(6, 2))],
+            new Dictionary<string, object> { ["general.architecture"] = "flux" });
+        var act = () => SingleFileCheckpoint.Open(path, ModelComponent.Transformer);
+        act.Should().Throw<CheckpointException>().WithMessage("*general.architecture*'flux'*'sd3'*");
+    }
+
+    [Fact]
     public void Fp8_tensors_read_as_their_exact_fp16_values()
     {
         using var dir = new TempDirectory();

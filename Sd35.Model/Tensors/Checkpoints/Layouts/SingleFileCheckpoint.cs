@@ -54,6 +54,7 @@ public static class SingleFileCheckpoint
         try
         {
             var keys = stored.Keys.ToList();
+            CheckGgufArchitecture(stored, keys, component);
             var candidates = Layouts.Where(l => l.Component == component).ToList();
             var layout = candidates.FirstOrDefault(l => keys.Any(k => k.StartsWith(l.Marker, StringComparison.Ordinal)))
                 ?? throw new CheckpointException(path, null,
@@ -68,6 +69,22 @@ public static class SingleFileCheckpoint
             stored.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The architectures GGUF files declare for the components (<c>general.architecture</c>).</summary>
+    static readonly Dictionary<ModelComponent, string[]> GgufArchitectures = new()
+    {
+        [ModelComponent.Transformer] = ["sd3"], [ModelComponent.T5] = ["t5", "t5encoder"],
+    };
+
+    /// <summary>A GGUF file that declares another model (<c>flux</c>, <c>llama</c>…) is refused by that key, not by its names.</summary>
+    static void CheckGgufArchitecture(Checkpoint stored, List<string> keys, ModelComponent component)
+    {
+        if (keys.Count == 0 || stored.FileOf(keys[0]) is not Gguf.GgufFile gguf || gguf.Header.Architecture is not { } architecture) return;
+        var expected = GgufArchitectures.GetValueOrDefault(component, []);
+        if (!expected.Contains(architecture))
+            throw new CheckpointException(gguf.Path, "general.architecture",
+                $"declares '{architecture}'; a {component} GGUF file declares {(expected.Length == 0 ? "nothing this project reads" : string.Join(" or ", expected.Select(a => $"'{a}'")))}");
     }
 
     /// <summary>CLIP-L without <c>text_projection.weight</c> (SD3's text-encoder files): the identity, as diffusers loads it.</summary>
