@@ -1,17 +1,21 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Sd35.Diagnostics;
+using Sd35.Tensors.Checkpoints.Layouts;
+using Sd35.Tensors.Quantization;
 using Sd35.Tools.Synthetic;
 
 namespace Sd35.Perf;
 
 /// <summary>What <c>synthetic-model</c> writes: a preset's architecture with weights from a seed, all or some components.</summary>
-public sealed record MakeModelSettings(string Out, string Preset = "sd35-large", long Seed = 0, IReadOnlyCollection<string>? Components = null);
+public sealed record MakeModelSettings(string Out, string Preset = "sd35-large", long Seed = 0, IReadOnlyCollection<string>? Components = null,
+    string Format = "folder", GgmlType? Quantize = null);
 
 /// <summary>
-/// <c>synthetic-model --out DIR [--preset sd35-large|tiny] [--seed N] [--components a,b]</c> (or
-/// <c>synthetic-model --verify DIR</c>): writes a diffusers-layout SD3.5 folder with seeded random bf16 weights
-/// (<see cref="SyntheticModelFolder"/>) and reports each component's size and write speed and the writer's own peak
+/// <c>synthetic-model --out DIR [--preset sd35-large|tiny] [--seed N] [--components a,b] [--format folder|single-file|gguf]
+/// [--quantize TYPE]</c> (or <c>synthetic-model --verify DIR</c>): writes a diffusers-layout SD3.5 folder with seeded random
+/// bf16 weights (<see cref="SyntheticModelFolder"/>), and with <c>--format</c> the same weights beside it in the layouts users
+/// hold (<see cref="OriginalLayoutWriter"/>); reports each component's size and write speed and the writer's own peak
 /// resident memory.
 /// </summary>
 public static class MakeModelCommand
@@ -24,16 +28,21 @@ public static class MakeModelCommand
         preset.AcceptOnlyFromAmong([.. SyntheticModelPreset.Names]);
         var seed = new Option<long>("--seed") { Description = "Seed of the random weights (with --verify: the seed they were written with).", HelpName = "n" };
         var components = PerfOptions.NameList("--components", "Write only these components (the folder is then not marked complete).", PerfOptions.ComponentFolders);
-        var command = new Command("synthetic-model", "Writes a diffusers-layout SD3.5 folder with seeded random weights (or, with --verify, checks one).") { output, verify, preset, seed, components };
+        var format = new Option<string>("--format") { Description = "Also write the weights beside the folder as the release's single file (with text_encoders/) or as a GGUF transformer.", DefaultValueFactory = _ => "folder", HelpName = "folder|single-file|gguf" };
+        format.AcceptOnlyFromAmong("folder", "single-file", "gguf");
+        var quantize = new Option<GgmlType?>("--quantize") { Description = "The GGUF transformer's tensor type (default bf16): f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0.", HelpName = "type" };
+        var command = new Command("synthetic-model", "Writes a diffusers-layout SD3.5 folder with seeded random weights (or, with --verify, checks one).") { output, verify, preset, seed, components, format, quantize };
         command.Validators.Add(r =>
         {
             if ((r.GetResult(output) is null) == (r.GetResult(verify) is null)) r.AddError("synthetic-model needs either --out DIR or --verify DIR");
+            if (r.GetResult(quantize) is not null && r.GetValue(format) != "gguf") r.AddError("--quantize applies to --format gguf");
         });
         command.SetAction(r =>
         {
             return r.GetValue(verify) is { } folder
                 ? Verify(folder, r.GetValue(seed))
-                : Run(new MakeModelSettings(r.GetValue(output)!, r.GetValue(preset)!, r.GetValue(seed), r.GetValue(components) is { Length: > 0 } chosen ? chosen : null));
+                : Run(new MakeModelSettings(r.GetValue(output)!, r.GetValue(preset)!, r.GetValue(seed), r.GetValue(components) is { Length: > 0 } chosen ? chosen : null,
+                    r.GetValue(format)!, r.GetValue(quantize)));
         });
         return command;
     }
@@ -47,10 +56,15 @@ public static class MakeModelCommand
 
     public static int Run(MakeModelSettings settings)
     {
+        // HOOK: block types need the ggml codec's quantizer (raw blocks as uint8 rows), passed to ExportGguf below once it exists.
+        if (settings.Quantize is { } blocks && GgmlBlocks.IsBlockQuantized(blocks))
+            throw new ArgumentException($"--quantize {blocks} needs the ggml block quantizer, which this build does not have yet (dense: --quantize f32|f16|bf16)");
         var chosen = SyntheticModelPreset.Named(settings.Preset);
         Console.WriteLine($"writing a random-weight '{settings.Preset}' SD3.5 folder (bf16, seed {settings.Seed}) to {settings.Out}");
         var watch = Stopwatch.StartNew();
         var components = SyntheticModelFolder.Write(settings.Out, chosen, settings.Seed, log: Console.WriteLine, only: settings.Components);
+        if (settings.Format == "single-file") OriginalLayoutWriter.ExportSingleFile(settings.Out, Console.WriteLine);
+        if (settings.Format == "gguf") OriginalLayoutWriter.ExportGguf(settings.Out, settings.Quantize ?? GgmlType.BF16, quantize: null, Console.WriteLine);
         long bytes = components.Sum(c => c.Bytes);
         Console.WriteLine($"done: {bytes / 1e9:F2} GB in {watch.Elapsed.TotalSeconds:F0} s; writer peak RSS (VmHWM) {ProcessMemory.PeakResidentBytes / (double)(1 << 30):F2} GiB");
         return 0;

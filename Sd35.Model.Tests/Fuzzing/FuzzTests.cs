@@ -27,10 +27,25 @@ public class FuzzTests(ITestOutputHelper log)
     [Fact, Trait("Category", "Slow")]
     public void Two_thousand_seeded_mutations_end_in_an_image_or_a_project_error() => Fuzz(seed: 3535, mutations: 2000);
 
+    /// <summary>A GGUF transformer (written from the tiny one) given as the <c>--transformer</c> override, damaged alone.</summary>
+    [Fact]
+    public void A_hundred_seeded_mutations_of_a_gguf_transformer_end_in_an_image_or_a_project_error()
+    {
+        using var model = new TinyModelCopy();
+        var gguf = Path.Combine(model.Root, "transformer.gguf");
+        using (var checkpoint = new Sd35.Tensors.Checkpoints.ModelFolder(model.Transformer).OpenCheckpoint())
+            Sd35.Tensors.Checkpoints.Layouts.OriginalLayoutWriter.WriteGguf(gguf, checkpoint, Sd35.Tensors.Quantization.GgmlType.F32);
+        Fuzz(seed: 24, mutations: 100, model, [gguf], () => PipelineComponents.From(new ModelSource { Model = model.Root, Transformer = gguf }));
+    }
+
     void Fuzz(int seed, int mutations)
     {
         using var model = new TinyModelCopy();
-        var files = model.Files();
+        Fuzz(seed, mutations, model, model.Files(), model.Components);
+    }
+
+    void Fuzz(int seed, int mutations, TinyModelCopy model, IReadOnlyList<string> files, Func<PipelineComponents> components)
+    {
         var mutator = new Mutator(seed);
         var random = new Random(seed);
         var outcomes = new Dictionary<string, int>();
@@ -47,7 +62,7 @@ public class FuzzTests(ITestOutputHelper log)
             var culprit = $"#{i} {Path.GetRelativePath(model.Root, file)}: {what}";
             try
             {
-                var outcome = RunOnce(model, Path.GetRelativePath(model.Root, file).StartsWith("tokenizer") ? null : pristine);
+                var outcome = RunOnce(components, Path.GetRelativePath(model.Root, file).StartsWith("tokenizer") ? null : pristine);
                 outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
             }
             catch (TimeoutException)
@@ -71,13 +86,13 @@ public class FuzzTests(ITestOutputHelper log)
 
     /// <returns>"image" or the project error's type name; anything else propagates</returns>
     /// <param name="tokenizers">the pristine tokenizers, when the damaged file is not a tokenizer file (parsing them is most of a tiny run)</param>
-    static string RunOnce(TinyModelCopy model, TokenizerSet? tokenizers)
+    static string RunOnce(Func<PipelineComponents> build, TokenizerSet? tokenizers)
     {
         var run = Task.Run(() =>
         {
             try
             {
-                var components = model.Components();
+                var components = build();
                 if (tokenizers is not null)
                 {
                     var c = components;

@@ -32,6 +32,12 @@ sealed class Mutator(int seed)
             if (choice < 40) return HeaderField(original);
             if (choice < 55) return FlipBytes(original, headerOnly: true);
         }
+        else if (name.EndsWith(".gguf") && choice < 60)
+        {
+            if (choice >= 30) return GgufField(original);
+            var (head, what) = FlipBytes(original[..Math.Min(original.Length, GgufHeaderBytes)], headerOnly: false);
+            return ([.. head, .. original[head.Length..]], "GGUF header " + what);
+        }
         else if (name.EndsWith(".json") && choice < 60)
         {
             return choice < 45 ? ReplaceJsonValue(original) : RemoveJsonKey(original);
@@ -46,6 +52,22 @@ sealed class Mutator(int seed)
             1 => Truncate(original),
             _ => choice % 2 == 0 ? Append(original) : FlipBytes(original, headerOnly: false),
         };
+    }
+
+    /// <summary>The GGUF region damaged by header mutations: the counts, the metadata and the first tensor infos.</summary>
+    const int GgufHeaderBytes = 4096;
+
+    /// <summary>Overwrites a 4- or 8-byte field in the GGUF header with a value a reader must not trust (a count, a dim, a type, an offset).</summary>
+    (byte[], string) GgufField(byte[] original)
+    {
+        var bytes = (byte[])original.Clone();
+        int limit = Math.Min(bytes.Length, GgufHeaderBytes) - 8;
+        if (limit <= 0) return Truncate(original);
+        int at = _random.Next(limit) & ~3;
+        ulong value = Pick(new[] { 0ul, 1ul, 3ul, 5ul, 31ul, 99ul, 0xFFFFFFFFul, 1ul << 40, ulong.MaxValue });
+        if (_random.Next(2) == 0) BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at), (uint)value);
+        else BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(at), value);
+        return (bytes, $"GGUF header field at {at} ← {value}");
     }
 
     (byte[], string) FlipBytes(byte[] original, bool headerOnly)

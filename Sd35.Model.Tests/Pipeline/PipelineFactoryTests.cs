@@ -68,16 +68,16 @@ public sealed class PipelineFactoryTests
     }
 
     [Fact]
-    public void A_single_file_model_or_a_component_file_is_refused_for_now_in_one_place()
+    public void A_broken_single_file_or_a_component_file_without_a_model_fails_in_one_line_naming_it()
     {
         using var dir = new TempDirectory();
         var file = dir.File("sd3.5_large.safetensors");
         File.WriteAllBytes(file, [0]);
 
         FluentActions.Invoking(() => PipelineComponents.From(new ModelSource { Model = file }))
-            .Should().Throw<SettingException>().Which.Message.Should().Be($"--model '{file}': single-file checkpoints are not supported yet; pass a diffusers folder");
+            .Should().Throw<Sd35.Errors.Sd35Exception>().Which.Message.Should().Contain(file).And.NotContain("\n");
         FluentActions.Invoking(() => PipelineComponents.From(new ModelSource { T5 = file }))
-            .Should().Throw<SettingException>().Which.Message.Should().Be($"--t5 '{file}': replacing one component with a file is not supported yet");
+            .Should().Throw<ModelFolderException>().Which.Message.Should().Contain("give the model folder or single file too");
     }
 
     [Fact]

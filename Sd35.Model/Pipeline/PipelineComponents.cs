@@ -15,7 +15,7 @@ namespace Sd35.Pipeline;
 /// so SD3.5 Large fits a 24 GB machine. The models load from the same <see cref="ModelFolder"/>s and so see the
 /// same config records (a folder reads its config once).
 /// </summary>
-public sealed class PipelineComponents
+public sealed partial class PipelineComponents
 {
     public PipelineComponents(ModelFolder transformer, ModelFolder vae, ModelFolder textEncoder, ModelFolder textEncoder2, ModelFolder? textEncoder3,
         Func<TokenizerSet> tokenizers, FlowMatchEulerSchedulerConfig scheduler, string description)
@@ -50,19 +50,6 @@ public sealed class PipelineComponents
     public ClipTextConfig TextEncoderConfig { get; }
     public ClipTextConfig TextEncoder2Config { get; }
     public T5Config? TextEncoder3Config { get; }
-
-    /// <summary>
-    /// The components a <see cref="ModelSource"/> names: the built-in tiny ones, or a diffusers folder. The one place
-    /// that says which sources can be read; the others fail here with one line naming the option.
-    /// </summary>
-    public static PipelineComponents From(ModelSource source)
-    {
-        foreach (var (option, file) in new[] { ("transformer", source.Transformer), ("vae", source.Vae), ("clip-l", source.ClipL), ("clip-g", source.ClipG), ("t5", source.T5) })
-            if (file is not null) throw new SettingException(option, file, "replacing one component with a file is not supported yet");
-        if (source.Model is null) return BuiltInComponents.Load();
-        if (File.Exists(source.Model)) throw new SettingException("model", source.Model, "single-file checkpoints are not supported yet; pass a diffusers folder");
-        return FromDiffusersFolder(source.Model);
-    }
 
     /// <summary>A diffusers SD3 / SD3.5 folder: transformer/, vae/, text_encoder{,_2,_3}/, tokenizer{,_2,_3}/, scheduler/.</summary>
     public static PipelineComponents FromDiffusersFolder(string modelDir)

@@ -5,13 +5,14 @@ using static TorchSharp.torch;
 namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>
-/// The tensors of one model component, from a single safetensors file or from the shards that a
-/// <c>*.safetensors.index.json</c> lists. Each key knows the file it lives in, so errors can name it.
+/// The tensors of one model component, from a single safetensors file, from the shards that a
+/// <c>*.safetensors.index.json</c> lists, from a GGUF file, or from a view that maps another layout's names onto the
+/// model's (<see cref="FromFiles"/>). Each key knows the file it lives in, so errors can name it.
 /// </summary>
 public sealed class Checkpoint : IDisposable
 {
-    readonly Dictionary<string, SafetensorsFile> _fileOfKey = new(StringComparer.Ordinal);
-    readonly List<SafetensorsFile> _files = [];
+    readonly Dictionary<string, ITensorFile> _fileOfKey = new(StringComparer.Ordinal);
+    readonly List<ITensorFile> _files = [];
 
     /// <summary>A short description of where the tensors come from, for error messages.</summary>
     public string Source { get; }
@@ -19,19 +20,26 @@ public sealed class Checkpoint : IDisposable
 
     Checkpoint(string source) => Source = source;
 
-    /// <summary>Opens a <c>.safetensors</c> file or a <c>.safetensors.index.json</c> shard index.</summary>
+    /// <summary>Opens a <c>.safetensors</c> file, a <c>.safetensors.index.json</c> shard index or a GGUF file (by its extension or magic).</summary>
     public static Checkpoint Open(string path)
     {
         PickleGuard.RejectPickle(path);
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || Gguf.GgufFile.HasMagic(path))
+            return OpenFiles(path, [() => Gguf.GgufFile.Open(path)]);
         return path.EndsWith(".index.json", StringComparison.OrdinalIgnoreCase) ? OpenIndex(path) : OpenFiles(path, [path]);
     }
 
-    static Checkpoint OpenFiles(string source, IEnumerable<string> paths)
+    /// <summary>A checkpoint over tensor sources already open (a GGUF file, a renaming view); it owns and disposes them.</summary>
+    public static Checkpoint FromFiles(string source, IEnumerable<ITensorFile> files) => OpenFiles(source, files.Select(f => (Func<ITensorFile>)(() => f)));
+
+    static Checkpoint OpenFiles(string source, IEnumerable<string> paths) => OpenFiles(source, paths.Select(p => (Func<ITensorFile>)(() => SafetensorsFile.Open(p))));
+
+    static Checkpoint OpenFiles(string source, IEnumerable<Func<ITensorFile>> opens)
     {
         var checkpoint = new Checkpoint(source);
         try
         {
-            foreach (var path in paths) checkpoint.Add(SafetensorsFile.Open(path));
+            foreach (var open in opens) checkpoint.Add(open());
             return checkpoint;
         }
         catch
@@ -102,7 +110,7 @@ public sealed class Checkpoint : IDisposable
         return full;
     }
 
-    void Add(SafetensorsFile file)
+    void Add(ITensorFile file)
     {
         _files.Add(file);
         foreach (var key in file.Keys)
@@ -115,7 +123,7 @@ public sealed class Checkpoint : IDisposable
 
     public bool Contains(string key) => _fileOfKey.ContainsKey(key);
 
-    public SafetensorsFile FileOf(string key) =>
+    public ITensorFile FileOf(string key) =>
         _fileOfKey.TryGetValue(key, out var file) ? file : throw new CheckpointException(Source, key, "no such tensor in the checkpoint");
 
     public TensorEntry Entry(string key) => FileOf(key).Entry(key);

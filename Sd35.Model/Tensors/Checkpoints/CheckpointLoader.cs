@@ -80,7 +80,7 @@ public static class CheckpointLoader
         var entry = checkpoint.Entry(key);
         return is_floating_point(target) == IsFloating(entry.DType)
             ? null
-            : $"'{key}' in '{checkpoint.FileOf(key).Path}': checkpoint dtype {SafetensorsDType.NameOf(entry.DType)}, model dtype {target.dtype}";
+            : $"'{key}' in '{checkpoint.FileOf(key).Path}': checkpoint dtype {entry.StorageName}, model dtype {target.dtype}";
     }
 
     static bool IsFloating(ScalarType type) => type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;

@@ -16,14 +16,32 @@ public sealed class ModelFolder
     ];
 
     readonly Dictionary<(Type, string), IModelConfig> _configs = [];
+    /// <summary>Set for a component read from one weight file (<see cref="ForFile"/>): how to open it and, without a config folder, how to infer its config.</summary>
+    readonly (string Path, Func<Checkpoint> Open, Func<Checkpoint, IModelConfig>? Infer)? _file;
 
     public string Directory { get; }
-    public string ConfigPath => Path.Combine(Directory, "config.json");
+    /// <summary>The config file, or for a component whose config is inferred from its tensors, the weight file it comes from.</summary>
+    public string ConfigPath => _file is { Infer: not null } file ? file.Path : Path.Combine(Directory, "config.json");
+    /// <summary>The weight file of a component read from one file (a single-file checkpoint, a GGUF file, an override); null for a folder.</summary>
+    public string? WeightsFile => _file?.Path;
 
     public ModelFolder(string directory)
     {
         if (!System.IO.Directory.Exists(directory)) throw new ModelFolderException(directory, "the model folder does not exist");
         Directory = directory;
+    }
+
+    ModelFolder(string directory, (string, Func<Checkpoint>, Func<Checkpoint, IModelConfig>?) file) : this(directory) => _file = file;
+
+    /// <summary>
+    /// A component whose weights come from <paramref name="weightsPath"/> opened by <paramref name="open"/> (a view in the
+    /// model's names), with its config from <paramref name="configDirectory"/>'s <c>config.json</c> when given, otherwise
+    /// inferred from the tensors by <paramref name="infer"/>.
+    /// </summary>
+    public static ModelFolder ForFile(string weightsPath, Func<Checkpoint> open, string? configDirectory, Func<Checkpoint, IModelConfig> infer)
+    {
+        var directory = configDirectory ?? Path.GetDirectoryName(Path.GetFullPath(weightsPath))!;
+        return new ModelFolder(directory, (weightsPath, open, configDirectory is null ? infer : null));
     }
 
     /// <summary>
@@ -36,7 +54,7 @@ public sealed class ModelFolder
         lock (_configs)
         {
             if (_configs.TryGetValue((typeof(T), fileName), out var cached)) return (T)cached;
-            var config = ModelConfig.Read<T>(Path.Combine(Directory, fileName));
+            var config = _file is { Infer: { } infer } ? InferConfig<T>(infer) : ModelConfig.Read<T>(Path.Combine(Directory, fileName));
             _configs[(typeof(T), fileName)] = config;
             return config;
         }
@@ -47,6 +65,7 @@ public sealed class ModelFolder
     {
         get
         {
+            if (_file is { } file) return file.Path;
             foreach (var name in WeightNames)
             {
                 var path = Path.Combine(Directory, name);
@@ -58,7 +77,13 @@ public sealed class ModelFolder
         }
     }
 
-    public Checkpoint OpenCheckpoint() => Checkpoint.Open(WeightsPath);
+    public Checkpoint OpenCheckpoint() => _file is { } file ? file.Open() : Checkpoint.Open(WeightsPath);
+
+    T InferConfig<T>(Func<Checkpoint, IModelConfig> infer) where T : class, IModelConfig
+    {
+        using var checkpoint = OpenCheckpoint();
+        return infer(checkpoint) as T ?? throw new ConfigException(ConfigPath, "$", $"holds no {typeof(T).Name}");
+    }
 
     /// <summary>
     /// Builds a model and loads this folder's weights into it by name; a model that fails to load is disposed,

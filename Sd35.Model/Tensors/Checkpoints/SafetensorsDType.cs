@@ -17,6 +17,9 @@ public static class SafetensorsDType
         ["I8"] = (torch.ScalarType.Int8, 1),
         ["U8"] = (torch.ScalarType.Byte, 1),
         ["BOOL"] = (torch.ScalarType.Bool, 1),
+        // TorchSharp has no float8 dtype: fp8 tensors are stored one byte each and read as fp16 (exactly: every fp8 value is one).
+        [Fp8Format.E4M3] = (torch.ScalarType.Float16, 1),
+        [Fp8Format.E5M2] = (torch.ScalarType.Float16, 1),
     };
 
     public static bool TryParse(string name, out torch.ScalarType type, out int elementSize)

@@ -9,7 +9,7 @@ namespace Sd35.Tensors.Checkpoints;
 /// An open safetensors file. Tensors are read on demand, each straight into the storage that will hold it,
 /// so loading a model needs about the model's own memory plus one tensor, never a second copy of the file.
 /// </summary>
-public sealed class SafetensorsFile : IDisposable
+public sealed class SafetensorsFile : ITensorFile
 {
     readonly FileStream _stream;
     readonly SafeFileHandle _handle;
@@ -78,18 +78,22 @@ public sealed class SafetensorsFile : IDisposable
 
     void ReadBytes(TensorEntry entry, Tensor destination)
     {
+        if (entry.Fp8 is { } format)
+        {
+            var stored = new byte[entry.End - entry.Begin];
+            ReadStored(entry, stored);
+            Fp8Format.ExpandToHalf(format, stored, destination.bytes);
+            return;
+        }
+        ReadStored(entry, destination.bytes);
+    }
+
+    void ReadStored(TensorEntry entry, Span<byte> span)
+    {
         long length = entry.End - entry.Begin;
-        if (length == 0) return;
         if (length > int.MaxValue)
             throw new CheckpointException(Path, entry.Key, $"is {length} bytes; tensors over 2 GiB are not supported");
-        var span = destination.bytes;
-        int read = 0;
-        while (read < length)
-        {
-            int n = RandomAccess.Read(_handle, span[read..(int)length], Header.DataStart + entry.Begin + read);
-            if (n == 0) throw new CheckpointException(Path, entry.Key, "corrupt safetensors file: the data is truncated (the file shrank after it was opened?)");
-            read += n;
-        }
+        FileRange.Read(_handle, span[..(int)length], Header.DataStart + entry.Begin, Path, entry.Key);
     }
 
     public void Dispose() => _stream.Dispose();
