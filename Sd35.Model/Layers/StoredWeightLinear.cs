@@ -17,15 +17,18 @@ public abstract class StoredWeightLinear : nn.Module<Tensor, Tensor>, IStoredWei
 {
     public Parameter weight;
 
-    protected StoredWeightLinear(string name, long outFeatures, long inFeatures, ScalarType dtype, Device? device) : base(name)
+    /// <param name="fullShape">[out, in] of the checkpoint tensor, before padding and cutting</param>
+    protected StoredWeightLinear(string name, long[] fullShape, long outFeatures, long inFeatures, ScalarType dtype, Device? device) : base(name)
     {
         ComputeDType = dtype;
+        FullWeightShape = fullShape;
         WeightShape = [outFeatures, inFeatures];
         WeightStorage = WeightFormats.Of(dtype);
         weight = new Parameter(empty(outFeatures, inFeatures, dtype, device), requires_grad: false);
     }
 
     public long[] WeightShape { get; }
+    public long[] FullWeightShape { get; }
     public GgmlType WeightStorage { get; private set; }
     public ScalarType ComputeDType { get; }
 

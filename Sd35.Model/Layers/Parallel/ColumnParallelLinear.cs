@@ -28,7 +28,7 @@ public sealed class ColumnParallelLinear : StoredWeightLinear, IShardedParameter
     /// <param name="chunks">the output is this many equal chunks; each rank gets its slice of every chunk</param>
     public ColumnParallelLinear(long inFeatures, long outFeatures, IProcessGroup tp, bool hasBias = true,
         long paddedOut = 0, long paddedIn = 0, int chunks = 1, ScalarType dtype = ScalarType.Float32, Device? device = null)
-        : base(nameof(ColumnParallelLinear), new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks).LocalSize(outFeatures),
+        : base(nameof(ColumnParallelLinear), [outFeatures, inFeatures], new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks).LocalSize(outFeatures),
             paddedIn > 0 ? paddedIn : inFeatures, dtype, device)
     {
         _outLayout = new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks);

@@ -34,7 +34,7 @@ public sealed class RowParallelLinear : StoredWeightLinear, IShardedParameters
     /// <param name="paddedIn">pad the input features with zero columns to this size before sharding (0: none)</param>
     public RowParallelLinear(long inFeatures, long outFeatures, IProcessGroup tp, RowReduction reduction, bool hasBias = true,
         long paddedIn = 0, ScalarType dtype = ScalarType.Float32, Device? device = null)
-        : base(nameof(RowParallelLinear), outFeatures, new ShardLayout(1, tp.Rank, tp.Size, paddedIn).LocalSize(inFeatures), dtype, device)
+        : base(nameof(RowParallelLinear), [outFeatures, inFeatures], outFeatures, new ShardLayout(1, tp.Rank, tp.Size, paddedIn).LocalSize(inFeatures), dtype, device)
     {
         _tp = tp;
         _reduction = reduction;

@@ -29,6 +29,8 @@ public static class CheckpointLoader
     static void Match(nn.Module module, Checkpoint checkpoint, LoadOptions options, bool read)
     {
         var modules = module.named_modules().ToDictionary(m => m.name, m => m.module);
+        // A layer loaded on its own is the root, which named_modules leaves out (its parameters' owner is "").
+        modules.TryAdd("", module);
         if (read) StoredWeights.Prepare(modules.Values, options.Storage);
         var state = module.state_dict();
         var used = new HashSet<string>(StringComparer.Ordinal);

@@ -14,6 +14,9 @@ public interface IStoredWeight
     /// <summary>The shape of this rank's weight as the computation sees it ([out, in] of a linear).</summary>
     long[] WeightShape { get; }
 
+    /// <summary>The shape of the whole checkpoint tensor this weight is (a piece of): [out, in] before padding and cutting.</summary>
+    long[] FullWeightShape { get; }
+
     /// <summary>How the weight is held now: F32, F16, BF16 or a block type.</summary>
     GgmlType WeightStorage { get; }
 

@@ -42,6 +42,8 @@ static class StoredWeights
     public static string? Load(Checkpoint checkpoint, string key, IStoredWeight layer, WeightStorage? storage)
     {
         using var full = ReadQuantized(checkpoint, key, storage);
+        if (!full.Shape.SequenceEqual(layer.FullWeightShape))
+            return $"'{key}' in '{checkpoint.PathOf(key)}': {full.Type} blocks of checkpoint shape {CheckpointLoader.Text(full.Shape)}, model shape {CheckpointLoader.Text(layer.FullWeightShape)}";
         try
         {
             if (layer.CanHoldBlocks(full.Type, full.RowLength))
