@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sd35.Layers;
 using Sd35.Mesh;
 using Sd35.Models.Transformer;
 using static TorchSharp.torch;
@@ -53,11 +54,13 @@ sealed record GenerationObservers(StageTimings Timings, Action<int, Tensor>? OnS
 /// <param name="noise">the random draws; every device opens its own sequence (drawing from the request's seed gives every
 /// device, and every process of a multi-process run, the same tensors)</param>
 /// <param name="scheduler">set up for the steps that run (image to image starts part-way, see <see cref="FlowMatchEulerScheduler.StartAt"/>)</param>
-sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
+sealed class GenerationProgram(PipelineComponents components, PipelinePrecision precision, ParallelConfig config, GenerationRequest request,
     NoiseSource noise, FlowMatchEulerScheduler scheduler, GenerationObservers observers, Sd35.Mesh.Tracing.StepTrace? trace = null,
     PipelineModels? models = null, CancellationToken cancellation = default)
 {
     readonly PipelineModels _models = models ?? PipelineModels.Staged;
+    /// <summary>The dtype of the latents, the prompt embeddings and the draws: the transformer's compute dtype.</summary>
+    readonly ScalarType _dtype = precision.Compute;
 
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
     public const int Lead = 0;
@@ -93,7 +96,8 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var section = Instrumentation.InSection(PerfSections.TotalEncoding);
         var members = EncoderPlacement.TextEncoderGroup(rank.Mesh, config, rank.Id);
         var encoded = members is null ? null
-            : PipelineStages.Encode(components, dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null, _models, rank.Id);
+            : PipelineStages.Encode(components, _dtype, request, rank.Group("stage_tp", members), rank.Device, lead ? observers.Timings : null, _models, rank.Id,
+                precision.StorageOrNull);
         if (everyone.Size == 1) return encoded!;
         // Every device denoises with the lead's prompt, the encoders' other devices too, so all run on the same bits.
         using (encoded)
@@ -120,14 +124,14 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var draws = noise.Open();
         if (request.Image is null)
         {
-            using var initial = draws.Next(shape, dtype, "pipeline");
+            using var initial = draws.Next(shape, _dtype, "pipeline");
             return LatentStart.FromNoise(initial, device);
         }
         Tensor imageLatents;
-        using (var eps = draws.Next([1, .. shape[1..]], dtype, "vae"))
+        using (var eps = draws.Next([1, .. shape[1..]], _dtype, "vae"))
             imageLatents = EncodeImage(rank, everyone, eps);
         using (imageLatents)
-        using (var pipelineNoise = draws.Next(shape, dtype, "pipeline"))
+        using (var pipelineNoise = draws.Next(shape, _dtype, "pipeline"))
             return LatentStart.FromImage(request, imageLatents, pipelineNoise, scheduler, device);
     }
 
@@ -140,8 +144,8 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         if (members is not null)
         {
             using var image = request.Image!.ToTensor();
-            latents = PipelineStages.EncodeImage(components, dtype, image, eps, rank.Group("stage_tp", members), rank.Device,
-                rank.Id == reporter ? observers.Timings : null, _models, rank.Id);
+            latents = PipelineStages.EncodeImage(components, precision.Vae, image, eps, rank.Group("stage_tp", members), rank.Device,
+                rank.Id == reporter ? observers.Timings : null, _models, rank.Id).Then(l => l.to(_dtype));
         }
         if (everyone.Size == 1) return latents!;
         using (latents)
@@ -160,7 +164,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     Tensor Denoise(ParallelRank placed, EncodedPrompt prompt, LatentStart start, bool lead, IProcessGroup everyone)
     {
         var watch = Stopwatch.StartNew();
-        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype));
+        using var lease = _models.Get(placed.Placement.DeviceId, "transformer", placed.Context, r => SD3Transformer2DModel.FromFolder(components.Transformer, r, _dtype, precision.StorageOrNull));
         var transformer = lease.Model;
         if (lead) observers.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, placed);
@@ -176,7 +180,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         var members = EncoderPlacement.VaeGroup(rank.Mesh, config, rank.Id);
         var (reporter, root) = VaeReporter(rank);
         var (image, nonFinite) = members is null ? (null, null)
-            : PipelineStages.DecodeAndCount(components, dtype, latents, rank.Group("stage_tp", members), rank.Device,
+            : PipelineStages.DecodeAndCount(components, precision.Vae, latents, rank.Group("stage_tp", members), rank.Device,
                 rank.Id == reporter ? observers.Timings : null, _models, rank.Id, addShift);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)

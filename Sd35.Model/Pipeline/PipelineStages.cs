@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Sd35.Mesh;
+using Sd35.Tensors.Quantization;
 using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Vae;
@@ -19,16 +20,17 @@ public static class PipelineStages
     public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings) =>
         Encode(components, dtype, request, tp, device, timings, PipelineModels.Staged, deviceId: 0);
 
+    /// <param name="storage">how the encoders' linears hold their weights (null: in <paramref name="dtype"/>)</param>
     internal static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, IProcessGroup tp, Device device, StageTimings? timings,
-        PipelineModels models, int deviceId)
+        PipelineModels models, int deviceId, WeightStorage? storage = null)
     {
         var watch = Stopwatch.StartNew();
         var tokenizers = components.Tokenizers();
         var rank = RankContext.TensorParallel(tp, device);
-        using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype));
-        using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype));
+        using var clipL = models.Get(deviceId, "text_encoder", rank, r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype, storage));
+        using var clipG = models.Get(deviceId, "text_encoder_2", rank, r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype, storage));
         using var t5 = components.TextEncoder3 is not { } t5Folder || request.NoT5 ? (ModelLease<T5EncoderModel>?)null
-            : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype));
+            : models.Get(deviceId, "text_encoder_3", rank, r => T5EncoderModel.FromFolder(t5Folder, r, dtype, storage));
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         watch.Restart();
@@ -53,7 +55,8 @@ public static class PipelineStages
                 using var scope = NewDisposeScope();
                 var normalized = (image * 2.0 - 1.0).to(dtype, device);
                 using var posterior = vae.Encode(normalized);
-                return vae.Scale(posterior.Sample(eps)).MoveToOuterDisposeScope();
+                // eps is drawn in the pipeline's dtype (diffusers' stream); a VAE computing in another samples in its own.
+                return vae.Scale(posterior.Sample(eps.to(dtype))).MoveToOuterDisposeScope();
             });
     }
 
@@ -78,7 +81,7 @@ public static class PipelineStages
             (t, seconds) => t.DecodingSeconds = seconds, vae =>
             {
                 using var scope = NewDisposeScope();
-                var decoded = vae.Decode(latents.to(device), addShift);
+                var decoded = vae.Decode(latents.to(dtype, device), addShift);
                 var nonFinite = FiniteCheck.Count(decoded);
                 var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
                 return (image.MoveToOuterDisposeScope(), nonFinite);

@@ -32,7 +32,7 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings, bool I
 public sealed class StableDiffusion3Pipeline : IDisposable
 {
     readonly PipelineComponents _components;
-    readonly ScalarType _dtype;
+    readonly PipelinePrecision _precision;
     readonly ParallelConfig _parallel;
     readonly IMeshLauncher _launcher;
     readonly PipelineModels _models;
@@ -43,10 +43,17 @@ public sealed class StableDiffusion3Pipeline : IDisposable
 
     /// <exception cref="Sd35.Errors.RequestException">the options ask for a device kind that is not available (field <c>device</c>)</exception>
     public StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, PipelineOptions? options = null)
+        : this(components, PipelinePrecision.Uniform(dtype), options)
+    {
+    }
+
+    /// <param name="precision">compute dtypes and weight storage (<see cref="PipelinePrecision.Choose"/> measures the CPU)</param>
+    /// <exception cref="Sd35.Errors.RequestException">the options ask for a device kind that is not available (field <c>device</c>)</exception>
+    public StableDiffusion3Pipeline(PipelineComponents components, PipelinePrecision precision, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
         _components = components;
-        _dtype = dtype;
+        _precision = precision;
         _parallel = options.Parallel;
         _launcher = options.ResolveLauncher();
         Trace = options.Trace;
@@ -55,6 +62,9 @@ public sealed class StableDiffusion3Pipeline : IDisposable
     }
 
     public ModelResidency Residency => _models.Residency;
+
+    /// <summary>The dtypes the models compute in and how they store their weights (front-ends report it).</summary>
+    public PipelinePrecision Precision => _precision;
 
     /// <summary>Raised after each model load, on the loading rank's thread (tests count loads here).</summary>
     public event Action<ModelLoad>? ModelLoaded;
@@ -108,7 +118,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         Validate(_components, _parallel, request);
         var timings = new StageTimings();
         var scheduler = Schedule(_components, request);
-        var program = new GenerationProgram(_components, _dtype, _parallel, request, noise, scheduler,
+        var program = new GenerationProgram(_components, _precision, _parallel, request, noise, scheduler,
             new GenerationObservers(timings, OnStep, progress, StageReleased, OnDeviceStep), Trace, _models, cancellation);
         var images = _launcher.Run(_parallel.Mesh, program.Run).Local;
         if (OnDeviceImage is { } onImage)
