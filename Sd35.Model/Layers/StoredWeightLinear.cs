@@ -25,6 +25,8 @@ public abstract class StoredWeightLinear : nn.Module<Tensor, Tensor>, IStoredWei
         WeightShape = [outFeatures, inFeatures];
         WeightStorage = WeightFormats.Of(dtype);
         weight = new Parameter(empty(outFeatures, inFeatures, dtype, device), requires_grad: false);
+        // Registered here, ahead of the derived layer's fields, so the state dict lists weight before bias as nn.Linear does.
+        register_parameter(nameof(weight), weight);
     }
 
     public long[] WeightShape { get; }
