@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sd35.Layers;
 using Sd35.Mesh;
 using Sd35.Models.Transformer;
 using static TorchSharp.torch;
@@ -59,11 +60,13 @@ sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observ
 /// <param name="noise">the random draws; every device opens its own sequence (drawing from the request's seed gives every
 /// device, and every process of a multi-process run, the same tensors)</param>
 /// <param name="scheduler">set up for the steps that run (image to image starts part-way, see <see cref="FlowMatchEulerScheduler.StartAt"/>)</param>
-sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, ParallelConfig config, GenerationRequest request,
+sealed class GenerationProgram(PipelineComponents components, PipelinePrecision precision, ParallelConfig config, GenerationRequest request,
     NoiseSource noise, FlowMatchEulerScheduler scheduler, GenerationReports reports, Sd35.Mesh.Tracing.StepTrace? trace = null,
     PipelineModels? models = null, CancellationToken cancellation = default)
 {
     readonly PipelineModels _models = models ?? PipelineModels.Staged;
+    /// <summary>The dtype of the latents, the prompt embeddings and the draws: the transformer's compute dtype.</summary>
+    readonly ScalarType _dtype = precision.Compute;
 
     /// <summary>The lead device: always among the text encoders; its result is the generation's result.</summary>
     public static readonly DeviceId Lead = 0;
@@ -102,7 +105,8 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var section = Instrumentation.InSection(GenerationStage.TextEncoding.Section());
         var stage = rank.ForStage(MeshGroups.TextEncoders);
         var encoded = stage is null ? null
-            : PipelineStages.Encode(components, dtype, request, stage, lead ? reports.Timings : null, _models, reports.Observer);
+            : PipelineStages.Encode(components, _dtype, request, stage, lead ? reports.Timings : null, _models, reports.Observer,
+                precision.StorageOrNull);
         var everyone = rank.World;
         int root = rank.RankOf(MeshGroups.World, Lead);
         if (everyone.Size == 1) return encoded!;
@@ -132,16 +136,16 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         using var draws = noise.Open();
         if (request.Image is null)
         {
-            using var initial = draws.Next(shape, dtype, "pipeline");
+            using var initial = draws.Next(shape, _dtype, "pipeline");
             return LatentStart.FromNoise(initial, device);
         }
         Tensor imageLatents;
         reports.Started(GenerationStage.ImageEncoding, lead);
-        using (var eps = draws.Next([1, .. shape[1..]], dtype, "vae"))
+        using (var eps = draws.Next([1, .. shape[1..]], _dtype, "vae"))
             imageLatents = EncodeImage(rank, eps);
         reports.Ended(GenerationStage.ImageEncoding, lead);
         using (imageLatents)
-        using (var pipelineNoise = draws.Next(shape, dtype, "pipeline"))
+        using (var pipelineNoise = draws.Next(shape, _dtype, "pipeline"))
             return LatentStart.FromImage(request, imageLatents, pipelineNoise, scheduler, device);
     }
 
@@ -154,7 +158,8 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         if (stage is not null)
         {
             using var image = request.Image!.ToTensor();
-            latents = PipelineStages.EncodeImage(components, dtype, image, eps, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer);
+            latents = PipelineStages.EncodeImage(components, precision.Vae, image, eps, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer)
+                .Then(l => l.to(_dtype));
         }
         var everyone = rank.World;
         if (everyone.Size == 1) return latents!;
@@ -173,7 +178,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
     Tensor Denoise(MeshRank rank, EncodedPrompt prompt, LatentStart start, bool lead)
     {
         var watch = Stopwatch.StartNew();
-        using var lease = _models.Get(rank, "transformer", r => SD3Transformer2DModel.FromFolder(components.Transformer, r, dtype), reports.Observer);
+        using var lease = _models.Get(rank, "transformer", r => SD3Transformer2DModel.FromFolder(components.Transformer, r, _dtype, precision.StorageOrNull), reports.Observer);
         var transformer = lease.Model;
         if (lead) reports.Timings.LoadSeconds += watch.Elapsed.TotalSeconds;
         using var branch = new GuidanceBranch(prompt, rank);
@@ -190,7 +195,7 @@ sealed class GenerationProgram(PipelineComponents components, ScalarType dtype, 
         var (reporter, root) = VaeReporter(rank);
         var everyone = rank.World;
         var (image, nonFinite) = stage is null ? (null, null)
-            : PipelineStages.DecodeAndCount(components, dtype, latents, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer, addShift);
+            : PipelineStages.DecodeAndCount(components, precision.Vae, latents, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer, addShift);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Sd35.Mesh;
+using Sd35.Tensors.Quantization;
 using Sd35.Models.Clip;
 using Sd35.Models.T5;
 using Sd35.Models.Vae;
@@ -20,15 +21,16 @@ public static class PipelineStages
     public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, MeshRank stage, StageTimings? timings) =>
         Encode(components, dtype, request, stage, timings, PipelineModels.Staged, observer: null);
 
+    /// <param name="storage">how the encoders' linears hold their weights (null: in <paramref name="dtype"/>)</param>
     internal static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, MeshRank stage, StageTimings? timings,
-        PipelineModels models, IGenerationObserver? observer)
+        PipelineModels models, IGenerationObserver? observer, WeightStorage? storage = null)
     {
         var watch = Stopwatch.StartNew();
         var tokenizers = components.Tokenizers();
-        using var clipL = models.Get(stage, "text_encoder", r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype), observer);
-        using var clipG = models.Get(stage, "text_encoder_2", r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype), observer);
+        using var clipL = models.Get(stage, "text_encoder", r => ClipTextModel.FromFolder(components.TextEncoder, r, dtype, storage), observer);
+        using var clipG = models.Get(stage, "text_encoder_2", r => ClipTextModel.FromFolder(components.TextEncoder2, r, dtype, storage), observer);
         using var t5 = components.TextEncoder3 is not { } t5Folder || request.NoT5 ? (ModelLease<T5EncoderModel>?)null
-            : models.Get(stage, "text_encoder_3", r => T5EncoderModel.FromFolder(t5Folder, r, dtype), observer);
+            : models.Get(stage, "text_encoder_3", r => T5EncoderModel.FromFolder(t5Folder, r, dtype, storage), observer);
         if (timings is not null) timings.LoadSeconds += watch.Elapsed.TotalSeconds;
 
         using var timed = Timed(GenerationStage.TextEncoding, timings);
@@ -51,7 +53,8 @@ public static class PipelineStages
                 using var scope = NewDisposeScope();
                 var normalized = (image * 2.0 - 1.0).to(dtype, stage.Device);
                 using var posterior = vae.Encode(normalized);
-                return vae.Scale(posterior.Sample(eps)).MoveToOuterDisposeScope();
+                // eps is drawn in the pipeline's dtype (diffusers' stream); a VAE computing in another samples in its own.
+                return vae.Scale(posterior.Sample(eps.to(dtype))).MoveToOuterDisposeScope();
             });
     }
 
@@ -76,7 +79,7 @@ public static class PipelineStages
             GenerationStage.VaeDecoding, vae =>
             {
                 using var scope = NewDisposeScope();
-                var decoded = vae.Decode(latents.to(stage.Device), addShift);
+                var decoded = vae.Decode(latents.to(dtype, stage.Device), addShift);
                 var nonFinite = FiniteCheck.Count(decoded);
                 var image = ShapeOnly.ToHost(ImageOutput.ToUnitRange(decoded).to(float32));
                 return (image.MoveToOuterDisposeScope(), nonFinite);

@@ -32,7 +32,7 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings, bool I
 public sealed class StableDiffusion3Pipeline : IDisposable
 {
     readonly PipelineComponents _components;
-    readonly ScalarType _dtype;
+    readonly PipelinePrecision _precision;
     readonly ParallelConfig _parallel;
     readonly IMeshLauncher _launcher;
     readonly PipelineModels _models;
@@ -45,10 +45,17 @@ public sealed class StableDiffusion3Pipeline : IDisposable
 
     /// <exception cref="Sd35.Errors.RequestException">the options ask for a device kind that is not available (field <c>device</c>)</exception>
     public StableDiffusion3Pipeline(PipelineComponents components, ScalarType dtype = ScalarType.Float32, PipelineOptions? options = null)
+        : this(components, PipelinePrecision.Uniform(dtype), options)
+    {
+    }
+
+    /// <param name="precision">compute dtypes and weight storage (<see cref="PipelinePrecision.Choose"/> measures the CPU)</param>
+    /// <exception cref="Sd35.Errors.RequestException">the options ask for a device kind that is not available (field <c>device</c>)</exception>
+    public StableDiffusion3Pipeline(PipelineComponents components, PipelinePrecision precision, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
         _components = components;
-        _dtype = dtype;
+        _precision = precision;
         _parallel = options.Parallel;
         _launcher = options.ResolveLauncher();
         Trace = options.Trace;
@@ -59,6 +66,9 @@ public sealed class StableDiffusion3Pipeline : IDisposable
 
     /// <summary>The components this pipeline runs (their configs decide sizes and limits).</summary>
     public PipelineComponents Components => _components;
+
+    /// <summary>The dtypes the models compute in and how they store their weights (front-ends report it).</summary>
+    public PipelinePrecision Precision => _precision;
 
     /// <summary>Models kept by this process now: none when staged, and none once disposed.</summary>
     public int ResidentModelCount => _models.KeptCount;
@@ -123,7 +133,7 @@ public sealed class StableDiffusion3Pipeline : IDisposable
         Validate(_components, _parallel, request);
         var timings = new StageTimings();
         var scheduler = Schedule(_components, request);
-        var program = new GenerationProgram(_components, _dtype, _parallel, request, noise, scheduler,
+        var program = new GenerationProgram(_components, _precision, _parallel, request, noise, scheduler,
             new GenerationReports(timings, GenerationObserver.Combine([.. Volatile.Read(ref _observers), observer]), request.StepsRun, OnDeviceStep),
             Trace, _models, cancellation);
         // A staged generation's models live within its run, and so may its groups; resident models keep the session's.

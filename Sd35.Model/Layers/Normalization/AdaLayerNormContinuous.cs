@@ -34,7 +34,7 @@ public sealed class AdaLayerNormContinuous : nn.Module
     /// <summary>(scale, shift) = linear(silu(conditioning)): latent-independent, so computable for a whole schedule at once.</summary>
     public Tensor Embed(Tensor conditioning)
     {
-        using var activated = nn.functional.silu(conditioning).to(linear.weight.dtype);
+        using var activated = nn.functional.silu(conditioning).to(linear.ComputeDType);
         return linear.forward(activated);
     }
 

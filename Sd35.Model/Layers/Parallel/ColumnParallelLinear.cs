@@ -1,5 +1,6 @@
 using Sd35.Mesh;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,12 +13,11 @@ namespace Sd35.Layers.Parallel;
 /// each chunk) and produces that slice of the output from the full input. No communication. On one device it
 /// is an ordinary <c>nn.Linear</c>; parameter names are <c>weight</c> and <c>bias</c>, as in the checkpoint.
 /// </summary>
-public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedParameters
+public sealed class ColumnParallelLinear : StoredWeightLinear, IShardedParameters
 {
     readonly ShardLayout _outLayout;
     readonly long _paddedIn;
     readonly bool _whole;
-    public Parameter weight;
     public Parameter? bias;
 
     public long InFeatures { get; }
@@ -28,19 +28,19 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
     /// <param name="chunks">the output is this many equal chunks; each rank gets its slice of every chunk</param>
     public ColumnParallelLinear(long inFeatures, long outFeatures, IProcessGroup tp, bool hasBias = true,
         long paddedOut = 0, long paddedIn = 0, int chunks = 1, ScalarType dtype = ScalarType.Float32, Device? device = null)
-        : base(nameof(ColumnParallelLinear))
+        : base(nameof(ColumnParallelLinear), [outFeatures, inFeatures], new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks).LocalSize(outFeatures),
+            paddedIn > 0 ? paddedIn : inFeatures, dtype, device)
     {
         _outLayout = new ShardLayout(0, tp.Rank, tp.Size, paddedOut, chunks);
         _paddedIn = paddedIn;
         _whole = tp.Size == 1 && (paddedOut == 0 || paddedOut == outFeatures) && (paddedIn == 0 || paddedIn == inFeatures);
-        InFeatures = paddedIn > 0 ? paddedIn : inFeatures;
-        LocalOutFeatures = _outLayout.LocalSize(outFeatures);
-        weight = new Parameter(empty(LocalOutFeatures, InFeatures, dtype, device), requires_grad: false);
+        InFeatures = WeightShape[1];
+        LocalOutFeatures = WeightShape[0];
         bias = hasBias ? new Parameter(empty(LocalOutFeatures, dtype, device), requires_grad: false) : null;
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => Kernels.Linear(input, weight, bias);
+    public override Tensor forward(Tensor input) => Linear(input, bias);
 
     public bool HoldsWhole(string parameterName) => _whole;
 
@@ -52,5 +52,15 @@ public sealed class ColumnParallelLinear : nn.Module<Tensor, Tensor>, IShardedPa
             return _outLayout.Apply(paddedIn);
         }
         return _outLayout.Apply(full);
+    }
+
+    /// <summary>Rows are never cut, so a rank holds blocks whenever the (padded) input row is whole blocks.</summary>
+    public override bool CanHoldBlocks(GgmlType type, long fullRowLength) => WholeBlocks(type, fullRowLength) && WholeBlocks(type, InFeatures);
+
+    public override QuantizedWeight ShardBlocks(QuantizedWeight full)
+    {
+        // Zero bytes are zero blocks (scale 0) in every type, so padding bytes pads values with zeros.
+        using var paddedIn = new ShardLayout(1, 0, 1, GgmlBlocks.BytesOf(full.Type, InFeatures)).Apply(full.Blocks);
+        return QuantizedWeight.FromBlocks(full.Type, WeightShape, _outLayout.Apply(paddedIn));
     }
 }

@@ -1,6 +1,7 @@
 using Sd35.Mesh;
 using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -42,8 +43,9 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     public static LoadOptions LoadOptions { get; } = new() { IgnoreUnexpected = key => key == "text_model.embeddings.position_ids" };
 
     /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
-    public static ClipTextModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
-        folder.Load(() => new ClipTextModel(folder.ReadConfig<ClipTextConfig>(), rank, dtype), LoadOptions);
+    /// <param name="storage">how the linears hold their weights (null: in <paramref name="dtype"/>, the compute dtype)</param>
+    public static ClipTextModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32, WeightStorage? storage = null) =>
+        folder.Load(() => new ClipTextModel(folder.ReadConfig<ClipTextConfig>(), rank, dtype), LoadOptions with { Storage = storage });
 
     /// <param name="inputIds">(batch, tokens) int64 token ids, at most <c>max_position_embeddings</c> tokens.</param>
     public override ClipTextOutput forward(Tensor inputIds)

@@ -2,6 +2,7 @@ using Sd35.Layers;
 using Sd35.Mesh;
 using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -43,8 +44,9 @@ public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
     };
 
     /// <summary>Builds the model from a transformers folder (config.json + model.safetensors or shards) and loads its weights.</summary>
-    public static T5EncoderModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
-        folder.Load(() => new T5EncoderModel(folder.ReadConfig<T5Config>(), rank, dtype), LoadOptions);
+    /// <param name="storage">how the linears hold their weights (null: in <paramref name="dtype"/>, the compute dtype)</param>
+    public static T5EncoderModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32, WeightStorage? storage = null) =>
+        folder.Load(() => new T5EncoderModel(folder.ReadConfig<T5Config>(), rank, dtype), LoadOptions with { Storage = storage });
 
     /// <param name="inputIds">(batch, tokens) int64 token ids; every token, padding included, is attended.</param>
     /// <returns><c>last_hidden_state</c>: (batch, tokens, d_model).</returns>

@@ -4,6 +4,7 @@ using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -55,8 +56,10 @@ public sealed class SD3Transformer2DModel : nn.Module
     }
 
     /// <summary>Builds the model described by a diffusers <c>transformer/</c> folder and loads its weights (strict).</summary>
-    public static SD3Transformer2DModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
-        folder.Load(() => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), rank, dtype));
+    /// <param name="dtype">the compute dtype (and of every tensor but the storable weights)</param>
+    /// <param name="storage">how the linears hold their weights (null: in <paramref name="dtype"/>)</param>
+    public static SD3Transformer2DModel FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32, WeightStorage? storage = null) =>
+        folder.Load(() => new SD3Transformer2DModel(folder.ReadConfig<SD3TransformerConfig>(), rank, dtype), new LoadOptions { Storage = storage });
 
     /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>
     /// <param name="promptEmbeds">[B, L, joint_attention_dim] (diffusers' <c>encoder_hidden_states</c>)</param>

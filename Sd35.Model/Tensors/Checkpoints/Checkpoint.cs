@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Sd35.Errors;
+using Sd35.Tensors.Quantization;
 using static TorchSharp.torch;
 
 namespace Sd35.Tensors.Checkpoints;
@@ -13,10 +14,11 @@ public sealed class Checkpoint : IDisposable
 {
     readonly Dictionary<string, ITensorFile> _fileOfKey = new(StringComparer.Ordinal);
     readonly List<ITensorFile> _files = [];
+    readonly Dictionary<string, QuantizedWeight> _blocks = new(StringComparer.Ordinal);
 
     /// <summary>A short description of where the tensors come from, for error messages.</summary>
     public string Source { get; }
-    public IEnumerable<string> Keys => _fileOfKey.Keys;
+    public IEnumerable<string> Keys => _fileOfKey.Keys.Concat(_blocks.Keys);
 
     Checkpoint(string source) => Source = source;
 
@@ -121,7 +123,43 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
-    public bool Contains(string key) => _fileOfKey.ContainsKey(key);
+    public bool Contains(string key) => _fileOfKey.ContainsKey(key) || _blocks.ContainsKey(key);
+
+    /// <summary>
+    /// Adds a tensor held as ggml blocks (a GGUF file's quantized tensor, or blocks a test made), read as it is:
+    /// the loader hands it to the layer as blocks (<see cref="IStoredWeight"/>), or expands it for any other
+    /// parameter. Takes ownership of <paramref name="blocks"/>.
+    /// </summary>
+    public void AddBlocks(string key, QuantizedWeight blocks)
+    {
+        if (Contains(key))
+        {
+            blocks.Dispose();
+            throw new CheckpointException(Source, key, "is stored twice");
+        }
+        _blocks[key] = blocks;
+    }
+
+    /// <summary>The block type <paramref name="key"/> is stored in (a GGUF file's quantized tensor, or blocks added here), or null for a plain float or integer tensor.</summary>
+    public GgmlType? BlockTypeOf(string key)
+    {
+        if (_blocks.TryGetValue(key, out var blocks)) return blocks.Type;
+        return _fileOfKey.TryGetValue(key, out var file) && file.Entry(key).Quantized is { } type && GgmlBlocks.IsBlockQuantized(type) ? type : null;
+    }
+
+    /// <summary>A copy of the blocks stored under <paramref name="key"/> (the caller owns it): read from its file as raw rows, or copied.</summary>
+    public QuantizedWeight ReadBlocks(string key)
+    {
+        if (_blocks.TryGetValue(key, out var blocks)) return QuantizedWeight.FromBlocks(blocks.Type, blocks.Shape, blocks.Blocks.clone());
+        if (BlockTypeOf(key) is not { } type) throw new CheckpointException(PathOf(key), key, "is not stored as ggml blocks");
+        return QuantizedWeight.FromBlocks(type, Entry(key).Shape, Read(key));
+    }
+
+    /// <summary>The shape of the values under <paramref name="key"/>, whatever form they are stored in.</summary>
+    public long[] ShapeOf(string key) => _blocks.TryGetValue(key, out var blocks) ? blocks.Shape : Entry(key).Shape;
+
+    /// <summary>The file <paramref name="key"/> comes from, for messages (the checkpoint's source for blocks added in memory).</summary>
+    public string PathOf(string key) => _fileOfKey.TryGetValue(key, out var file) ? file.Path : Source;
 
     public ITensorFile FileOf(string key) =>
         _fileOfKey.TryGetValue(key, out var file) ? file : throw new CheckpointException(Source, key, "no such tensor in the checkpoint");
@@ -135,6 +173,8 @@ public sealed class Checkpoint : IDisposable
     public void Dispose()
     {
         foreach (var file in _files) file.Dispose();
+        foreach (var blocks in _blocks.Values) blocks.Dispose();
+        _blocks.Clear();
         _files.Clear();
         _fileOfKey.Clear();
     }

@@ -29,6 +29,9 @@ public static class CheckpointLoader
     static void Match(nn.Module module, Checkpoint checkpoint, LoadOptions options, bool read)
     {
         var modules = module.named_modules().ToDictionary(m => m.name, m => m.module);
+        // A layer loaded on its own is the root, which named_modules leaves out (its parameters' owner is "").
+        modules.TryAdd("", module);
+        if (read) StoredWeights.Prepare(modules.Values, options.Storage);
         var state = module.state_dict();
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
@@ -45,8 +48,12 @@ public static class CheckpointLoader
             }
             used.Add(key);
             if (options.Aliases.TryGetValue(name, out var aliases)) used.UnionWith(aliases.Where(checkpoint.Contains));
-            var problem = DTypeProblem(checkpoint, key, target)
-                ?? (read ? LoadOne(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target));
+            var problem = StoredWeights.Owner(modules, name) is { } stored && StoredWeights.TakesBlocks(checkpoint, key, options.Storage)
+                ? (read ? StoredWeights.Load(checkpoint, key, stored, options.Storage) : ShapeProblem(checkpoint, key, target))
+                : checkpoint.BlockTypeOf(key) is not null
+                    ? (read ? LoadExpanded(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target))
+                    : DTypeProblem(checkpoint, key, target)
+                        ?? (read ? LoadOne(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target));
             if (problem is not null) mismatched.Add((key, problem));
         }
 
@@ -87,10 +94,30 @@ public static class CheckpointLoader
 
     static string? ShapeProblem(Checkpoint checkpoint, string key, Tensor target)
     {
-        var entry = checkpoint.Entry(key);
-        return entry.Shape.SequenceEqual(target.shape)
+        var shape = checkpoint.ShapeOf(key);
+        return shape.SequenceEqual(target.shape)
             ? null
-            : $"'{key}' in '{checkpoint.FileOf(key).Path}': checkpoint shape {entry.ShapeText}, model shape {Text(target.shape)}";
+            : $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint shape {Text(shape)}, model shape {Text(target.shape)}";
+    }
+
+    /// <summary>Blocks where the model holds a float parameter (not a storable weight): expanded, then loaded as a float tensor.</summary>
+    static string? LoadExpanded(Checkpoint checkpoint, string key, Tensor target, (IShardedParameters Module, string LocalName)? owner)
+    {
+        if (!is_floating_point(target))
+            return $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint holds {checkpoint.BlockTypeOf(key)} blocks, model dtype {target.dtype}";
+        using var blocks = checkpoint.ReadBlocks(key);
+        using var full = blocks.Dequantize(target.dtype);
+        return CopyPiece(checkpoint, key, full, target, owner);
+    }
+
+    static string? CopyPiece(Checkpoint checkpoint, string key, Tensor full, Tensor target, (IShardedParameters Module, string LocalName)? owner)
+    {
+        using var piece = owner is { } sharded && !sharded.Module.HoldsWhole(sharded.LocalName) ? sharded.Module.ShardFromFull(sharded.LocalName, full) : null;
+        var value = piece ?? full;
+        if (!value.shape.SequenceEqual(target.shape))
+            return $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint shape {Text(checkpoint.ShapeOf(key))}{(piece is null ? "" : $" (this rank's piece {Text(piece.shape)})")}, model shape {Text(target.shape)}";
+        target.copy_(value);
+        return null;
     }
 
     static string? LoadOne(Checkpoint checkpoint, string key, Tensor target, (IShardedParameters Module, string LocalName)? owner)
@@ -113,7 +140,7 @@ public static class CheckpointLoader
         return problem;
     }
 
-    static string Text(long[] shape) => $"[{string.Join(", ", shape)}]";
+    internal static string Text(long[] shape) => $"[{string.Join(", ", shape)}]";
 
     static string Describe(Checkpoint checkpoint, nn.Module module, List<string> missing, List<string> unexpected, List<string> mismatched)
     {
@@ -128,7 +155,7 @@ public static class CheckpointLoader
             separator = "; ";
         }
         Section("missing keys (in the model, not in the checkpoint)", missing);
-        Section("unexpected keys (in the checkpoint, not in the model)", unexpected.Select(k => $"{k} (in '{checkpoint.FileOf(k).Path}')").ToList());
+        Section("unexpected keys (in the checkpoint, not in the model)", unexpected.Select(k => $"{k} (in '{checkpoint.PathOf(k)}')").ToList());
         Section("shape or dtype mismatches", mismatched);
         return text.ToString();
     }

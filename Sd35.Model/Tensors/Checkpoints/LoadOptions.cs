@@ -21,5 +21,11 @@ public sealed record LoadOptions
     /// </summary>
     public string KeyPrefix { get; init; } = "";
 
+    /// <summary>
+    /// How storable weights (<see cref="IStoredWeight"/>) are held: float storage apart from the compute dtype and
+    /// quantization at load. Null: as the model was built (blocks the checkpoint holds are still kept as blocks).
+    /// </summary>
+    public Sd35.Tensors.Quantization.WeightStorage? Storage { get; init; }
+
     public static LoadOptions Strict { get; } = new();
 }
