@@ -10,11 +10,13 @@ public sealed record SyntheticModelPreset(
     string Name, JsonObject Transformer, JsonObject ClipL, JsonObject ClipG, JsonObject T5, JsonObject Vae,
     long TransformerShardBytes, long TextEncoderShardBytes)
 {
-    public static IReadOnlyList<string> Names => ["sd35-large", "tiny"];
+    public static IReadOnlyList<string> Names => ["sd35-large", "sd35-large-slice", "load-check", "tiny"];
 
     public static SyntheticModelPreset Named(string name) => name switch
     {
         "sd35-large" => Sd35Large,
+        "sd35-large-slice" => Sd35LargeSlice,
+        "load-check" => LoadCheck,
         "tiny" => Tiny,
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", Names)}"),
     };
@@ -23,6 +25,31 @@ public sealed record SyntheticModelPreset(
     public static SyntheticModelPreset Sd35Large => new("sd35-large",
         ReleaseConfigs.Transformer(), ReleaseConfigs.ClipL(), ReleaseConfigs.ClipG(), ReleaseConfigs.T5Xxl(), ReleaseConfigs.Vae(),
         TransformerShardBytes: 10_000_000_000, TextEncoderShardBytes: 5_000_000_000);
+
+    /// <summary>
+    /// SD3.5 Large's tensors at their real shapes, fewer of them: 8 of the transformer's 38 blocks and 6 of T5's 24 layers
+    /// (≈ 3.7 + 2.9 GB): loading measured on the release's tensor sizes in a fraction of its memory and disk.
+    /// </summary>
+    public static SyntheticModelPreset Sd35LargeSlice => Sd35Large with
+    {
+        Name = "sd35-large-slice",
+        Transformer = With(ReleaseConfigs.Transformer(), ("num_layers", 8)),
+        T5 = With(ReleaseConfigs.T5Xxl(), ("num_layers", 6), ("num_decoder_layers", 6)),
+    };
+
+    /// <summary>
+    /// The loading gate's model (Sd35.Perf.Tests): tensors of a few to tens of MB, as real checkpoints hold, ≈ 0.3 GB in
+    /// all for the transformer and T5, so reading it is timed in a fraction of a second yet dominated by the disk, not by
+    /// per-tensor overhead.
+    /// </summary>
+    public static SyntheticModelPreset LoadCheck => Tiny with
+    {
+        Name = "load-check",
+        Transformer = With(ReleaseConfigs.Transformer(), ("num_layers", 2), ("num_attention_heads", 16), ("caption_projection_dim", 1024),
+            ("pos_embed_max_size", 96), ("sample_size", 64)),
+        T5 = With(ReleaseConfigs.T5Xxl(), ("d_model", 1024), ("d_ff", 2816), ("num_heads", 16), ("num_layers", 2), ("num_decoder_layers", 2)),
+        TransformerShardBytes = 100_000_000, TextEncoderShardBytes = 100_000_000,
+    };
 
     /// <summary>
     /// The same files and keys at toy sizes (a few MB), with shard limits small enough that the transformer and T5

@@ -32,10 +32,11 @@ public static class CheckpointLoader
         var state = module.state_dict();
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
-        var mismatched = new List<(string Key, string Problem)>();
+        var mismatched = new List<(int Order, string Key, string Problem)>();
+        var reads = new List<(int Order, string Key, Tensor Target, (IShardedParameters Module, string LocalName)? Owner)>();
 
         using var noGrad = no_grad();
-        foreach (var (name, target) in state)
+        foreach (var (order, (name, target)) in state.Index())
         {
             var key = FindKey(checkpoint, name, options);
             if (key is null)
@@ -45,10 +46,18 @@ public static class CheckpointLoader
             }
             used.Add(key);
             if (options.Aliases.TryGetValue(name, out var aliases)) used.UnionWith(aliases.Where(checkpoint.Contains));
-            var problem = DTypeProblem(checkpoint, key, target)
-                ?? (read ? LoadOne(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target));
-            if (problem is not null) mismatched.Add((key, problem));
+            var problem = DTypeProblem(checkpoint, key, target) ?? (read ? null : ShapeProblem(checkpoint, key, target));
+            if (problem is not null) mismatched.Add((order, key, problem));
+            else if (read) reads.Add((order, key, target, ShardingOwner(modules, name)));
         }
+        // In file order, not the module's: each read then continues where the last ended, and the file is read ahead
+        // of the loader as one stream (SafetensorsFile) instead of seeking to wherever the next parameter lives.
+        foreach (var (order, key, target, owner) in reads.OrderBy(r => checkpoint.FileOf(r.Key).Path, StringComparer.Ordinal).ThenBy(r => checkpoint.Entry(r.Key).Begin))
+        {
+            var problem = LoadOne(checkpoint, key, target, owner);
+            if (problem is not null) mismatched.Add((order, key, problem));
+        }
+        mismatched.Sort((a, b) => a.Order.CompareTo(b.Order)); // reported in the module's order, as they were found before
 
         var unexpected = checkpoint.Keys.Where(k => k.StartsWith(options.KeyPrefix, StringComparison.Ordinal) && !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         if (missing.Count + mismatched.Count + unexpected.Count > 0)

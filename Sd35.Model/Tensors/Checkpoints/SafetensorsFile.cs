@@ -7,12 +7,15 @@ namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>
 /// An open safetensors file. Tensors are read on demand, each straight into the storage that will hold it,
-/// so loading a model needs about the model's own memory plus one tensor, never a second copy of the file.
+/// so loading a model needs about the model's own memory plus one tensor, never a second copy of the file. The file is
+/// opened without a read pattern hint (<c>FileOptions.RandomAccess</c> would turn the kernel's read-ahead off); reads in
+/// file order keep the kernel reading ahead of them (<see cref="AdviseAhead"/>).
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
     readonly FileStream _stream;
     readonly SafeFileHandle _handle;
+    readonly long _dataLength;
 
     public string Path { get; }
     public SafetensorsHeader Header { get; }
@@ -24,6 +27,7 @@ public sealed class SafetensorsFile : IDisposable
         _stream = stream;
         _handle = stream.SafeFileHandle;
         Header = header;
+        _dataLength = header.Entries.Count == 0 ? 0 : header.Entries.Values.Max(e => e.End);
     }
 
     public static SafetensorsFile Open(string path)
@@ -31,7 +35,7 @@ public sealed class SafetensorsFile : IDisposable
         PickleGuard.RejectPickle(path);
         if (!File.Exists(path)) throw new CheckpointException(path, null, "checkpoint file does not exist");
         FileStream stream;
-        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess); }
+        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.None); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new CheckpointException(path, null, $"cannot be opened: {e.Message}", e); }
         try
         {
@@ -54,42 +58,105 @@ public sealed class SafetensorsFile : IDisposable
     {
         var entry = Entry(key);
         var tensor = empty(entry.Shape, entry.DType, CPU);
-        ReadBytes(entry, tensor);
-        return tensor;
+        try
+        {
+            ReadBytes(entry, tensor, 0, entry.End - entry.Begin);
+            return tensor;
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
     /// Copies a tensor into <paramref name="target"/>, converting dtype and device on the way. The shapes
-    /// must already agree (the caller reports mismatches with both shapes).
+    /// must already agree (the caller reports mismatches with both shapes). A CPU target of the stored dtype gets the
+    /// file's bytes straight into its memory; any other goes through a staging buffer of at most
+    /// <see cref="StagingBytes"/>, converted piece by piece, so converting costs a small buffer, not a second tensor.
     /// </summary>
     public void ReadInto(string key, Tensor target)
     {
         var entry = Entry(key);
+        long bytes = entry.End - entry.Begin, count = entry.ElementCount;
         using var noGrad = no_grad();
         if (target.device_type == DeviceType.CPU && target.dtype == entry.DType && target.is_contiguous())
         {
-            ReadBytes(entry, target);
+            ReadBytes(entry, target, 0, bytes);
             return;
         }
-        using var staging = empty(entry.Shape, entry.DType, CPU);
-        ReadBytes(entry, staging);
-        target.copy_(staging);
+        if (count == 0) return;
+        if (!target.is_contiguous())
+        {
+            using var whole = Read(key);
+            target.copy_(whole);
+            return;
+        }
+        long elementSize = bytes / count;
+        long pieceElements = Math.Clamp(StagingBytes / elementSize, 1, count);
+        using var staging = empty([pieceElements], entry.DType, CPU);
+        using var flat = target.view(-1);
+        for (long start = 0; start < count; start += pieceElements)
+        {
+            long n = Math.Min(pieceElements, count - start);
+            using var source = staging.narrow(0, 0, n);
+            ReadBytes(entry, source, start * elementSize, n * elementSize);
+            using var destination = flat.narrow(0, start, n);
+            destination.copy_(source);
+        }
     }
 
-    void ReadBytes(TensorEntry entry, Tensor destination)
+    /// <summary>The staging buffer of a converting read: large enough that each copy is cheap, small beside any model.</summary>
+    public const long StagingBytes = 16L << 20;
+
+    /// <summary>Bytes per read call: tensors of any size (over 2 GiB too), in pieces the kernel handles in one go.</summary>
+    const int ReadPieceBytes = 64 << 20;
+
+    /// <summary>How far ahead of a sequential reader the kernel is asked to read (<see cref="FileAdvice.WillNeed"/>).</summary>
+    const long ReadAheadBytes = 256L << 20;
+
+    long _advisedTo, _lastEnd;
+
+    /// <summary>
+    /// Reads bytes [<paramref name="from"/>, <paramref name="from"/> + <paramref name="length"/>) of the entry's data into
+    /// the start of <paramref name="destination"/>'s memory (CPU, contiguous, at least that large).
+    /// </summary>
+    void ReadBytes(TensorEntry entry, Tensor destination, long from, long length)
     {
-        long length = entry.End - entry.Begin;
         if (length == 0) return;
-        if (length > int.MaxValue)
-            throw new CheckpointException(Path, entry.Key, $"is {length} bytes; tensors over 2 GiB are not supported");
-        var span = destination.bytes;
-        int read = 0;
-        while (read < length)
+        AdviseAhead(entry.Begin + from, entry.Begin + from + length);
+        long elementSize = destination.ElementSize;
+        using var flat = destination.view(-1);
+        for (long read = 0; read < length;)
         {
-            int n = RandomAccess.Read(_handle, span[read..(int)length], Header.DataStart + entry.Begin + read);
-            if (n == 0) throw new CheckpointException(Path, entry.Key, "corrupt safetensors file: the data is truncated (the file shrank after it was opened?)");
-            read += n;
+            // A span is at most 2 GiB, so larger tensors are read through views of at most one piece each.
+            long want = Math.Min(ReadPieceBytes, length - read);
+            using var piece = flat.narrow(0, read / elementSize, want / elementSize);
+            var span = piece.bytes;
+            for (int got = 0; got < want;)
+            {
+                int n = RandomAccess.Read(_handle, span[got..], Header.DataStart + entry.Begin + from + read + got);
+                if (n == 0) throw new CheckpointException(Path, entry.Key, "corrupt safetensors file: the data is truncated (the file shrank after it was opened?)");
+                got += n;
+            }
+            read += want;
         }
+    }
+
+    /// <summary>
+    /// A read that continues where the last one ended (the loader reads tensors in file order) keeps the kernel
+    /// <see cref="ReadAheadBytes"/> ahead of it, so the disk never waits for the copy into place; any other read asks
+    /// for its own range only, so a lookup of one tensor reads nothing more.
+    /// </summary>
+    void AdviseAhead(long begin, long end)
+    {
+        bool following = begin >= _lastEnd && begin <= _advisedTo;
+        long from = following ? Math.Max(begin, _advisedTo) : begin;
+        long to = following ? Math.Min(end + ReadAheadBytes, _dataLength) : end;
+        if (to > from) FileAdvice.WillNeed(_handle, Header.DataStart + from, to - from);
+        _advisedTo = Math.Max(to, end);
+        _lastEnd = end;
     }
 
     public void Dispose() => _stream.Dispose();
