@@ -41,6 +41,34 @@ public static class LoadSpeed
     /// <summary>The reference reader's piece: large enough that the disk, not the calls, sets its rate (as <c>dd bs=16M</c>).</summary>
     public const int SequentialReadBytes = 16 << 20;
 
+    /// <summary>The loading target: load rate over the uncached sequential read rate of the same files.</summary>
+    public const double MinRatio = 0.8;
+
+    /// <summary>Slack on the peak for the allocator's bookkeeping and the process's other threads (0–few MiB measured).</summary>
+    public const long PeakSlackBytes = 32L << 20;
+
+    /// <summary>
+    /// The gate on repeated measurements of one component: the median ratio is at least <see cref="MinRatio"/>, every run
+    /// was uncached, and no run peaked above the model by more than one staging tensor (the largest tensor, or the
+    /// converting reader's piece if larger) plus <see cref="PeakSlackBytes"/>. Empty when all hold.
+    /// </summary>
+    public static List<string> GateFailures(IReadOnlyList<LoadSpeedRow> rows)
+    {
+        var failures = new List<string>();
+        if (rows.Count == 0) return ["no measurement"];
+        string component = rows[0].Component;
+        if (!rows.All(r => r.Uncached))
+            failures.Add($"{component}: the files could not be dropped from the page cache (posix_fadvise), so nothing uncached was measured");
+        double ratio = Harness.SampleStatistics.MedianOf(rows.Select(r => r.Ratio).ToList());
+        if (!(ratio >= MinRatio))
+            failures.Add($"{component} loads at {ratio:F2} of the uncached sequential read rate of its files (median of {rows.Count}; gate {MinRatio})");
+        long staging = Math.Max(rows.Max(r => r.LargestTensorBytes), SafetensorsFile.StagingBytes);
+        long peak = rows.Max(r => r.PeakAboveModelBytes);
+        if (peak > staging + PeakSlackBytes)
+            failures.Add($"{component}: loading peaked {peak / 1e6:F1} MB above the loaded model; the bound is one staging tensor ({staging / 1e6:F1} MB) + {PeakSlackBytes >> 20} MiB");
+        return failures;
+    }
+
     public static LoadSpeedRow Measure(string model, string component, ScalarType dtype)
     {
         var directory = Path.Combine(model, component);
