@@ -62,6 +62,20 @@ public class CheckpointLoaderTests
     }
 
     [Fact]
+    public void A_tensor_larger_than_one_read_call_is_read_whole()
+    {
+        // Reads go 64 MiB at a time through views of the destination: each view must land at its own offset.
+        using var dir = new TempDirectory();
+        using var stored = arange(17_000_000 + 5, ScalarType.Int32).to(ScalarType.Float32).view(-1, 5);
+        using var checkpoint = Checkpoint.Open(Save(dir, new() { ["big"] = stored }));
+        using var read = checkpoint.Read("big");
+        read.Equals(stored).Should().BeTrue("68 MB read in two calls must equal what was written");
+        using var into = empty(stored.shape);
+        checkpoint.ReadInto("big", into);
+        into.Equals(stored).Should().BeTrue("the same straight into a parameter");
+    }
+
+    [Fact]
     public void Reading_tensors_out_of_file_order_gives_each_its_own_bytes()
     {
         // The loader reads ahead of a sequential reader; a lookup that jumps back or skips must still read its own range.
