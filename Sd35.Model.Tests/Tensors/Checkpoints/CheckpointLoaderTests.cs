@@ -75,6 +75,38 @@ public class CheckpointLoaderTests
         into.Equals(stored).Should().BeTrue("the same straight into a parameter");
     }
 
+    sealed class Wide : nn.Module<Tensor, Tensor>
+    {
+        public readonly TorchSharp.Modules.Linear a = nn.Linear(1024, 700);
+        public readonly TorchSharp.Modules.Linear b = nn.Linear(700, 1030);
+
+        public Wide() : base("Wide") => RegisterComponents();
+
+        public override Tensor forward(Tensor x) => b.forward(a.forward(x));
+    }
+
+    [Fact]
+    public void Parameters_read_directly_into_re_seated_storage_hold_the_checkpoint_and_compute_with_it()
+    {
+        // Tensors of a MiB and more are read by O_DIRECT into storage placed to match the file's block alignment and the
+        // parameter is re-seated on it: the module's own fields must see the values, and the forward must use them.
+        using var dir = new TempDirectory();
+        var state = new Dictionary<string, Tensor>
+        {
+            ["a.weight"] = randn(700, 1024), ["a.bias"] = randn(700), ["b.weight"] = randn(1030, 700), ["b.bias"] = randn(1030),
+        };
+        using var checkpoint = Checkpoint.Open(Save(dir, state));
+        var model = new Wide();
+        CheckpointLoader.Load(model, checkpoint);
+        model.a.weight!.Equals(state["a.weight"]).Should().BeTrue("the field holds the checkpoint's values");
+        model.b.weight!.Equals(state["b.weight"]).Should().BeTrue("the field holds the checkpoint's values");
+        model.a.bias!.Equals(state["a.bias"]).Should().BeTrue();
+        using var x = randn(3, 1024);
+        using var expected = nn.functional.linear(nn.functional.linear(x, state["a.weight"], state["a.bias"]), state["b.weight"], state["b.bias"]);
+        using var actual = model.forward(x);
+        actual.Equals(expected).Should().BeTrue("the forward computes with the loaded weights");
+    }
+
     [Fact]
     public void Reading_tensors_out_of_file_order_gives_each_its_own_bytes()
     {

@@ -124,6 +124,9 @@ public sealed class Checkpoint : IDisposable
 
     public void ReadInto(string key, Tensor target) => FileOf(key).ReadInto(key, target);
 
+    /// <summary>Reads into a tensor that owns its storage (a parameter), which may be re-seated (<see cref="SafetensorsFile.ReadIntoOwned"/>).</summary>
+    public void ReadIntoOwned(string key, Tensor target) => FileOf(key).ReadIntoOwned(key, target);
+
     public void Dispose()
     {
         foreach (var file in _files) file.Dispose();

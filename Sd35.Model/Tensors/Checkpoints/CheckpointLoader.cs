@@ -118,7 +118,7 @@ public static class CheckpointLoader
             }
         }
         var problem = ShapeProblem(checkpoint, key, target);
-        if (problem is null) checkpoint.ReadInto(key, target);
+        if (problem is null) checkpoint.ReadIntoOwned(key, target);
         return problem;
     }
 
