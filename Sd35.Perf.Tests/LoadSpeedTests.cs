@@ -9,8 +9,8 @@ namespace Sd35.Perf.Tests;
 /// <summary>
 /// The loading gate (issue 24, "loading at disk speed"): the transformer and T5 load from an empty page cache at ≥ 80 %
 /// of the rate at which the same files are read sequentially, uncached, beside them in the same run, and the peak
-/// while loading stays within one staging tensor above the model. The model is the <c>load-check</c> preset (≈ 0.3 GB
-/// of tensors shaped like SD3.5 Large's at a smaller width), written once per run; the median ratio of five runs, so the
+/// while loading stays within one staging tensor above the model. The model is the <c>load-check</c> preset (≈ 0.6 GB
+/// of tensors shaped like SD3.5 Large's at a smaller width), written once per run; the ratio over five runs (all bytes over all seconds), so the
 /// disk's and the machine's speed cancel. Uncached without root and without touching anyone else's page cache: only
 /// these files are evicted (<see cref="FileAdvice.Evict"/>).
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class LoadSpeedTests(ITestOutputHelper output) : IDisposable
             output.WriteLine($"{component}: {r.Bytes / 1e9:F3} GB, uncached {r.Uncached}: sequential {r.SequentialRate / 1e9:F2} GB/s, load {r.LoadRate / 1e9:F2} GB/s " +
                 $"(build {r.BuildSeconds:F3} s of {r.LoadSeconds:F3} s), ratio {r.Ratio:F2}; model {r.ModelBytes / 1e6:F0} MB, peak above it {r.PeakAboveModelBytes / 1e6:F1} MB, largest tensor {r.LargestTensorBytes / 1e6:F1} MB");
 
-        output.WriteLine($"{component}: median ratio {SampleStatistics.MedianOf(rows.Select(r => r.Ratio).ToList()):F2} (gate ≥ {LoadSpeed.MinRatio})");
+        output.WriteLine($"{component}: ratio over all runs {LoadSpeed.OverallRatio(rows):F2}, median {SampleStatistics.MedianOf(rows.Select(r => r.Ratio).ToList()):F2} (gate ≥ {LoadSpeed.MinRatio} on the former)");
         var failures = LoadSpeed.GateFailures(rows);
         Assert.True(failures.Count == 0, string.Join("; ", failures));
     }
@@ -59,7 +59,7 @@ public sealed class LoadSpeedGateTests
 
     [Fact]
     public void A_load_at_half_the_disk_rate_fails() =>
-        LoadSpeed.GateFailures([Row(0.60), Row(0.62), Row(0.30)]).Should().ContainSingle().Which.Should().Contain("0.50 of the uncached sequential read rate");
+        LoadSpeed.GateFailures([Row(0.60), Row(0.62), Row(0.30)]).Should().ContainSingle().Which.Should().Contain("0.59 of the uncached sequential read rate");
 
     [Fact]
     public void A_second_copy_of_a_tensor_fails() =>
