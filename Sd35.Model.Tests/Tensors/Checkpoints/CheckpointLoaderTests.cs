@@ -47,6 +47,97 @@ public class CheckpointLoaderTests
     }
 
     [Fact]
+    public void A_converting_read_in_staging_pieces_gives_the_whole_tensor_conversion()
+    {
+        // bf16 on disk into an fp32 parameter: converted through the staging piece: one whole piece and a partial last one.
+        using var dir = new TempDirectory();
+        long count = SafetensorsFile.StagingBytes / 2 + 12345;
+        using var stored = randn(count).to(ScalarType.BFloat16);
+        var path = Save(dir, new() { ["w"] = stored });
+        using var checkpoint = Checkpoint.Open(path);
+        using var target = empty(count);
+        checkpoint.ReadInto("w", target);
+        using var expected = stored.to(ScalarType.Float32);
+        target.Equals(expected).Should().BeTrue("every piece must land at its own offset, converted exactly");
+    }
+
+    [Fact]
+    public void A_tensor_larger_than_one_read_call_is_read_whole()
+    {
+        // Reads go 64 MiB at a time through views of the destination: each view must land at its own offset.
+        using var dir = new TempDirectory();
+        using var stored = arange(17_000_000 + 5, ScalarType.Int32).to(ScalarType.Float32).view(-1, 5);
+        using var checkpoint = Checkpoint.Open(Save(dir, new() { ["big"] = stored }));
+        using var read = checkpoint.Read("big");
+        read.Equals(stored).Should().BeTrue("68 MB read in two calls must equal what was written");
+        using var into = empty(stored.shape);
+        checkpoint.ReadInto("big", into);
+        into.Equals(stored).Should().BeTrue("the same straight into a parameter");
+    }
+
+    sealed class Wide : nn.Module<Tensor, Tensor>
+    {
+        public readonly TorchSharp.Modules.Linear a = nn.Linear(1024, 700);
+        public readonly TorchSharp.Modules.Linear b = nn.Linear(700, 1030);
+
+        public Wide() : base("Wide") => RegisterComponents();
+
+        public override Tensor forward(Tensor x) => b.forward(a.forward(x));
+    }
+
+    [Fact]
+    public void Parameters_read_directly_into_re_seated_storage_hold_the_checkpoint_and_compute_with_it()
+    {
+        // Tensors of a MiB and more are read by O_DIRECT into storage placed to match the file's block alignment and the
+        // parameter is re-seated on it: the module's own fields must see the values, and the forward must use them.
+        using var dir = new TempDirectory();
+        var state = new Dictionary<string, Tensor>
+        {
+            ["a.weight"] = randn(700, 1024), ["a.bias"] = randn(700), ["b.weight"] = randn(1030, 700), ["b.bias"] = randn(1030),
+        };
+        using var checkpoint = Checkpoint.Open(Save(dir, state));
+        var model = new Wide();
+        CheckpointLoader.Load(model, checkpoint);
+        model.a.weight!.Equals(state["a.weight"]).Should().BeTrue("the field holds the checkpoint's values");
+        model.b.weight!.Equals(state["b.weight"]).Should().BeTrue("the field holds the checkpoint's values");
+        model.a.bias!.Equals(state["a.bias"]).Should().BeTrue();
+        using var x = randn(3, 1024);
+        using var expected = nn.functional.linear(nn.functional.linear(x, state["a.weight"], state["a.bias"]), state["b.weight"], state["b.bias"]);
+        using var actual = model.forward(x);
+        actual.Equals(expected).Should().BeTrue("the forward computes with the loaded weights");
+    }
+
+    [Fact]
+    public void Reading_tensors_out_of_file_order_gives_each_its_own_bytes()
+    {
+        // The loader reads ahead of a sequential reader; a lookup that jumps back or skips must still read its own range.
+        using var dir = new TempDirectory();
+        var state = Enumerable.Range(0, 6).ToDictionary(i => $"t{i}", i => randn(1000 + i));
+        using var checkpoint = Checkpoint.Open(Save(dir, state));
+        foreach (var key in new[] { "t3", "t0", "t5", "t1", "t1", "t4", "t2" })
+        {
+            using var read = checkpoint.Read(key);
+            read.Equals(state[key]).Should().BeTrue(key);
+        }
+    }
+
+    [Fact]
+    public void A_model_folder_builds_its_model_without_initial_values()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("config.json"), "{}");
+        Save(dir, FullState(), "model.safetensors");
+        bool skippedWhileBuilding = false;
+        using var model = new ModelFolder(dir.Path).Load(() =>
+        {
+            skippedWhileBuilding = Sd35.Layers.WeightInit.Skipped;
+            return new Tiny();
+        });
+        skippedWhileBuilding.Should().BeTrue("every weight comes from the checkpoint, so none is initialised first");
+        Sd35.Layers.WeightInit.Skipped.Should().BeFalse("the scope ends with the building");
+    }
+
+    [Fact]
     public void A_weight_left_unloaded_is_caught()
     {
         using var dir = new TempDirectory();

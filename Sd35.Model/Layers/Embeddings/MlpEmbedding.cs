@@ -15,8 +15,8 @@ public sealed class MlpEmbedding : nn.Module<Tensor, Tensor>
 
     public MlpEmbedding(long inFeatures, long outFeatures, ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(MlpEmbedding))
     {
-        linear_1 = nn.Linear(inFeatures, outFeatures, dtype: dtype, device: device);
-        linear_2 = nn.Linear(outFeatures, outFeatures, dtype: dtype, device: device);
+        linear_1 = WeightInit.Linear(inFeatures, outFeatures, hasBias: true, dtype, device);
+        linear_2 = WeightInit.Linear(outFeatures, outFeatures, hasBias: true, dtype, device);
         RegisterComponents();
     }
 

@@ -56,8 +56,12 @@ public sealed class PatchEmbed : nn.Module, IShardedParameters
         _maxSize = posEmbedMaxSize;
         _featureLayout = new ShardLayout(2, tp.Rank, tp.Size);
         proj = new PatchProjection(inChannels, dim, patch, tp, dtype, device);
-        using (var table = SinCosPositionEmbedding.Table(dim, posEmbedMaxSize, sampleSize / patch, device))
-            pos_embed = _featureLayout.Apply(table).to(dtype, device ?? CPU);
+        // The checkpoint stores the table; only a model that is not loaded computes it (90 M sines and cosines at full size).
+        pos_embed = WeightInit.Values([1, posEmbedMaxSize * posEmbedMaxSize, _featureLayout.LocalSize(dim)], dtype, device, () =>
+        {
+            using var table = SinCosPositionEmbedding.Table(dim, posEmbedMaxSize, sampleSize / patch, device);
+            return _featureLayout.Apply(table).to(dtype, device ?? CPU);
+        });
         RegisterComponents();
     }
 

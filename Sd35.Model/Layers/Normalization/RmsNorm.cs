@@ -19,7 +19,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public RmsNorm(long dim, double eps, ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(RmsNorm))
     {
         _eps = eps;
-        weight = new Parameter(ones(dim, dtype, device), requires_grad: false);
+        weight = new Parameter(WeightInit.Values([dim], dtype, device, () => ones(dim, dtype, device)), requires_grad: false);
         RegisterComponents();
     }
 

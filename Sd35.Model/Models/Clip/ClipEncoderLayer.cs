@@ -17,9 +17,9 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public ClipEncoderLayer(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipEncoderLayer))
     {
         self_attn = new ClipAttention(config, tp, dtype, device);
-        layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device, dtype: dtype);
+        layer_norm1 = WeightInit.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype, device);
         mlp = new ClipMlp(config, tp, dtype, device);
-        layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device, dtype: dtype);
+        layer_norm2 = WeightInit.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype, device);
         RegisterComponents();
     }
 

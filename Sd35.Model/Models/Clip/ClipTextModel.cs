@@ -32,7 +32,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
         DType = ModelDTypes.Require(dtype, "CLIP text model");
         rank ??= MeshRank.Single();
         text_model = new ClipTextTransformer(config, rank.Tp, dtype, rank.Device);
-        text_projection = nn.Linear(config.HiddenSize, config.ProjectionDim, hasBias: false, device: rank.Device, dtype: dtype);
+        text_projection = WeightInit.Linear(config.HiddenSize, config.ProjectionDim, hasBias: false, dtype, rank.Device);
         RegisterComponents();
     }
 

@@ -19,7 +19,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
         _eosTokenId = config.EosTokenId;
         embeddings = new ClipTextEmbeddings(config, dtype, device);
         encoder = new ClipEncoder(config, tp, dtype, device);
-        final_layer_norm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device, dtype: dtype);
+        final_layer_norm = WeightInit.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype, device);
         RegisterComponents();
     }
 

@@ -25,7 +25,8 @@ public sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
         _heads = new ShardLayout(1, tp.Rank, tp.Size);
         _numBuckets = config.RelativeAttentionNumBuckets;
         _maxDistance = config.RelativeAttentionMaxDistance;
-        weight = new Parameter(zeros(_numBuckets, _heads.LocalSize(config.NumHeads), dtype, device), requires_grad: false);
+        weight = new Parameter(WeightInit.Values([_numBuckets, _heads.LocalSize(config.NumHeads)], dtype, device,
+            () => zeros(_numBuckets, _heads.LocalSize(config.NumHeads), dtype, device)), requires_grad: false);
         RegisterComponents();
     }
 

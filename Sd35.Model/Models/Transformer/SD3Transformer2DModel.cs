@@ -51,7 +51,7 @@ public sealed class SD3Transformer2DModel : nn.Module
             .Select(i => new JointTransformerBlock(config, i, _rank, dtype)).ToArray());
         // The output head runs on the gathered, fully replicated image stream, as in the reference system.
         norm_out = new AdaLayerNormContinuous(d, d, SingleProcessGroup.Instance, dtype, device);
-        proj_out = nn.Linear(d, (long)config.PatchSize * config.PatchSize * config.OutChannels, dtype: dtype, device: device);
+        proj_out = WeightInit.Linear(d, (long)config.PatchSize * config.PatchSize * config.OutChannels, hasBias: true, dtype, device);
         RegisterComponents();
     }
 

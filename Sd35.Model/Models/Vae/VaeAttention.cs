@@ -30,10 +30,10 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
     {
         _tp = tp;
         group_norm = new ChannelParallelGroupNorm(groups, channels, AutoencoderKLConfig.NormEps, tp, dtype, device);
-        to_q = nn.Linear(channels, channels, hasBias: true, device, dtype);
-        to_k = nn.Linear(channels, channels, hasBias: true, device, dtype);
-        to_v = nn.Linear(channels, channels, hasBias: true, device, dtype);
-        to_out = nn.ModuleList(nn.Linear(channels, channels, hasBias: true, device, dtype));
+        to_q = WeightInit.Linear(channels, channels, hasBias: true, dtype, device);
+        to_k = WeightInit.Linear(channels, channels, hasBias: true, dtype, device);
+        to_v = WeightInit.Linear(channels, channels, hasBias: true, dtype, device);
+        to_out = nn.ModuleList(WeightInit.Linear(channels, channels, hasBias: true, dtype, device));
         RegisterComponents();
     }
 

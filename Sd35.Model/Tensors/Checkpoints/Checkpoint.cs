@@ -161,6 +161,9 @@ public sealed class Checkpoint : IDisposable
     /// <summary>The file <paramref name="key"/> comes from, for messages (the checkpoint's source for blocks added in memory).</summary>
     public string PathOf(string key) => _fileOfKey.TryGetValue(key, out var file) ? file.Path : Source;
 
+    /// <summary>Where <paramref name="key"/>'s data starts in its file (0 for blocks added in memory): the loader reads in this order.</summary>
+    public long OffsetOf(string key) => _fileOfKey.TryGetValue(key, out var file) ? file.Entry(key).Begin : 0;
+
     public ITensorFile FileOf(string key) =>
         _fileOfKey.TryGetValue(key, out var file) ? file : throw new CheckpointException(Source, key, "no such tensor in the checkpoint");
 
@@ -169,6 +172,9 @@ public sealed class Checkpoint : IDisposable
     public Tensor Read(string key) => FileOf(key).Read(key);
 
     public void ReadInto(string key, Tensor target) => FileOf(key).ReadInto(key, target);
+
+    /// <summary>Reads into a tensor that owns its storage (a parameter), which may be re-seated (<see cref="SafetensorsFile.ReadIntoOwned"/>).</summary>
+    public void ReadIntoOwned(string key, Tensor target) => FileOf(key).ReadIntoOwned(key, target);
 
     public void Dispose()
     {

@@ -35,10 +35,11 @@ public static class CheckpointLoader
         var state = module.state_dict();
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
-        var mismatched = new List<(string Key, string Problem)>();
+        var mismatched = new List<(int Order, string Key, string Problem)>();
+        var reads = new List<(int Order, string Key, Func<string?> Load)>();
 
         using var noGrad = no_grad();
-        foreach (var (name, target) in state)
+        foreach (var (order, (name, target)) in state.Index())
         {
             var key = FindKey(checkpoint, name, options);
             if (key is null)
@@ -48,14 +49,35 @@ public static class CheckpointLoader
             }
             used.Add(key);
             if (options.Aliases.TryGetValue(name, out var aliases)) used.UnionWith(aliases.Where(checkpoint.Contains));
-            var problem = StoredWeights.Owner(modules, name) is { } stored && StoredWeights.TakesBlocks(checkpoint, key, options.Storage)
-                ? (read ? StoredWeights.Load(checkpoint, key, stored, options.Storage) : ShapeProblem(checkpoint, key, target))
-                : checkpoint.BlockTypeOf(key) is not null
-                    ? (read ? LoadExpanded(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target))
-                    : DTypeProblem(checkpoint, key, target)
-                        ?? (read ? LoadOne(checkpoint, key, target, ShardingOwner(modules, name)) : ShapeProblem(checkpoint, key, target));
-            if (problem is not null) mismatched.Add((key, problem));
+            string? problem = null;
+            Func<string?>? load = null;
+            if (StoredWeights.Owner(modules, name) is { } stored && StoredWeights.TakesBlocks(checkpoint, key, options.Storage))
+            {
+                if (read) load = () => StoredWeights.Load(checkpoint, key, stored, options.Storage);
+                else problem = ShapeProblem(checkpoint, key, target);
+            }
+            else if (checkpoint.BlockTypeOf(key) is not null)
+            {
+                if (read) load = () => LoadExpanded(checkpoint, key, target, ShardingOwner(modules, name));
+                else problem = ShapeProblem(checkpoint, key, target);
+            }
+            else
+            {
+                problem = DTypeProblem(checkpoint, key, target) ?? (read ? null : ShapeProblem(checkpoint, key, target));
+                var owner = ShardingOwner(modules, name);
+                if (problem is null && read) load = () => LoadOne(checkpoint, key, target, owner);
+            }
+            if (problem is not null) mismatched.Add((order, key, problem));
+            else if (load is not null) reads.Add((order, key, load));
         }
+        // In file order, not the module's: each read then continues where the last ended, and the file is read ahead
+        // of the loader as one stream (SafetensorsFile) instead of seeking to wherever the next parameter lives.
+        foreach (var (order, key, load) in reads.OrderBy(r => checkpoint.PathOf(r.Key), StringComparer.Ordinal).ThenBy(r => checkpoint.OffsetOf(r.Key)))
+        {
+            var problem = load();
+            if (problem is not null) mismatched.Add((order, key, problem));
+        }
+        mismatched.Sort((a, b) => a.Order.CompareTo(b.Order)); // reported in the module's order, as they were found before
 
         var unexpected = checkpoint.Keys.Where(k => k.StartsWith(options.KeyPrefix, StringComparison.Ordinal) && !used.Contains(k) && !options.IgnoreUnexpected(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         if (missing.Count + mismatched.Count + unexpected.Count > 0)
@@ -136,7 +158,7 @@ public static class CheckpointLoader
             }
         }
         var problem = ShapeProblem(checkpoint, key, target);
-        if (problem is null) checkpoint.ReadInto(key, target);
+        if (problem is null) checkpoint.ReadIntoOwned(key, target);
         return problem;
     }
 

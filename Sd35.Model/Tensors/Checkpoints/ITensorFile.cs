@@ -15,4 +15,6 @@ public interface ITensorFile : IDisposable
     Tensor Read(string key);
     /// <summary>Copies a dense tensor into <paramref name="target"/>, converting dtype and device; shapes already agree.</summary>
     void ReadInto(string key, Tensor target);
+    /// <summary><see cref="ReadInto"/> for a tensor that owns its storage (a parameter), which a file may re-seat on storage it reads straight into.</summary>
+    void ReadIntoOwned(string key, Tensor target) => ReadInto(key, target);
 }

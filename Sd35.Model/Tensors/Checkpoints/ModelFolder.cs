@@ -91,7 +91,9 @@ public sealed class ModelFolder
     /// </summary>
     public TModel Load<TModel>(Func<TModel> build, LoadOptions? options = null) where TModel : TorchSharp.torch.nn.Module
     {
-        var model = build();
+        // Every weight comes from the checkpoint, so the model is built without initialising any (WeightInit).
+        TModel model;
+        using (Sd35.Layers.WeightInit.ForLoading()) model = build();
         // A shape-only model (meta device) has no storage to load into: it is built from the config alone.
         if (model.parameters().Any(Sd35.Profiling.ShapeOnly.Is))
         {
