@@ -37,8 +37,11 @@ public static class PipelineFactory
     static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components, string runtime, out PipelineSetupReport report)
     {
         // 3. The launcher: started by mpirun with several processes, one rank per process and collectives over MPI
-        //    (a wrong process count fails here, on every process); otherwise every rank in this process.
-        var launcher = MpiRuntime.IsLaunched
+        //    (a wrong process count fails here, on every process); otherwise every rank in this process. A one-device
+        //    config under `mpirun -np 1` keeps the MPI launcher too: it sets the process's intra-op threads the way every
+        //    MPI run does, so its image is the in-process run's to the bit (MpiPerConfigTests on n150).
+        var launchedAs = MpiRuntime.LaunchedRank();
+        var launcher = launchedAs is { Size: > 1 } || (launchedAs is not null && settings.Parallel.DeviceCount == 1)
             ? new MpiLauncher(settings.Device, settings.Mesh, settings.Mpi with { Config = settings.Parallel })
             : MeshLaunchers.InProcess(settings.Device, settings.Mesh);
         // 4. Every checkpoint header against the model that will be built, on the meta device.
