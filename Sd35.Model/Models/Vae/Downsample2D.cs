@@ -11,7 +11,7 @@ namespace Sd35.Models.Vae;
 /// row at the bottom and one column at the right, then a 3×3 <c>conv</c> with stride 2 — the asymmetric pad is why
 /// the convolution itself pads nothing. Padding acts per channel, so it runs on the local channel shard.
 /// </summary>
-public sealed class Downsample2D : nn.Module<Tensor, Tensor>
+sealed class Downsample2D : nn.Module<Tensor, Tensor>
 {
     public readonly ChannelParallelConv2d conv;
 

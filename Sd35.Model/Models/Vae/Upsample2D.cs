@@ -11,7 +11,7 @@ namespace Sd35.Models.Vae;
 /// interpolation acts per channel, so it runs on the local channel shard. (diffusers upcasts bf16 to fp32 around the
 /// interpolation for old PyTorch kernels; copying values is exact in any dtype, so that is not reproduced.)
 /// </summary>
-public sealed class Upsample2D : nn.Module<Tensor, Tensor>
+sealed class Upsample2D : nn.Module<Tensor, Tensor>
 {
     public readonly ChannelParallelConv2d conv;
 

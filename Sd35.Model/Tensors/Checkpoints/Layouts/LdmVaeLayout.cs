@@ -9,7 +9,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// <c>mid.block_1/2</c> and <c>mid.attn_1</c> (with <c>norm, q, k, v, proj_out</c> as 1×1 convolutions); <c>nin_shortcut</c>
 /// is the resnet's 1×1 shortcut; <c>norm_out</c> the last group norm.
 /// </summary>
-public static partial class LdmVaeLayout
+static partial class LdmVaeLayout
 {
     static readonly (string Ldm, string Diffusers)[] Attention =
         [("norm", "group_norm"), ("q", "to_q"), ("k", "to_k"), ("v", "to_v"), ("proj_out", "to_out.0")];
