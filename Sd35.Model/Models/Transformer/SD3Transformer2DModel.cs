@@ -13,11 +13,10 @@ using Sd35.Layers;
 namespace Sd35.Models.Transformer;
 
 /// <summary>
-/// The SD3 / SD3.5 MMDiT (diffusers <c>SD3Transformer2DModel</c>): patchify the latent with a position table,
-/// build the conditioning vector from timestep and pooled text, project the prompt, run the joint blocks, then
-/// AdaLayerNormContinuous, a linear to patch pixels, and unpatchify. Module names equal the checkpoint keys.
-/// The same class is one rank of a mesh: given a <see cref="MeshRank"/> with sp and tp groups, it holds only its
-/// shards and exchanges activations only through those groups (see <see cref="JointTransformerBlock"/>).
+/// The SD3 / SD3.5 MMDiT (diffusers <c>SD3Transformer2DModel</c>), the velocity predictor of the denoising loop:
+/// patchify the latent with a position table, build the conditioning vector from timestep and pooled text, project
+/// the prompt, run the joint blocks, then AdaLayerNormContinuous, a linear to patch pixels, and unpatchify. Module
+/// names equal the checkpoint keys. Given a <see cref="MeshRank"/> it holds that rank's sp and tp shards.
 /// </summary>
 public sealed class SD3Transformer2DModel : nn.Module
 {
