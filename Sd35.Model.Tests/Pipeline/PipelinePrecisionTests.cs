@@ -55,14 +55,30 @@ public sealed class PipelinePrecisionTests(ITestOutputHelper output)
         storedBytes["vae"].Should().Be(fullBytes["vae"], "the VAE computes and stores in the compute dtype");
     }
 
+    /// <summary>The reference's tiny T5 loaded twice, with Q8_0 weights and with its fp32 ones, and its golden input ids.</summary>
+    sealed record TinyT5(T5EncoderModel Quantized, T5EncoderModel Full, Tensor Ids) : IDisposable
+    {
+        public static TinyT5 Load()
+        {
+            var folder = new ModelFolder(RepoPaths.Fixtures("reference", "text_encoder", "t5_tiny"));
+            var io = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"));
+            return new(T5EncoderModel.FromFolder(folder, storage: new WeightStorage { Quantize = GgmlType.Q8_0 }),
+                T5EncoderModel.FromFolder(folder), io.First(kv => kv.Value.dtype == ScalarType.Int64).Value);
+        }
+
+        public void Dispose()
+        {
+            Quantized.Dispose();
+            Full.Dispose();
+        }
+    }
+
     [Fact]
     public void T5_with_q8_0_weights_is_fp32_t5_on_the_reference_dequantized_weights()
     {
         using var scope = NewDisposeScope();
-        var folder = new ModelFolder(RepoPaths.Fixtures("reference", "text_encoder", "t5_tiny"));
-        var io = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"));
-        using var quantized = T5EncoderModel.FromFolder(folder, storage: new WeightStorage { Quantize = GgmlType.Q8_0 });
-        using var reference = T5EncoderModel.FromFolder(folder);
+        using var t5 = TinyT5.Load();
+        var (quantized, reference) = (t5.Quantized, t5.Full);
         var referenceLayers = reference.named_modules().Where(m => m.module is StoredWeightLinear).ToDictionary(m => m.name, m => (StoredWeightLinear)m.module);
         foreach (var (name, module) in quantized.named_modules().Where(m => m.module is StoredWeightLinear))
         {
@@ -70,8 +86,7 @@ public sealed class PipelinePrecisionTests(ITestOutputHelper output)
             var values = Sd35.Tests.Tensors.Quantization.ReferenceBlocks.Dequantize(GgmlType.Q8_0, layer.weight.contiguous().data<byte>().ToArray());
             using (no_grad()) referenceLayers[name].weight.copy_(tensor(values).reshape(layer.WeightShape));
         }
-        var ids = io.First(kv => kv.Value.dtype == ScalarType.Int64).Value;
-        AssertQuality.Fp32(reference.forward(ids), quantized.forward(ids), "T5 Q8_0 against fp32 T5 on the reference-dequantized weights");
+        AssertQuality.Fp32(reference.forward(t5.Ids), quantized.forward(t5.Ids), "T5 Q8_0 against fp32 T5 on the reference-dequantized weights");
     }
 
     // Measured 2026-12-06: PCC 0.9988728, max |error| 6.8e-2 × max |reference| (the tiny random T5 amplifies weight
@@ -81,12 +96,9 @@ public sealed class PipelinePrecisionTests(ITestOutputHelper output)
     public void T5_with_q8_0_weights_against_fp32_is_gated()
     {
         using var scope = NewDisposeScope();
-        var folder = new ModelFolder(RepoPaths.Fixtures("reference", "text_encoder", "t5_tiny"));
-        var io = Golden.ReadAll(Path.Combine(folder.Directory, "io.safetensors"));
-        using var quantized = T5EncoderModel.FromFolder(folder, storage: new WeightStorage { Quantize = GgmlType.Q8_0 });
-        using var full = T5EncoderModel.FromFolder(folder);
+        using var t5 = TinyT5.Load();
+        var (quantized, full, ids) = (t5.Quantized, t5.Full, t5.Ids);
         quantized.modules().OfType<StoredWeightLinear>().Should().OnlyContain(l => l.WeightStorage == GgmlType.Q8_0, "every T5 linear has rows of whole blocks");
-        var ids = io.First(kv => kv.Value.dtype == ScalarType.Int64).Value;
         var report = Quality.Compare(full.forward(ids), quantized.forward(ids));
         output.WriteLine($"T5 Q8_0 against fp32: {report}");
         Quality.AssertClose(full.forward(ids), quantized.forward(ids), 0.998, 0.1, "T5 Q8_0 against fp32");

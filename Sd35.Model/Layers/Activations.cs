@@ -6,7 +6,7 @@ namespace Sd35.Layers;
 /// The activation functions that transformers configs name (<c>hidden_act</c>, <c>dense_act_fn</c>), looked up by
 /// that name so a config picks its function exactly as transformers' <c>ACT2FN</c> does.
 /// </summary>
-public static class Activations
+static class Activations
 {
     /// <summary>The names <see cref="FromName"/> knows, for config validation.</summary>
     public static string?[] Names { get; } = ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu"];

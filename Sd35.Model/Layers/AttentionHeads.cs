@@ -8,7 +8,7 @@ namespace Sd35.Layers;
 /// dimension, as in every transformers / diffusers attention, so a column-parallel shard of a projection is
 /// exactly a contiguous run of whole heads.
 /// </summary>
-public static class AttentionHeads
+static class AttentionHeads
 {
     public static Tensor Split(Tensor x, long heads)
     {

@@ -10,7 +10,7 @@ namespace Sd35.Layers;
 /// fill the table with random numbers first: that took 5.6 s for T5-XXL's 32128 × 4096 table, even on the
 /// meta device, and every weight is overwritten by the checkpoint anyway. Replicated under tensor parallelism.
 /// </summary>
-public sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
+sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
 

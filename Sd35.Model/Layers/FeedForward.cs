@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Sd35.Layers;
 
 /// <summary>The up-projection and tanh-approximated GELU of diffusers' <c>GELU</c> activation module (<c>net.0</c>).</summary>
-public sealed class GeluProjection : nn.Module<Tensor, Tensor>
+sealed class GeluProjection : nn.Module<Tensor, Tensor>
 {
     public ColumnParallelLinear proj;
 

@@ -13,7 +13,7 @@ namespace Sd35.Layers;
 /// convolution, the norms, SDPA or index_select: there the result is an empty tensor of the right shape and dtype,
 /// so the whole sharded pipeline can be walked at full size in seconds without weights.
 /// </summary>
-public static class Kernels
+static class Kernels
 {
     /// <summary>x·Wᵀ + b, as <c>F.linear</c>: 2·rows·in·out FLOPs.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)

@@ -82,6 +82,6 @@ public abstract class StoredWeightLinear : nn.Module<Tensor, Tensor>, IStoredWei
     protected static bool WholeBlocks(GgmlType type, long rowLength) => rowLength % GgmlBlocks.Of(type).Elements == 0;
 
     /// <summary>A cut of the input features (dimension 1) in elements, restated in block bytes.</summary>
-    protected static Parallel.ShardLayout InBlockBytes(Parallel.ShardLayout layout, GgmlType type) =>
+    private protected static Parallel.ShardLayout InBlockBytes(Parallel.ShardLayout layout, GgmlType type) =>
         layout with { PaddedSize = layout.PaddedSize == 0 ? 0 : GgmlBlocks.BytesOf(type, layout.PaddedSize) };
 }

@@ -7,7 +7,7 @@ namespace Sd35.Layers;
 /// layers must free each intermediate as soon as the next one exists; a dispose scope around the chain would keep
 /// them all alive until its end.
 /// </summary>
-public static class TensorOwnership
+static class TensorOwnership
 {
     /// <summary>Applies <paramref name="step"/> to a tensor the caller owns, then frees that tensor (unless the step returned it).</summary>
     public static Tensor Then(this Tensor owned, Func<Tensor, Tensor> step)

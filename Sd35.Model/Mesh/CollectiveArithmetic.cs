@@ -7,7 +7,7 @@ namespace Sd35.Mesh;
 /// order (16-bit floats accumulated in fp32 and rounded once), AllReduce splits the flattened tensor into the same
 /// pieces, and dimensions and byte counts are read the same way.
 /// </summary>
-public static class CollectiveArithmetic
+static class CollectiveArithmetic
 {
     /// <summary>
     /// The sum of <paramref name="parts"/>, added in the given (rank) order after <paramref name="onDevice"/> moves

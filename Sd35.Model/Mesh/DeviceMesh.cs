@@ -13,10 +13,9 @@ public sealed record LogicalDevice(DeviceId Id, Device Device)
 }
 
 /// <summary>
-/// A rows × cols grid of logical devices, each bound to a TorchSharp device. Submeshes keep their devices'
-/// ids, so a process group built on a submesh (one CFG branch, or the encoders' reshaped 1×4) connects the same
-/// rank threads as the parent. The mesh is only topology: it knows who is next to whom, not how bytes move;
-/// an <see cref="ICommunicator"/> turns its lines into process groups.
+/// A rows × cols grid of logical devices, each bound to a TorchSharp device: who is next to whom, not how bytes move
+/// (an <see cref="ICommunicator"/> turns its lines into process groups). Submeshes keep their devices' ids, so a group
+/// built on a submesh (one CFG branch, the encoders' reshaped 1×4) connects the same ranks as the parent.
 /// </summary>
 public sealed class DeviceMesh
 {

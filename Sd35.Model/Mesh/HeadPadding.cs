@@ -5,7 +5,7 @@ namespace Sd35.Mesh;
 /// padded with zero heads up to the next multiple (38 heads on tp = 4 → 40, ten per rank). The parallel config's
 /// checks and the attention layers' shapes both read it here.
 /// </summary>
-public static class HeadPadding
+static class HeadPadding
 {
     /// <summary>ceil(heads / tp) · tp.</summary>
     public static int Padded(int heads, int tp) => (heads + tp - 1) / tp * tp;

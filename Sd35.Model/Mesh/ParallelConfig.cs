@@ -8,9 +8,8 @@ public readonly record struct ParallelFactor(int Factor, int Axis)
 }
 
 /// <summary>
-/// The reference's parallel tuple <c>((cfg_factor, cfg_axis), (sp_factor, sp_axis), (tp_factor, tp_axis))</c> on a
-/// mesh. CFG splits the mesh along its axis into one submesh per guidance branch (0: uncond, 1: cond); inside a
-/// submesh sp shards the image tokens (ring attention) and tp shards heads and hidden features. The constructor
+/// How a run splits over its mesh: the reference's tuple <c>((cfg_factor, cfg_axis), (sp_factor, sp_axis),
+/// (tp_factor, tp_axis))</c> (cfg submesh 0 runs the unconditional branch, 1 the conditional). The constructor
 /// checks everything that depends only on the mesh; <see cref="ValidateFor"/> adds the model-dependent checks.
 /// </summary>
 public sealed record ParallelConfig

@@ -9,7 +9,7 @@ namespace Sd35.Mesh;
 /// shares submesh 0 with the encoders. A rank reads these as its <see cref="MeshGroups.TextEncoders"/> and
 /// <see cref="MeshGroups.Vae"/> groups.
 /// </summary>
-public static class StagePlacement
+static class StagePlacement
 {
     const int MaxTensorParallel = 4;
 

@@ -12,7 +12,7 @@ namespace Sd35.Numerics;
 /// step, and bf16 3×3 convolutions in the VAE (<c>ChannelParallelConv2d.NeedsFloat32Workaround</c>). The decoded
 /// image is converted to float32 once, at the end.
 /// </summary>
-public static class ModelDTypes
+static class ModelDTypes
 {
     /// <summary>
     /// Accepts float32 and bfloat16. float16 is refused: the reference (transformers) needs extra measures for it

@@ -7,12 +7,9 @@ using Sd35.Profiling;
 namespace Sd35.Pipeline;
 
 /// <summary>
-/// The denoising loop of diffusers' <c>StableDiffusion3Pipeline.__call__</c>, as one device's program, with
-/// xDiT's two changes for classifier-free guidance on a mesh: each device runs only its branch
-/// (<see cref="GuidanceBranch"/>), and the branches' predictions are gathered over the cfg group before the
-/// guidance arithmetic. With a cfg group of one the gather is the identity and the device runs both branches as a
-/// batch of two — which is exactly diffusers' loop. Every device then computes the same guided velocity and the
-/// same Euler step, so the next step's latents are laid out on every submesh again without a trip through a host.
+/// The denoising loop of diffusers' <c>StableDiffusion3Pipeline.__call__</c> as one device's part of it: the device
+/// runs its guidance branch (<see cref="GuidanceBranch"/>; both, as a batch of two, on a cfg group of one) and
+/// gathers the branches' predictions over the cfg group before <see cref="Guidance"/>.
 /// </summary>
 static class DenoisingLoop
 {

@@ -8,7 +8,7 @@ namespace Sd35.Pipeline;
 /// A cheap all-finite check (one reduction) at the points where NaN or infinity would otherwise flow silently into
 /// an all-black PNG: the latents after every denoising step and the decoded image before it is returned.
 /// </summary>
-public static class FiniteCheck
+static class FiniteCheck
 {
     public static readonly string Denoising = GenerationStage.Denoising.Label();
     public static readonly string VaeDecoding = GenerationStage.VaeDecoding.Label();
@@ -34,7 +34,7 @@ public static class FiniteCheck
 }
 
 /// <summary>What a finite check found: NaN and infinite values among <see cref="Total"/>.</summary>
-public readonly record struct NonFiniteCounts(long NaN, long Infinite, long Total)
+readonly record struct NonFiniteCounts(long NaN, long Infinite, long Total)
 {
     /// <summary>As three int64 values (NaN, infinite, total; all 0: finite), to hand a verdict to other devices.</summary>
     public static long[] Encode(NonFiniteCounts? counts) => counts is { } c ? [c.NaN, c.Infinite, c.Total] : [0, 0, 0];

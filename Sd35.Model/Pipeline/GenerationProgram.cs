@@ -47,16 +47,12 @@ sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observ
 }
 
 /// <summary>
-/// One device's program for a whole generation — encode → denoise → decode — the same on every device of every
-/// mesh (one device is the 1×1 mesh). The text encoders run tensor parallel on the devices
-/// <see cref="StagePlacement"/> assigns and the prompt goes from the lead device to all; every device loads its
-/// shards of the transformer and runs <see cref="DenoisingLoop"/>; the VAE decodes on its devices and the image goes
-/// from the first of them to all, so the image is on every device — in particular on the lead, whose process is
-/// the one that writes it. Only the lead device reports steps and stage boundaries (the VAE's first
-/// device reports the decoding times); every device reports its latents after each step to <c>OnDeviceStep</c> when set. Models come from <paramref name="models"/>, which releases each stage's before
-/// the next loads its own, or keeps them for the next generation. With a cancellable <paramref name="cancellation"/>,
+/// What one device runs for a generation (encode → denoise → decode), the same program on every device. Only the lead
+/// device reports steps and stage boundaries (the VAE's first device reports the decoding times); every device hands
+/// its latents after each step to <c>OnDeviceStep</c> when set. With a cancellable <paramref name="cancellation"/>,
 /// every device asks the lead after each step whether to stop, so all stop at the same step boundary.
 /// </summary>
+/// <param name="models">releases each stage's models before the next loads its own, or keeps them for the next generation</param>
 /// <param name="noise">the random draws; every device opens its own sequence (drawing from the request's seed gives every
 /// device, and every process of a multi-process run, the same tensors)</param>
 /// <param name="scheduler">set up for the steps that run (image to image starts part-way, see <see cref="FlowMatchEulerScheduler.StartAt"/>)</param>

@@ -25,11 +25,11 @@ public abstract class NoiseSource
     public static NoiseSource GivenLatents(Tensor latents) => new RecordedNoise([latents], checkShapes: false);
 
     /// <summary>A fresh sequence of draws, starting with the first.</summary>
-    public abstract INoiseDraws Open();
+    internal abstract INoiseDraws Open();
 
     sealed class SeededNoise(long seed) : NoiseSource
     {
-        public override INoiseDraws Open() => new Draws(new Generator((ulong)seed));
+        internal override INoiseDraws Open() => new Draws(new Generator((ulong)seed));
 
         sealed class Draws(Generator generator) : INoiseDraws
         {
@@ -42,7 +42,7 @@ public abstract class NoiseSource
 
     sealed class RecordedNoise(IReadOnlyList<Tensor> draws, bool checkShapes) : NoiseSource
     {
-        public override INoiseDraws Open() => new Draws(draws, checkShapes);
+        internal override INoiseDraws Open() => new Draws(draws, checkShapes);
 
         sealed class Draws(IReadOnlyList<Tensor> draws, bool checkShapes) : INoiseDraws
         {
@@ -65,7 +65,7 @@ public abstract class NoiseSource
 }
 
 /// <summary>One device's sequence of draws (see <see cref="NoiseSource"/>).</summary>
-public interface INoiseDraws : IDisposable
+interface INoiseDraws : IDisposable
 {
     /// <summary>The next standard normal draw, on the CPU, owned by the caller. <paramref name="origin"/> names it in errors.</summary>
     Tensor Next(long[] shape, ScalarType dtype, string origin);

@@ -15,7 +15,7 @@ namespace Sd35.Pipeline;
 /// and gets its models (sharded over its <c>tp</c> when the group is larger than one) from the pipeline's store, which
 /// loads them for the stage and releases them after it, or keeps them between generations (<see cref="ModelResidency"/>).
 /// </summary>
-public static class PipelineStages
+static class PipelineStages
 {
     /// <summary>Tokenizes and encodes the prompt (and the negative prompt under guidance) with CLIP-L, CLIP-G and T5.</summary>
     public static EncodedPrompt Encode(PipelineComponents components, ScalarType dtype, GenerationRequest request, MeshRank stage, StageTimings? timings) =>

@@ -16,18 +16,12 @@ public sealed record GenerationResult(Tensor Image, StageTimings Timings, bool I
 }
 
 /// <summary>
-/// Text to image with SD3 / SD3.5, as diffusers' <c>StableDiffusion3Pipeline</c>: encode the prompt (and the
-/// negative prompt under guidance), draw the initial latents from the seed exactly as the reference does
-/// (<c>torch.randn</c> on CPU with a seeded generator), run the flow-matching Euler loop with classifier-free and
-/// optional skip-layer guidance, un-scale the latents and decode them. With an image in the request it is
-/// <c>StableDiffusion3Img2ImgPipeline</c> (the image encoded by the VAE and noised to the first step run), with a
-/// mask too <c>StableDiffusion3InpaintPipeline</c> (see <see cref="LatentStart"/>).
-/// The stages run one after another: encoders → transformer → VAE. By default each releases its models before the
-/// next loads its own, which keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB; with
-/// <see cref="ModelResidency.Resident"/> every device keeps its models from the first generation until the pipeline
-/// is disposed, and generations run one at a time (they share those models).
-/// Every device of the configured mesh runs the same program (<see cref="GenerationProgram"/>), started through
-/// the options' <see cref="IMeshLauncher"/>; one device is the 1×1 mesh, run inline on the calling thread.
+/// The library's entry point: images from a <see cref="GenerationRequest"/>, as diffusers'
+/// <c>StableDiffusion3Pipeline</c> (text to image, initial latents drawn from the seed as <c>torch.randn</c> on the CPU
+/// draws them), <c>StableDiffusion3Img2ImgPipeline</c> with an image and <c>StableDiffusion3InpaintPipeline</c> with a
+/// mask too (see <see cref="LatentStart"/>), on one device or any mesh. By default each stage releases its models before
+/// the next loads its own, which keeps real SD3.5 Large (≈16 GB of transformer in bf16) within 24 GB; with
+/// <see cref="ModelResidency.Resident"/> the models stay until the pipeline is disposed and generations take turns.
 /// </summary>
 public sealed class StableDiffusion3Pipeline : IDisposable
 {

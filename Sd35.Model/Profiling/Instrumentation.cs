@@ -48,7 +48,7 @@ public interface IInstrumentationSink
 /// every message through host memory) places each one once instead of allocating it on every call: the step trace keeps
 /// one set per captured step program, placed during the capture and reused by every later step of that kind.
 /// </summary>
-public interface IReceiveBufferSource
+interface IReceiveBufferSource
 {
     /// <summary>
     /// A CPU tensor of exactly <paramref name="shape"/> and <paramref name="dtype"/> for the next part received by the

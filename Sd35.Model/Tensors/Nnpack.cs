@@ -11,7 +11,7 @@ namespace Sd35.Tensors;
 /// libtorch's other CPU path, as it does anyway where NNPACK is unavailable. TorchSharp does not expose the switch,
 /// so it is called through libtorch's exported C++ symbols.
 /// </summary>
-public static class Nnpack
+static class Nnpack
 {
     const string GlobalContext = "_ZN2at13globalContextEv";                     // at::globalContext()
     const string SetUserEnabled = "_ZN2at7Context20setUserEnabledNNPACKEb";      // at::Context::setUserEnabledNNPACK(bool)

@@ -6,7 +6,7 @@ namespace Sd35.Tokenizers;
 /// cleaned up and BPE-encoded. This is what makes SD3's CLIP-G tokenizer, whose pad token '!' is an added
 /// token, encode every literal '!' as id 0. Where two added tokens match at one position the longer wins.
 /// </summary>
-public sealed class AddedTokenSplitter
+sealed class AddedTokenSplitter
 {
     readonly KeyValuePair<string, int>[] _tokensLongestFirst;
 

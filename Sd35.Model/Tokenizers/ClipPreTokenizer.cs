@@ -12,7 +12,7 @@ namespace Sd35.Tokenizers;
 /// punctuation; Python's regex module matches code points. Whitespace separates pieces and is dropped.
 /// Checked against Python's regex module for every assigned code point.
 /// </summary>
-public sealed class ClipPreTokenizer : PreTokenizer
+sealed class ClipPreTokenizer : PreTokenizer
 {
     static readonly string[] SpecialPieces = ["<|startoftext|>", "<|endoftext|>"];
     static readonly string[] Contractions = ["s", "t", "re", "ve", "m", "ll", "d"];

@@ -8,7 +8,7 @@ namespace Sd35.Tokenizers;
 /// <c>fix_text</c>, whitespace runs collapsed to one space, outer spaces stripped, then Python's
 /// <c>str.lower()</c>.
 /// </summary>
-public sealed partial class ClipTextNormalizer : Normalizer
+sealed partial class ClipTextNormalizer : Normalizer
 {
     public static ClipTextNormalizer Instance { get; } = new();
 

@@ -13,7 +13,7 @@ namespace Sd35.Tokenizers;
 /// with the wrong code page ("cafÃ©" for "café"). Ordinary prompts never trigger it, but odd mixes of symbols and
 /// accented capitals can (ftfy reads "ﬁÉ" as Mac-Roman mojibake for "ރ"); there this port keeps the text.
 /// </summary>
-public static partial class FtfyTextFixer
+static partial class FtfyTextFixer
 {
     public static string FixText(string text)
     {

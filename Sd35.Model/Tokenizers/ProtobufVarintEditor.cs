@@ -5,7 +5,7 @@ namespace Sd35.Tokenizers;
 /// descends into the length-delimited fields named by the path, and re-encodes the lengths it changed. Enough
 /// to patch a SentencePiece model in memory without a protobuf package.
 /// </summary>
-public static class ProtobufVarintEditor
+static class ProtobufVarintEditor
 {
     const int WireVarint = 0, WireFixed64 = 1, WireLengthDelimited = 2, WireFixed32 = 5;
 

@@ -9,7 +9,7 @@ namespace Sd35.Tokenizers;
 /// U+0130 'İ' becomes "i̇" (i + U+0307 combining dot), and a capital sigma becomes final 'ς' at the end of a
 /// word (the Final_Sigma condition). Everything else is the simple per-character mapping in both runtimes.
 /// </summary>
-public static class PythonLowerCase
+static class PythonLowerCase
 {
     const int CapitalSigma = 0x03A3;
     const int CapitalIWithDot = 0x0130;

@@ -17,7 +17,7 @@ namespace Sd35.Layers.Attention;
 /// on every rank. The image split may be uneven: a rank passes on whatever block it holds.
 /// </para>
 /// </summary>
-public static class RingJointAttention
+static class RingJointAttention
 {
     /// <summary>
     /// Default bound on the score elements held at once (128 MB in fp32): a full 4096 × 4096 score matrix over

@@ -7,7 +7,7 @@ namespace Sd35.Layers.Embeddings;
 /// SD3's conditioning vector: an MLP of the 256-channel sinusoidal timestep projection plus an MLP of the
 /// pooled text embedding (diffusers <c>CombinedTimestepTextProjEmbeddings</c>). Small, so every rank holds it whole.
 /// </summary>
-public sealed class CombinedTimestepTextProjEmbeddings : nn.Module
+sealed class CombinedTimestepTextProjEmbeddings : nn.Module
 {
     public const int TimestepChannels = 256;
     public MlpEmbedding timestep_embedder;

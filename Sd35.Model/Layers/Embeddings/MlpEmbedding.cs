@@ -8,7 +8,7 @@ namespace Sd35.Layers.Embeddings;
 /// linear_1 → SiLU → linear_2: diffusers' <c>TimestepEmbedding</c> and <c>PixArtAlphaTextProjection</c>
 /// (act "silu") share this shape and these checkpoint names.
 /// </summary>
-public sealed class MlpEmbedding : nn.Module<Tensor, Tensor>
+sealed class MlpEmbedding : nn.Module<Tensor, Tensor>
 {
     public Linear linear_1;
     public Linear linear_2;

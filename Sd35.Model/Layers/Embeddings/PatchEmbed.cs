@@ -12,7 +12,7 @@ namespace Sd35.Layers.Embeddings;
 /// each flattened (channel, row, column) patch so that a rank can project only its own tokens. The weight keeps
 /// the checkpoint's convolution shape [D, C, p, p], with output channels split across tp.
 /// </summary>
-public sealed class PatchProjection : nn.Module, IShardedParameters
+sealed class PatchProjection : nn.Module, IShardedParameters
 {
     readonly ShardLayout _layout;
     public Parameter weight;
@@ -41,7 +41,7 @@ public sealed class PatchProjection : nn.Module, IShardedParameters
 /// tensor-parallel slice of the features: the latent arrives replicated and each rank cuts out its own patches
 /// (a local slice, not communication), so the output is already laid out as [B, N/sp, D/tp].
 /// </summary>
-public sealed class PatchEmbed : nn.Module, IShardedParameters
+sealed class PatchEmbed : nn.Module, IShardedParameters
 {
     readonly long _patch;
     readonly long _maxSize;

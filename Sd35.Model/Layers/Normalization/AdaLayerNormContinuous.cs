@@ -10,7 +10,7 @@ namespace Sd35.Layers.Normalization;
 /// (scale, shift) — in that order — from a linear of silu(conditioning). Used for the last block's prompt stream
 /// (tp-sharded, like <see cref="AdaLayerNormZero"/>) and for the model's output norm (on one full replica).
 /// </summary>
-public sealed class AdaLayerNormContinuous : nn.Module
+sealed class AdaLayerNormContinuous : nn.Module
 {
     readonly IProcessGroup _tp;
     readonly long _dim;

@@ -9,7 +9,7 @@ namespace Sd35.Layers.Normalization;
 /// combined with two small AllReduces (mean first, then the centred sum of squares, which keeps the variance as
 /// accurate as a single-device LayerNorm). On a group of one it is <c>F.layer_norm</c>.
 /// </summary>
-public static class DistributedLayerNorm
+static class DistributedLayerNorm
 {
     public static Tensor Apply(Tensor x, IProcessGroup tp, long fullDim, double eps)
     {

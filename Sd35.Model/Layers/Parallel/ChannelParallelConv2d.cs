@@ -13,7 +13,7 @@ namespace Sd35.Layers.Parallel;
 /// tp ways) or, for a layer too narrow to split (the decoder's 3-channel <c>conv_out</c>), the whole output.
 /// With a group of one it is an ordinary <c>nn.Conv2d</c>; parameter names are <c>weight</c> and <c>bias</c>.
 /// </summary>
-public sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParameters
+sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParameters
 {
     readonly IProcessGroup _tp;
     readonly bool _inputSharded;

@@ -13,7 +13,7 @@ namespace Sd35.Layers.Parallel;
 /// not an approximation). A split group would need its statistics all-reduced; that layout is refused instead.
 /// With a group of one it is an ordinary <c>nn.GroupNorm</c>; parameter names are <c>weight</c> and <c>bias</c>.
 /// </summary>
-public sealed class ChannelParallelGroupNorm : nn.Module<Tensor, Tensor>, IShardedParameters
+sealed class ChannelParallelGroupNorm : nn.Module<Tensor, Tensor>, IShardedParameters
 {
     readonly ShardLayout _layout;
     readonly long _localGroups;

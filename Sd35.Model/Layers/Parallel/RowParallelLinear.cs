@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Sd35.Layers.Parallel;
 
 /// <summary>How a row-parallel layer turns its partial sums into an output.</summary>
-public enum RowReduction
+enum RowReduction
 {
     /// <summary>Every rank gets the full output (AllReduce).</summary>
     AllReduce,
@@ -22,7 +22,7 @@ public enum RowReduction
 /// with the named collective. The bias is added once, after the reduction. On one device it is an ordinary
 /// <c>nn.Linear</c>; parameter names are <c>weight</c> and <c>bias</c>, as in the checkpoint.
 /// </summary>
-public sealed class RowParallelLinear : StoredWeightLinear, IShardedParameters
+sealed class RowParallelLinear : StoredWeightLinear, IShardedParameters
 {
     readonly IProcessGroup _tp;
     readonly ShardLayout _inLayout;

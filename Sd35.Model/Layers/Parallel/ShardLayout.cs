@@ -9,7 +9,7 @@ namespace Sd35.Layers.Parallel;
 /// slice of every chunk, kept in chunk order. The second form lets each rank split its local output into
 /// chunks and find exactly its slice of each one, with no communication.
 /// </summary>
-public sealed record ShardLayout(long Dim, int Rank, int Size, long PaddedSize = 0, int Chunks = 1)
+sealed record ShardLayout(long Dim, int Rank, int Size, long PaddedSize = 0, int Chunks = 1)
 {
     public long LocalSize(long fullSize) => (PaddedSize > 0 ? PaddedSize : fullSize) / Size;
 

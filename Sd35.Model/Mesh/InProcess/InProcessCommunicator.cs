@@ -8,7 +8,7 @@ namespace Sd35.Mesh.InProcess;
 /// released with <see cref="CollectiveAbortedException"/> instead of hanging. It lives as long as its session: the
 /// groups stay the same objects from run to run, and <see cref="BeginRun"/> clears what a run (a failed one too) left.
 /// </summary>
-public sealed class InProcessCommunicator : ICommunicator
+sealed class InProcessCommunicator : ICommunicator
 {
     readonly DeviceMesh _mesh;
     readonly ConcurrentDictionary<string, Rendezvous> _rendezvous = new();

@@ -10,7 +10,7 @@ namespace Sd35.Mesh.Mpi;
 /// <c>MPI_Comm_create_group</c>, which only its members call. All of them hang off a private duplicate of
 /// MPI_COMM_WORLD, so nothing else in the process can match our messages.
 /// </summary>
-public sealed class MpiCommunicator : ICommunicator
+sealed class MpiCommunicator : ICommunicator
 {
     readonly DeviceMesh _mesh;
     readonly int _world;

@@ -11,7 +11,7 @@ namespace Sd35.Models.Clip;
 /// tensor parallelism each rank attends with its own heads and one AllReduce completes the output; on one
 /// device they are plain linears. Scores are scaled by 1/√head_dim, which is SDPA's default scale.
 /// </summary>
-public sealed class ClipAttention : nn.Module<Tensor, Tensor>
+sealed class ClipAttention : nn.Module<Tensor, Tensor>
 {
     readonly int _localHeads;
     public readonly ColumnParallelLinear q_proj;

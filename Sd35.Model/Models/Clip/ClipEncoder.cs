@@ -10,7 +10,7 @@ namespace Sd35.Models.Clip;
 /// <c>output_hidden_states=True</c>: [0] is the input (the embeddings), [i] the output of layer i. SD3 reads the
 /// penultimate one, so all of them are kept (a few hundred KiB per prompt even for CLIP-G).
 /// </summary>
-public sealed class ClipEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
+sealed class ClipEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
 {
     public readonly ModuleList<ClipEncoderLayer> layers;
 

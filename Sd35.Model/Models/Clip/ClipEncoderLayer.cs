@@ -7,7 +7,7 @@ using Sd35.Layers;
 namespace Sd35.Models.Clip;
 
 /// <summary>Pre-LayerNorm transformer layer: x + attn(LN1(x)), then x + MLP(LN2(x)).</summary>
-public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
+sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
 {
     public readonly ClipAttention self_attn;
     public readonly LayerNorm layer_norm1;

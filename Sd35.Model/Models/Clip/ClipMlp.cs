@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Sd35.Models.Clip;
 
 /// <summary>fc1 → activation (<c>hidden_act</c>) → fc2; fc1 column-parallel, fc2 row-parallel.</summary>
-public sealed class ClipMlp : nn.Module<Tensor, Tensor>
+sealed class ClipMlp : nn.Module<Tensor, Tensor>
 {
     readonly Func<Tensor, Tensor> _activation;
     public readonly ColumnParallelLinear fc1;

@@ -8,7 +8,7 @@ namespace Sd35.Models.Clip;
 /// Token embedding plus learned absolute position embedding (positions 0…L−1). Replicated on every
 /// tensor-parallel rank: the lookups are cheap and every rank needs the full hidden state.
 /// </summary>
-public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
+sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
 {
     public readonly EmbeddingTable token_embedding;
     public readonly EmbeddingTable position_embedding;

@@ -17,7 +17,7 @@ namespace Sd35.Models.Clip;
 /// </summary>
 public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
 {
-    public readonly ClipTextTransformer text_model;
+    internal readonly ClipTextTransformer text_model;
     public readonly Linear text_projection;
 
     public ClipTextConfig Config { get; }

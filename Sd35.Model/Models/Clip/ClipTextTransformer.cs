@@ -7,11 +7,11 @@ using Sd35.Layers;
 namespace Sd35.Models.Clip;
 
 /// <summary>transformers' <c>CLIPTextTransformer</c> (the <c>text_model</c> of the checkpoint): embeddings, causal encoder, final LayerNorm, EOS pooling.</summary>
-public sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
+sealed class ClipTextTransformer : nn.Module<Tensor, ClipTextOutput>
 {
     readonly int _eosTokenId;
-    public readonly ClipTextEmbeddings embeddings;
-    public readonly ClipEncoder encoder;
+    internal readonly ClipTextEmbeddings embeddings;
+    internal readonly ClipEncoder encoder;
     public readonly LayerNorm final_layer_norm;
 
     public ClipTextTransformer(ClipTextConfig config, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(ClipTextTransformer))

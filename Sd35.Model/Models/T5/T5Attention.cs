@@ -13,7 +13,7 @@ namespace Sd35.Models.T5;
 /// float32 and is cast back, as in transformers. q/k/v are column-parallel and o row-parallel, so each rank
 /// attends with its own heads; only the first layer owns the relative position table.
 /// </summary>
-public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
+sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
 {
     readonly int _localHeads;
     public readonly ColumnParallelLinear q;

@@ -9,7 +9,7 @@ namespace Sd35.Models.T5;
 /// <c>layer.0</c> / <c>layer.1</c> as in the checkpoint. transformers clamps activations here only in float16,
 /// which these models refuse, so there is no clamp.
 /// </summary>
-public sealed class T5Block : nn.Module<Tensor, Tensor, Tensor>
+sealed class T5Block : nn.Module<Tensor, Tensor, Tensor>
 {
     public readonly TorchSharp.Modules.ModuleList<nn.Module> layer;
 

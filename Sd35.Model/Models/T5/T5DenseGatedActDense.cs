@@ -13,7 +13,7 @@ namespace Sd35.Models.T5;
 /// All three are in the model dtype. transformers keeps <c>wo</c> in float32 only when loading in float16
 /// (<c>_keep_in_fp32_modules</c>); in bfloat16, whose range is float32's, it is bf16 like the rest, as here.
 /// </summary>
-public sealed class T5DenseGatedActDense : nn.Module<Tensor, Tensor>
+sealed class T5DenseGatedActDense : nn.Module<Tensor, Tensor>
 {
     readonly Func<Tensor, Tensor> _activation;
     public readonly ColumnParallelLinear wi_0;

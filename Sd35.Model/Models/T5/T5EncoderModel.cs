@@ -15,8 +15,8 @@ namespace Sd35.Models.T5;
 /// </summary>
 public sealed class T5EncoderModel : nn.Module<Tensor, Tensor>
 {
-    public readonly EmbeddingTable shared;
-    public readonly T5Stack encoder;
+    internal readonly EmbeddingTable shared;
+    internal readonly T5Stack encoder;
 
     public T5Config Config { get; }
     public ScalarType DType { get; }

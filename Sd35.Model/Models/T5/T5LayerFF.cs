@@ -7,7 +7,7 @@ using Sd35.Layers;
 namespace Sd35.Models.T5;
 
 /// <summary>Sub-layer 1 of a T5 block: x + DenseReluDense(layer_norm(x)) (the name is transformers', whatever the activation).</summary>
-public sealed class T5LayerFF : nn.Module<Tensor, Tensor>
+sealed class T5LayerFF : nn.Module<Tensor, Tensor>
 {
     public readonly T5DenseGatedActDense DenseReluDense;
     public readonly RmsNorm layer_norm;

@@ -7,7 +7,7 @@ using Sd35.Layers;
 namespace Sd35.Models.T5;
 
 /// <summary>Sub-layer 0 of a T5 block: x + SelfAttention(layer_norm(x)).</summary>
-public sealed class T5LayerSelfAttention : nn.Module<Tensor, Tensor, Tensor>
+sealed class T5LayerSelfAttention : nn.Module<Tensor, Tensor, Tensor>
 {
     public readonly T5Attention SelfAttention;
     public readonly RmsNorm layer_norm;

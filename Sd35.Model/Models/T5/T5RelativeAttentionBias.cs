@@ -13,7 +13,7 @@ namespace Sd35.Models.T5;
 /// of position embeddings. The checkpoint stores it as an embedding <c>relative_attention_bias.weight</c>
 /// [num_buckets, num_heads]; under tensor parallelism each rank keeps the columns of its own heads.
 /// </summary>
-public sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
+sealed class T5RelativeAttentionBias : nn.Module, IShardedParameters
 {
     readonly ShardLayout _heads;
     readonly int _numBuckets;

@@ -8,7 +8,7 @@ namespace Sd35.Models.T5;
 /// half, offsets below half the buckets get one bucket each; larger offsets share logarithmically wider
 /// buckets up to <c>max_distance</c>, and everything beyond falls into the last bucket.
 /// </summary>
-public static class T5RelativePositionBuckets
+static class T5RelativePositionBuckets
 {
     /// <param name="relativePosition">key position − query position, int64.</param>
     public static Tensor Compute(Tensor relativePosition, bool bidirectional, int numBuckets, int maxDistance)

@@ -11,7 +11,7 @@ namespace Sd35.Models.T5;
 /// computed once from block 0's table and added in every block, as in T5. The token embedding lives in the
 /// parent (<c>shared</c>), so this module takes embeddings, not ids.
 /// </summary>
-public sealed class T5Stack : nn.Module<Tensor, Tensor>
+sealed class T5Stack : nn.Module<Tensor, Tensor>
 {
     public readonly ModuleList<T5Block> block;
     public readonly RmsNorm final_layer_norm;

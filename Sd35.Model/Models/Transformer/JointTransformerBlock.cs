@@ -54,7 +54,7 @@ public sealed class JointTransformerBlock : nn.Module
     /// The block's AdaLN modulation vectors for conditioning vectors <paramref name="temb"/> [R, D] (any number of rows:
     /// one forward's batch, or every step of a schedule at once): they do not depend on the latents.
     /// </summary>
-    public BlockModulation Modulations(Tensor temb) => new(norm1.Embed(temb), norm1_context switch
+    internal BlockModulation Modulations(Tensor temb) => new(norm1.Embed(temb), norm1_context switch
     {
         AdaLayerNormZero zero => zero.Embed(temb),
         var continuous => ((AdaLayerNormContinuous)continuous).Embed(temb),
@@ -71,7 +71,7 @@ public sealed class JointTransformerBlock : nn.Module
     }
 
     /// <summary>As <see cref="Forward(Tensor, Tensor, Tensor)"/>, with the modulation vectors of this forward's batch.</summary>
-    public (Tensor? Prompt, Tensor Image) Forward(Tensor image, Tensor prompt, BlockModulation modulation)
+    internal (Tensor? Prompt, Tensor Image) Forward(Tensor image, Tensor prompt, BlockModulation modulation)
     {
         using var scope = NewDisposeScope();
         var tp = _rank.Tp;
@@ -124,7 +124,7 @@ public sealed class JointTransformerBlock : nn.Module
 /// A joint block's AdaLN modulation vectors: the image stream's (norm1) and the prompt stream's (norm1_context),
 /// each [R, k·D/tp] with one row per sample — or per (step, sample) when made for a whole schedule.
 /// </summary>
-public sealed record BlockModulation(Tensor Image, Tensor Prompt) : IDisposable
+sealed record BlockModulation(Tensor Image, Tensor Prompt) : IDisposable
 {
     /// <summary>The rows of one step of a schedule made with <paramref name="batch"/> rows per step (views, no copy).</summary>
     public BlockModulation Rows(int step, long batch) => new(Image.narrow(0, step * batch, batch), Prompt.narrow(0, step * batch, batch));

@@ -13,21 +13,20 @@ using Sd35.Layers;
 namespace Sd35.Models.Transformer;
 
 /// <summary>
-/// The SD3 / SD3.5 MMDiT (diffusers <c>SD3Transformer2DModel</c>): patchify the latent with a position table,
-/// build the conditioning vector from timestep and pooled text, project the prompt, run the joint blocks, then
-/// AdaLayerNormContinuous, a linear to patch pixels, and unpatchify. Module names equal the checkpoint keys.
-/// The same class is one rank of a mesh: given a <see cref="MeshRank"/> with sp and tp groups, it holds only its
-/// shards and exchanges activations only through those groups (see <see cref="JointTransformerBlock"/>).
+/// The SD3 / SD3.5 MMDiT (diffusers <c>SD3Transformer2DModel</c>), the velocity predictor of the denoising loop:
+/// patchify the latent with a position table, build the conditioning vector from timestep and pooled text, project
+/// the prompt, run the joint blocks, then AdaLayerNormContinuous, a linear to patch pixels, and unpatchify. Module
+/// names equal the checkpoint keys. Given a <see cref="MeshRank"/> it holds that rank's sp and tp shards.
 /// </summary>
 public sealed class SD3Transformer2DModel : nn.Module
 {
     readonly MeshRank _rank;
 
-    public PatchEmbed pos_embed;
-    public CombinedTimestepTextProjEmbeddings time_text_embed;
+    internal PatchEmbed pos_embed;
+    internal CombinedTimestepTextProjEmbeddings time_text_embed;
     public ColumnParallelLinear context_embedder;
     public ModuleList<JointTransformerBlock> transformer_blocks;
-    public AdaLayerNormContinuous norm_out;
+    internal AdaLayerNormContinuous norm_out;
     public Linear proj_out;
 
     public SD3TransformerConfig Config { get; }
@@ -80,7 +79,7 @@ public sealed class SD3Transformer2DModel : nn.Module
     /// <param name="promptEmbeds">[B, L, joint_attention_dim]</param>
     /// <param name="pooledPromptEmbeds">[B, pooled_projection_dim]</param>
     /// <param name="timesteps">[S, B]: each step's timestep per sample, on the 0..1000 scale</param>
-    public TransformerConditioning Condition(Tensor promptEmbeds, Tensor pooledPromptEmbeds, Tensor timesteps)
+    internal TransformerConditioning Condition(Tensor promptEmbeds, Tensor pooledPromptEmbeds, Tensor timesteps)
     {
         long batch = pooledPromptEmbeds.shape[0];
         if (timesteps.dim() != 2 || timesteps.shape[1] != batch)
@@ -104,7 +103,7 @@ public sealed class SD3Transformer2DModel : nn.Module
     /// <summary>One step of a schedule: the forward of <paramref name="latent"/> with step <paramref name="step"/>'s conditioning.</summary>
     /// <param name="latent">[B, C, H, W], replicated: each rank cuts out its own tokens</param>
     /// <returns>the predicted velocity [B, out_channels, H, W], complete on every rank</returns>
-    public Tensor Forward(Tensor latent, TransformerConditioning conditioning, int step, IReadOnlyCollection<int>? skipLayers = null)
+    internal Tensor Forward(Tensor latent, TransformerConditioning conditioning, int step, IReadOnlyCollection<int>? skipLayers = null)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();

@@ -11,7 +11,7 @@ namespace Sd35.Models.Transformer;
 /// The position table needs no entry: it is computed once when the model is built.
 /// Owns its tensors (they belong to no dispose scope): dispose it when the schedule is done.
 /// </summary>
-public sealed class TransformerConditioning : IDisposable
+sealed class TransformerConditioning : IDisposable
 {
     readonly BlockModulation[] _blocks;
     readonly Tensor _output;

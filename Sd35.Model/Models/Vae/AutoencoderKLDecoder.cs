@@ -15,8 +15,8 @@ namespace Sd35.Models.Vae;
 /// </summary>
 public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
 {
-    public readonly Decoder decoder;
-    public readonly ChannelParallelConv2d? post_quant_conv;
+    internal readonly Decoder decoder;
+    internal readonly ChannelParallelConv2d? post_quant_conv;
 
     public AutoencoderKLConfig Config { get; }
     public ScalarType DType { get; }

@@ -15,8 +15,8 @@ namespace Sd35.Models.Vae;
 /// </summary>
 public sealed class AutoencoderKLEncoder : nn.Module<Tensor, Tensor>
 {
-    public readonly Encoder encoder;
-    public readonly ChannelParallelConv2d? quant_conv;
+    internal readonly Encoder encoder;
+    internal readonly ChannelParallelConv2d? quant_conv;
 
     public AutoencoderKLConfig Config { get; }
     public ScalarType DType { get; }

@@ -13,7 +13,7 @@ namespace Sd35.Models.Vae;
 /// then GroupNorm, SiLU and <c>conv_out</c>. Between layers activations are channel-sharded over <c>tp</c>; the
 /// latents come in whole and the image goes out whole on every rank (3 channels do not split).
 /// </summary>
-public sealed class Decoder : nn.Module<Tensor, Tensor>
+sealed class Decoder : nn.Module<Tensor, Tensor>
 {
     public readonly ChannelParallelConv2d conv_in;
     public readonly UNetMidBlock2D mid_block;

@@ -10,7 +10,7 @@ namespace Sd35.Models.Vae;
 /// diffusers' <c>DownEncoderBlock2D</c>: <c>resnetCount</c> resnets (the first changes the channel count) and, on all
 /// but the last stage, a 2× downsampler. The encoder's mirror of <see cref="UpDecoderBlock2D"/>.
 /// </summary>
-public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
+sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
 {
     public readonly ModuleList<ResnetBlock2D> resnets;
     public readonly ModuleList<Downsample2D> downsamplers;

@@ -13,7 +13,7 @@ namespace Sd35.Models.Vae;
 /// GroupNorm, SiLU and <c>conv_out</c> to 2 × latent_channels (the posterior's mean and log-variance). Tensor parallel
 /// as the <see cref="Decoder"/>: channel-sharded between layers, the image in and the moments out whole on every rank.
 /// </summary>
-public sealed class Encoder : nn.Module<Tensor, Tensor>
+sealed class Encoder : nn.Module<Tensor, Tensor>
 {
     public readonly ChannelParallelConv2d conv_in;
     public readonly ModuleList<DownEncoderBlock2D> down_blocks;

@@ -11,7 +11,7 @@ namespace Sd35.Models.Vae;
 /// <c>shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))))))</c>, where the shortcut is a 1×1 <c>conv_shortcut</c>
 /// when the channel count changes. Input and output are channel-sharded over <c>tp</c> (whole tensors for one rank).
 /// </summary>
-public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
+sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
 {
     public readonly ChannelParallelGroupNorm norm1;
     public readonly ChannelParallelConv2d conv1;

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Sd35.Models.Vae;
 
 /// <summary>diffusers' <c>UNetMidBlock2D</c> of the VAE decoder: resnet, self-attention (optional), resnet.</summary>
-public sealed class UNetMidBlock2D : nn.Module<Tensor, Tensor>
+sealed class UNetMidBlock2D : nn.Module<Tensor, Tensor>
 {
     public readonly ModuleList<ResnetBlock2D> resnets;
     public readonly ModuleList<VaeAttention> attentions;

@@ -10,7 +10,7 @@ namespace Sd35.Models.Vae;
 /// diffusers' <c>UpDecoderBlock2D</c>: <c>resnetCount</c> resnets (the first changes the channel count) and, on all
 /// but the last stage, a 2× upsampler.
 /// </summary>
-public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
+sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
 {
     public readonly ModuleList<ResnetBlock2D> resnets;
     public readonly ModuleList<Upsample2D> upsamplers;

@@ -17,7 +17,7 @@ namespace Sd35.Models.Vae;
 /// channels" for the residual. The attention itself, the dominant cost, is therefore split tp ways too.
 /// </para>
 /// </summary>
-public sealed class VaeAttention : nn.Module<Tensor, Tensor>
+sealed class VaeAttention : nn.Module<Tensor, Tensor>
 {
     readonly IProcessGroup _tp;
     public readonly ChannelParallelGroupNorm group_norm;

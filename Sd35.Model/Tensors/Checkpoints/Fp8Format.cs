@@ -8,7 +8,7 @@ namespace Sd35.Tensors.Checkpoints;
 /// normal; E5M2 is fp16's top byte), so the expansion loses nothing and fp8 files (<c>t5xxl_fp8_e4m3fn.safetensors</c>)
 /// load as their fp16 equivalent would.
 /// </summary>
-public static class Fp8Format
+static class Fp8Format
 {
     public const string E4M3 = "F8_E4M3";
     public const string E5M2 = "F8_E5M2";

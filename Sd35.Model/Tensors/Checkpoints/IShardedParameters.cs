@@ -7,7 +7,7 @@ namespace Sd35.Tensors.Checkpoints;
 /// or row shard, a head-padded projection). The loader reads the full tensor under the parameter's own
 /// checkpoint name and asks the module for the local piece, so a sharded model still loads by name lookup.
 /// </summary>
-public interface IShardedParameters
+interface IShardedParameters
 {
     /// <summary>
     /// Maps the full checkpoint tensor of a direct parameter (its local name, e.g. "weight") to this

@@ -9,7 +9,7 @@ namespace Sd35.Tensors.Checkpoints;
 /// (<see cref="LoadOptions.Storage"/>) and hands it quantized blocks where the checkpoint holds them or the options ask
 /// for them; everything else about loading it (names, sharding, float storage) is as for any parameter.
 /// </summary>
-public interface IStoredWeight
+interface IStoredWeight
 {
     /// <summary>The shape of this rank's weight as the computation sees it ([out, in] of a linear).</summary>
     long[] WeightShape { get; }

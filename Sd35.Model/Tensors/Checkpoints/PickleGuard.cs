@@ -3,7 +3,7 @@ using Sd35.Errors;
 namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>Refuses pickle-based checkpoint formats: unpickling can execute arbitrary code.</summary>
-public static class PickleGuard
+static class PickleGuard
 {
     static readonly string[] PickleExtensions = [".bin", ".ckpt", ".pt", ".pth", ".pkl", ".pickle"];
 

@@ -13,7 +13,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// from the blocks that have <c>attn2</c>, the position table's side from its length. Values no tensor shows take
 /// the SD3 release's (VAE scaling and shift, 32 norm groups where the widths allow). Works on the model-named view of any layout.
 /// </summary>
-public static class ConfigInference
+static class ConfigInference
 {
     public static SD3TransformerConfig Transformer(Checkpoint checkpoint)
     {

@@ -8,7 +8,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// <c>text_projection</c>, which SD3's single-file text encoders leave out because SD3 uses CLIP-L's pooled output
 /// unprojected (diffusers loads them with an identity projection, as here).
 /// </summary>
-public sealed class ConstantTensors(string path, IReadOnlyDictionary<string, Tensor> tensors) : ITensorFile
+sealed class ConstantTensors(string path, IReadOnlyDictionary<string, Tensor> tensors) : ITensorFile
 {
     public string Path { get; } = path;
     public IEnumerable<string> Keys => tensors.Keys;

@@ -7,7 +7,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// <c>ffn_norm</c> the two layer norms, <c>ffn_gate</c>, <c>ffn_up</c>, <c>ffn_down</c> the gated feed-forward's
 /// <c>wi_0</c>, <c>wi_1</c>, <c>wo</c>, <c>enc.output_norm</c> the final norm. Pure renames.
 /// </summary>
-public static class GgufT5Layout
+static class GgufT5Layout
 {
     public const string BlockPrefix = "enc.blk.";
 

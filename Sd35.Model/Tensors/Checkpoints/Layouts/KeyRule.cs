@@ -9,7 +9,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// convolution kernel where the model holds a linear weight (the ldm VAE's attention). Rows are the outermost
 /// dimension, so each operation works on raw quantized blocks (uint8 rows) as on dense tensors.
 /// </summary>
-public sealed record KeyRule(string Model, string Stored, int Chunk = 0, int Chunks = 1, bool SwapHalves = false, bool ConvKernel = false)
+sealed record KeyRule(string Model, string Stored, int Chunk = 0, int Chunks = 1, bool SwapHalves = false, bool ConvKernel = false)
 {
     public static KeyRule Same(string model, string stored) => new(model, stored);
 

@@ -9,7 +9,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// loader reports it as unexpected. A piece is materialised at read (tensor-parallel loading then shards the piece as
 /// it would a whole tensor). The last few stored tensors are kept, so the three pieces of a fused qkv read it once.
 /// </summary>
-public sealed class MappedTensors : ITensorFile
+sealed class MappedTensors : ITensorFile
 {
     const int Cached = 4;
 

@@ -33,7 +33,7 @@ public static class OriginalLayoutWriter
         });
 
     /// <summary>The tensors of <paramref name="component"/> in the layout <paramref name="rulesForModel"/> gives for its keys.</summary>
-    public static IReadOnlyList<StoredTensor> Stored(Checkpoint model, ModelComponent component, Func<ICollection<string>, IEnumerable<KeyRule>> rulesForModel)
+    internal static IReadOnlyList<StoredTensor> Stored(Checkpoint model, ModelComponent component, Func<ICollection<string>, IEnumerable<KeyRule>> rulesForModel)
     {
         var keys = model.Keys.ToList();
         var rules = rulesForModel(keys);

@@ -8,7 +8,7 @@ namespace Sd35.Tensors.Checkpoints.Layouts;
 /// <c>ln_q</c>/<c>ln_k</c> are the qk RMS norms; <c>attn2</c> is MMDiT-X's second image attention (SD3.5 Medium); the
 /// final layer's modulation (and that of a text half that ends the stack, "pre-only") orders shift before scale.
 /// </summary>
-public static class Sd3OriginalLayout
+static class Sd3OriginalLayout
 {
     public const string BlockPrefix = "joint_blocks.";
 
