@@ -7,8 +7,6 @@ using Sd35.Tensors.Checkpoints.Layouts;
 using Sd35.Tensors.Quantization;
 using Sd35.Tests.Tensors.Quantization;
 using Sd35.Tests.TestSupport;
-using Sd35.Tools.Numerics;
-using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -27,12 +25,10 @@ public sealed class GgufTransformerTests(ITestOutputHelper output)
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
+        foreach (var row in QuantizedTransformerTests.FoldersAndTypes()) data.Add((string)row[0], row[1].ToString()!);
         foreach (var folder in TransformerGoldenTests.GoldenFolders())
-        {
-            var relative = Path.GetRelativePath(RepoPaths.Fixtures(), folder);
-            foreach (var type in GgmlCodec.Supported) data.Add(relative, type.ToString());
-            foreach (var file in Directory.EnumerateFiles(folder, "*.gguf").Order()) data.Add(relative, Path.GetFileName(file));
-        }
+            foreach (var file in Directory.EnumerateFiles(folder, "*.gguf").Order())
+                data.Add(Path.GetRelativePath(RepoPaths.Fixtures(), folder), Path.GetFileName(file));
         return data;
     }
 
