@@ -56,9 +56,10 @@ public static class PipelineFactory
 
     /// <summary>
     /// The settings' precision (<see cref="PipelinePrecision.Choose"/>). Without a compute dtype the CPU's measurement
-    /// decides; on CUDA the layers compute in the weights' dtype (the measurement is of CPU kernels).
+    /// decides; on CUDA the layers compute in the weights' dtype (the measurement is of CPU kernels), and so they do
+    /// under <c>mpirun</c>, where each process would measure on its own and ranks could disagree.
     /// </summary>
     public static PipelinePrecision Precision(PipelineSettings settings) =>
         PipelinePrecision.Choose(settings.WeightDType,
-            settings.ComputeDType ?? (settings.Device == ComputeDevice.Cuda ? settings.WeightDType : null), settings.Quantization);
+            settings.ComputeDType ?? (settings.Device == ComputeDevice.Cuda || MpiRuntime.IsLaunched ? settings.WeightDType : null), settings.Quantization);
 }

@@ -79,7 +79,7 @@ public static class PipelineSettingOptions
         (s, v) => s with { WeightDType = Flag("bf16", v) ? ScalarType.BFloat16 : ScalarType.Float32 }, isFlag: true);
 
     public static PipelineSettingOption ComputeDType { get; } = new("compute-dtype", "float32|bfloat16|auto",
-        "The dtype the layers compute in; auto: whichever of float32 and bfloat16 this CPU runs faster, measured at start (on CUDA: the weights' dtype).",
+        "The dtype the layers compute in; auto: whichever of float32 and bfloat16 this CPU runs faster, measured at start (on CUDA and under mpirun: the weights' dtype).",
         (s, v) => s with { ComputeDType = OneOf("compute-dtype", v, ("float32", (ScalarType?)ScalarType.Float32), ("bfloat16", ScalarType.BFloat16), ("auto", null)) },
         s => s.ComputeDType is { } dtype ? DTypeName(dtype) : "auto");
 
