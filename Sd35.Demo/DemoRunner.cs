@@ -68,7 +68,7 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
             MaxSequenceLength = options.MaxSequenceLength,
         };
         var outputs = options.OutputPaths();
-        double preflightSeconds = setup.PreflightSeconds + Preflight.CheckRequest(components, request, options.Out, settings.Parallel, settings.EffectiveComputeDType);
+        double preflightSeconds = setup.PreflightSeconds + Preflight.CheckRequest(components, request, options.Out, settings.Parallel, pipeline.Precision.Vae);
         foreach (var output in outputs.Skip(1)) OutputFile.EnsureWritable(output);
         if (options.TraceOut is not null) OutputFile.EnsureWritable(options.TraceOut, "trace_out");
 
@@ -76,6 +76,7 @@ public sealed class DemoRunner(IAnsiConsole console, bool liveProgress, Interrup
         if (settings.Source == ModelSource.BuiltIn)
             Line("No --model given: using the built-in tiny reference components from fixtures/. Their weights are RANDOM, so the image is noise-like; pass --model <SD3.5 diffusers folder> for a real picture.");
         Line(Sd35.Tensors.LibTorchRuntime.Describe(DeviceBinding.For(settings.Device)(0)));
+        Line($"precision: {pipeline.Precision}");
         Line($"{components.Description}: {Mode(request)}{request.Width}×{request.Height}, {request.StepsRun} steps, guidance {request.GuidanceScale}, seed {request.Seed}" +
             (meshId is null ? "" : MpiRuntime.IsLaunched ? $", on mesh config {meshId} over MPI (one process per device)" : $", on simulated mesh config {meshId}") + (settings.Device == ComputeDevice.Cpu ? "" : $", on {settings.Device}"));
 

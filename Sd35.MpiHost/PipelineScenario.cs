@@ -32,7 +32,7 @@ public static class PipelineScenario
     /// <param name="trace">run the denoising loop traced with this trace (captured, then checked, receive buffers kept)</param>
     public static GenerationResult Generate(ParallelConfig config, ScalarType dtype, int steps, Sd35.Mesh.Tracing.StepTrace? trace = null)
     {
-        var pipeline = PipelineFactory.Create(Settings(config) with { WeightDType = dtype, Trace = trace });
+        var pipeline = PipelineFactory.Create(Settings(config) with { WeightDType = dtype, ComputeDType = dtype, Trace = trace });
         return pipeline.Generate(Request(steps));
     }
 
@@ -40,5 +40,6 @@ public static class PipelineScenario
     /// The built-in components on <paramref name="config"/>, the process left as it is: the in-process runs these are
     /// compared with run in a test host that sets nothing up either.
     /// </summary>
-    public static PipelineSettings Settings(ParallelConfig config) => new() { Parallel = config, Process = ProcessSetup.HostAsIs };
+    /// <remarks>The compute dtype is given, not measured: each MPI process and the test host would measure on its own.</remarks>
+    public static PipelineSettings Settings(ParallelConfig config) => new() { Parallel = config, Process = ProcessSetup.HostAsIs, ComputeDType = ScalarType.Float32 };
 }

@@ -79,6 +79,7 @@ public sealed class PerfCommandLineTests : IDisposable
     [InlineData("load-speed --model . --components text_encoder,vea", "--components 'text_encoder,vea': unknown 'vea'")]
     [InlineData("synthetic-model --preset tiny", "synthetic-model needs either --out DIR or --verify DIR")]
     [InlineData("synthetic-model --out x --preset huge", "--preset: Argument 'huge' not recognized")]
+    [InlineData("synthetic-model --out x --format gguf --quantize q4_k", "--quantize Q4_K: block types are Q8_0, Q5_0, Q5_1, Q4_0, Q4_1")]
     [InlineData("synthetic-model-speed --device gpu", "--device 'gpu' is not cpu, cuda or cuda:N")]
     [InlineData("synthetic-model-speed --size 0", "--size must be a positive whole number; got '0'")]
     [InlineData("cost-model prediction --config t3k_cfg2_sp2_tp2", "Option '--system' is required")]
@@ -142,6 +143,27 @@ public sealed class PerfCommandLineTests : IDisposable
         speed.Code.Should().Be(0, speed.Error);
         speed.Output.Should().Contain("one step (CFG, batch 2)");
         File.Exists(Path.Combine(_temp, "speed.json")).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task A_synthetic_model_is_written_with_a_q8_0_gguf_transformer_that_the_pipeline_reads()
+    {
+        var folder = Path.Combine(_temp, "tiny-gguf");
+        var written = await Perf($"synthetic-model --out {folder} --preset tiny --format gguf --quantize q8_0");
+        written.Code.Should().Be(0, written.Error);
+        var gguf = Path.Combine(folder, "sd3.5_large-Q8_0.gguf");
+        written.Output.Should().Contain(gguf);
+
+        using (var file = Sd35.Tensors.Checkpoints.Checkpoint.Open(gguf))
+        {
+            var types = file.Keys.GroupBy(k => file.BlockTypeOf(k)?.ToString() ?? file.Entry(k).StorageName).ToDictionary(g => g.Key, g => g.Count());
+            types.Should().ContainKey("Q8_0");
+            // Every weight whose rows are whole blocks is Q8_0; the others stay as written (BF16), 1-D tensors F32.
+            foreach (var key in file.Keys.Where(k => file.BlockTypeOf(k) is null && file.Entry(k).Shape.Length == 2 && k != "pos_embed"))
+                (file.Entry(key).Shape[1] % 32).Should().NotBe(0, $"{key} has whole-block rows, so it must be Q8_0");
+        }
+        var components = Sd35.Pipeline.PipelineComponents.From(new Sd35.Pipeline.ModelSource { Model = folder, Transformer = gguf });
+        Sd35.Pipeline.Preflight.CheckModel(components).Should().BeGreaterThanOrEqualTo(0);
     }
 
     [Fact]

@@ -36,6 +36,8 @@ public static class MakeModelCommand
         {
             if ((r.GetResult(output) is null) == (r.GetResult(verify) is null)) r.AddError("synthetic-model needs either --out DIR or --verify DIR");
             if (r.GetResult(quantize) is not null && r.GetValue(format) != "gguf") r.AddError("--quantize applies to --format gguf");
+            if (r.GetValue(quantize) is { } type && GgmlBlocks.IsBlockQuantized(type) && !GgmlCodec.IsSupported(type))
+                r.AddError($"--quantize {type}: block types are {string.Join(", ", GgmlCodec.Supported)}");
         });
         command.SetAction(r =>
         {
@@ -56,15 +58,12 @@ public static class MakeModelCommand
 
     public static int Run(MakeModelSettings settings)
     {
-        // HOOK: block types need the ggml codec's quantizer (raw blocks as uint8 rows), passed to ExportGguf below once it exists.
-        if (settings.Quantize is { } blocks && GgmlBlocks.IsBlockQuantized(blocks))
-            throw new ArgumentException($"--quantize {blocks} needs the ggml block quantizer, which this build does not have yet (dense: --quantize f32|f16|bf16)");
         var chosen = SyntheticModelPreset.Named(settings.Preset);
         Console.WriteLine($"writing a random-weight '{settings.Preset}' SD3.5 folder (bf16, seed {settings.Seed}) to {settings.Out}");
         var watch = Stopwatch.StartNew();
         var components = SyntheticModelFolder.Write(settings.Out, chosen, settings.Seed, log: Console.WriteLine, only: settings.Components);
         if (settings.Format == "single-file") OriginalLayoutWriter.ExportSingleFile(settings.Out, Console.WriteLine);
-        if (settings.Format == "gguf") OriginalLayoutWriter.ExportGguf(settings.Out, settings.Quantize ?? GgmlType.BF16, quantize: null, Console.WriteLine);
+        if (settings.Format == "gguf") OriginalLayoutWriter.ExportGguf(settings.Out, settings.Quantize ?? GgmlType.BF16, GgmlCodec.Quantize, Console.WriteLine);
         long bytes = components.Sum(c => c.Bytes);
         Console.WriteLine($"done: {bytes / 1e9:F2} GB in {watch.Elapsed.TotalSeconds:F0} s; writer peak RSS (VmHWM) {ProcessMemory.PeakResidentBytes / (double)(1 << 30):F2} GiB");
         return 0;

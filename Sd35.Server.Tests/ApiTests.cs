@@ -27,6 +27,18 @@ public sealed class ApiTests(ServerFactory factory) : IClassFixture<ServerFactor
         info.GetProperty("models").GetString().Should().Be("resident", "a server keeps its models loaded unless told --models staged");
         info.GetProperty("memory").GetString().Should().StartWith("resident");
         info.GetProperty("versions").GetProperty("torchsharp").GetString().Should().NotBeNullOrEmpty();
+        // No --compute-dtype: the CPU's measurement chose, and /v1/info says what it measured.
+        var precision = info.GetProperty("precision");
+        precision.GetProperty("compute").GetString().Should().BeOneOf("fp32", "bf16");
+        precision.GetProperty("measured").GetString().Should().Contain("GEMM");
+        var components = info.GetProperty("components").EnumerateArray().ToList();
+        components.Select(c => c.GetProperty("component").GetString()).Should().Equal("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3");
+        components.Should().AllSatisfy(c =>
+        {
+            c.GetProperty("format").GetString().Should().Be("diffusers folder");
+            c.GetProperty("quantization").GetString().Should().Be("none");
+            c.GetProperty("bytes").GetInt64().Should().BePositive();
+        });
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public sealed class ServerOptionsTests
     [InlineData("--device", "gpu", "--device 'gpu': must be cpu or cuda")]
     [InlineData("--models", "cached", "--models 'cached': must be resident or staged")]
     [InlineData("--bf16", "maybe", "--bf16 'maybe': takes no value or true/false")]
-    [InlineData("--quantization", "q9_9", "--quantization 'q9_9': is not a ggml type")]
+    [InlineData("--quantize", "q4_k", "--quantize 'q4_k': is not a quantization this build holds weights in; supported: q8_0, q5_0, q5_1, q4_0, q4_1")]
     [InlineData("--log-format", "xml", "--log-format must be text or json")]
     [InlineData("--max-event-streams", "0", "--max-event-streams must be an integer ≥ 1")]
     [InlineData("--max-connections-per-client", "many", "--max-connections-per-client")]

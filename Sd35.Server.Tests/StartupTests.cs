@@ -29,6 +29,16 @@ public sealed class StartupTests
     }
 
     [Fact]
+    public async Task A_quantization_the_build_cannot_hold_stops_the_start_with_one_line_listing_the_supported_ones()
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(["--quantize", "q4_k"], environment: null);
+
+        exitCode.Should().Be(2, stderr + stdout);
+        stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().StartWith("error: ").And.Contain("--quantize 'q4_k'").And.Contain("q8_0, q5_0, q5_1, q4_0, q4_1");
+        stdout.Should().NotContain("Now listening");
+    }
+
+    [Fact]
     public async Task Sd35_libtorch_dir_without_a_libtorch_stops_the_start_with_one_line_naming_it()
     {
         var empty = Directory.CreateTempSubdirectory("sd35-no-libtorch-").FullName;

@@ -23,8 +23,22 @@ public class DemoTests
         bitmap.Should().NotBeNull();
         (bitmap.Width, bitmap.Height).Should().Be((48, 32));
         output.ToString().Should().Contain("RANDOM").And.Contain("denoising step 2/2").And.Contain("steps/s").And.Contain("vae decoding")
-            .And.Contain("preflight checks");
+            .And.Contain("preflight checks").And.Contain("precision: compute ").And.Contain("(measured: GEMM", "without --compute-dtype the CPU's measurement chooses, and says so");
         Directory.EnumerateFileSystemEntries(dir.Path).Should().Equal(png);
+    }
+
+    [Fact]
+    public void Quantized_weights_and_a_given_compute_dtype_are_reported_in_the_start_lines()
+    {
+        using var dir = new TempDirectory();
+        var png = dir.File("out.png");
+        var output = new StringWriter();
+        var options = DemoOptions.Parse(["--quantize", "q8_0", "--bf16", "--compute-dtype", "float32", "--steps", "1", "--width", "16", "--height", "16", "--out", png]);
+
+        new DemoRunner(output).Run(options).Should().Be(0);
+
+        output.ToString().Should().Contain("precision: compute fp32, VAE fp32, weights BF16, quantized Q8_0").And.NotContain("measured");
+        File.Exists(png).Should().BeTrue();
     }
 
     [Fact]
@@ -51,6 +65,8 @@ public class DemoTests
     [InlineData(new[] { "--prompt" }, "--prompt")]
     [InlineData(new[] { "--parallel", "t3k_cfg9" }, "--parallel 't3k_cfg9'")]
     [InlineData(new[] { "--model", "/nonexistent/sd35" }, "--model '/nonexistent/sd35': is not a folder")]
+    [InlineData(new[] { "--quantize", "q4_k" }, "--quantize 'q4_k': is not a quantization this build holds weights in; supported: q8_0, q5_0, q5_1, q4_0, q4_1")]
+    [InlineData(new[] { "--compute-dtype", "float16" }, "--compute-dtype 'float16': must be float32 or bfloat16 or auto")]
     public void Bad_arguments_are_one_line_naming_the_option(string[] args, string expected)
     {
         var act = () => DemoOptions.Parse(args);

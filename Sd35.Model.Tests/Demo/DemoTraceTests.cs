@@ -16,7 +16,7 @@ public class DemoTraceTests
         var png = dir.File("out.png");
         var trace = dir.File("trace.json");
         var output = new StringWriter();
-        var options = DemoOptions.Parse(["--parallel", "n300_cfg1_sp1_tp2", "--steps", "3", "--width", "32", "--height", "32", "--traced", "--trace-out", trace, "--out", png]);
+        var options = DemoOptions.Parse(["--parallel", "n300_cfg1_sp1_tp2", "--steps", "3", "--width", "32", "--height", "32", "--traced", "--compute-dtype", "float32", "--trace-out", trace, "--out", png]);
 
         new DemoRunner(output).Run(options).Should().Be(0);
 

@@ -22,9 +22,12 @@ public sealed record DeviceRun(IReadOnlyList<Tensor> LeadSteps, IReadOnlyDiction
     public static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, NoiseSource noise) =>
         Generate(components, parallel, request, initialLatents: null, noise);
 
-    static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, Tensor? initialLatents, NoiseSource? noise)
+    static DeviceRun Generate(PipelineComponents components, ParallelConfig parallel, GenerationRequest request, Tensor? initialLatents, NoiseSource? noise) =>
+        Generate(new StableDiffusion3Pipeline(components, options: new PipelineOptions { Parallel = parallel }), request, initialLatents, noise);
+
+    /// <summary>One generation of a pipeline built elsewhere (the front door, another precision).</summary>
+    public static DeviceRun Generate(StableDiffusion3Pipeline pipeline, GenerationRequest request, Tensor? initialLatents = null, NoiseSource? noise = null)
     {
-        var pipeline = new StableDiffusion3Pipeline(components, options: new PipelineOptions { Parallel = parallel });
         var leadSteps = new List<Tensor>();
         var steps = new ConcurrentDictionary<(int, int), Tensor>();
         var images = new ConcurrentDictionary<int, Tensor>();

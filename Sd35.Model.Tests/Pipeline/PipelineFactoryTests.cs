@@ -17,8 +17,8 @@ namespace Sd35.Tests.Pipeline;
 /// </summary>
 public sealed class PipelineFactoryTests
 {
-    /// <summary>A test host is left as it is: no CPU runtime switches, NNPACK untouched.</summary>
-    static readonly PipelineSettings Settings = new() { Process = ProcessSetup.HostAsIs };
+    /// <summary>A test host is left as it is: no CPU runtime switches, NNPACK untouched; fp32 compute, as the goldens (not the CPU's measured choice).</summary>
+    static readonly PipelineSettings Settings = new() { Process = ProcessSetup.HostAsIs, ComputeDType = ScalarType.Float32 };
 
     static readonly GenerationRequest Request = new() { Prompt = "a red cube", Steps = 2, Width = 32, Height = 32, MaxSequenceLength = 16, GuidanceScale = 4.5, Seed = 3 };
 
@@ -53,18 +53,36 @@ public sealed class PipelineFactoryTests
     }
 
     [Fact]
-    public void Quantization_is_refused_for_now_with_one_line_naming_the_option()
+    public void Quantization_and_a_compute_dtype_apart_from_the_weights_build_the_chosen_precision()
     {
-        var act = () => PipelineFactory.Create(Settings with { Quantization = GgmlType.Q8_0 });
-        act.Should().Throw<SettingException>().Which.Message.Should().Be("--quantization 'q8_0': quantized weights are not supported yet");
+        using var quantized = PipelineFactory.Create(Settings with { Quantization = GgmlType.Q8_0 });
+        quantized.Precision.Should().Be(new PipelinePrecision(ScalarType.Float32, ScalarType.Float32,
+            new WeightStorage { WeightDType = ScalarType.Float32, Quantize = GgmlType.Q8_0 }));
+        using var bf16Weights = PipelineFactory.Create(Settings with { WeightDType = ScalarType.BFloat16 });
+        (bf16Weights.Precision.Compute, bf16Weights.Precision.Storage.WeightDType).Should().Be((ScalarType.Float32, ScalarType.BFloat16));
+        using var bf16Compute = PipelineFactory.Create(Settings with { ComputeDType = ScalarType.BFloat16 });
+        (bf16Compute.Precision.Compute, bf16Compute.Precision.Vae, bf16Compute.Precision.Storage.WeightDType).Should().Be((ScalarType.BFloat16, ScalarType.BFloat16, ScalarType.Float32));
     }
 
     [Fact]
-    public void A_compute_dtype_other_than_the_weights_is_refused_for_now_and_the_same_one_is_accepted()
+    public void Without_a_compute_dtype_the_cpu_measurement_chooses_and_is_reported()
     {
-        var act = () => PipelineFactory.Create(Settings with { ComputeDType = ScalarType.BFloat16 });
-        act.Should().Throw<SettingException>().Which.Message.Should().StartWith("--compute-dtype 'bfloat16': computing in another dtype than the weights (float32)");
-        using var same = PipelineFactory.Create(Settings with { WeightDType = ScalarType.BFloat16, ComputeDType = ScalarType.BFloat16 });
+        using var pipeline = PipelineFactory.Create(Settings with { ComputeDType = null, Quantization = GgmlType.Q4_0 });
+        var measured = pipeline.Precision.Measured;
+        measured.Should().NotBeNull();
+        (pipeline.Precision.Compute, pipeline.Precision.Vae).Should().Be((measured!.Gemm, measured.Conv));
+        pipeline.Precision.ToString().Should().Contain("measured: GEMM").And.Contain("quantized Q4_0");
+    }
+
+    [Fact]
+    public void A_quantized_generation_through_the_factory_is_close_to_full_precision()
+    {
+        using var full = PipelineFactory.Create(Settings);
+        using var quantized = PipelineFactory.Create(Settings with { Quantization = GgmlType.Q8_0 });
+        using var expected = full.Generate(Request);
+        using var actual = quantized.Generate(Request);
+        // The tiny model's image after two steps, Q8_0 weights (transformer and text encoders) against fp32.
+        AssertQuality.Close(expected.Image, actual.Image, 0.999, 0.05, "Q8_0 pipeline against fp32");
     }
 
     [Fact]
@@ -86,13 +104,15 @@ public sealed class PipelineFactoryTests
         using var dir = new TempDirectory();
         var texts = new Dictionary<string, string>
         {
-            ["model"] = dir.Path, ["parallel"] = "t3k_cfg2_sp2_tp2", ["device"] = "CPU", ["bf16"] = "true", ["models"] = "resident", ["quantization"] = "Q4_0",
+            ["model"] = dir.Path, ["parallel"] = "t3k_cfg2_sp2_tp2", ["device"] = "CPU", ["bf16"] = "true", ["models"] = "resident", ["quantize"] = "Q4_0",
+            ["compute-dtype"] = "auto",
         };
         var settings = PipelineSettingOptions.Read(name => texts.GetValueOrDefault(name), Settings);
 
         settings.Source.Should().Be(new ModelSource { Model = dir.Path });
         settings.Parallel.Should().Be(ParallelConfig.Parse("t3k_cfg2_sp2_tp2"));
         (settings.Device, settings.WeightDType, settings.Residency, settings.Quantization).Should().Be((ComputeDevice.Cpu, ScalarType.BFloat16, ModelResidency.Resident, GgmlType.Q4_0));
+        settings.ComputeDType.Should().BeNull("auto: the CPU's measurement decides");
         settings.Process.Should().Be(ProcessSetup.HostAsIs, "what is not given keeps the front-end's default");
     }
 
@@ -100,8 +120,11 @@ public sealed class PipelineFactoryTests
     [InlineData("parallel", "t3k_cfg9", "--parallel 't3k_cfg9': ")]
     [InlineData("device", "tpu", "--device 'tpu': must be cpu or cuda")]
     [InlineData("models", "cached", "--models 'cached': must be resident or staged")]
-    [InlineData("compute-dtype", "float8", "--compute-dtype 'float8': must be float32 or bfloat16")]
-    [InlineData("quantization", "7", "--quantization '7': is not a ggml type")]
+    [InlineData("compute-dtype", "float8", "--compute-dtype 'float8': must be float32 or bfloat16 or auto")]
+    [InlineData("quantize", "7", "--quantize '7': is not a quantization this build holds weights in; supported: q8_0, q5_0, q5_1, q4_0, q4_1")]
+    [InlineData("quantize", "q4_k", "--quantize 'q4_k': is not a quantization this build holds weights in; supported: q8_0, q5_0, q5_1, q4_0, q4_1")]
+    [InlineData("quantize", "q8_1", "--quantize 'q8_1': is not a quantization")]
+    [InlineData("quantize", "f16", "--quantize 'f16': is not a quantization")]
     [InlineData("model", "/no/such/model", "--model '/no/such/model': is not a folder or a file")]
     [InlineData("t5", "/no/such/t5.safetensors", "--t5 '/no/such/t5.safetensors': is not a file")]
     public void A_bad_option_text_is_one_line_naming_the_option_and_the_value(string option, string value, string expected)

@@ -121,5 +121,8 @@ public sealed class PipelinePrecisionTests(ITestOutputHelper output)
         amx.ToString().Should().Contain("compute bf16").And.Contain("VAE fp32").And.Contain("measured");
         // Given explicitly, it is used as given.
         PipelinePrecision.Choose(ScalarType.BFloat16, ScalarType.Float32).Compute.Should().Be(ScalarType.Float32);
+        // Full-precision weights compute in full precision whatever the CPU runs faster: nothing is measured.
+        var fp32 = PipelinePrecision.Choose(ScalarType.Float32, probe: new ComputeDTypeProbe(150, 600, 103, 200));
+        (fp32.Compute, fp32.Vae, fp32.Measured).Should().Be((ScalarType.Float32, ScalarType.Float32, (ComputeDTypeProbe?)null));
     }
 }

@@ -19,7 +19,6 @@ public static class PipelineFactory
 
     public static StableDiffusion3Pipeline Create(PipelineSettings settings, out PipelineSetupReport report)
     {
-        RefuseWhatIsNotSupportedYet(settings);
         // 1. The process: libtorch, CPU runtime and NNPACK, before anything touches a tensor.
         var runtime = settings.Process.Apply();
         // 2. The components (configs read and checked; no weights yet).
@@ -29,10 +28,7 @@ public static class PipelineFactory
 
     /// <summary>A pipeline over components made in memory (synthetic benchmarks, tests): <see cref="PipelineSettings.Source"/> is not read.</summary>
     public static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components)
-    {
-        RefuseWhatIsNotSupportedYet(settings);
-        return Create(settings, components, settings.Process.Apply(), out _);
-    }
+        => Create(settings, components, settings.Process.Apply(), out _);
 
     static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components, string runtime, out PipelineSetupReport report)
     {
@@ -44,10 +40,12 @@ public static class PipelineFactory
         var launcher = launchedAs is { Size: > 1 } || (launchedAs is not null && settings.Parallel.DeviceCount == 1)
             ? new MpiLauncher(settings.Device, settings.Mesh, settings.Mpi with { Config = settings.Parallel })
             : MeshLaunchers.InProcess(settings.Device, settings.Mesh);
-        // 4. Every checkpoint header against the model that will be built, on the meta device.
-        double preflight = Preflight.CheckModel(components, settings.EffectiveComputeDType);
-        // 5. The pipeline on its mesh.
-        var pipeline = new StableDiffusion3Pipeline(components, settings.EffectiveComputeDType, new PipelineOptions
+        // 4. The dtypes: weights stored as the settings say, computed in the given dtype or the one this CPU runs faster.
+        var precision = Precision(settings);
+        // 5. Every checkpoint header against the model that will be built, on the meta device.
+        double preflight = Preflight.CheckModel(components, precision.Compute);
+        // 6. The pipeline on its mesh.
+        var pipeline = new StableDiffusion3Pipeline(components, precision, new PipelineOptions
         {
             Parallel = settings.Parallel,
             Device = settings.Device,
@@ -59,13 +57,12 @@ public static class PipelineFactory
         return pipeline;
     }
 
-    /// <summary>Settings the layers cannot honour yet: refused before any work, each with one line naming the option.</summary>
-    static void RefuseWhatIsNotSupportedYet(PipelineSettings settings)
-    {
-        if (settings.Quantization is { } type)
-            throw new Sd35.Errors.SettingException(PipelineSettingOptions.Quantization.Name, type.ToString().ToLowerInvariant(), "quantized weights are not supported yet");
-        if (settings.ComputeDType is { } compute && compute != settings.WeightDType)
-            throw new Sd35.Errors.SettingException(PipelineSettingOptions.ComputeDType.Name, PipelineSettingOptions.DTypeName(compute),
-                $"computing in another dtype than the weights ({PipelineSettingOptions.DTypeName(settings.WeightDType)}) is not supported yet");
-    }
+    /// <summary>
+    /// The settings' precision (<see cref="PipelinePrecision.Choose"/>). Without a compute dtype the CPU's measurement
+    /// decides; on CUDA the layers compute in the weights' dtype (the measurement is of CPU kernels), and so they do
+    /// under <c>mpirun</c>, where each process would measure on its own and ranks could disagree.
+    /// </summary>
+    public static PipelinePrecision Precision(PipelineSettings settings) =>
+        PipelinePrecision.Choose(settings.WeightDType,
+            settings.ComputeDType ?? (settings.Device == ComputeDevice.Cuda || MpiRuntime.IsLaunched ? settings.WeightDType : null), settings.Quantization);
 }

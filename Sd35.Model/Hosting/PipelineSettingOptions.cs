@@ -75,16 +75,17 @@ public static class PipelineSettingOptions
         s => s.Device.ToString().ToLowerInvariant());
 
     public static PipelineSettingOption Bf16 { get; } = new("bf16", "",
-        "Hold the weights in bfloat16 (halves memory; about 4× slower on CPUs without AMX).",
+        "Store the weights in bfloat16 (halves their memory); they are expanded layer by layer to --compute-dtype.",
         (s, v) => s with { WeightDType = Flag("bf16", v) ? ScalarType.BFloat16 : ScalarType.Float32 }, isFlag: true);
 
-    public static PipelineSettingOption ComputeDType { get; } = new("compute-dtype", "float32|bfloat16",
-        "The dtype the layers compute in (default: the weights' dtype).",
-        (s, v) => s with { ComputeDType = OneOf("compute-dtype", v, ("float32", ScalarType.Float32), ("bfloat16", ScalarType.BFloat16)) });
+    public static PipelineSettingOption ComputeDType { get; } = new("compute-dtype", "float32|bfloat16|auto",
+        "The dtype the layers compute in; auto: whichever of float32 and bfloat16 this CPU runs faster, measured at start (on CUDA and under mpirun: the weights' dtype).",
+        (s, v) => s with { ComputeDType = OneOf("compute-dtype", v, ("float32", (ScalarType?)ScalarType.Float32), ("bfloat16", ScalarType.BFloat16), ("auto", null)) },
+        s => s.ComputeDType is { } dtype ? DTypeName(dtype) : "auto");
 
-    public static PipelineSettingOption Quantization { get; } = new("quantization", "ggml type",
-        "Quantize the weights to this ggml type (q8_0, q4_0, …).",
-        (s, v) => s with { Quantization = GgmlTypeOf(v) });
+    public static PipelineSettingOption Quantize { get; } = new("quantize", "type",
+        $"Hold the linear weights of the transformer and the text encoders as ggml blocks of this type, quantized at load ({SupportedQuantizations}); rows that are not whole blocks stay unquantized.",
+        (s, v) => s with { Quantization = QuantizationOf(v) });
 
     public static PipelineSettingOption Models { get; } = new("models", "resident|staged",
         "resident: load the models once and keep them between generations (every stage's weights at once); staged: load each stage's models per generation and release them before the next stage (one stage's weights at a time, plus load time per generation).",
@@ -92,7 +93,7 @@ public static class PipelineSettingOptions
         s => s.Residency.ToString().ToLowerInvariant());
 
     public static IReadOnlyList<PipelineSettingOption> All { get; } =
-        [Model, Transformer, Vae, ClipL, ClipG, T5, Parallel, Device, Bf16, ComputeDType, Quantization, Models];
+        [Model, Transformer, Vae, ClipL, ClipG, T5, Parallel, Device, Bf16, ComputeDType, Quantize, Models];
 
     /// <summary>
     /// The one mapping from option texts onto settings: <paramref name="value"/> gives an option's text by
@@ -161,8 +162,10 @@ public static class PipelineSettingOptions
     static bool Flag(string option, string value) =>
         bool.TryParse(value, out bool on) ? on : throw new SettingException(option, value, "takes no value or true/false");
 
-    static GgmlType GgmlTypeOf(string value) =>
-        Enum.TryParse<GgmlType>(value, ignoreCase: true, out var type) && Enum.IsDefined(type) && !int.TryParse(value, out _)
-            ? type
-            : throw new SettingException("quantization", value, $"is not a ggml type ({string.Join(", ", Enum.GetNames<GgmlType>().Select(n => n.ToLowerInvariant()))})");
+    static string SupportedQuantizations => string.Join(", ", GgmlCodec.Supported.Select(t => t.ToString().ToLowerInvariant()));
+
+    /// <summary>One of the block types the codec quantizes to; any other ggml type (K-quants, q8_1, f16, …) or word is refused listing those.</summary>
+    static GgmlType QuantizationOf(string value) =>
+        GgmlCodec.Supported.Where(t => string.Equals(t.ToString(), value, StringComparison.OrdinalIgnoreCase)).Select(t => (GgmlType?)t).SingleOrDefault()
+            ?? throw new SettingException("quantize", value, $"is not a quantization this build holds weights in; supported: {SupportedQuantizations}");
 }

@@ -23,13 +23,13 @@ public sealed record PipelineSettings
     /// <summary>What every device of the run is bound to: the CPU, or the CUDA GPUs round-robin.</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 
-    /// <summary>The dtype the weights are held in (float32, or bfloat16 with <c>--bf16</c>).</summary>
+    /// <summary>The dtype the weights are stored in (float32, or bfloat16 with <c>--bf16</c>), apart from the dtype they compute in.</summary>
     public ScalarType WeightDType { get; init; } = ScalarType.Float32;
 
-    /// <summary>The dtype the layers compute in; null: the weights' dtype (the only choice for now).</summary>
+    /// <summary>The dtype the layers compute in; null (<c>auto</c>): whichever of float32 and bfloat16 this CPU runs faster, measured at start (<see cref="PipelineFactory.Precision"/>).</summary>
     public ScalarType? ComputeDType { get; init; }
 
-    /// <summary>Quantized weights of this ggml type; null: none (refused by the factory for now).</summary>
+    /// <summary>Linear weights quantized at load to this ggml block type where rows are whole blocks; null: none (a GGUF file's blocks are kept either way).</summary>
     public GgmlType? Quantization { get; init; }
 
     /// <summary>Staged (default): each generation loads and releases each stage's models; resident: loaded once, kept.</summary>
@@ -49,9 +49,6 @@ public sealed record PipelineSettings
 
     /// <summary>Under <c>mpirun</c>: how a failing rank reports, whether calls are cross-checked, where the process map is printed. <see cref="MpiRunOptions.Config"/> is set from <see cref="Parallel"/>.</summary>
     public MpiRunOptions Mpi { get; init; } = MpiRunOptions.Default;
-
-    /// <summary>The dtype the models run in: <see cref="ComputeDType"/>, else <see cref="WeightDType"/>.</summary>
-    public ScalarType EffectiveComputeDType => ComputeDType ?? WeightDType;
 }
 
 /// <summary>

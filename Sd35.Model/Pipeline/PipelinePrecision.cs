@@ -26,6 +26,9 @@ public sealed record PipelinePrecision(ScalarType Compute, ScalarType Vae, Weigh
     {
         var storage = new WeightStorage { WeightDType = weightDType, Quantize = quantize }.Validate();
         if (computeDType is { } fixedDType) return new PipelinePrecision(ModelDTypes.Require(fixedDType, "compute"), fixedDType, storage);
+        // Full-precision weights are asked for full-precision arithmetic: measuring could only trade it away (and make the
+        // default image depend on the machine and its load). The choice is for weights already stored reduced.
+        if (weightDType == ScalarType.Float32 && quantize is null) return new PipelinePrecision(ScalarType.Float32, ScalarType.Float32, storage);
         probe ??= ComputeDTypeProbe.Cpu;
         return new PipelinePrecision(probe.Gemm, probe.Conv, storage) { Measured = probe };
     }

@@ -40,7 +40,8 @@ public static class PerfSession
         // Sd35.Perf's Program set up the process already (the CPU runtime's defaults for benchmarks): left as it is.
         var pipeline = PipelineFactory.Create(new PipelineSettings
         {
-            Parallel = config, WeightDType = options.DType, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null, Process = ProcessSetup.HostAsIs,
+            // Weights and arithmetic both in the run's dtype, as the same-run GEMM baseline it is reported against.
+            Parallel = config, WeightDType = options.DType, ComputeDType = options.DType, Trace = options.Traced ? new Sd35.Mesh.Tracing.StepTrace() : null, Process = ProcessSetup.HostAsIs,
         }, options.Components);
         using var gemm = new GemmBaseline();
         using var dispatch = new DispatchBaseline();

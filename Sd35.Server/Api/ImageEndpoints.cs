@@ -56,7 +56,9 @@ public static class ImageEndpoints
     public sealed record HealthBody(string Status, bool Busy, int Waiting, int QueueLength);
     public sealed record InfoBody(
         string Model, string Config, string Device, string DType, string Models, string Memory, int DefaultSize, int DefaultSteps, int SizeMultipleOf,
-        int[] DefaultSkipLayers, ServerLimits Limits, Dictionary<string, string> Versions);
+        int[] DefaultSkipLayers, ServerLimits Limits, Dictionary<string, string> Versions, PrecisionInfo Precision, IReadOnlyList<ComponentSummary> Components);
+    /// <summary>The dtypes the models compute in, how the weights are stored, and the CPU measurement that chose them (null when given).</summary>
+    public sealed record PrecisionInfo(string Compute, string Vae, string Storage, string? Measured, string Summary);
     public sealed record ServerLimits(int QueueLength, int MaxPromptLength, int MaxBodyBytes, int MaxSteps, int MaxImageSide, int MaxImages);
 
     static async Task<IResult> Submit(HttpContext http, GenerationQueue queue, PipelineAdapter pipeline, ServerOptions options, IOptions<JsonOptions> json)
@@ -172,8 +174,13 @@ public static class ImageEndpoints
             options.Pipeline.Residency.ToString().ToLowerInvariant(), pipeline.Memory,
             pipeline.DefaultSize, options.DefaultSteps, pipeline.SizeMultiple, pipeline.DefaultSkipLayers,
             new ServerLimits(options.QueueLength, options.MaxPromptLength, options.MaxBodyBytes, options.Pipeline.Limits.MaxSteps, options.Pipeline.Limits.MaxImageSide, options.Pipeline.Limits.MaxImages),
-            versions));
+            versions, PrecisionOf(pipeline.Precision),
+            pipeline.Components));
     }
+
+    static PrecisionInfo PrecisionOf(PipelinePrecision precision) => new(
+        Sd35.Numerics.ComputeDTypeProbe.Name(precision.Compute), Sd35.Numerics.ComputeDTypeProbe.Name(precision.Vae),
+        precision.Storage.ToString(), precision.Measured?.ToString(), precision.ToString());
 
     static IResult NotFound(string id) => Error(StatusCodes.Status404NotFound, $"no job '{id}' (unknown, or forgotten after the server's keep-jobs limit)");
 

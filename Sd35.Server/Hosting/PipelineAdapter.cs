@@ -44,6 +44,7 @@ public sealed class PipelineAdapter : IDisposable
         _sizeMultiple = vaeScale * transformer.PatchSize;
         DefaultSize = transformer.SampleSize * vaeScale;
         TransformerLayers = transformer.NumLayers;
+        Components = ComponentSummary.Of(_components, _pipeline.Precision);
         _relay = MpiRuntime.IsLaunched ? new MpiJobRelay() : null;
     }
 
@@ -82,7 +83,13 @@ public sealed class PipelineAdapter : IDisposable
             return MpiProcesses is int processes ? $"{mesh} over MPI, {processes} processes (one per device) on {kind}" : $"simulated {mesh} on {kind}";
         }
     }
-    public torch.ScalarType DType => _options.Pipeline.EffectiveComputeDType;
+    public torch.ScalarType DType => _pipeline.Precision.Compute;
+
+    /// <summary>The compute dtypes and weight storage, with the CPU measurement that chose them (<see cref="StableDiffusion3Pipeline.Precision"/>).</summary>
+    public PipelinePrecision Precision => _pipeline.Precision;
+
+    /// <summary>Each component's source, format, stored bytes and quantization (headers read once, at start).</summary>
+    public IReadOnlyList<ComponentSummary> Components { get; }
 
     /// <summary>SD3.5 Large's layers 7, 8, 9 where the model has them; the middle layer of a smaller model.</summary>
     public int[] DefaultSkipLayers => TransformerLayers > 9 ? [7, 8, 9] : [TransformerLayers / 2];

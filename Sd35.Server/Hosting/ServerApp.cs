@@ -63,6 +63,8 @@ public static class ServerApp
         // Resolve the options and the pipeline now, so a bad --model or --parallel stops the start rather than the first request.
         var pipeline = app.Services.GetRequiredService<PipelineAdapter>();
         app.Logger.LogInformation("runtime: {Runtime}", pipeline.Runtime.ReplaceLineEndings("; "));
+        app.Logger.LogInformation("precision: {Precision}", pipeline.Precision);
+        foreach (var component in pipeline.Components) app.Logger.LogInformation("model: {Component}", component);
         app.Services.GetRequiredService<OutputFolder>();
         var access = app.Services.GetRequiredService<AccessOptions>();
         app.UseRequestIds();

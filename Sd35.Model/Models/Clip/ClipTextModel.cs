@@ -6,6 +6,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Sd35.Layers;
+using Sd35.Layers.Parallel;
 
 namespace Sd35.Models.Clip;
 
@@ -18,7 +19,7 @@ namespace Sd35.Models.Clip;
 public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
 {
     internal readonly ClipTextTransformer text_model;
-    public readonly Linear text_projection;
+    public readonly ColumnParallelLinear text_projection;
 
     public ClipTextConfig Config { get; }
     public ScalarType DType { get; }
@@ -32,7 +33,8 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
         DType = ModelDTypes.Require(dtype, "CLIP text model");
         rank ??= MeshRank.Single();
         text_model = new ClipTextTransformer(config, rank.Tp, dtype, rank.Device);
-        text_projection = WeightInit.Linear(config.HiddenSize, config.ProjectionDim, hasBias: false, dtype, rank.Device);
+        // Replicated, but storable like the encoder's linears.
+        text_projection = new ColumnParallelLinear(config.HiddenSize, config.ProjectionDim, SingleProcessGroup.Instance, hasBias: false, dtype: dtype, device: rank.Device);
         RegisterComponents();
     }
 
@@ -52,6 +54,6 @@ public sealed class ClipTextModel : nn.Module<Tensor, ClipTextOutput>
     {
         using var noGrad = no_grad();
         var output = text_model.forward(inputIds);
-        return output with { TextEmbeds = Kernels.Linear(output.PooledOutput, text_projection.weight) };
+        return output with { TextEmbeds = text_projection.forward(output.PooledOutput) };
     }
 }

@@ -27,7 +27,7 @@ public sealed class SD3Transformer2DModel : nn.Module
     public ColumnParallelLinear context_embedder;
     public ModuleList<JointTransformerBlock> transformer_blocks;
     internal AdaLayerNormContinuous norm_out;
-    public Linear proj_out;
+    public ColumnParallelLinear proj_out;
 
     public SD3TransformerConfig Config { get; }
     public ScalarType DType { get; }
@@ -50,7 +50,8 @@ public sealed class SD3Transformer2DModel : nn.Module
             .Select(i => new JointTransformerBlock(config, i, _rank, dtype)).ToArray());
         // The output head runs on the gathered, fully replicated image stream, as in the reference system.
         norm_out = new AdaLayerNormContinuous(d, d, SingleProcessGroup.Instance, dtype, device);
-        proj_out = WeightInit.Linear(d, (long)config.PatchSize * config.PatchSize * config.OutChannels, hasBias: true, dtype, device);
+        // Replicated, but storable like every other linear (held as blocks when a GGUF file or --quantize has them).
+        proj_out = new ColumnParallelLinear(d, (long)config.PatchSize * config.PatchSize * config.OutChannels, SingleProcessGroup.Instance, dtype: dtype, device: device);
         RegisterComponents();
     }
 
@@ -129,7 +130,7 @@ public sealed class SD3Transformer2DModel : nn.Module
         }
 
         var full = _rank.Tp.AllGather(sp.AllGather(image, 1), -1);
-        var patches = Kernels.Linear(norm_out.Apply(full, conditioning.Output(step)), proj_out.weight, proj_out.bias);
+        var patches = proj_out.forward(norm_out.Apply(full, conditioning.Output(step)));
         return Unpatchify(patches, height / p, width / p).MoveToOuterDisposeScope();
     }
 

@@ -58,8 +58,9 @@ public static class CheckpointLoader
             }
             else if (checkpoint.BlockTypeOf(key) is not null)
             {
-                if (read) load = () => LoadExpanded(checkpoint, key, target, ShardingOwner(modules, name));
-                else problem = ShapeProblem(checkpoint, key, target);
+                problem = BlocksProblem(checkpoint, key, target);
+                if (problem is null && read) load = () => LoadExpanded(checkpoint, key, target, ShardingOwner(modules, name));
+                else if (problem is null) problem = ShapeProblem(checkpoint, key, target);
             }
             else
             {
@@ -122,11 +123,13 @@ public static class CheckpointLoader
             : $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint shape {Text(shape)}, model shape {Text(target.shape)}";
     }
 
+    /// <summary>Blocks expand to floats only: where the model needs an exact (integer) dtype they are the wrong tensor, found by <see cref="Verify"/> too.</summary>
+    static string? BlocksProblem(Checkpoint checkpoint, string key, Tensor target) =>
+        is_floating_point(target) ? null : $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint holds {checkpoint.BlockTypeOf(key)} blocks, model dtype {target.dtype}";
+
     /// <summary>Blocks where the model holds a float parameter (not a storable weight): expanded, then loaded as a float tensor.</summary>
     static string? LoadExpanded(Checkpoint checkpoint, string key, Tensor target, (IShardedParameters Module, string LocalName)? owner)
     {
-        if (!is_floating_point(target))
-            return $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint holds {checkpoint.BlockTypeOf(key)} blocks, model dtype {target.dtype}";
         using var blocks = checkpoint.ReadBlocks(key);
         using var full = blocks.Dequantize(target.dtype);
         return CopyPiece(checkpoint, key, full, target, owner);

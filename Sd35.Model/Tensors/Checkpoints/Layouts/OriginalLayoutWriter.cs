@@ -83,7 +83,8 @@ public static class OriginalLayoutWriter
     /// <summary>
     /// A GGUF MMDiT as the community writes them: original names, <c>general.architecture = sd3</c>, weights of two
     /// or more dimensions in <paramref name="type"/> (F32, F16 or BF16; block types need a quantizer, see
-    /// <paramref name="quantize"/>), 1-D tensors (biases, norms) in F32 as the community's files keep them.
+    /// <paramref name="quantize"/>; a weight whose rows are not whole blocks stays in BF16 when it is bf16, else F16),
+    /// 1-D tensors (biases, norms) and <c>pos_embed</c> in F32 as the community's files keep them.
     /// </summary>
     /// <param name="quantize">turns a float tensor into raw <paramref name="type"/> blocks (uint8 rows); required for block types</param>
     public static void WriteGguf(string path, Checkpoint transformer, GgmlType type, Func<Tensor, GgmlType, Tensor>? quantize = null)
@@ -93,7 +94,9 @@ public static class OriginalLayoutWriter
         var tensors = Stored(transformer, ModelComponent.Transformer).Select(t =>
         {
             bool weight = t.Shape.Length >= 2 && t.Name != "pos_embed";
-            var chosen = weight && (!GgmlBlocks.IsBlockQuantized(type) || t.Shape[^1] % GgmlBlocks.Of(type).Elements == 0) ? type : GgmlType.F32;
+            var chosen = !weight ? GgmlType.F32
+                : !GgmlBlocks.IsBlockQuantized(type) || t.Shape[^1] % GgmlBlocks.Of(type).Elements == 0 ? type
+                : t.DType == ScalarType.BFloat16 ? GgmlType.BF16 : GgmlType.F16;
             Func<Tensor> data = GgmlBlocks.IsBlockQuantized(chosen) ? () => { using var dense = t.Read(); return quantize!(dense, chosen); } : t.Read;
             return new GgufTensor(t.Name, chosen, t.Shape, data);
         }).ToList();
