@@ -1,14 +1,14 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Sd35.GpuCheck;
-using Sd35.Perf;
+using Sd35.Tools.CommandLine;
 using Sd35.Tensors;
 using Sd35.Tools.Benchmarks;
 
 // sd35-gpucheck check [--device cuda] [--fixtures DIR] [--json FILE]   goldens (fp32, bf16) and device-vs-CPU smoke
 // sd35-gpucheck bench <options>                                        the full-size benchmark (Sd35.Perf's synthetic-model-speed)
 // SD35_LIBTORCH_DIR names the libtorch to run on (tools/gpu/run.sh sets it to the host's torch/lib). The option
-// helpers and the benchmark's command are Sd35.Perf's own source files, compiled in here (see the project file).
+// helpers and the benchmark's command are shared with Sd35.Perf through Sd35.Tools.
 var device = PerfOptions.Device("cuda");
 var fixtures = new Option<string>("--fixtures") { Description = "The repository's fixtures folder.", DefaultValueFactory = _ => "fixtures", HelpName = "dir" };
 var json = new Option<string?>("--json") { Description = "Also write the results as JSON.", HelpName = "file.json" };

@@ -3,7 +3,7 @@ using Sd35.Tools.Benchmarks;
 using Sd35.Tools.Synthetic;
 using TorchSharp;
 
-namespace Sd35.Perf;
+namespace Sd35.Tools.CommandLine;
 
 /// <summary>
 /// <c>synthetic-model-speed [options]</c>: the full-size benchmark without a checkpoint (<see cref="RandomModelBenchmark"/>),

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 
-namespace Sd35.Perf;
+namespace Sd35.Tools.CommandLine;
 
 /// <summary>Options and arguments that several commands share, so that they read and check the same way everywhere.</summary>
 public static class PerfOptions

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 
-namespace Sd35.Perf;
+namespace Sd35.Tools.CommandLine;
 
 /// <summary>The process around a command: libtorch, the CPU runtime, and exit codes.</summary>
 public static class PerfProcess
