@@ -71,7 +71,7 @@ public sealed class PerfCommandLineTests : IDisposable
     [InlineData("model --config t3k_cfg2_sp2_tp2 --system t3k", "'model' is not")]
     [InlineData("op-speed --repeat many", "--repeat must be a positive whole number; got 'many'")]
     [InlineData("op-speed 5", "'5' is not an option, argument or command of 'op-speed'")]
-    [InlineData("workload-speed nope", "Argument 'nope' not recognized. Must be one of: 'mmdit_small' 'block_sd35_large' 'gemm'")]
+    [InlineData("workload-speed nope", "Argument 'nope' not recognized. Must be one of: 'mmdit_small' 'block_sd35_large' 'block_sd35_large_bf16w' 'block_sd35_large_q8_0w' 'gemm'")]
     [InlineData("step-speed nope_cfg", "'nope_cfg' is not a parallel-config id")]
     [InlineData("step-traffic t3k_cfg2_sp2_tp2 nope_cfg", "'nope_cfg' is not a parallel-config id")]
     [InlineData("mesh-memory --model /nonexistent/sd35", "--model '/nonexistent/sd35' is not a folder")]
