@@ -30,23 +30,27 @@ public static class TransformerStepCommand
         var quantize = new Option<GgmlType?>("--quantize") { Description = "Quantize the linear weights at load (q8_0, q5_1, q5_0, q4_1, q4_0).", HelpName = "type" };
         var size = PerfOptions.PositiveCount("--size", "Image width and height in pixels", 1024, "px");
         var promptTokens = PerfOptions.PositiveCount("--prompt-tokens", "Prompt tokens (77 CLIP + 256 T5)", 333);
+        var blocks = new Option<int?>("--blocks") { Description = "Run only the first N joint blocks (the others are skipped, as skip-layer guidance does) and extrapolate the step: for a slow or busy machine.", HelpName = "n" };
         var command = new Command("transformer-step-speed", "Loads a model folder's transformer and times one guided denoising step (batch 2) at full size.")
         {
-            model, compute, storage, quantize, size, promptTokens,
+            model, compute, storage, quantize, size, promptTokens, blocks,
         };
         command.SetAction(r =>
         {
             PerfProcess.ForComputeTiming();
-            Run(r.GetValue(model)!, r.GetValue(compute)!, r.GetValue(storage)!, r.GetValue(quantize), r.GetValue(size), r.GetValue(promptTokens));
+            Run(r.GetValue(model)!, r.GetValue(compute)!, r.GetValue(storage)!, r.GetValue(quantize), r.GetValue(size), r.GetValue(promptTokens), r.GetValue(blocks));
         });
         return command;
     }
 
-    static void Run(string model, string compute, string storageName, GgmlType? quantize, int size, int promptTokens)
+    static void Run(string model, string compute, string storageName, GgmlType? quantize, int size, int promptTokens, int? blocks)
     {
         var folder = new ModelFolder(Path.Combine(model, "transformer"));
         var config = folder.ReadConfig<SD3TransformerConfig>();
         if (size % (8 * config.PatchSize) != 0) throw new ArgumentException($"--size {size} is not a multiple of {8 * config.PatchSize}");
+        int run = blocks ?? config.NumLayers;
+        if (run < 1 || run > config.NumLayers) throw new ArgumentException($"--blocks {run} is not between 1 and the transformer's {config.NumLayers} blocks");
+        var skipped = Enumerable.Range(run, config.NumLayers - run).ToArray();
         var probe = ComputeDTypeProbe.Cpu;
         var dtype = compute switch { "bf16" => ScalarType.BFloat16, "fp32" => ScalarType.Float32, _ => probe.Gemm };
         var storage = storageName == "as-computed" ? WeightStorage.AsComputed : new WeightStorage { WeightDType = ScalarType.BFloat16 };
@@ -68,11 +72,13 @@ public static class TransformerStepCommand
         var pooled = randn(2, config.PooledProjectionDim).to(dtype);
         var timestep = full([2], 500f).to(dtype);
         long imageTokens = latentSize * latentSize / (config.PatchSize * config.PatchSize);
-        double flops = 2 * config.NumLayers * Sd35.Tools.Benchmarks.AnalyticCost.JointBlockFlops(config.InnerDim, imageTokens + promptTokens);
+        double flops = 2 * run * Sd35.Tools.Benchmarks.AnalyticCost.JointBlockFlops(config.InnerDim, imageTokens + promptTokens);
         watch.Restart();
-        using (var output = transformer.Forward(latent, prompt, pooled, timestep)) { }
+        using (var output = transformer.Forward(latent, prompt, pooled, timestep, skipped)) { }
         double seconds = watch.Elapsed.TotalSeconds;
-        Console.WriteLine($"step (one forward, batch 2): {seconds:F1} s, {flops / seconds / 1e9:F1} GFLOP/s of the blocks' {flops / 1e12:F1} TFLOP; "
+        if (run < config.NumLayers)
+            Console.WriteLine($"{run} of {config.NumLayers} blocks: the whole step extrapolates to {seconds * config.NumLayers / run:F0} s (blocks only, linear in their count)");
+        Console.WriteLine($"step (one forward, batch 2, {run} blocks): {seconds:F1} s, {flops / seconds / 1e9:F1} GFLOP/s of the blocks' {flops / 1e12:F1} TFLOP; "
             + $"fp32 GEMM beside it {gemm:F1} GFLOP/s ({flops / seconds / 1e9 / gemm:P0} of gemm); peak RSS {ProcessMemory.PeakResidentBytes / Gib:F2} GiB");
         Console.WriteLine($"load average: {Harness.MachineFacts.LoadAverage()}");
     }

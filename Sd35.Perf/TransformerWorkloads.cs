@@ -57,17 +57,19 @@ public sealed class TransformerWorkload : IDisposable
     /// With <paramref name="storage"/> its linears hold their weights as bf16 or as ggml blocks and expand them at each
     /// use, as a model loaded with that storage does: the workload then measures what the expansion costs.
     /// </summary>
-    public static TransformerWorkload BlockSd35Large(MeshRank? rank = null, WeightStorage? storage = null, string name = "block_sd35_large")
+    /// <param name="dtype">the compute dtype (bf16: the old <c>--bf16</c>, weights and arithmetic in bf16)</param>
+    public static TransformerWorkload BlockSd35Large(MeshRank? rank = null, WeightStorage? storage = null, string name = "block_sd35_large",
+        ScalarType dtype = ScalarType.Float32)
     {
         var scope = NewDisposeScope();
         var config = SD3TransformerConfig.SD35Large;
         manual_seed(0);
-        var block = new JointTransformerBlock(config, 0, rank ?? MeshRank.Single());
+        var block = new JointTransformerBlock(config, 0, rank ?? MeshRank.Single(), dtype);
         RandomizeWeights(block);
         if (storage is not null) StoreWeights(block, storage);
-        var image = randn(1, 4096, config.InnerDim);
-        var prompt = randn(1, 333, config.InnerDim);
-        var temb = randn(1, config.InnerDim);
+        var image = randn(1, 4096, config.InnerDim).to(dtype);
+        var prompt = randn(1, 333, config.InnerDim).to(dtype);
+        var temb = randn(1, config.InnerDim).to(dtype);
         return new TransformerWorkload(name, scope, () => block.Forward(image, prompt, temb).Image);
     }
 
