@@ -71,7 +71,8 @@ public sealed class PerfCommandLineTests : IDisposable
     [InlineData("model --config t3k_cfg2_sp2_tp2 --system t3k", "'model' is not")]
     [InlineData("op-speed --repeat many", "--repeat must be a positive whole number; got 'many'")]
     [InlineData("op-speed 5", "'5' is not an option, argument or command of 'op-speed'")]
-    [InlineData("workload-speed nope", "Argument 'nope' not recognized. Must be one of: 'mmdit_small' 'block_sd35_large' 'gemm'")]
+    [InlineData("workload-speed --min-of-gemm 0", "--min-of-gemm must be a fraction above 0; got 0")]
+    [InlineData("workload-speed nope", "Argument 'nope' not recognized. Must be one of: 'mmdit_small' 'block_sd35_large' 'block_sd35_large_bf16w' 'block_sd35_large_q8_0w' 'block_sd35_large_bf16' 'gemm'")]
     [InlineData("step-speed nope_cfg", "'nope_cfg' is not a parallel-config id")]
     [InlineData("step-traffic t3k_cfg2_sp2_tp2 nope_cfg", "'nope_cfg' is not a parallel-config id")]
     [InlineData("mesh-memory --model /nonexistent/sd35", "--model '/nonexistent/sd35' is not a folder")]
@@ -173,9 +174,13 @@ public sealed class PerfCommandLineTests : IDisposable
         step.Code.Should().Be(0, step.Error);
         step.Output.Should().Contain("n150_cfg1_sp1_tp1 on the in-process backend");
 
-        var workload = await Perf("workload-speed gemm --repeat 1");
+        // The gate: GEMM against the GEMM run just before it is about 100 %, far above 1 %, far below 100 times itself.
+        var workload = await Perf("workload-speed gemm --repeat 1 --min-of-gemm 0.01");
         workload.Code.Should().Be(0, workload.Error);
-        workload.Output.Should().MatchRegex(@"\ngemm +\d+ ?%");
+        workload.Output.Should().MatchRegex(@"\ngemm +\d+ ?%").And.Contain("every workload at or above");
+        var below = await Perf("workload-speed gemm --repeat 1 --min-of-gemm 100");
+        below.Code.Should().Be(1, "the gate reports a failure");
+        below.Output.Should().MatchRegex(@"below .* of gemm: gemm \d");
     }
 
     [Fact]

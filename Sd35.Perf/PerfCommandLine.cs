@@ -24,6 +24,7 @@ public sealed class PerfCommandLine
         MeshMemoryCommand.Command(),
         MakeModelCommand.Command(),
         RandomModelCommand.Command(),
+        TransformerStepCommand.Command(),
         CostModelCommand.Command(),
         ReportCommand.Command(),
         BenchmarksCommand.Command(),

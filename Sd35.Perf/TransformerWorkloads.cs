@@ -2,6 +2,7 @@ using Sd35.Layers.Embeddings;
 using Sd35.Mesh;
 using Sd35.Tensors.Checkpoints;
 using Sd35.Models.Transformer;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,18 +52,25 @@ public sealed class TransformerWorkload : IDisposable
         return new TransformerWorkload("mmdit_small", scope, () => model.Forward(latent, prompt, pooled, timestep));
     }
 
-    /// <summary>One full-width SD3.5 Large joint block at 1024²: 4096 image + 333 prompt tokens: 819.5 GFLOP.</summary>
-    public static TransformerWorkload BlockSd35Large(MeshRank? rank = null)
+    /// <summary>
+    /// One full-width SD3.5 Large joint block at 1024²: 4096 image + 333 prompt tokens: 819.5 GFLOP, computed in fp32.
+    /// With <paramref name="storage"/> its linears hold their weights as bf16 or as ggml blocks and expand them at each
+    /// use, as a model loaded with that storage does: the workload then measures what the expansion costs.
+    /// </summary>
+    /// <param name="dtype">the compute dtype (bf16: the old <c>--bf16</c>, weights and arithmetic in bf16)</param>
+    public static TransformerWorkload BlockSd35Large(MeshRank? rank = null, WeightStorage? storage = null, string name = "block_sd35_large",
+        ScalarType dtype = ScalarType.Float32)
     {
         var scope = NewDisposeScope();
         var config = SD3TransformerConfig.SD35Large;
         manual_seed(0);
-        var block = new JointTransformerBlock(config, 0, rank ?? MeshRank.Single());
+        var block = new JointTransformerBlock(config, 0, rank ?? MeshRank.Single(), dtype);
         RandomizeWeights(block);
-        var image = randn(1, 4096, config.InnerDim);
-        var prompt = randn(1, 333, config.InnerDim);
-        var temb = randn(1, config.InnerDim);
-        return new TransformerWorkload("block_sd35_large", scope, () => block.Forward(image, prompt, temb).Image);
+        if (storage is not null) StoreWeights(block, storage);
+        var image = randn(1, 4096, config.InnerDim).to(dtype);
+        var prompt = randn(1, 333, config.InnerDim).to(dtype);
+        var temb = randn(1, config.InnerDim).to(dtype);
+        return new TransformerWorkload(name, scope, () => block.Forward(image, prompt, temb).Image);
     }
 
     /// <summary>
@@ -76,6 +84,27 @@ public sealed class TransformerWorkload : IDisposable
         var x = randn(4096, 2432);
         var w = randn(2432, 2432);
         return new TransformerWorkload("gemm", scope, () => nn.functional.linear(x, w));
+    }
+
+    /// <summary>
+    /// Re-stores the weights of <paramref name="module"/>'s storable linears as <paramref name="storage"/> says, keeping
+    /// their values (rounded to the storage): what the loader does with a checkpoint, without writing one.
+    /// </summary>
+    static void StoreWeights(nn.Module module, WeightStorage storage)
+    {
+        using var noGrad = no_grad();
+        foreach (var layer in module.modules().OfType<Sd35.Layers.StoredWeightLinear>())
+        {
+            using var values = layer.ExpandedWeight().clone();
+            if (storage.Quantize is { } type && layer.CanHoldBlocks(type, layer.FullWeightShape[^1]))
+            {
+                using var full = QuantizedWeight.Quantize(values, type);
+                layer.SetWeightBlocks(layer.ShardBlocks(full));
+                continue;
+            }
+            layer.StoreWeightAs(storage.FloatStorageFor(layer.ComputeDType));
+            layer.weight.copy_(values);
+        }
     }
 
     /// <summary>N(0, 1/fan_in) weights, so activations stay in range as in a trained model.</summary>

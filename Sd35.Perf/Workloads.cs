@@ -1,14 +1,22 @@
+using Sd35.Tensors.Quantization;
+using static TorchSharp.torch;
+
 namespace Sd35.Perf;
 
 /// <summary>Workloads by name, for the benchmarks and the quick report.</summary>
 public static class Workloads
 {
-    public static readonly string[] Names = ["mmdit_small", "block_sd35_large"];
+    public static readonly string[] Names = ["mmdit_small", "block_sd35_large", "block_sd35_large_bf16w", "block_sd35_large_q8_0w", "block_sd35_large_bf16"];
 
     public static TransformerWorkload Create(string name) => name switch
     {
         "mmdit_small" => TransformerWorkload.MmditSmall(Harness.RepoPaths.Fixtures()),
         "block_sd35_large" => TransformerWorkload.BlockSd35Large(),
+        // The same block computing in fp32 with its linear weights stored as bf16, or as Q8_0 blocks, expanded per use.
+        "block_sd35_large_bf16w" => TransformerWorkload.BlockSd35Large(storage: new() { WeightDType = ScalarType.BFloat16 }, name: name),
+        "block_sd35_large_q8_0w" => TransformerWorkload.BlockSd35Large(storage: new() { Quantize = GgmlType.Q8_0 }, name: name),
+        // ... and computing in bf16 with bf16 weights (the old --bf16): whether this CPU's bf16 arithmetic beats fp32.
+        "block_sd35_large_bf16" => TransformerWorkload.BlockSd35Large(name: name, dtype: ScalarType.BFloat16),
         "gemm" => TransformerWorkload.Gemm(),
         _ => throw new ArgumentException($"unknown workload '{name}'; known: {string.Join(", ", Names)}"),
     };
@@ -39,6 +47,10 @@ public static class Workloads
         // one SD3.5 Large block, hidden 2432, 4096 image + 333 prompt tokens: 819.5 GFLOP.
         ["block_sd35_large"] = new(JointBlockFlops(2432, 4096 + 333),
             [new(10.0, 10.0, FirstMachine, FirstDate), new(29, 39, Zen5Machine, Zen5Date)]),
+        // the same block with bf16-stored and Q8_0-stored linear weights: the same arithmetic, no reference time.
+        ["block_sd35_large_bf16w"] = new(JointBlockFlops(2432, 4096 + 333), []),
+        ["block_sd35_large_q8_0w"] = new(JointBlockFlops(2432, 4096 + 333), []),
+        ["block_sd35_large_bf16"] = new(JointBlockFlops(2432, 4096 + 333), []),
         // 4096×2432 by 2432×2432: the GEMM baseline, no reference time.
         ["gemm"] = new(2.0 * 4096 * 2432 * 2432, []),
     };
