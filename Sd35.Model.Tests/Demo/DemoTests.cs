@@ -23,7 +23,8 @@ public class DemoTests
         bitmap.Should().NotBeNull();
         (bitmap.Width, bitmap.Height).Should().Be((48, 32));
         output.ToString().Should().Contain("RANDOM").And.Contain("denoising step 2/2").And.Contain("steps/s").And.Contain("vae decoding")
-            .And.Contain("preflight checks").And.Contain("precision: compute ").And.Contain("(measured: GEMM", "without --compute-dtype the CPU's measurement chooses, and says so");
+            .And.Contain("preflight checks").And.Contain("precision: compute fp32, VAE fp32, weights F32")
+            .And.NotContain("measured", "full-precision weights compute in full precision: there is nothing to measure");
         Directory.EnumerateFileSystemEntries(dir.Path).Should().Equal(png);
     }
 
