@@ -23,8 +23,12 @@ public sealed class LoadTests(ITestOutputHelper output)
     // while four other agents kept the load average at 17-23: five runs before the OpenAI clients joined (0, 2, 3, 9 and
     // — with a 40 s window — 12 jobs succeeded): peak − before 15, 25, 30, 36 and 33 MiB, after − before 15, 21, 27, 29
     // and 26 MiB; three runs with them (3, 3, 7 succeeded): peak 22, 18, 32 MiB, after 15, 17, 30 MiB. It levels off
-    // with the jobs done. Bounds about 1.3× the largest (36 and 30 MiB).
-    const long PeakGrowthBound = 48L << 20, GrowthAfterBound = 39L << 20;
+    // with the jobs done. On a quiet machine far more jobs finish in the window (9.6-13.2 images/s) and the allocator keeps
+    // more: measured 2026-12-06 13:36, this test alone, load 4-6: peak − before 46, 51, 54, 57, 161 MiB (after − before
+    // up to 143 MiB) with this session's code, and 71 and 140 MiB with the code as it was at ce2ed03 — the same growth,
+    // allocator retention, not a leak per job. Bounds: 1.2× the largest. A leak of a job's worth of memory is still
+    // caught by far (the server-leaks-per-job mutation: 665 MiB).
+    const long PeakGrowthBound = 192L << 20, GrowthAfterBound = 192L << 20;
 
     enum Outcome { Succeeded, Cancelled, Refused }
 
