@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sd35.Errors;
 using Sd35.Layers.Embeddings;
 using Sd35.Mesh;
 using Sd35.Models.Clip;
@@ -60,12 +61,25 @@ public static class SyntheticModelFolder
         Add(() => WriteComponent(directory, "vae", preset.Vae, "diffusion_pytorch_model", preset.TransformerShardBytes, seed, dtype,
             () => new AutoencoderKLDecoder(ModelConfig.Parse<AutoencoderKLConfig>(preset.Vae.ToJsonString()), MeshRank.Single(Meta), dtype)), "vae");
 
-        if (only is not null) return components; // a partial folder is never marked complete
+        // A partial write completes the folder once every component is there (written now or by an earlier run), so a
+        // 27 GB model can be written piece by piece; until then it is never marked complete.
+        if (only is not null && !AllComponentsReadable(directory)) return components;
         WriteJson(Path.Combine(directory, "scheduler", "scheduler_config.json"), ReleaseConfigs.Scheduler());
         WriteTokenizers(directory);
         WriteJson(Path.Combine(directory, "model_index.json"), ReleaseConfigs.ModelIndex());
         return components;
     }
+
+    static readonly string[] ComponentNames = ["transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "vae"];
+
+    /// <summary>Whether each component's config and weights are there and their headers read (a truncated file does not).</summary>
+    static bool AllComponentsReadable(string directory) => ComponentNames.All(name =>
+    {
+        var folder = Path.Combine(directory, name);
+        if (!File.Exists(Path.Combine(folder, "config.json"))) return false;
+        try { using var checkpoint = new ModelFolder(folder).OpenCheckpoint(); return true; }
+        catch (Exception e) when (e is IOException or InputException) { return false; }
+    });
 
     /// <summary>
     /// Checks that a folder holds this writer's values for <paramref name="seed"/>: the largest tensor of each
@@ -75,7 +89,7 @@ public static class SyntheticModelFolder
     public static IReadOnlyList<string> Verify(string directory, long seed = 0, int samples = 3)
     {
         var lines = new List<string>();
-        foreach (var name in new[] { "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "vae" })
+        foreach (var name in ComponentNames)
         {
             using var checkpoint = new ModelFolder(Path.Combine(directory, name)).OpenCheckpoint();
             var keys = checkpoint.Keys.Where(k => k != "pos_embed.pos_embed").OrderBy(k => k, StringComparer.Ordinal).ToList();
