@@ -41,6 +41,16 @@ static class StoredWeights
 
     public static string? Load(Checkpoint checkpoint, string key, IStoredWeight layer, WeightStorage? storage)
     {
+        try { return LoadBlocks(checkpoint, key, layer, storage); }
+        // Each weight leaves its full-precision read and the quantizer's temporaries freed behind it. With freed memory
+        // retained (CpuRuntime), the small blocks settle between those holes and the heap never shrinks: the full-size
+        // transformer quantized to Q8_0 at load stayed at 13.5 GiB resident for an 8.1 GiB model, 8.6 GiB with
+        // retention off. Handing the free pages back after each weight keeps the load at one staging tensor above the model.
+        finally { CpuRuntime.ReleaseFreeMemory(); }
+    }
+
+    static string? LoadBlocks(Checkpoint checkpoint, string key, IStoredWeight layer, WeightStorage? storage)
+    {
         using var full = ReadQuantized(checkpoint, key, storage);
         if (!full.Shape.SequenceEqual(layer.FullWeightShape))
             return $"'{key}' in '{checkpoint.PathOf(key)}': {full.Type} blocks of checkpoint shape {CheckpointLoader.Text(full.Shape)}, model shape {CheckpointLoader.Text(layer.FullWeightShape)}";
