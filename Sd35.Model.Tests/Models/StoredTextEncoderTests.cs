@@ -27,6 +27,7 @@ namespace Sd35.Tests.Models;
 /// them; the token table really is held in its storage form; a GGUF T5 keeps its Q8_0 <c>token_embd</c>; and an fp8
 /// T5 file is held as its bytes and computes exactly what its fp16 expansion computes.
 /// </summary>
+[Collection(Sd35.Tests.Mesh.MeshRunCollection.Name)]
 public sealed class StoredTextEncoderTests(ITestOutputHelper output)
 {
     /// <summary>Each golden encoder × bf16 and every block type the codec holds, where the encoder's width is whole blocks.</summary>
@@ -228,5 +229,28 @@ public sealed class StoredTextEncoderTests(ITestOutputHelper output)
         using var expected = fp16.forward(ids);
         output.WriteLine($"against the fp16 expansion: {Quality.Compare(expected.to(ScalarType.Float32), actual.to(ScalarType.Float32))}");
         actual.Equals(expected).Should().BeTrue("fp8 values are exact in every compute dtype, so expanding at use computes what reading as fp16 did");
+    }
+
+    [Fact]
+    public void An_fp8_t5_on_a_tensor_parallel_mesh_holds_bytes_on_every_rank_and_computes_what_one_device_does()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new TempDirectory();
+        var (fp8File, _) = WriteFp8T5(dir);
+        var ids = InputIds(T5Folder);
+        using var single = T5EncoderModel.FromFolder(PipelineComponents.FromFile(fp8File, ModelComponent.T5, T5Folder));
+        using var expected = single.forward(ids);
+        // One-value blocks never split: every column and row cut of an fp8 weight is whole, so every rank keeps bytes.
+        var ranks = TensorParallel.Run(2, rank =>
+        {
+            using var model = T5EncoderModel.FromFolder(PipelineComponents.FromFile(fp8File, ModelComponent.T5, T5Folder), rank);
+            var storage = ReferenceWeights.StoredLayers(model).Select(l => l.Layer.WeightStorage).Distinct().ToList();
+            return (Storage: storage, Output: model.forward(ids));
+        });
+        foreach (var (rank, index) in ranks.Select((r, i) => (r, i)))
+        {
+            rank.Storage.Should().Equal([GgmlType.F8_E4M3], $"rank {index}");
+            output.WriteLine($"rank {index} of 2: {AssertQuality.Fp32(expected, rank.Output, $"fp8 T5 at tp 2, rank {index}, against one device")}");
+        }
     }
 }
