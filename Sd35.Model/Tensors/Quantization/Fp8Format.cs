@@ -43,9 +43,10 @@ public static class Fp8Format
             throw new ArgumentException($"{format} bytes {bytes.dtype} [{string.Join(", ", bytes.shape)}] do not hold a tensor of shape [{string.Join(", ", shape)}]");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        // int32 indices: half the transient memory of int64 for a weight of tens of millions of values.
-        var values = tensor(table, device: bytes.device).index_select(0, bytes.reshape(-1).to(ScalarType.Int32));
-        return values.reshape(shape).to(dtype).MoveToOuterDisposeScope();
+        // The table in the target dtype (exact, see above), so the gather writes the result directly; int32 indices:
+        // half the transient memory of int64 for a weight of tens of millions of values.
+        var values = tensor(table, device: bytes.device).to(dtype).index_select(0, bytes.reshape(-1).to(ScalarType.Int32));
+        return values.reshape(shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>E4M3 "fn": bias 7, no infinities; S.1111.111 is NaN, so the largest finite value is 448.</summary>
