@@ -81,6 +81,7 @@ public sealed class PerfCommandLineTests : IDisposable
     [InlineData("synthetic-model --preset tiny", "synthetic-model needs either --out DIR or --verify DIR")]
     [InlineData("synthetic-model --out x --preset huge", "--preset: Argument 'huge' not recognized")]
     [InlineData("synthetic-model --out x --format gguf --quantize q4_k", "--quantize Q4_K: block types are Q8_0, Q5_0, Q5_1, Q4_0, Q4_1")]
+    [InlineData("synthetic-model --out x --format gguf --quantize f8_e4m3", "--quantize F8_E4M3: GGUF has no fp8 type")]
     [InlineData("synthetic-model-speed --device gpu", "--device 'gpu' is not cpu, cuda or cuda:N")]
     [InlineData("synthetic-model-speed --size 0", "--size must be a positive whole number; got '0'")]
     [InlineData("cost-model prediction --config t3k_cfg2_sp2_tp2", "Option '--system' is required")]

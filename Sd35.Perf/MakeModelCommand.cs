@@ -38,6 +38,7 @@ public static class MakeModelCommand
             if (r.GetResult(quantize) is not null && r.GetValue(format) != "gguf") r.AddError("--quantize applies to --format gguf");
             if (r.GetValue(quantize) is { } type && GgmlBlocks.IsBlockQuantized(type) && !GgmlCodec.IsSupported(type))
                 r.AddError($"--quantize {type}: block types are {string.Join(", ", GgmlCodec.Supported)}");
+            if (r.GetValue(quantize) is { } fp8 && Fp8Format.Is(fp8)) r.AddError($"--quantize {fp8}: GGUF has no fp8 type");
         });
         command.SetAction(r =>
         {

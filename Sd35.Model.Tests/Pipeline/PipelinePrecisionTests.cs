@@ -27,7 +27,8 @@ public sealed class PipelinePrecisionTests(ITestOutputHelper output)
 
     // Measured 2026-12-06 on the 2-core EPYC, reference/pipeline/case0 (the test prints them): image against the fp32
     // pipeline, bf16 weights PCC 0.9999569 (max |error| 1.35e-2 × max |reference|), Q8_0 weights (transformer and T5)
-    // PCC 0.9996963 (3.17e-2); the bars are the Q8_0 gate 0.999 and 0.05 (1.6× the worst absolute error).
+    // PCC 0.9996963 (3.17e-2); since the embedding tables are stored too, bf16 0.9999391 (1.27e-2) and Q8_0 0.9996644
+    // (4.30e-2). The bars are the Q8_0 gate 0.999 and 0.05 (1.16× the worst absolute error).
     [Theory]
     [InlineData(ScalarType.BFloat16, null)]
     [InlineData(ScalarType.Float32, GgmlType.Q8_0)]
@@ -79,29 +80,24 @@ public sealed class PipelinePrecisionTests(ITestOutputHelper output)
         using var scope = NewDisposeScope();
         using var t5 = TinyT5.Load();
         var (quantized, reference) = (t5.Quantized, t5.Full);
-        var referenceLayers = reference.named_modules().Where(m => m.module is StoredWeightLinear).ToDictionary(m => m.name, m => (StoredWeightLinear)m.module);
-        foreach (var (name, module) in quantized.named_modules().Where(m => m.module is StoredWeightLinear))
-        {
-            var layer = (StoredWeightLinear)module;
-            var values = Sd35.Tests.Tensors.Quantization.ReferenceBlocks.Dequantize(GgmlType.Q8_0, layer.weight.contiguous().data<byte>().ToArray());
-            using (no_grad()) referenceLayers[name].weight.copy_(tensor(values).reshape(layer.WeightShape));
-        }
+        // The linears and the token table, whose reference values the tests' own block decoder reads.
+        Sd35.Tests.Tensors.Quantization.ReferenceWeights.CopyInto(reference, quantized).Should().Contain("shared");
         AssertQuality.Fp32(reference.forward(t5.Ids), quantized.forward(t5.Ids), "T5 Q8_0 against fp32 T5 on the reference-dequantized weights");
     }
 
-    // Measured 2026-12-06: PCC 0.9988728, max |error| 6.8e-2 × max |reference| (the tiny random T5 amplifies weight
-    // error far more than the transformer, whose Q8_0 PCC is 0.99998; the test above shows the arithmetic is exact).
-    // Bars just below: PCC 0.998 and 0.1.
+    // Measured 2026-12-06: PCC 0.9988728, max |error| 6.8e-2 × max |reference| with the linears in Q8_0; 0.9983558 and
+    // 0.108 since the token table is Q8_0 too (the tiny random T5 amplifies weight error far more than the transformer,
+    // whose Q8_0 PCC is 0.99998; the test above shows the arithmetic is exact). Bars just below: PCC 0.998 and 0.15.
     [Fact]
     public void T5_with_q8_0_weights_against_fp32_is_gated()
     {
         using var scope = NewDisposeScope();
         using var t5 = TinyT5.Load();
         var (quantized, full, ids) = (t5.Quantized, t5.Full, t5.Ids);
-        quantized.modules().OfType<StoredWeightLinear>().Should().OnlyContain(l => l.WeightStorage == GgmlType.Q8_0, "every T5 linear has rows of whole blocks");
+        quantized.modules().OfType<StoredWeightModule>().Should().OnlyContain(l => l.WeightStorage == GgmlType.Q8_0, "every T5 linear and the token table have rows of whole blocks");
         var report = Quality.Compare(full.forward(ids), quantized.forward(ids));
         output.WriteLine($"T5 Q8_0 against fp32: {report}");
-        Quality.AssertClose(full.forward(ids), quantized.forward(ids), 0.998, 0.1, "T5 Q8_0 against fp32");
+        Quality.AssertClose(full.forward(ids), quantized.forward(ids), 0.998, 0.15, "T5 Q8_0 against fp32");
     }
 
     [Fact]

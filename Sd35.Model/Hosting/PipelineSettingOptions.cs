@@ -84,7 +84,7 @@ public static class PipelineSettingOptions
         s => s.ComputeDType is { } dtype ? DTypeName(dtype) : "auto");
 
     public static PipelineSettingOption Quantize { get; } = new("quantize", "type",
-        $"Hold the linear weights of the transformer and the text encoders as ggml blocks of this type, quantized at load ({SupportedQuantizations}); rows that are not whole blocks stay unquantized.",
+        $"Hold the linear weights and embedding tables of the transformer and the text encoders as ggml blocks of this type, quantized at load ({SupportedQuantizations}); rows that are not whole blocks stay unquantized, and weights a file holds as blocks or fp8 stay as they are.",
         (s, v) => s with { Quantization = QuantizationOf(v) });
 
     public static PipelineSettingOption Models { get; } = new("models", "resident|staged",

@@ -7,8 +7,8 @@ namespace Sd35.Pipeline;
 
 /// <summary>
 /// Where one component's weights come from and how they are held, for a front-end to show (<c>/v1/info</c>):
-/// the folder or file, its format, the storage formats of its tensors with their bytes, and the quantization the
-/// pipeline holds its linear weights in (blocks from the file, or quantized at load).
+/// the folder or file, its format, the storage formats of its tensors with their bytes, and the packed format the
+/// pipeline holds its linear and embedding weights in (ggml blocks or fp8 from the file, or blocks quantized at load).
 /// </summary>
 /// <param name="Component">transformer, vae, text_encoder, text_encoder_2, text_encoder_3</param>
 /// <param name="Format">diffusers folder, single file (the release's prefixed layout), GGUF or safetensors file</param>
@@ -37,7 +37,7 @@ public sealed record ComponentSummary(string Component, string Source, string Fo
         return parts.Select(p => Of(p.Name, p.Folder, p.Quantizable ? precision.Storage.Quantize : null)).ToList();
     }
 
-    static ComponentSummary Of(string name, ModelFolder folder, GgmlType? quantizeAtLoad)
+    internal static ComponentSummary Of(string name, ModelFolder folder, GgmlType? quantizeAtLoad)
     {
         var stored = new Dictionary<string, long>(StringComparer.Ordinal);
         var blockTypes = new SortedSet<GgmlType>();
@@ -65,7 +65,5 @@ public sealed record ComponentSummary(string Component, string Source, string Fo
 
     /// <summary>From the shape, not the file offsets: a view's pieces of one fused tensor share the stored tensor's offsets.</summary>
     static long StoredBytes(TensorEntry entry) =>
-        entry.Quantized is { } type ? GgmlBlocks.BytesOf(type, entry.ElementCount)
-        : entry.Fp8 is not null ? entry.ElementCount
-        : entry.ElementCount * SafetensorsDType.SizeOf(entry.DType);
+        entry.Quantized is { } type ? GgmlBlocks.BytesOf(type, entry.ElementCount) : entry.ElementCount * SafetensorsDType.SizeOf(entry.DType);
 }

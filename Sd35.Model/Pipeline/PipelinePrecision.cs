@@ -7,8 +7,8 @@ namespace Sd35.Pipeline;
 /// <summary>
 /// The dtypes a pipeline runs in, apart from how it stores its weights: the transformer and the text encoders
 /// compute in <see cref="Compute"/> (as do the latents and the prompt embeddings), the VAE in <see cref="Vae"/>, and
-/// the linears of the transformer and the text encoders hold their weights as <see cref="Storage"/> says (a float
-/// dtype, or blocks quantized at load), expanded layer by layer. One dtype for everything, as diffusers'
+/// the linears and embedding tables of the transformer and the text encoders hold their weights as
+/// <see cref="Storage"/> says (a float dtype, or blocks quantized at load), expanded layer by layer. One dtype for everything, as diffusers'
 /// <c>torch_dtype</c>, is <see cref="Uniform"/>: exactly today's computation.
 /// </summary>
 public sealed record PipelinePrecision(ScalarType Compute, ScalarType Vae, WeightStorage Storage)

@@ -142,7 +142,7 @@ public class GgufTests
     }
 
     [Fact]
-    public void Fp8_tensors_read_as_their_exact_fp16_values()
+    public void Fp8_tensors_read_as_their_bytes_and_into_floats_as_their_exact_values()
     {
         using var dir = new TempDirectory();
         var path = dir.File("fp8.safetensors");
@@ -156,10 +156,23 @@ public class GgufTests
         File.WriteAllBytes(path, bytes);
 
         using var file = SafetensorsFile.Open(path);
-        file.Entry("a").Fp8.Should().Be("F8_E4M3");
-        file.Read("a").to(ScalarType.Float32).data<float>().ToArray().Should().Equal(1f, -2f, MathF.Pow(2, -9), 448f);
+        (file.Entry("a").Quantized, file.Entry("a").StorageName, file.Entry("b").Quantized).Should().Be((GgmlType.F8_E4M3, "F8_E4M3", GgmlType.F8_E5M2));
+        // Read gives the bytes (a storable layer keeps them); ReadInto a float tensor gives the values.
+        file.Read("a").data<byte>().ToArray().Should().Equal(0x38, 0xC0, 0x01, 0x7E);
+        var values = zeros(4, dtype: ScalarType.Float16);
+        file.ReadInto("a", values);
+        values.to(ScalarType.Float32).data<float>().ToArray().Should().Equal(1f, -2f, MathF.Pow(2, -9), 448f);
         var target = zeros(2);
         file.ReadInto("b", target);
         target.data<float>().ToArray().Should().Equal(1f, -4f);
+    }
+
+    [Fact]
+    public void Gguf_has_no_fp8_type_so_the_writer_refuses_one()
+    {
+        using var dir = new TempDirectory();
+        var act = () => GgufWriter.Write(dir.File("fp8.gguf"), [new("a", GgmlType.F8_E4M3, [2, 32], () => zeros(2, 32, dtype: ScalarType.Byte))]);
+        act.Should().Throw<NotSupportedException>().WithMessage("*'a'*GGUF has no F8_E4M3 type*");
+        File.Exists(dir.File("fp8.gguf")).Should().BeFalse("refused before anything is written");
     }
 }

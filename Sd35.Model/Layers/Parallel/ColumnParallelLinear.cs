@@ -59,7 +59,7 @@ public sealed class ColumnParallelLinear : StoredWeightLinear, IShardedParameter
 
     public override QuantizedWeight ShardBlocks(QuantizedWeight full)
     {
-        // Zero bytes are zero blocks (scale 0) in every type, so padding bytes pads values with zeros.
+        // Zero bytes are zero values in every packed format (blocks of scale 0, fp8 +0), so padding bytes pads values with zeros.
         using var paddedIn = new ShardLayout(1, 0, 1, GgmlBlocks.BytesOf(full.Type, InFeatures)).Apply(full.Blocks);
         return QuantizedWeight.FromBlocks(full.Type, WeightShape, _outLayout.Apply(paddedIn));
     }

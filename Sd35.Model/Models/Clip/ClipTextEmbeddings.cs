@@ -23,8 +23,8 @@ sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor inputIds)
     {
         long tokens = inputIds.shape[1];
-        if (tokens > position_embedding.weight.shape[0])
-            throw new ArgumentException($"{tokens} tokens exceed the model's {position_embedding.weight.shape[0]} positions");
+        if (tokens > position_embedding.Entries)
+            throw new ArgumentException($"{tokens} tokens exceed the model's {position_embedding.Entries} positions");
         using var scope = NewDisposeScope();
         var positions = arange(tokens, int64, inputIds.device).unsqueeze(0);
         return (token_embedding.forward(inputIds) + position_embedding.forward(positions)).MoveToOuterDisposeScope();

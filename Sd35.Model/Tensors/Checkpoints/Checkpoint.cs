@@ -140,19 +140,33 @@ public sealed class Checkpoint : IDisposable
         _blocks[key] = blocks;
     }
 
-    /// <summary>The block type <paramref name="key"/> is stored in (a GGUF file's quantized tensor, or blocks added here), or null for a plain float or integer tensor.</summary>
+    /// <summary>
+    /// The packed format <paramref name="key"/> is stored in (<see cref="PackedFormat"/>: a GGUF file's quantized tensor,
+    /// a safetensors fp8 tensor, or blocks added here), or null for a plain float or integer tensor.
+    /// </summary>
     public GgmlType? BlockTypeOf(string key)
     {
         if (_blocks.TryGetValue(key, out var blocks)) return blocks.Type;
-        return _fileOfKey.TryGetValue(key, out var file) && file.Entry(key).Quantized is { } type && GgmlBlocks.IsBlockQuantized(type) ? type : null;
+        return _fileOfKey.TryGetValue(key, out var file) ? file.Entry(key).Quantized : null;
     }
 
-    /// <summary>A copy of the blocks stored under <paramref name="key"/> (the caller owns it): read from its file as raw rows, or copied.</summary>
+    /// <summary>A copy of the blocks (or fp8 bytes) stored under <paramref name="key"/> (the caller owns it): read from its file as raw rows, or copied.</summary>
     public QuantizedWeight ReadBlocks(string key)
     {
-        if (_blocks.TryGetValue(key, out var blocks)) return QuantizedWeight.FromBlocks(blocks.Type, blocks.Shape, blocks.Blocks.clone());
+        if (_blocks.TryGetValue(key, out var blocks)) return blocks.Clone();
         if (BlockTypeOf(key) is not { } type) throw new CheckpointException(PathOf(key), key, "is not stored as ggml blocks");
         return QuantizedWeight.FromBlocks(type, Entry(key).Shape, Read(key));
+    }
+
+    /// <summary>
+    /// The values under <paramref name="key"/> as a new CPU tensor of <paramref name="dtype"/>, whatever form they are
+    /// stored in: blocks and fp8 expanded (fp8 of any shape, a scalar or no elements too), anything else converted.
+    /// </summary>
+    public Tensor ReadValues(string key, ScalarType dtype)
+    {
+        if (_blocks.TryGetValue(key, out var blocks)) return blocks.Dequantize(dtype);
+        using var stored = Read(key);
+        return BlockTypeOf(key) is { } packed ? PackedFormat.Expand(stored, packed, ShapeOf(key), dtype) : stored.to(dtype);
     }
 
     /// <summary>The shape of the values under <paramref name="key"/>, whatever form they are stored in.</summary>

@@ -127,11 +127,10 @@ public static class CheckpointLoader
     static string? BlocksProblem(Checkpoint checkpoint, string key, Tensor target) =>
         is_floating_point(target) ? null : $"'{key}' in '{checkpoint.PathOf(key)}': checkpoint holds {checkpoint.BlockTypeOf(key)} blocks, model dtype {target.dtype}";
 
-    /// <summary>Blocks where the model holds a float parameter (not a storable weight): expanded, then loaded as a float tensor.</summary>
+    /// <summary>Blocks or fp8 where the model holds a float parameter (not a storable weight): expanded, then loaded as a float tensor.</summary>
     static string? LoadExpanded(Checkpoint checkpoint, string key, Tensor target, (IShardedParameters Module, string LocalName)? owner)
     {
-        using var blocks = checkpoint.ReadBlocks(key);
-        using var full = blocks.Dequantize(target.dtype);
+        using var full = checkpoint.ReadValues(key, target.dtype);
         return CopyPiece(checkpoint, key, full, target, owner);
     }
 

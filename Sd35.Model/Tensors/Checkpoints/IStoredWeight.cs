@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>
-/// Implemented by a layer whose <c>weight</c> is held in a storage format (fp32, bf16, fp16 or ggml blocks) apart from
+/// Implemented by a layer whose <c>weight</c> is held in a storage format (fp32, bf16, fp16, fp8 or ggml blocks) apart from
 /// the dtype it computes in, and expanded at use. The loader asks it to change its storage before reading
 /// (<see cref="LoadOptions.Storage"/>) and hands it quantized blocks where the checkpoint holds them or the options ask
 /// for them; everything else about loading it (names, sharding, float storage) is as for any parameter.
@@ -17,7 +17,7 @@ interface IStoredWeight
     /// <summary>The shape of the whole checkpoint tensor this weight is (a piece of): [out, in] before padding and cutting.</summary>
     long[] FullWeightShape { get; }
 
-    /// <summary>How the weight is held now: F32, F16, BF16 or a block type.</summary>
+    /// <summary>How the weight is held now: F32, F16, BF16, or a packed format (a block type, F8_E4M3, F8_E5M2).</summary>
     GgmlType WeightStorage { get; }
 
     /// <summary>The dtype the layer computes in (its inputs, bias and output).</summary>

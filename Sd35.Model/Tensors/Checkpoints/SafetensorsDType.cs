@@ -1,3 +1,4 @@
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 
 namespace Sd35.Tensors.Checkpoints;
@@ -17,9 +18,10 @@ public static class SafetensorsDType
         ["I8"] = (torch.ScalarType.Int8, 1),
         ["U8"] = (torch.ScalarType.Byte, 1),
         ["BOOL"] = (torch.ScalarType.Bool, 1),
-        // TorchSharp has no float8 dtype: fp8 tensors are stored one byte each and read as fp16 (exactly: every fp8 value is one).
-        [Fp8Format.E4M3] = (torch.ScalarType.Float16, 1),
-        [Fp8Format.E5M2] = (torch.ScalarType.Float16, 1),
+        // TorchSharp has no float8 dtype: fp8 tensors read as their bytes, and their entry names the format
+        // (TensorEntry.Quantized) for the loader to keep or expand them. After U8, so that uint8 is written as U8.
+        [nameof(GgmlType.F8_E4M3)] = (torch.ScalarType.Byte, 1),
+        [nameof(GgmlType.F8_E5M2)] = (torch.ScalarType.Byte, 1),
     };
 
     public static bool TryParse(string name, out torch.ScalarType type, out int elementSize)

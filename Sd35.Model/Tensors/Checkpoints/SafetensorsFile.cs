@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Sd35.Errors;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,15 +54,14 @@ public sealed class SafetensorsFile : ITensorFile
             ? entry
             : throw new CheckpointException(Path, key, "no such tensor in this file");
 
-    /// <summary>Reads a tensor into a new CPU tensor of the stored dtype (fp8 expanded to fp16, which holds every fp8 value exactly).</summary>
+    /// <summary>Reads a tensor into a new CPU tensor of the stored dtype (an fp8 tensor as its bytes, uint8 of its shape).</summary>
     public Tensor Read(string key)
     {
         var entry = Entry(key);
         var tensor = empty(entry.Shape, entry.DType, CPU);
         try
         {
-            if (entry.Fp8 is { } format) ReadFp8(entry, format, tensor);
-            else ReadBytes(entry, tensor, 0, entry.End - entry.Begin);
+            ReadBytes(entry, tensor, 0, entry.End - entry.Begin);
             return tensor;
         }
         catch
@@ -72,23 +72,30 @@ public sealed class SafetensorsFile : ITensorFile
     }
 
     /// <summary>
-    /// Copies a tensor into <paramref name="target"/>, converting dtype and device on the way. The shapes
-    /// must already agree (the caller reports mismatches with both shapes). A CPU target of the stored dtype gets the
-    /// file's bytes straight into its memory; any other goes through a staging buffer of at most
-    /// <see cref="StagingBytes"/>, converted piece by piece, so converting costs a small buffer, not a second tensor.
+    /// Copies a tensor's values into <paramref name="target"/>, converting dtype and device on the way (an fp8 tensor's
+    /// values, exactly). The shapes must already agree (the caller reports mismatches with both shapes). A CPU target of
+    /// the stored dtype gets the file's bytes straight into its memory; any other goes through a staging buffer of at
+    /// most <see cref="StagingBytes"/>, converted piece by piece, so converting costs a small buffer, not a second tensor.
     /// </summary>
     public void ReadInto(string key, Tensor target)
     {
         var entry = Entry(key);
         long bytes = entry.End - entry.Begin, count = entry.ElementCount;
         using var noGrad = no_grad();
-        if (entry.Fp8 is null && target.device_type == DeviceType.CPU && target.dtype == entry.DType && target.is_contiguous())
+        if (entry.Quantized is { } fp8)
+        {
+            using var stored = Read(key);
+            using var values = Fp8Format.Expand(stored, fp8, entry.Shape, target.dtype);
+            target.copy_(values);
+            return;
+        }
+        if (target.device_type == DeviceType.CPU && target.dtype == entry.DType && target.is_contiguous())
         {
             ReadBytes(entry, target, 0, bytes);
             return;
         }
         if (count == 0) return;
-        if (entry.Fp8 is not null || !target.is_contiguous())
+        if (!target.is_contiguous())
         {
             using var whole = Read(key);
             target.copy_(whole);
@@ -119,7 +126,7 @@ public sealed class SafetensorsFile : ITensorFile
     {
         var entry = Entry(key);
         using var noGrad = no_grad();
-        if (entry.Fp8 is null && target.device_type == DeviceType.CPU && target.dtype == entry.DType && target.is_contiguous() && TryReadDirect(entry, target)) return;
+        if (entry.Quantized is null && target.device_type == DeviceType.CPU && target.dtype == entry.DType && target.is_contiguous() && TryReadDirect(entry, target)) return;
         ReadInto(key, target);
     }
 
@@ -220,17 +227,6 @@ public sealed class SafetensorsFile : ITensorFile
             }
             read += want;
         }
-    }
-
-    /// <summary>An fp8 tensor: its stored bytes, each expanded through the format's table into the fp16 <paramref name="destination"/>.</summary>
-    void ReadFp8(TensorEntry entry, string format, Tensor destination)
-    {
-        long length = entry.End - entry.Begin;
-        if (length > int.MaxValue)
-            throw new CheckpointException(Path, entry.Key, $"is {length} bytes of fp8; fp8 tensors over 2 GiB are not supported");
-        var stored = new byte[length];
-        FileRange.Read(_handle, stored, Header.DataStart + entry.Begin, Path, entry.Key);
-        Fp8Format.ExpandToHalf(format, stored, destination.bytes);
     }
 
     /// <summary>

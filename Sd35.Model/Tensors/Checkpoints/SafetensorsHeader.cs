@@ -8,17 +8,18 @@ namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>
 /// One tensor's entry in a checkpoint header; offsets are relative to the data section. <see cref="DType"/> is the
-/// dtype a read delivers: an fp8 tensor (<see cref="Fp8"/>) reads as fp16, a block-quantized one
-/// (<see cref="Quantized"/>) as its raw blocks in uint8 while <see cref="Shape"/> stays the logical (torch) shape.
+/// dtype a read delivers: a tensor in a packed format (<see cref="Quantized"/>: ggml blocks, or fp8) reads as its raw
+/// bytes in uint8 while <see cref="Shape"/> stays the logical (torch) shape.
 /// </summary>
 public sealed record TensorEntry(string Key, torch.ScalarType DType, long[] Shape, long Begin, long End)
 {
-    /// <summary>The stored fp8 format (<c>F8_E4M3</c>, <c>F8_E5M2</c>), expanded to fp16 at read; null for every other dtype.</summary>
-    public string? Fp8 { get; init; }
-    /// <summary>The ggml block type of a block-quantized tensor (Q8_0, Q4_0, …); null for a dense one.</summary>
+    /// <summary>
+    /// The packed format of a tensor torch has no dtype for (<see cref="Sd35.Tensors.Quantization.PackedFormat"/>): a
+    /// ggml block type (Q8_0, Q4_0, …) or an fp8 format (F8_E4M3, F8_E5M2); null for a dense one.
+    /// </summary>
     public Sd35.Tensors.Quantization.GgmlType? Quantized { get; init; }
-    /// <summary>How the tensor is stored, for messages: the fp8 format, the ggml type, or the dtype.</summary>
-    public string StorageName => Fp8 ?? Quantized?.ToString() ?? SafetensorsDType.NameOf(DType);
+    /// <summary>How the tensor is stored, for messages: the packed format (named as its file names it), or the dtype.</summary>
+    public string StorageName => Quantized?.ToString() ?? SafetensorsDType.NameOf(DType);
 
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
     public string ShapeText => $"[{string.Join(", ", Shape)}]";
@@ -139,7 +140,7 @@ public sealed class SafetensorsHeader
         if (end > dataLength)
             throw Corrupt(path, key, $"data_offsets [{begin}, {end}] lie outside the data section of {dataLength} bytes (truncated file?)");
 
-        var entry = new TensorEntry(key, dtype, shape.ToArray(), begin, end) { Fp8 = Fp8Format.IsFp8(dtypeName) ? dtypeName : null };
+        var entry = new TensorEntry(key, dtype, shape.ToArray(), begin, end) { Quantized = Sd35.Tensors.Quantization.Fp8Format.OfDTypeName(dtypeName) };
         long expected;
         try { expected = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * elementSize); }
         catch (OverflowException) { throw Corrupt(path, key, $"shape {entry.ShapeText} overflows"); }

@@ -6,7 +6,9 @@ namespace Sd35.Tensors.Checkpoints;
 
 /// <summary>
 /// The loader's branch for storable weights (<see cref="IStoredWeight"/>): sets each one's float storage before
-/// reading, and loads as blocks a weight the checkpoint stores as blocks or the options ask to quantize. Blocks are
+/// reading, and loads as blocks a weight the checkpoint stores packed (ggml blocks, or fp8 bytes: kept as the file
+/// holds them, even where the options ask to quantize, since no block type is smaller than fp8's byte a value) or the
+/// options ask to quantize. Blocks are
 /// quantized from the whole checkpoint tensor and then cut, so every mesh holds the blocks one device holds; where a
 /// rank's cut would split a block (a row-parallel piece narrower than whole blocks), that rank holds the same
 /// blocks' values expanded to the compute dtype instead, which again computes what one device computes.
@@ -34,7 +36,7 @@ static class StoredWeights
         return modules.TryGetValue(dot < 0 ? "" : name[..dot], out var module) ? module as IStoredWeight : null;
     }
 
-    /// <summary>Blocks in the checkpoint, or a quantization asked for and rows that are whole blocks (other rows stay float).</summary>
+    /// <summary>Blocks or fp8 in the checkpoint, or a quantization asked for and rows that are whole blocks (other rows stay float).</summary>
     public static bool TakesBlocks(Checkpoint checkpoint, string key, WeightStorage? storage) =>
         checkpoint.BlockTypeOf(key) is not null
         || storage?.Quantize is { } type && checkpoint.ShapeOf(key) is { Length: 2 } shape && shape[1] % GgmlBlocks.Of(type).Elements == 0;
@@ -51,9 +53,11 @@ static class StoredWeights
 
     static string? LoadBlocks(Checkpoint checkpoint, string key, IStoredWeight layer, WeightStorage? storage)
     {
+        // Before reading: a tensor of another shape is the wrong tensor (and an fp8 one of no rows would not even be blocks).
+        var shape = checkpoint.ShapeOf(key);
+        if (!shape.SequenceEqual(layer.FullWeightShape))
+            return $"'{key}' in '{checkpoint.PathOf(key)}': {checkpoint.BlockTypeOf(key) ?? storage?.Quantize} blocks of checkpoint shape {CheckpointLoader.Text(shape)}, model shape {CheckpointLoader.Text(layer.FullWeightShape)}";
         using var full = ReadQuantized(checkpoint, key, storage);
-        if (!full.Shape.SequenceEqual(layer.FullWeightShape))
-            return $"'{key}' in '{checkpoint.PathOf(key)}': {full.Type} blocks of checkpoint shape {CheckpointLoader.Text(full.Shape)}, model shape {CheckpointLoader.Text(layer.FullWeightShape)}";
         try
         {
             if (layer.CanHoldBlocks(full.Type, full.RowLength))

@@ -79,7 +79,8 @@ public sealed class GgufHeader
                 ne[d] = (long)n;
             }
             uint typeNumber = reader.UInt32(name);
-            if (!Enum.IsDefined(typeof(GgmlType), (int)typeNumber) || !GgmlBlocks.TryGet((GgmlType)typeNumber, out _))
+            // The fp8 formats share the enum as storage formats of this project's, not as ggml types a GGUF file may hold.
+            if (!Enum.IsDefined(typeof(GgmlType), (int)typeNumber) || !GgmlBlocks.TryGet((GgmlType)typeNumber, out _) || Fp8Format.Is((GgmlType)typeNumber))
                 throw Corrupt(path, name, $"unknown or unsupported ggml type {typeNumber}");
             infos.Add((name, ne, (GgmlType)typeNumber, reader.UInt64(name)));
             reader.Key = null;

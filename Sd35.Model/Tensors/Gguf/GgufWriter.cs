@@ -24,6 +24,7 @@ public static class GgufWriter
         long offset = 0;
         foreach (var tensor in tensors)
         {
+            if (Fp8Format.Is(tensor.Type)) throw new NotSupportedException($"'{tensor.Name}': GGUF has no {tensor.Type} type (fp8 is a safetensors dtype)");
             offsets.Add(offset);
             offset = GgufHeader.AlignUp(offset + BytesOf(tensor), alignment);
         }

@@ -24,6 +24,9 @@ public static class GgmlBlocks
         [GgmlType.Q4_K] = new(256, 144),
         [GgmlType.Q5_K] = new(256, 176),
         [GgmlType.Q6_K] = new(256, 210),
+        // fp8 as one-value blocks of one byte: the same rows of bytes are cut, padded and gathered as ggml's blocks are.
+        [GgmlType.F8_E4M3] = new(1, 1),
+        [GgmlType.F8_E5M2] = new(1, 1),
     };
 
     public static bool TryGet(GgmlType type, out Layout layout) => Layouts.TryGetValue(type, out layout);

@@ -4,9 +4,10 @@ using static TorchSharp.torch;
 namespace Sd35.Tensors.Quantization;
 
 /// <summary>
-/// A weight held as ggml blocks: the raw bytes ([rows, row length / 32 · bytes per block], uint8) and the shape of the
-/// values they stand for. Made by quantizing a float tensor at load, or from blocks read as they are from a file
-/// (GGUF); expanded to a float tensor where it is used. Owns its bytes.
+/// A weight held in a packed format (<see cref="PackedFormat"/>: ggml blocks or fp8): the raw bytes ([rows, row length
+/// / elements per block · bytes per block], uint8) and the shape of the values they stand for. Made by quantizing a
+/// float tensor at load, or from bytes read as they are from a file (GGUF blocks, safetensors fp8); expanded to a
+/// float tensor where it is used. Owns its bytes.
 /// </summary>
 public sealed class QuantizedWeight : IDisposable
 {
@@ -29,7 +30,7 @@ public sealed class QuantizedWeight : IDisposable
     /// </summary>
     public static QuantizedWeight FromBlocks(GgmlType type, long[] shape, Tensor rawBytes)
     {
-        GgmlCodec.Require(type);
+        PackedFormat.Require(type);
         var layout = GgmlBlocks.Of(type);
         if (shape.Length == 0 || shape.Any(s => s <= 0))
             throw new ArgumentException($"{type} blocks need a shape of positive sizes, not [{string.Join(", ", shape)}]");
@@ -53,7 +54,10 @@ public sealed class QuantizedWeight : IDisposable
     }
 
     /// <summary>The values, in <paramref name="dtype"/> (a new tensor the caller owns).</summary>
-    public Tensor Dequantize(ScalarType dtype = ScalarType.Float32) => GgmlCodec.Dequantize(Blocks, Type, Shape, dtype);
+    public Tensor Dequantize(ScalarType dtype = ScalarType.Float32) => PackedFormat.Expand(Blocks, Type, Shape, dtype);
+
+    /// <summary>A copy with bytes of its own (the caller owns it).</summary>
+    public QuantizedWeight Clone() => new(Type, Shape, Blocks.clone());
 
     /// <summary>
     /// The blocks of rows [<paramref name="start"/>, start + <paramref name="length"/>) of a 2-D weight, or of
