@@ -8,8 +8,10 @@ namespace Sd35.Mesh;
 /// runs it: one device in this process and one device as the only process of <c>mpirun -np 1</c> compute alike, and so
 /// do the ranks of an in-process mesh and of an MPI job on one host. Every run sets the count, one device's too: a
 /// process that never set it computes with libtorch's own default, which is not the same in every process (it comes
-/// from the OpenMP/oneMKL runtime and what the process did before), so leaving it alone made the image depend on
-/// the launcher.
+/// from the OpenMP/oneMKL runtime and what the process did before: on this 2-core machine a one-device run found 2
+/// threads in the test host and 1 in a process started by <c>mpirun -np 1</c>), so leaving it alone made the image
+/// depend on the launcher. The cores are counted as .NET counts them (<see cref="Environment.ProcessorCount"/>: the
+/// CPUs this process may use), which every process on a host agrees on.
 /// </summary>
 public static class IntraOpThreads
 {
