@@ -25,6 +25,7 @@ public sealed class PerfCommandLine
         MakeModelCommand.Command(),
         RandomModelCommand.Command(),
         TransformerStepCommand.Command(),
+        ComputeDTypeProbeCommand.Command(),
         CostModelCommand.Command(),
         ReportCommand.Command(),
         BenchmarksCommand.Command(),

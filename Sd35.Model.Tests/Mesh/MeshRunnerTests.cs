@@ -58,6 +58,28 @@ public class MeshRunnerTests
         get_num_threads().Should().Be(before);
     }
 
+    [Fact]
+    public void One_device_inline_sets_the_threads_too_so_it_computes_as_one_mpi_process_does()
+    {
+        // Whatever the host had, the inline run computes with the rule's count (the MPI launcher's for -np 1) and restores it.
+        int before = get_num_threads();
+        var inside = MeshRunner.Run(DeviceMesh.Create(1, 1), _ => get_num_threads());
+        inside.Should().Equal(IntraOpThreads.PerRank(1, Environment.ProcessorCount));
+        var given = MeshRunner.Run(DeviceMesh.Create(1, 1), _ => get_num_threads(), new MeshRunOptions { IntraOpThreads = before + 1 });
+        given.Should().Equal(before + 1);
+        get_num_threads().Should().Be(before);
+    }
+
+    [Theory]
+    [InlineData(1, 2, 2)]   // one device: every core
+    [InlineData(2, 2, 1)]
+    [InlineData(4, 2, 1)]   // more ranks than cores: still one thread each
+    [InlineData(2, 3, 2)]   // ⌈3 / 2⌉: no core left idle
+    [InlineData(3, 8, 3)]
+    [InlineData(0, 8, 8)]   // no count from the launcher's environment: as one rank
+    public void The_one_rule_shares_the_cores_among_the_ranks_of_a_host(int ranks, int cores, int expected) =>
+        IntraOpThreads.PerRank(ranks, cores).Should().Be(expected);
+
     static (Exception Error, TimeSpan Elapsed) Failing(DeviceMesh mesh, Action<MeshRank> program, MeshRunOptions? options = null)
     {
         var clock = Stopwatch.StartNew();

@@ -32,12 +32,10 @@ public static class PipelineFactory
 
     static StableDiffusion3Pipeline Create(PipelineSettings settings, PipelineComponents components, string runtime, out PipelineSetupReport report)
     {
-        // 3. The launcher: started by mpirun with several processes, one rank per process and collectives over MPI
-        //    (a wrong process count fails here, on every process); otherwise every rank in this process. A one-device
-        //    config under `mpirun -np 1` keeps the MPI launcher too: it sets the process's intra-op threads the way every
-        //    MPI run does, so its image is the in-process run's to the bit (MpiPerConfigTests on n150).
-        var launchedAs = MpiRuntime.LaunchedRank();
-        var launcher = launchedAs is { Size: > 1 } || (launchedAs is not null && settings.Parallel.DeviceCount == 1)
+        // 3. The launcher: in a job of several processes, one rank per process and collectives over MPI (a wrong process
+        //    count fails here, on every process); otherwise every rank in this process, `mpirun -np 1` included: both
+        //    launchers set the intra-op threads by one rule (IntraOpThreads), so one device computes the same bits either way.
+        var launcher = RanksInSeveralProcesses
             ? new MpiLauncher(settings.Device, settings.Mesh, settings.Mpi with { Config = settings.Parallel })
             : MeshLaunchers.InProcess(settings.Device, settings.Mesh);
         // 4. The dtypes: weights stored as the settings say, computed in the given dtype or the one this CPU runs faster.
@@ -60,9 +58,16 @@ public static class PipelineFactory
     /// <summary>
     /// The settings' precision (<see cref="PipelinePrecision.Choose"/>). Without a compute dtype the CPU's measurement
     /// decides; on CUDA the layers compute in the weights' dtype (the measurement is of CPU kernels), and so they do
-    /// under <c>mpirun</c>, where each process would measure on its own and ranks could disagree.
+    /// where the ranks run in several processes, each of which would measure on its own, so ranks could disagree
+    /// (a single process under <c>mpirun -np 1</c> measures, as it is the in-process run).
     /// </summary>
     public static PipelinePrecision Precision(PipelineSettings settings) =>
         PipelinePrecision.Choose(settings.WeightDType,
-            settings.ComputeDType ?? (settings.Device == ComputeDevice.Cuda || MpiRuntime.IsLaunched ? settings.WeightDType : null), settings.Quantization);
+            settings.ComputeDType ?? (settings.Device == ComputeDevice.Cuda || RanksInSeveralProcesses ? settings.WeightDType : null), settings.Quantization);
+
+    /// <summary>
+    /// The one test of whether this process is one rank of a job of several (an MPI launcher started more than one
+    /// process): it picks the launcher and keeps the compute dtype from being measured per process.
+    /// </summary>
+    static bool RanksInSeveralProcesses => MpiRuntime.IsLaunched;
 }

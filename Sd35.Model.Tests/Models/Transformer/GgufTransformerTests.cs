@@ -13,25 +13,14 @@ using static TorchSharp.torch;
 namespace Sd35.Tests.Models.Transformer;
 
 /// <summary>
-/// A GGUF MMDiT as users hold it, data-driven over the transformer goldens: each golden written with the project's
-/// writer (<see cref="OriginalLayoutWriter.WriteGguf"/>) in every block type the codec holds, and every <c>*.gguf</c>
-/// dropped into a golden folder, read through the component reader (<see cref="PipelineComponents.FromFile"/>) with
-/// the golden's config, computes what the fp32 model computes on the file's values as the test's own plain
-/// dequantizer (<see cref="ReferenceBlocks"/>, not the codec under test) reads them.
+/// A GGUF MMDiT as users hold it, data-driven over the transformer goldens (<see cref="StoredWeightCases"/>): each
+/// golden written with the project's writer (<see cref="OriginalLayoutWriter.WriteGguf"/>) in every block type the codec
+/// holds, and every <c>*.gguf</c> dropped into a golden folder, read through the component reader
+/// (<see cref="PipelineComponents.FromFile"/>) with the golden's config, computes what the fp32 model computes on the
+/// file's values as the test's own plain dequantizer (<see cref="ReferenceBlocks"/>, not the codec under test) reads them.
 /// </summary>
 public sealed class GgufTransformerTests(ITestOutputHelper output)
 {
-    /// <summary>(golden folder, a block type to write, or the name of a GGUF file found in the folder).</summary>
-    public static TheoryData<string, string> Cases()
-    {
-        var data = new TheoryData<string, string>();
-        foreach (var row in QuantizedTransformerTests.FoldersAndTypes()) data.Add((string)row[0], row[1].ToString()!);
-        foreach (var folder in TransformerGoldenTests.GoldenFolders())
-            foreach (var file in Directory.EnumerateFiles(folder, "*.gguf").Order())
-                data.Add(Path.GetRelativePath(RepoPaths.Fixtures(), folder), Path.GetFileName(file));
-        return data;
-    }
-
     /// <summary>The case's GGUF file: written into <paramref name="dir"/> from the golden, or the one dropped beside it.</summary>
     internal static string GgufOf(string folder, string variant, TempDirectory dir)
     {
@@ -44,7 +33,7 @@ public sealed class GgufTransformerTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(StoredWeightCases.GgufVariants), MemberType = typeof(StoredWeightCases))]
     public void A_gguf_transformer_is_the_fp32_model_on_the_reference_dequantized_file(string folder, string variant)
     {
         using var scope = NewDisposeScope();

@@ -15,23 +15,12 @@ namespace Sd35.Tests.Models.Transformer;
 
 /// <summary>
 /// The transformer with its linears held as ggml blocks or in another float dtype than it computes in, data-driven over
-/// the MMDiT goldens (<see cref="TransformerGoldenTests.GoldenFolders"/>): the quantized model computes what the fp32
+/// the MMDiT goldens (<see cref="StoredWeightCases"/>): the quantized model computes what the fp32
 /// model computes on the weights <see cref="ReferenceBlocks"/> reads back from its blocks; quantizing at load is
 /// gated against full precision; blocks stored in the checkpoint load as they are.
 /// </summary>
 public sealed class QuantizedTransformerTests(ITestOutputHelper output)
 {
-    public static TheoryData<string, GgmlType> FoldersAndTypes()
-    {
-        var data = new TheoryData<string, GgmlType>();
-        foreach (var folder in TransformerGoldenTests.GoldenFolders())
-            foreach (var type in GgmlCodec.Supported)
-                data.Add(Path.GetRelativePath(RepoPaths.Fixtures(), folder), type);
-        return data;
-    }
-
-    public static TheoryData<string> Folders() => Golden.Cases(TransformerGoldenTests.GoldenFolders());
-
     static Tensor Run(SD3Transformer2DModel model, string folder)
     {
         var io = Golden.ReadAll(Path.Combine(Golden.Resolve(folder), "io.safetensors"));
@@ -45,7 +34,7 @@ public sealed class QuantizedTransformerTests(ITestOutputHelper output)
         model.named_modules().Where(m => m.module is StoredWeightLinear).Select(m => (m.name, (StoredWeightLinear)m.module));
 
     [Theory]
-    [MemberData(nameof(FoldersAndTypes))]
+    [MemberData(nameof(StoredWeightCases.FoldersAndTypes), MemberType = typeof(StoredWeightCases))]
     public void Quantized_output_is_the_fp32_output_on_the_reference_dequantized_weights(string folder, GgmlType type)
     {
         using var scope = NewDisposeScope();
@@ -72,7 +61,7 @@ public sealed class QuantizedTransformerTests(ITestOutputHelper output)
     // max |reference| 6.9e-3, 7.2e-2, 7.3e-2, 9.3e-2, 0.132. The PCC gates are the issue's, Q8_0 ≥ 0.999 and Q4_0 ≥
     // 0.98 (Q5 and Q4_1 share Q4_0's); the absolute bars 0.02 and 0.2 are about 3× and 1.5× the worst measured.
     [Theory]
-    [MemberData(nameof(FoldersAndTypes))]
+    [MemberData(nameof(StoredWeightCases.FoldersAndTypes), MemberType = typeof(StoredWeightCases))]
     public void Quantize_on_load_against_full_precision_is_gated(string folder, GgmlType type)
     {
         using var scope = NewDisposeScope();
@@ -85,7 +74,7 @@ public sealed class QuantizedTransformerTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [MemberData(nameof(Folders))]
+    [MemberData(nameof(StoredWeightCases.Folders), MemberType = typeof(StoredWeightCases))]
     public void Bf16_stored_weights_compute_in_fp32_as_the_fp32_model_on_bf16_rounded_weights(string folder)
     {
         using var scope = NewDisposeScope();
@@ -102,7 +91,7 @@ public sealed class QuantizedTransformerTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [MemberData(nameof(Folders))]
+    [MemberData(nameof(StoredWeightCases.Folders), MemberType = typeof(StoredWeightCases))]
     public void Blocks_stored_in_the_checkpoint_load_as_they_are(string folder)
     {
         // A checkpoint whose linear weights are blocks (as a GGUF file holds them): made here with the codec from the

@@ -6,17 +6,14 @@ namespace Sd35.Mesh.InProcess;
 /// <summary>
 /// The in-process <see cref="IMeshLauncher"/>: one program per logical device, each on its own thread, with
 /// in-process collectives between them — the single-machine stand-in for launching one process per accelerator.
-/// A 1×1 mesh runs inline on the calling thread (no thread, no change to the intra-op thread setting), so one
-/// device is simply the smallest mesh. If a rank throws, the others are released from their collectives and the
-/// run rethrows that first, original exception (with its stack trace). A session's runs share one communicator, so
-/// its groups (and the models that hold them) serve every run.
+/// A 1×1 mesh runs inline on the calling thread (no thread), so one device is simply the smallest mesh; every run,
+/// inline or not, computes with the intra-op threads <see cref="IntraOpThreads"/> gives its ranks, the rule the MPI
+/// launcher follows too. If a rank throws, the others are released from their collectives and the run rethrows that
+/// first, original exception (with its stack trace). A session's runs share one communicator, so its groups (and the
+/// models that hold them) serve every run.
 /// </summary>
 public sealed class InProcessLauncher : IMeshLauncher
 {
-    static readonly object ThreadsGate = new();
-    static int s_activeRuns;
-    static int s_savedThreads;
-
     readonly Func<DeviceId, Device> _bind;
     readonly MeshRunOptions _options;
 
@@ -84,52 +81,24 @@ public sealed class InProcessLauncher : IMeshLauncher
             }
         })).ToArray();
 
-        if (programs.Length == 1) programs[0]();
-        else RunOnThreads(mesh, programs, options);
+        using (IntraOpThreads.Enter(IntraOpThreads.PerRank(mesh.Size, options)))
+        {
+            if (programs.Length == 1) programs[0]();
+            else RunOnThreads(mesh, programs);
+        }
         if (communicator.Cause is { } cause) ExceptionDispatchInfo.Capture(cause).Throw();
         return new MeshRunResult<T>(mesh.Devices.Select((d, i) => (d.Id, results[i])).ToDictionary(p => p.Id, p => p.Item2), communicator);
     }
 
-    static void RunOnThreads(DeviceMesh mesh, Action[] programs, MeshRunOptions options)
+    static void RunOnThreads(DeviceMesh mesh, Action[] programs)
     {
         var threads = programs.Select((program, index) => new Thread(() => program())
         {
             Name = $"mesh rank {mesh.Devices[index].Id}",
             IsBackground = true, // a rank stuck outside any collective must not keep the process alive
         }).ToArray();
-        int threadsPerRank = options.IntraOpThreads ?? Math.Max(1, (Environment.ProcessorCount + mesh.Size - 1) / mesh.Size);
-        EnterThreads(threadsPerRank);
-        try
-        {
-            foreach (var t in threads) t.Start();
-            foreach (var t in threads) t.Join();
-        }
-        finally
-        {
-            LeaveThreads();
-        }
-    }
-
-    // set_num_threads is process-global: the first of overlapping runs sets it, the last one restores it.
-    // Rank threads are new threads, and libtorch gives a thread the current setting at its first parallel op.
-    static void EnterThreads(int threads)
-    {
-        lock (ThreadsGate)
-        {
-            if (s_activeRuns++ == 0)
-            {
-                s_savedThreads = get_num_threads();
-                set_num_threads(threads);
-            }
-        }
-    }
-
-    static void LeaveThreads()
-    {
-        lock (ThreadsGate)
-        {
-            if (--s_activeRuns == 0) set_num_threads(s_savedThreads);
-        }
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
     }
 }
 

@@ -82,16 +82,11 @@ public sealed class MpiLauncher : IMeshLauncher
             var communicator = CommunicatorFor(shape);
             device = communicator.Self;
             var mesh = communicator.Mesh;
-            int previousThreads = get_num_threads();
-            set_num_threads(_options.IntraOpThreads ?? ThreadsPerProcess());
-            try
+            // The in-process launcher's rule, with the rank processes of this host as the ranks sharing its cores.
+            using (IntraOpThreads.Enter(IntraOpThreads.PerRank(LocalRanks(), _options)))
             {
                 var result = program(new MeshRank(mesh, device, communicator, CancellationToken.None));
                 return new MeshRunResult<T>(new Dictionary<DeviceId, T> { [device] = result }, communicator);
-            }
-            finally
-            {
-                set_num_threads(previousThreads);
             }
         }
         // Every rank stops at the same point by agreement: no rank is left in a collective, the job goes on.
@@ -140,8 +135,8 @@ public sealed class MpiLauncher : IMeshLauncher
 
     static int? LocalRank() => ReadInt("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK");
 
-    /// <summary>The cores of this host shared by the rank processes on it.</summary>
-    static int ThreadsPerProcess() => Math.Max(1, Environment.ProcessorCount / (ReadInt("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE") ?? 1));
+    /// <summary>How many rank processes of the job run on this host (they share its cores).</summary>
+    static int LocalRanks() => ReadInt("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE") ?? 1;
 
     static int? ReadInt(params string[] names) =>
         names.Select(Environment.GetEnvironmentVariable).Select(v => int.TryParse(v, out int n) ? (int?)n : null).FirstOrDefault(n => n is not null);
