@@ -62,7 +62,11 @@ static class StoredWeights
         {
             if (layer.CanHoldBlocks(full.Type, full.RowLength))
             {
-                layer.SetWeightBlocks(layer.ShardBlocks(full));
+                // The shard owns its bytes (a copy or a view of full's) and the parameter holds its own reference to
+                // them: undisposed, the shard kept every quantized weight alive after its model was released (a staged
+                // run kept the whole Q8_0 T5 through denoising, and the transformer after it).
+                using var local = layer.ShardBlocks(full);
+                layer.SetWeightBlocks(local);
                 return null;
             }
             return LoadExpanded(checkpoint, key, layer, full);

@@ -42,7 +42,11 @@ public sealed class QuantizedWeight : IDisposable
         if (rawBytes.numel() != expected)
             throw new ArgumentException($"{type} tensor of shape [{string.Join(", ", shape)}] takes {expected} bytes, but {rawBytes.numel()} were given");
         long rowBytes = GgmlBlocks.BytesOf(type, shape[^1]);
-        return new QuantizedWeight(type, [.. shape], rawBytes.reshape(-1, rowBytes));
+        var rows = rawBytes.reshape(-1, rowBytes);
+        // Ownership taken means the caller's reference is ended here: left to the finalizer, it kept every loaded
+        // weight's bytes alive after its model was released (a staged run held the Q8_0 T5 through denoising).
+        rawBytes.Dispose();
+        return new QuantizedWeight(type, [.. shape], rows);
     }
 
     /// <summary>Quantizes <paramref name="weight"/> (its last dimension a multiple of 32) to <paramref name="type"/>.</summary>
