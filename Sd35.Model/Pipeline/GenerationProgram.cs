@@ -45,7 +45,7 @@ sealed record GenerationReports(StageTimings Timings, IGenerationObserver Observ
     {
         // A stage's temporaries (activations, weights expanded per layer) are freed by now, but with freed memory retained
         // (CpuRuntime) the next stage's differently sized tensors fill those holes only in part, so a resident server grew
-        // request by request: the full-size Q8_0 server peaked at 14.9 GiB in its first request and 16.4 GiB in its second.
+        // request by request: the full-size Q8_0 server peaked at 15.3 GiB in its first request and 16.8 GiB in its second.
         // Handing the free pages back at each boundary keeps every request at the first one's peak, for a few page faults.
         CpuRuntime.ReleaseFreeMemory();
         if (lead) Observer.StageEnded(stage);
