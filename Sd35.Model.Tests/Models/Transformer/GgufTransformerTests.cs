@@ -32,6 +32,22 @@ public sealed class GgufTransformerTests(ITestOutputHelper output)
         return path;
     }
 
+    /// <summary>Loading a GGUF transformer (original names, fused qkv split) leaves no tensor alive but the disposed model's.</summary>
+    [Theory]
+    [MemberData(nameof(StoredWeightCases.GgufVariants), MemberType = typeof(StoredWeightCases))]
+    public void A_gguf_transformer_leaves_no_tensor_alive_once_disposed(string folder, string variant)
+    {
+        using var dir = new TempDirectory();
+        var gguf = GgufOf(folder, variant, dir);
+        var golden = Golden.Resolve(folder);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long before = TorchSharp.DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        using (SD3Transformer2DModel.FromFolder(PipelineComponents.FromFile(gguf, ModelComponent.Transformer, golden))) { }
+        long left = TorchSharp.DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before;
+        left.Should().Be(0, $"{left} tensors made while loading {variant} GGUF of {folder} outlived the disposed model");
+    }
+
     [Theory]
     [MemberData(nameof(StoredWeightCases.GgufVariants), MemberType = typeof(StoredWeightCases))]
     public void A_gguf_transformer_is_the_fp32_model_on_the_reference_dequantized_file(string folder, string variant)

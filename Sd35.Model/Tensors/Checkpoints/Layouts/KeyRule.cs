@@ -27,15 +27,19 @@ sealed record KeyRule(string Model, string Stored, int Chunk = 0, int Chunks = 1
     /// <summary>The model's tensor cut from the stored one (a new tensor; <paramref name="stored"/> stays the caller's).</summary>
     public Tensor ToModel(Tensor stored)
     {
+        // The other chunks and the intermediate views are handles of their own; left to the finalizer they kept every
+        // fused tensor's bytes alive after its model was released (a staged GGUF run held 1.7 GiB through decoding).
+        using var scope = NewDisposeScope();
         var piece = Chunks > 1 ? stored.chunk(Chunks, 0)[Chunk] : stored.alias();
         if (SwapHalves) piece = cat(piece.chunk(2, 0).Reverse().ToArray(), 0);
         if (ConvKernel && piece.dim() == 4) piece = piece.reshape(piece.shape[0], piece.shape[1]);
-        return piece.contiguous().clone();
+        return piece.contiguous().clone().MoveToOuterDisposeScope();
     }
 
     /// <summary>The stored tensor made from the model's pieces in <see cref="Chunk"/> order (for writers).</summary>
     public static Tensor ToStored(IReadOnlyList<(KeyRule Rule, Tensor Model)> pieces)
     {
+        using var scope = NewDisposeScope();
         var ordered = pieces.OrderBy(p => p.Rule.Chunk).Select(p =>
         {
             var t = p.Model;
@@ -43,6 +47,6 @@ sealed record KeyRule(string Model, string Stored, int Chunk = 0, int Chunks = 1
             if (p.Rule.ConvKernel && t.dim() == 2) t = t.reshape(t.shape[0], t.shape[1], 1, 1);
             return t;
         }).ToArray();
-        return ordered.Length == 1 ? ordered[0].contiguous() : cat(ordered, 0);
+        return (ordered.Length == 1 ? ordered[0].contiguous() : cat(ordered, 0)).MoveToOuterDisposeScope();
     }
 }
