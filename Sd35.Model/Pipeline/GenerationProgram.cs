@@ -160,7 +160,7 @@ sealed class GenerationProgram(PipelineComponents components, PipelinePrecision 
         if (stage is not null)
         {
             using var image = request.Image!.ToTensor();
-            latents = PipelineStages.EncodeImage(components, precision.Vae, image, eps, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer)
+            latents = PipelineStages.EncodeImage(components, precision.Vae, image, eps, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer, precision.StorageOrNull)
                 .Then(l => l.to(_dtype));
         }
         var everyone = rank.World;
@@ -197,7 +197,7 @@ sealed class GenerationProgram(PipelineComponents components, PipelinePrecision 
         var (reporter, root) = VaeReporter(rank);
         var everyone = rank.World;
         var (image, nonFinite) = stage is null ? (null, null)
-            : PipelineStages.DecodeAndCount(components, precision.Vae, latents, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer, addShift);
+            : PipelineStages.DecodeAndCount(components, precision.Vae, latents, stage, rank.Id == reporter ? reports.Timings : null, _models, reports.Observer, addShift, precision.StorageOrNull);
         // Only the VAE's devices see the decoder's output: the first one's verdict goes to every device, so all fail alike.
         if (AgreedVerdict(nonFinite, everyone, root, rank.Device) is { } counts)
         {

@@ -45,9 +45,9 @@ static class PipelineStages
     /// latent space: <c>(sample − shift) · scaling</c> [1, C, H/f, W/f] in the pipeline's dtype.
     /// </summary>
     internal static Tensor EncodeImage(PipelineComponents components, ScalarType dtype, Tensor image, Tensor eps, MeshRank stage,
-        StageTimings? timings, PipelineModels models, IGenerationObserver? observer)
+        StageTimings? timings, PipelineModels models, IGenerationObserver? observer, WeightStorage? storage = null)
     {
-        return RunStage(models, stage, "vae_encoder", r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype), observer, timings,
+        return RunStage(models, stage, "vae_encoder", r => AutoencoderKLEncoder.FromFolder(components.Vae, r, dtype, storage?.FloatOnly), observer, timings,
             GenerationStage.ImageEncoding, vae =>
             {
                 using var scope = NewDisposeScope();
@@ -73,9 +73,9 @@ static class PipelineStages
     /// <summary>The image in [0, 1] and what the finite check of the decoder's output found (before the clamp, which would hide infinities).</summary>
     /// <param name="addShift">false reproduces diffusers' inpainting pipeline, which unscales by <c>latents / scaling_factor</c> alone</param>
     internal static (Tensor Image, NonFiniteCounts? NonFinite) DecodeAndCount(PipelineComponents components, ScalarType dtype, Tensor latents, MeshRank stage,
-        StageTimings? timings, PipelineModels models, IGenerationObserver? observer, bool addShift = true)
+        StageTimings? timings, PipelineModels models, IGenerationObserver? observer, bool addShift = true, WeightStorage? storage = null)
     {
-        return RunStage(models, stage, "vae", r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype), observer, timings,
+        return RunStage(models, stage, "vae", r => AutoencoderKLDecoder.FromFolder(components.Vae, r, dtype, storage?.FloatOnly), observer, timings,
             GenerationStage.VaeDecoding, vae =>
             {
                 using var scope = NewDisposeScope();

@@ -30,8 +30,9 @@ public sealed class QuantizedTransformerTests(ITestOutputHelper output)
     static SD3Transformer2DModel Load(string folder, WeightStorage? storage, ScalarType dtype = ScalarType.Float32) =>
         SD3Transformer2DModel.FromFolder(new ModelFolder(Golden.Resolve(folder)), dtype: dtype, storage: storage);
 
-    static IEnumerable<(string Name, StoredWeightLinear Layer)> StoredLayers(nn.Module model) =>
-        model.named_modules().Where(m => m.module is StoredWeightLinear).Select(m => (m.name, (StoredWeightLinear)m.module));
+    /// <summary>The layers that hold their weight in a storage form: the linears, and the patch projection's kernel.</summary>
+    static IEnumerable<(string Name, StoredWeightModule Layer)> StoredLayers(nn.Module model) =>
+        model.named_modules().Where(m => m.module is StoredWeightModule).Select(m => (m.name, (StoredWeightModule)m.module));
 
     [Theory]
     [MemberData(nameof(StoredWeightCases.FoldersAndTypes), MemberType = typeof(StoredWeightCases))]

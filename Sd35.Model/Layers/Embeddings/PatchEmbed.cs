@@ -1,6 +1,7 @@
 using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,23 +13,31 @@ namespace Sd35.Layers.Embeddings;
 /// each flattened (channel, row, column) patch so that a rank can project only its own tokens. The weight keeps
 /// the checkpoint's convolution shape [D, C, p, p], with output channels split across tp.
 /// </summary>
-sealed class PatchProjection : nn.Module, IShardedParameters
+sealed class PatchProjection : StoredWeightModule, IShardedParameters
 {
     readonly ShardLayout _layout;
-    public Parameter weight;
     public Parameter bias;
 
-    public PatchProjection(long inChannels, long dim, long patch, IProcessGroup tp, ScalarType dtype, Device? device) : base(nameof(PatchProjection))
+    public PatchProjection(long inChannels, long dim, long patch, IProcessGroup tp, ScalarType dtype, Device? device)
+        : base(nameof(PatchProjection), [dim, inChannels, patch, patch], [new ShardLayout(0, tp.Rank, tp.Size).LocalSize(dim), inChannels, patch, patch], dtype, device)
     {
         _layout = new ShardLayout(0, tp.Rank, tp.Size);
-        long local = _layout.LocalSize(dim);
-        weight = new Parameter(empty([local, inChannels, patch, patch], dtype, device), requires_grad: false);
-        bias = new Parameter(empty(local, dtype, device), requires_grad: false);
-        RegisterComponents();
+        bias = new Parameter(empty(WeightShape[0], dtype, device), requires_grad: false);
+        register_parameter(nameof(bias), bias);
     }
 
     /// <param name="patches">[B, N, C·p·p] patches flattened in (channel, row, column) order</param>
-    public Tensor Forward(Tensor patches) => Kernels.Linear(patches, weight.flatten(1), bias);
+    public override Tensor forward(Tensor patches)
+    {
+        using var kernel = ExpandedWeight();
+        return Kernels.Linear(patches, kernel.flatten(1), bias);
+    }
+
+    /// <summary>A kernel's rows (C·p·p = 64 values for SD3) are not what ggml's blocks quantize: the kernel stays float.</summary>
+    public override bool CanHoldBlocks(GgmlType type, long fullRowLength) => false;
+
+    public override QuantizedWeight ShardBlocks(QuantizedWeight full) =>
+        throw new NotSupportedException("patch kernels are not held as blocks");
 
     public bool HoldsWhole(string parameterName) => _layout.Size == 1;
 
@@ -73,7 +82,7 @@ sealed class PatchEmbed : nn.Module, IShardedParameters
             throw new ArgumentException($"latent of {latent.shape[2]}×{latent.shape[3]} gives a {height}×{width} patch grid, larger than pos_embed_max_size {_maxSize}");
         using var scope = NewDisposeScope();
         var patches = Patchify(latent, _patch).narrow(1, start, count);
-        var tokens = proj.Forward(patches.to(proj.weight.dtype));
+        var tokens = proj.forward(patches.to(proj.ComputeDType));
         var position = CroppedTable(height, width).narrow(1, start, count);
         var embedded = (tokens + position).to(tokens.dtype);
         Kernels.RecordElementwise("add_position", embedded, 1, tokens, position);

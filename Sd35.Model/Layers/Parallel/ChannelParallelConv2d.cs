@@ -1,5 +1,6 @@
 using Sd35.Mesh;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,16 +12,17 @@ namespace Sd35.Layers.Parallel;
 /// (dim 1) across the group. A convolution mixes all input channels, so a channel-sharded input is first gathered;
 /// the output is either this rank's slice of the output channels (its rows of the weight, so the compute is split
 /// tp ways) or, for a layer too narrow to split (the decoder's 3-channel <c>conv_out</c>), the whole output.
-/// With a group of one it is an ordinary <c>nn.Conv2d</c>; parameter names are <c>weight</c> and <c>bias</c>.
+/// With a group of one it is an ordinary <c>nn.Conv2d</c>; parameter names are <c>weight</c> and <c>bias</c>. The kernel
+/// is held in a float storage format apart from the compute dtype (<see cref="StoredWeightModule"/>: bf16 kernels of a VAE
+/// that computes in fp32 take half the memory) and never as blocks: a kernel's rows are not what ggml's blocks quantize.
 /// </summary>
-sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParameters
+sealed class ChannelParallelConv2d : StoredWeightModule, IShardedParameters
 {
     readonly IProcessGroup _tp;
     readonly bool _inputSharded;
     readonly ShardLayout? _outLayout;
     readonly long _padding;
     readonly long _stride;
-    public Parameter weight;
     public Parameter bias;
 
     /// <param name="inputSharded">the input arrives as this rank's channel slice and is gathered first</param>
@@ -29,7 +31,8 @@ sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParamete
     /// <param name="samePadding">pad by half the kernel on every side (the output keeps the input's size at stride 1), else no padding</param>
     public ChannelParallelConv2d(long inChannels, long outChannels, long kernelSize, IProcessGroup tp, bool inputSharded, bool outputSharded,
         ScalarType dtype = ScalarType.Float32, Device? device = null, long stride = 1, bool samePadding = true)
-        : base(nameof(ChannelParallelConv2d))
+        : base(nameof(ChannelParallelConv2d), [outChannels, inChannels, kernelSize, kernelSize],
+            [LocalOut(outChannels, tp, outputSharded), inChannels, kernelSize, kernelSize], dtype, device)
     {
         if (kernelSize % 2 != 1) throw new ArgumentException($"kernel size {kernelSize} has no centre; only odd same-size kernels are supported");
         if (inputSharded && inChannels % tp.Size != 0)
@@ -41,11 +44,12 @@ sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParamete
             throw new ArgumentException($"{outChannels} output channels do not split over {tp.Size} ranks");
         _padding = samePadding ? kernelSize / 2 : 0;
         _stride = stride;
-        long localOut = _outLayout?.LocalSize(outChannels) ?? outChannels;
-        weight = new Parameter(empty([localOut, inChannels, kernelSize, kernelSize], dtype, device), requires_grad: false);
-        bias = new Parameter(empty(localOut, dtype, device), requires_grad: false);
-        RegisterComponents();
+        bias = new Parameter(empty(WeightShape[0], dtype, device), requires_grad: false);
+        register_parameter(nameof(bias), bias);
     }
+
+    static long LocalOut(long outChannels, IProcessGroup tp, bool outputSharded) =>
+        outputSharded ? new ShardLayout(0, tp.Rank, tp.Size).LocalSize(outChannels) : outChannels;
 
     public override Tensor forward(Tensor input)
     {
@@ -56,10 +60,11 @@ sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParamete
 
     Tensor Convolve(Tensor input)
     {
-        if (!NeedsFloat32Workaround) return Kernels.Conv2d(input, weight, bias, _padding, _stride);
+        using var kernel = ExpandedWeight();
+        if (!NeedsFloat32Workaround) return Kernels.Conv2d(input, kernel, bias, _padding, _stride);
         using var scope = NewDisposeScope();
-        var result = Kernels.Conv2d(input.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias.to(ScalarType.Float32), _padding, _stride);
-        return result.to(weight.dtype).MoveToOuterDisposeScope();
+        var result = Kernels.Conv2d(input.to(ScalarType.Float32), kernel.to(ScalarType.Float32), bias.to(ScalarType.Float32), _padding, _stride);
+        return result.to(ComputeDType).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -71,8 +76,13 @@ sealed class ChannelParallelConv2d : nn.Module<Tensor, Tensor>, IShardedParamete
     /// precaution (not measured); the layer it concerns is small, so the float32 detour costs little.
     /// </summary>
     bool NeedsFloat32Workaround =>
-        weight.dtype is ScalarType.BFloat16 or ScalarType.Float16 && weight.device_type == DeviceType.CPU
-        && weight.shape[2] > 1 && weight.shape[0] % 16 != 0;
+        ComputeDType is ScalarType.BFloat16 or ScalarType.Float16 && weight.device_type == DeviceType.CPU
+        && WeightShape[2] > 1 && WeightShape[0] % 16 != 0;
+
+    public override bool CanHoldBlocks(GgmlType type, long fullRowLength) => false;
+
+    public override QuantizedWeight ShardBlocks(QuantizedWeight full) =>
+        throw new NotSupportedException("convolution kernels are not held as blocks");
 
     public bool HoldsWhole(string parameterName) => _outLayout is not { Size: > 1 };
 

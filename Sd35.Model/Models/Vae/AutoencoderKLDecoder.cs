@@ -2,6 +2,7 @@ using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,8 +48,9 @@ public sealed class AutoencoderKLDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Builds the decoder described by a diffusers <c>vae/</c> folder and loads its weights.</summary>
-    public static AutoencoderKLDecoder FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
-        folder.Load(() => new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions);
+    /// <param name="storage">how the convolution kernels are held (a float dtype; null: in <paramref name="dtype"/>)</param>
+    public static AutoencoderKLDecoder FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32, WeightStorage? storage = null) =>
+        folder.Load(() => new AutoencoderKLDecoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions with { Storage = storage });
 
     /// <summary>
     /// What the pipeline does with the final latents: <c>latents / scaling_factor + shift_factor</c> (in the

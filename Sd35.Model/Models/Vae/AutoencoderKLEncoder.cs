@@ -2,6 +2,7 @@ using Sd35.Layers.Parallel;
 using Sd35.Mesh;
 using Sd35.Numerics;
 using Sd35.Tensors.Checkpoints;
+using Sd35.Tensors.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -45,8 +46,9 @@ public sealed class AutoencoderKLEncoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Builds the encoder described by a diffusers <c>vae/</c> folder and loads its weights.</summary>
-    public static AutoencoderKLEncoder FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32) =>
-        folder.Load(() => new AutoencoderKLEncoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions);
+    /// <param name="storage">how the convolution kernels are held (a float dtype; null: in <paramref name="dtype"/>)</param>
+    public static AutoencoderKLEncoder FromFolder(ModelFolder folder, MeshRank? rank = null, ScalarType dtype = ScalarType.Float32, WeightStorage? storage = null) =>
+        folder.Load(() => new AutoencoderKLEncoder(folder.ReadConfig<AutoencoderKLConfig>(), rank, dtype), LoadOptions with { Storage = storage });
 
     /// <summary>diffusers' <c>vae.encode(image).latent_dist</c>: <paramref name="image"/> in [-1, 1], [B, in_channels, H, W].</summary>
     public DiagonalGaussianDistribution Encode(Tensor image)

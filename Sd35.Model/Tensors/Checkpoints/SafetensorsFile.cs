@@ -162,13 +162,13 @@ public sealed class SafetensorsFile : ITensorFile
         byte* memory = (byte*)address + place * elementSize - front;
         try
         {
-            for (long position = blockStart; position < fileStart + length;)
-            {
-                int want = (int)Math.Min(ReadPieceBytes, blockEnd - position);
-                int n = RandomAccess.Read(handle, new Span<byte>(memory + (position - blockStart), want), position);
-                if (n == 0) throw new CheckpointException(Path, entry.Key, "corrupt safetensors file: the data is truncated (the file shrank after it was opened?)");
-                position += n;
-            }
+            ReadDirectPieces(handle, (nint)memory, blockStart, blockEnd, fileStart + length, entry.Key);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(x => x is IOException or CheckpointException))
+        {
+            if (e.InnerExceptions.FirstOrDefault(x => x is CheckpointException) is { } truncated) throw truncated;
+            _directUnavailable = true;
+            return false;
         }
         catch (IOException)
         {
@@ -181,6 +181,38 @@ public sealed class SafetensorsFile : ITensorFile
         target.set_(shaped);
         _readingDirect = true;
         return true;
+    }
+
+    /// <summary>Bytes per direct read request, and how many are in flight at once.</summary>
+    const int DirectPieceBytes = 2 << 20, DirectReadsInFlight = 8;
+
+    /// <summary>
+    /// Reads the aligned range [<paramref name="blockStart"/>, <paramref name="blockEnd"/>) into memory in 2 MiB pieces,
+    /// eight at a time. A direct read has no kernel read-ahead behind it: one request at a time left the disk idle
+    /// between requests, and on the gate's model (tensors of 1–28 MB) the loader reached 0.59 of a buffered sequential
+    /// reader whose read-ahead keeps several requests queued (8 MiB × 4: 0.62–0.70; 2 MiB × 8: 0.81; 1 MiB × 16: 0.70–0.75).
+    /// </summary>
+    void ReadDirectPieces(SafeFileHandle handle, nint memory, long blockStart, long blockEnd, long dataEnd, string key)
+    {
+        long pieces = (blockEnd - blockStart + DirectPieceBytes - 1) / DirectPieceBytes;
+        void ReadPiece(long index)
+        {
+            long start = blockStart + index * DirectPieceBytes, end = Math.Min(start + DirectPieceBytes, blockEnd);
+            for (long position = start; position < end;)
+            {
+                int n;
+                unsafe { n = RandomAccess.Read(handle, new Span<byte>((byte*)memory + (position - blockStart), (int)(end - position)), position); }
+                if (n == 0)
+                {
+                    // Past the data's end only the file's own end may stop a read (the last block is read whole).
+                    if (position >= dataEnd) return;
+                    throw new CheckpointException(Path, key, "corrupt safetensors file: the data is truncated (the file shrank after it was opened?)");
+                }
+                position += n;
+            }
+        }
+        if (pieces == 1) ReadPiece(0);
+        else Parallel.For(0L, pieces, new ParallelOptions { MaxDegreeOfParallelism = DirectReadsInFlight }, ReadPiece);
     }
 
     SafeFileHandle? DirectHandle()

@@ -21,6 +21,12 @@ public sealed record WeightStorage
     /// <summary>A block type (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) to quantize weights to at load; null: none.</summary>
     public GgmlType? Quantize { get; init; }
 
+    /// <summary>
+    /// The float storage alone, for components whose weights are not quantized (the VAE's kernels: small, and their rows
+    /// are not what the blocks quantize); null where that leaves nothing to do.
+    /// </summary>
+    public WeightStorage? FloatOnly => WeightDType is null ? null : this with { Quantize = null };
+
     /// <summary>The float storage of a layer computing in <paramref name="computeDType"/>.</summary>
     public GgmlType FloatStorageFor(ScalarType computeDType) => WeightFormats.Of(WeightDType ?? computeDType);
 
