@@ -4,7 +4,8 @@ namespace Sd35.Tensors.Quantization;
 
 /// <summary>
 /// How a model holds the weights of its storable layers (<see cref="Checkpoints.IStoredWeight"/>: the linears and
-/// embedding tables of the transformer and the text encoders), apart from the dtype they compute in: as
+/// embedding tables of the transformer and the text encoders, and convolution kernels, which take the float storage
+/// only), apart from the dtype they compute in: as
 /// <see cref="WeightDType"/> (null: the compute dtype, nothing to expand), and, with <see cref="Quantize"/>, as ggml
 /// blocks of that type wherever a row is a whole number of blocks (other rows keep <see cref="WeightDType"/>). A
 /// weight the checkpoint holds packed (GGUF blocks, fp8) stays as it is held. Every other tensor (norms, biases) is
